@@ -1,0 +1,56 @@
+# jwt-gate: build the proxy-wasm filter, run it in a real Envoy, test it.
+# `make run` and `make test` are the two commands the README documents.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+WASM_TARGET := wasm32-wasip1
+WASM := target/$(WASM_TARGET)/release/jwt_gate.wasm
+
+.PHONY: all deps build run test lint unit integration clean
+
+all: build
+
+## deps: install what build, run and test need (idempotent).
+deps: $(VENV)/.installed
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+	@rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+	@command -v clang >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq clang; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq clang; fi; }
+
+$(VENV)/.installed: integration/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -r integration/requirements.txt
+	touch $@
+
+## build: the release .wasm Envoy loads.
+build: deps
+	$(CARGO) build --release --target $(WASM_TARGET)
+	@ls -l $(WASM)
+
+## run: the demo (Envoy with jwt-gate, a demo identity provider, an echo backend). Ctrl-C stops it.
+run: build
+	$(VPY) integration/demo.py
+
+## test: everything CI runs.
+test: lint unit build integration
+
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --release --target $(WASM_TARGET) -- -D warnings
+
+unit: deps
+	$(CARGO) test
+
+integration: build
+	JWT_GATE_WASM=$(WASM) $(VPY) -m pytest -q integration
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV)

@@ -1,0 +1,553 @@
+"""What the integration tests and the demo share: keys and tokens (PyJWT, never jwt-gate), the
+echo backend and the demo identity provider, Envoy bootstraps, Envoy processes, and an HTTP client
+that can send what a browser would not (duplicate headers, raw bytes).
+
+Every server listens on 127.0.0.1 only; every wait has a deadline."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import itertools
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+import warnings
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import ECAlgorithm, HMACAlgorithm, OKPAlgorithm, RSAAlgorithm, get_default_algorithms
+from jwt.warnings import InsecureKeyLengthWarning
+
+REPO = Path(__file__).resolve().parent.parent
+ENVOY_BIN = REPO / ".venv" / "bin" / "envoy"
+WASM = Path(
+    os.environ.get("JWT_GATE_WASM", "target/wasm32-wasip1/release/jwt_gate.wasm")
+)
+if not WASM.is_absolute():
+    WASM = REPO / WASM
+TMP = REPO / "integration" / ".tmp"
+
+# The spec's HMAC secret is 32 bytes; PyJWT warns that HS384/HS512 would like longer ones.
+warnings.filterwarnings("ignore", category=InsecureKeyLengthWarning)
+
+READY_TIMEOUT = 30.0  # V8 compiles the module at startup: seconds, not minutes.
+HTTP_TIMEOUT = 10.0
+
+
+# --- Keys and tokens ---------------------------------------------------------------------------
+
+# The kid a token gets by default for each algorithm: the key that signs it.
+DEFAULT_KID = {
+    **{f"{family}{bits}": "rsa" for family in ("RS", "PS") for bits in (256, 384, 512)},
+    "ES256": "es256",
+    "ES384": "es384",
+    "ES512": "es512",
+    "EdDSA": "ed25519",
+    **{f"HS{bits}": "hs" for bits in (256, 384, 512)},
+}
+ALGORITHMS = list(DEFAULT_KID)
+
+ISSUER = "https://issuer.test"
+AUDIENCE = "api.test"
+
+
+class Keys:
+    """The session's signing keys, by kid, and tokens signed with them."""
+
+    def __init__(self) -> None:
+        self.private = {
+            "rsa": rsa.generate_private_key(public_exponent=65537, key_size=2048),
+            "rsa2": rsa.generate_private_key(public_exponent=65537, key_size=2048),
+            "es256": ec.generate_private_key(ec.SECP256R1()),
+            "es384": ec.generate_private_key(ec.SECP384R1()),
+            "es512": ec.generate_private_key(ec.SECP521R1()),
+            "ed25519": ed25519.Ed25519PrivateKey.generate(),
+            "hs": os.urandom(32),
+        }
+
+    def jwk(self, kid: str, alg: str | None = None) -> dict:
+        """The public JWK of `kid` (the secret itself, as `oct`, for HMAC)."""
+        key = self.private[kid]
+        if isinstance(key, bytes):
+            jwk = HMACAlgorithm.to_jwk(key, as_dict=True)
+        elif isinstance(key, rsa.RSAPrivateKey):
+            jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+        elif isinstance(key, ec.EllipticCurvePrivateKey):
+            jwk = ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
+        else:
+            jwk = OKPAlgorithm.to_jwk(key.public_key(), as_dict=True)
+        jwk["kid"] = kid
+        if alg:
+            jwk["alg"] = alg
+        return jwk
+
+    def jwks(self, *kids: str, alg: dict[str, str] | None = None) -> str:
+        """A JWKS JSON string with the public keys of `kids` (all keys when none is given);
+        `alg` optionally pins an algorithm on some of them."""
+        alg = alg or {}
+        return json.dumps({"keys": [self.jwk(kid, alg.get(kid)) for kid in kids or self.private]})
+
+    def public_pem(self, kid: str) -> bytes:
+        return (
+            self.private[kid]
+            .public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        )
+
+    def mint(
+        self,
+        alg: str = "RS256",
+        kid: str | None = "",
+        key: str | None = None,
+        headers: dict | None = None,
+        **claims,
+    ) -> str:
+        """A token signed by PyJWT. Claims default to a valid token for `ISSUER`/`AUDIENCE`; a
+        claim passed as None is left out. `kid` defaults to the algorithm's key (None: no kid);
+        `key` picks another signing key than the kid's."""
+        kid = DEFAULT_KID[alg] if kid == "" else kid
+        header = {"kid": kid} if kid else {}
+        header.update(headers or {})
+        signing_key = self.private[key or kid or DEFAULT_KID[alg]]
+        return jwt.encode(self.claims(**claims), signing_key, algorithm=alg, headers=header)
+
+    def forge(self, header: dict, payload: dict, key: str | bytes, algorithm: str | None = None) -> str:
+        """A token signed by PyJWT's algorithm objects directly, skipping the checks that keep
+        `encode` from making hostile tokens: `key` is a kid or raw HMAC secret bytes, `algorithm`
+        the one to sign with (default: the header's), whatever the header claims."""
+        signing_key = self.private[key] if isinstance(key, str) else key
+        signer = get_default_algorithms()[algorithm or header["alg"]]
+        signing_input = f"{b64url(header)}.{b64url(payload)}"
+        return f"{signing_input}.{b64url(signer.sign(signing_input.encode(), signing_key))}"
+
+    def claims(self, **overrides) -> dict:
+        """Valid claims for `ISSUER`/`AUDIENCE`, updated with `overrides` (None removes a claim)."""
+        now = int(time.time())
+        claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "iat": now, "exp": now + 600}
+        claims.update(overrides)
+        return {name: value for name, value in claims.items() if value is not None}
+
+
+def b64url(data: bytes | str | dict | list) -> str:
+    """Unpadded base64url of bytes, of a string's UTF-8, or of a value's compact JSON."""
+    if isinstance(data, (dict, list)):
+        data = json.dumps(data, separators=(",", ":"))
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def segments(token: str) -> list[str]:
+    return token.split(".")
+
+
+def decoded_payload(token: str) -> dict:
+    segment = segments(token)[1]
+    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+
+
+# --- Echo backend and demo identity provider -----------------------------------------------------
+
+
+class EchoHandler(BaseHTTPRequestHandler):
+    """Answers every request with 200 and JSON {"method", "path", "headers": [[name, value], ...]}:
+    every header received, in order, duplicates included, values decoded latin-1."""
+
+    protocol_version = "HTTP/1.1"
+
+    def handle_one_request(self) -> None:
+        # One handler for every method: OPTIONS, POST, ... are echoed like GET.
+        self.raw_requestline = self.rfile.readline(65537)
+        if not self.raw_requestline or not self.parse_request():
+            self.close_connection = True
+            return
+        length = int(self.headers.get("content-length") or 0)
+        self.rfile.read(length)
+        body = {"method": self.command, "path": self.path, "headers": [list(h) for h in self.headers.items()]}
+        self.reply(200, "application/json", json.dumps(body).encode())
+
+    def reply(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@dataclass
+class DemoIssuer:
+    """What the demo identity provider signs with and puts in its tokens."""
+
+    private_key_pem: Path
+    jwks_path: Path
+    issuer: str
+    audience: str
+    kid: str = "demo-key"
+    lifetime: int = 3600
+
+    def token(self, sub: str) -> str:
+        key = serialization.load_pem_private_key(self.private_key_pem.read_bytes(), None)
+        now = int(time.time())
+        claims = {"iss": self.issuer, "aud": self.audience, "sub": sub, "iat": now, "exp": now + self.lifetime}
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": self.kid})
+
+
+class IdentityProviderHandler(EchoHandler):
+    """GET /token[?sub=...]: a fresh RS256 token; GET /.well-known/jwks.json: the public keys;
+    GET /.well-known/openid-configuration: issuer and jwks_uri."""
+
+    def handle_one_request(self) -> None:
+        self.raw_requestline = self.rfile.readline(65537)
+        if not self.raw_requestline or not self.parse_request():
+            self.close_connection = True
+            return
+        issuer: DemoIssuer = self.server.issuer
+        url = urllib.parse.urlsplit(self.path)
+        if self.command != "GET":
+            self.reply(405, "text/plain", b"GET only\n")
+        elif url.path == "/token":
+            sub = urllib.parse.parse_qs(url.query).get("sub", ["demo-user"])[0]
+            self.reply(200, "text/plain", issuer.token(sub).encode())
+        elif url.path == "/.well-known/jwks.json":
+            self.reply(200, "application/json", issuer.jwks_path.read_bytes())
+        elif url.path == "/.well-known/openid-configuration":
+            discovery = {"issuer": issuer.issuer, "jwks_uri": f"{issuer.issuer}/.well-known/jwks.json"}
+            self.reply(200, "application/json", json.dumps(discovery).encode())
+        else:
+            self.reply(404, "text/plain", b"not found\n")
+
+
+class Server:
+    """A ThreadingHTTPServer on 127.0.0.1 (port 0: any free port), served from a daemon thread."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0, **attributes) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.httpd.daemon_threads = True
+        for name, value in attributes.items():
+            setattr(self.httpd, name, value)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+# --- Envoy configuration -----------------------------------------------------------------------
+
+ROUTER = {
+    "name": "envoy.filters.http.router",
+    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+}
+
+
+def jwt_gate_filter(plugin_config: dict | str, wasm: Path = WASM) -> dict:
+    """The jwt-gate filter; `plugin_config` is the JwtAuthentication JSON (a string is passed
+    through as is, to test configs that are not valid JSON or that a dict cannot express)."""
+    value = plugin_config if isinstance(plugin_config, str) else json.dumps(plugin_config)
+    return {
+        "name": "jwt_gate",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "jwt_gate",
+                "root_id": "jwt_gate",
+                "vm_config": {
+                    "vm_id": "jwt_gate",
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": str(wasm)}},
+                },
+                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": value},
+                "failure_policy": "FAIL_CLOSED",
+            },
+        },
+    }
+
+
+def jwt_authn_filter(config: dict) -> dict:
+    """Envoy's native jwt_authn with the same JSON."""
+    return {
+        "name": "envoy.filters.http.jwt_authn",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            **config,
+        },
+    }
+
+
+def bootstrap(listeners: dict[str, dict], backend_port: int) -> dict:
+    """A static bootstrap: one listener per name (on a free port of 127.0.0.1) running that HTTP
+    filter then the router, every route going to the backend; admin on a free port too."""
+
+    def address(port: int) -> dict:
+        return {"socket_address": {"address": "127.0.0.1", "port_value": port}}
+
+    def listener(name: str, http_filter: dict) -> dict:
+        manager = {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": name,
+            "route_config": {
+                "virtual_hosts": [
+                    {"name": "all", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "backend"}}]}
+                ]
+            },
+            "http_filters": [http_filter, ROUTER],
+        }
+        return {
+            "name": name,
+            "stat_prefix": name,
+            "address": address(0),
+            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]}],
+        }
+
+    backend = {
+        "name": "backend",
+        "type": "STATIC",
+        "connect_timeout": "2s",
+        "load_assignment": {
+            "cluster_name": "backend",
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": address(backend_port)}}]}],
+        },
+    }
+    return {
+        "admin": {"address": address(0)},
+        "static_resources": {
+            "listeners": [listener(name, http_filter) for name, http_filter in listeners.items()],
+            "clusters": [backend],
+        },
+    }
+
+
+# --- Envoy processes ---------------------------------------------------------------------------
+
+_run_ids = itertools.count()
+
+
+class EnvoyFailed(Exception):
+    """Envoy exited or never became ready; the message ends with its log tail."""
+
+
+class Envoy:
+    """One Envoy process: `--concurrency 2`, a dynamic `--base-id` (unique per process), admin and
+    listener addresses discovered from the admin API, stderr in `<dir>/envoy.log`."""
+
+    def __init__(self, config: dict | Path, name: str = "envoy", cwd: Path = REPO) -> None:
+        self.dir = TMP / f"{name}-{os.getpid()}-{next(_run_ids)}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if isinstance(config, dict):
+            config_path = self.dir / "envoy.json"
+            config_path.write_text(json.dumps(config, indent=1))
+        else:
+            config_path = config
+        self.log_path = self.dir / "envoy.log"
+        self.admin_address_path = self.dir / "admin-address"
+        command = [
+            str(ENVOY_BIN),
+            "-c", str(config_path),
+            "--concurrency", "2",
+            "--use-dynamic-base-id",
+            "--admin-address-path", str(self.admin_address_path),
+            "--log-level", "info",
+        ]
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        self.admin_port = 0
+
+    # Lifecycle
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> "Envoy":
+        """Poll admin /ready until 200; raise EnvoyFailed (with the log tail) if Envoy exits or the
+        deadline passes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EnvoyFailed(f"envoy exited with {self.process.returncode}\n{self.log_tail()}")
+            if not self.admin_port and self.admin_address_path.exists():
+                text = self.admin_address_path.read_text().strip()
+                if text:
+                    self.admin_port = int(text.rsplit(":", 1)[1])
+            if self.admin_port:
+                try:
+                    if self.admin("/ready").status == 200:
+                        return self
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        raise EnvoyFailed(f"envoy not ready after {timeout} s\n{self.log_tail()}")
+
+    def wait_exit(self, timeout: float) -> int | None:
+        """The exit code, or None if Envoy still runs after `timeout` seconds."""
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            if self.wait_exit(10) is None:
+                self.process.kill()
+                self.process.wait(10)
+
+    # Observation
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def admin(self, path: str) -> "Response":
+        return request(self.admin_port, path)
+
+    def port(self, listener: str) -> int:
+        """The port the named listener is bound to."""
+        for status in self.admin("/listeners?format=json").json()["listener_statuses"]:
+            if status["name"] == listener:
+                return status["local_address"]["socket_address"]["port_value"]
+        raise KeyError(listener)
+
+    def stats(self, filter: str = "") -> dict[str, int]:
+        """Counters and gauges from admin /stats (histograms left out)."""
+        text = self.admin("/stats?filter=" + urllib.parse.quote(filter)).body.decode()
+        values = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(": ")
+            if value.lstrip("-").isdigit():
+                values[name] = int(value)
+        return values
+
+
+@dataclass
+class Listener:
+    """One listener of a running Envoy: where tests send requests."""
+
+    envoy: Envoy
+    name: str
+
+    def __post_init__(self) -> None:
+        self.port = self.envoy.port(self.name)
+
+    def request(self, path: str, **kwargs) -> "Response":
+        return request(self.port, path, **kwargs)
+
+
+def start_envoy(listeners: dict[str, dict], backend_port: int, name: str) -> Envoy:
+    envoy = Envoy(bootstrap(listeners, backend_port), name)
+    try:
+        return envoy.wait_ready()
+    except BaseException:
+        envoy.stop()
+        raise
+
+
+# --- HTTP client ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    host: str = ""  # the request's Host and path, for the realm a denial must carry
+    path: str = ""
+
+    def header(self, name: str) -> str | None:
+        """The first value of header `name` (case-insensitive), or None."""
+        values = self.header_values(name)
+        return values[0] if values else None
+
+    def header_values(self, name: str) -> list[str]:
+        return [value for key, value in self.headers if key.lower() == name.lower()]
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self):
+        return json.loads(self.body)
+
+    @property
+    def upstream(self) -> "Upstream":
+        """What the echo backend received (only for 200s from the echo backend)."""
+        assert self.status == 200, f"expected 200 from the echo backend, got {self.status}: {self.text}"
+        echo = self.json()
+        return Upstream(echo["method"], echo["path"], [tuple(h) for h in echo["headers"]])
+
+
+@dataclass
+class Upstream:
+    method: str
+    path: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    def header_values(self, name: str) -> list[str]:
+        return [value for key, value in self.headers if key.lower() == name.lower()]
+
+    def header(self, name: str) -> str | None:
+        values = self.header_values(name)
+        assert len(values) <= 1, f"{name} reached the backend {len(values)} times: {values}"
+        return values[0] if values else None
+
+
+def request(
+    port: int,
+    path: str,
+    headers: list[tuple[str, str | bytes]] | dict | None = None,
+    method: str = "GET",
+    token: str | None = None,
+    timeout: float = HTTP_TIMEOUT,
+) -> Response:
+    """One request on a fresh connection. `headers` may repeat names; `token` adds
+    `Authorization: Bearer <token>`."""
+    headers = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+    if token is not None:
+        headers.append(("Authorization", f"Bearer {token}"))
+    host = next((value for name, value in headers if name.lower() == "host"), f"127.0.0.1:{port}")
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        if not any(name.lower() == "host" for name, _ in headers):
+            connection.putheader("Host", host)
+        for name, value in headers:
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        return Response(response.status, response.getheaders(), response.read(), host, path)
+    finally:
+        connection.close()
+
+
+def raw_request(port: int, data: bytes, timeout: float = HTTP_TIMEOUT) -> Response:
+    """Send `data` as is on a fresh connection and parse the response."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return Response(response.status, response.getheaders(), response.read())
+
+
+def assert_denied(response: Response, status: int, body: str) -> None:
+    """A jwt-gate denial: this status and text/plain body, and a WWW-Authenticate realm naming
+    the request's host and path without its query (`error="invalid_token"` unless the token
+    was missing)."""
+    assert (response.status, response.text) == (status, body), response.text[:300]
+    assert (response.header("content-type") or "").startswith("text/plain")
+    realm = f'Bearer realm="http://{response.host}{response.path.split("?")[0]}"'
+    expected = realm if body == "Jwt is missing" else f'{realm}, error="invalid_token"'
+    assert response.header("www-authenticate") == expected

@@ -1,0 +1,408 @@
+//! The authenticator: one request in, one decision out. It ties extraction, parsing, claim and
+//! signature checks and the requirement tree together, and turns the result into header changes
+//! or a denial. Pure: time comes in as `now`, signatures go through a [`SignatureVerifier`].
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::config::{Config, Provider};
+use crate::error::AuthError;
+use crate::extractor::{remove_query_param, split_path, Location};
+use crate::requirement::Checks;
+use crate::time::UnixTime;
+use crate::token::Jwt;
+use crate::verify::{verify_signature, SignatureVerifier};
+
+/// The request as the host sees it: every header, pseudo-headers (`:path`, `:method`,
+/// `:authority`, `:scheme`) included, as raw bytes with lower-case names.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    /// The headers, in order, duplicates kept.
+    pub headers: &'a [(Vec<u8>, Vec<u8>)],
+}
+
+/// What to do with the request.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub enum Decision {
+    /// Let it through after applying `header_ops` in order (and replacing `:path` if given).
+    Allow {
+        /// Header removals and additions.
+        header_ops: Vec<HeaderOp>,
+        /// A new `:path` (a query-parameter token was removed).
+        path: Option<Vec<u8>>,
+    },
+    /// Answer it locally.
+    Deny(Denial),
+}
+
+/// One change to the request headers.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub enum HeaderOp {
+    /// Add a header value (after removals).
+    Add(String, Vec<u8>),
+    /// Remove every value of a header.
+    Remove(String),
+}
+
+/// A local reply.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct Denial {
+    /// Why.
+    pub error: AuthError,
+    /// 401, or 403 for audience.
+    pub status: u16,
+    /// The body (empty with `strip_failure_response`).
+    pub body: &'static str,
+    /// `WWW-Authenticate` value, if any.
+    pub www_authenticate: Option<String>,
+}
+
+/// A decision plus what the host counts.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct Outcome {
+    /// The decision.
+    pub decision: Decision,
+    /// The request was a CORS preflight let through by `bypass_cors_preflight`.
+    pub cors_preflight_bypassed: bool,
+}
+
+/// Decides one request.
+pub fn authenticate(
+    config: &Config,
+    request: Request<'_>,
+    now: UnixTime,
+    verifier: &dyn SignatureVerifier,
+) -> Outcome {
+    let sanitize: Vec<HeaderOp> = config
+        .output_headers
+        .iter()
+        .map(|name| HeaderOp::Remove(name.clone()))
+        .collect();
+    let allow = |header_ops| Outcome {
+        decision: Decision::Allow {
+            header_ops,
+            path: None,
+        },
+        cors_preflight_bypassed: false,
+    };
+    if config.bypass_cors_preflight && is_cors_preflight(request) {
+        return Outcome {
+            cors_preflight_bypassed: true,
+            ..allow(sanitize)
+        };
+    }
+    let Some(requirement) = config
+        .rules
+        .iter()
+        .find(|rule| rule.route.matches(request.headers))
+        .and_then(|rule| rule.requirement.as_ref())
+    else {
+        return allow(sanitize);
+    };
+
+    let full_path = header(request, ":path").unwrap_or_default();
+    let (_, query) = split_path(full_path);
+    let tokens: Vec<Result<Option<String>, AuthError>> = config
+        .locations
+        .iter()
+        .map(|location| location.extract(request.headers, query))
+        .collect();
+    let count = tokens.iter().filter(|t| matches!(t, Ok(Some(_)))).count();
+    if count > config.limits.max_tokens_per_request {
+        return deny(config, request, AuthError::MultipleTokens);
+    }
+    let mut session = Session {
+        config,
+        now,
+        verifier,
+        parsed: tokens
+            .iter()
+            .map(|token| match token {
+                Ok(Some(text)) => Some(Jwt::parse(text, &config.limits).map_err(AuthError::from)),
+                _ => None,
+            })
+            .collect(),
+        tokens: &tokens,
+        signature_ok: Vec::new(),
+        verified: Vec::new(),
+    };
+    match requirement.evaluate(&mut session) {
+        Ok(()) => {
+            let (header_ops, path) = session.outputs(sanitize, full_path);
+            Outcome {
+                decision: Decision::Allow { header_ops, path },
+                cors_preflight_bypassed: false,
+            }
+        }
+        Err(error) => deny(config, request, error),
+    }
+}
+
+/// Per-request state: the tokens found, each parsed at most once, each signature checked at most
+/// once per provider, and which (location, provider) pairs verified.
+struct Session<'c, 't> {
+    config: &'c Config,
+    now: UnixTime,
+    verifier: &'c dyn SignatureVerifier,
+    tokens: &'t [Result<Option<String>, AuthError>],
+    parsed: Vec<Option<Result<Jwt<'t>, AuthError>>>,
+    signature_ok: Vec<(usize, usize)>,
+    verified: Vec<(usize, usize)>,
+}
+
+impl Checks for Session<'_, '_> {
+    fn provider(&mut self, provider: usize, audiences: Option<&[String]>) -> Result<(), AuthError> {
+        let locations = self
+            .config
+            .providers
+            .get(provider)
+            .map(|p| p.locations.clone())
+            .unwrap_or_default();
+        let mut found = false;
+        for location in locations {
+            match self.tokens.get(location) {
+                Some(Err(error)) => return Err(*error),
+                Some(Ok(Some(_))) => {
+                    found = true;
+                    self.verify(location, provider, audiences)?;
+                }
+                _ => {}
+            }
+        }
+        if found {
+            Ok(())
+        } else {
+            Err(AuthError::Missing)
+        }
+    }
+
+    fn all_present(&mut self) -> Result<(), AuthError> {
+        for location in 0..self.tokens.len() {
+            match self.tokens.get(location) {
+                Some(Err(error)) => return Err(*error),
+                Some(Ok(Some(_))) => {
+                    let provider = self.provider_for(location)?;
+                    self.verify(location, provider, None)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'t> Session<'_, 't> {
+    fn jwt(&self, location: usize) -> Result<&Jwt<'t>, AuthError> {
+        match self.parsed.get(location) {
+            Some(Some(Ok(jwt))) => Ok(jwt),
+            Some(Some(Err(error))) => Err(*error),
+            _ => Err(AuthError::Missing),
+        }
+    }
+
+    /// The provider a token at `location` belongs to: among the providers that look there, the
+    /// one whose issuer is the token's `iss`, else the first without an issuer.
+    fn provider_for(&self, location: usize) -> Result<usize, AuthError> {
+        let jwt = self.jwt(location)?;
+        let candidates = || {
+            self.config
+                .providers
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.locations.contains(&location))
+        };
+        candidates()
+            .find(|(_, p)| p.claims.issuer.is_some() && p.claims.issuer == jwt.claims.iss)
+            .or_else(|| candidates().find(|(_, p)| p.claims.issuer.is_none()))
+            .map(|(index, _)| index)
+            .ok_or(AuthError::Claims(
+                crate::claims::ClaimsError::IssuerNotAllowed,
+            ))
+    }
+
+    fn verify(
+        &mut self,
+        location: usize,
+        provider_index: usize,
+        audiences: Option<&[String]>,
+    ) -> Result<(), AuthError> {
+        let provider = self
+            .config
+            .providers
+            .get(provider_index)
+            .ok_or(AuthError::Missing)?;
+        let jwt = self.jwt(location)?;
+        provider.claims.check(&jwt.claims, self.now, audiences)?;
+        if !self.signature_ok.contains(&(location, provider_index)) {
+            verify_signature(
+                jwt.header.alg,
+                jwt.header.kid.as_deref(),
+                jwt.signing_input.as_bytes(),
+                &jwt.signature,
+                &provider.keys,
+                self.verifier,
+            )?;
+            self.signature_ok.push((location, provider_index));
+        }
+        if !self.verified.contains(&(location, provider_index)) {
+            self.verified.push((location, provider_index));
+        }
+        Ok(())
+    }
+
+    /// Header changes for an allowed request: sanitizing removals, token removals, then outputs.
+    fn outputs(
+        &self,
+        mut ops: Vec<HeaderOp>,
+        full_path: &[u8],
+    ) -> (Vec<HeaderOp>, Option<Vec<u8>>) {
+        let mut additions = Vec::new();
+        let mut path: Option<Vec<u8>> = None;
+        for &(location, provider_index) in &self.verified {
+            let (Some(provider), Ok(jwt)) = (
+                self.config.providers.get(provider_index),
+                self.jwt(location),
+            ) else {
+                continue;
+            };
+            additions.extend(payload_outputs(provider, jwt));
+            if provider.forward {
+                continue;
+            }
+            match self.config.locations.get(location) {
+                Some(Location::Header { name, .. }) => {
+                    let remove = HeaderOp::Remove(name.clone());
+                    if !ops.contains(&remove) {
+                        ops.push(remove);
+                    }
+                }
+                Some(Location::Param(name)) => {
+                    let current = path.as_deref().unwrap_or(full_path);
+                    path = Some(remove_query_param(current, name));
+                }
+                Some(Location::Cookie(_)) | None => {}
+            }
+        }
+        ops.extend(additions);
+        (ops, path)
+    }
+}
+
+fn payload_outputs(provider: &Provider, jwt: &Jwt<'_>) -> Vec<HeaderOp> {
+    let mut ops = Vec::new();
+    if let Some(name) = &provider.forward_payload_header {
+        let mut value = jwt.payload_segment.as_bytes().to_vec();
+        if provider.pad_forward_payload_header {
+            while value.len() % 4 != 0 {
+                value.push(b'=');
+            }
+        }
+        ops.push(HeaderOp::Add(name.clone(), value));
+    }
+    for mapping in &provider.claim_to_headers {
+        if let Some(value) = claim(&jwt.payload, &mapping.claim_name).and_then(claim_header_value) {
+            ops.push(HeaderOp::Add(mapping.header_name.clone(), value));
+        }
+    }
+    ops
+}
+
+/// A claim by its full name (so `https://example.com/roles` works), else by a dotted path into
+/// nested objects (`realm_access.roles`), as jwt_authn does.
+fn claim<'p>(payload: &'p serde_json::Map<String, Value>, name: &str) -> Option<&'p Value> {
+    if let Some(value) = payload.get(name) {
+        return Some(value);
+    }
+    let mut parts = name.split('.');
+    let mut current = payload.get(parts.next()?)?;
+    for part in parts {
+        current = current.as_object()?.get(part)?;
+    }
+    Some(current)
+}
+
+/// Strings as is; numbers and booleans as JSON text; arrays of scalars comma-joined; objects and
+/// other arrays as base64 of their JSON (jwt_authn's encoding). A value with control characters
+/// is not emitted: it could not be a header value.
+fn claim_header_value(value: &Value) -> Option<Vec<u8>> {
+    let scalar = |value: &Value| match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        Value::Bool(flag) => Some(flag.to_string()),
+        _ => None,
+    };
+    let text = match value {
+        Value::Null => return None,
+        Value::Array(items) => match items.iter().map(scalar).collect::<Option<Vec<_>>>() {
+            Some(parts) => parts.join(","),
+            None => STANDARD.encode(value.to_string()),
+        },
+        Value::Object(_) => STANDARD.encode(value.to_string()),
+        other => scalar(other)?,
+    };
+    let clean = text.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
+    clean.then(|| text.into_bytes())
+}
+
+fn deny(config: &Config, request: Request<'_>, error: AuthError) -> Outcome {
+    let (body, www_authenticate) = if config.strip_failure_response {
+        ("", None)
+    } else {
+        let mut value = format!("Bearer realm=\"{}\"", realm(request));
+        if error != AuthError::Missing {
+            value.push_str(", error=\"invalid_token\"");
+        }
+        (error.message(), Some(value))
+    };
+    Outcome {
+        decision: Decision::Deny(Denial {
+            error,
+            status: error.http_status(),
+            body,
+            www_authenticate,
+        }),
+        cors_preflight_bypassed: false,
+    }
+}
+
+/// `<scheme>://<host><path>` of the request, without the query string (it may hold a token),
+/// at most 256 bytes of path, with anything that could break the quoted string percent-encoded.
+fn realm(request: Request<'_>) -> String {
+    let scheme = header(request, ":scheme").unwrap_or(b"http");
+    let host = header(request, ":authority")
+        .or_else(|| header(request, "host"))
+        .unwrap_or_default();
+    let (path, _) = split_path(header(request, ":path").unwrap_or_default());
+    let path = path.get(..256).unwrap_or(path);
+    let mut out = String::new();
+    for part in [scheme, b"://", host, path] {
+        for &byte in part {
+            if byte.is_ascii_graphic() && byte != b'"' && byte != b'\\' {
+                out.push(char::from(byte));
+            } else {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    out
+}
+
+fn header<'r>(request: Request<'r>, name: &str) -> Option<&'r [u8]> {
+    request
+        .headers
+        .iter()
+        .find(|(n, _)| n == name.as_bytes())
+        .map(|(_, v)| v.as_slice())
+}
+
+/// OPTIONS with a non-empty `Origin` and `Access-Control-Request-Method` (jwt_authn's test).
+fn is_cors_preflight(request: Request<'_>) -> bool {
+    let present = |name| header(request, name).is_some_and(|value| !value.is_empty());
+    header(request, ":method") == Some(b"OPTIONS")
+        && present("origin")
+        && present("access-control-request-method")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,278 @@
+//! Claim checks, in jwt_authn's order: issuer, time (`nbf`, `exp`), audience, lifetime.
+
+use std::fmt;
+
+use crate::time::UnixTime;
+use crate::token::Claims;
+
+/// What a provider requires of a token's claims.
+#[derive(Clone, Debug, Default, Eq, PartialEq)]
+pub struct ClaimRules {
+    /// Required `iss`, compared exactly. `None`: any issuer.
+    pub issuer: Option<String>,
+    /// Accepted audiences, normalized with [`normalize_audience`]. Empty: `aud` is not checked.
+    pub audiences: Vec<String>,
+    /// Leeway for `exp` and `nbf`, in seconds.
+    pub clock_skew_seconds: u64,
+    /// Reject tokens without `exp`.
+    pub require_expiration: bool,
+    /// Reject tokens whose remaining lifetime (`exp - now`) exceeds this many seconds.
+    pub max_lifetime_seconds: Option<u64>,
+}
+
+/// Why a token's claims are not acceptable.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum ClaimsError {
+    /// No `aud` value is accepted.
+    AudienceNotAllowed,
+    /// `exp` is missing and required.
+    ExpirationRequired,
+    /// `now` is past `exp` plus the skew. `exp: 0` counts as expired (jwt_authn treats it as
+    /// "no expiry").
+    Expired {
+        /// The token's `exp`.
+        exp: u64,
+        /// The time of the check.
+        now: UnixTime,
+    },
+    /// `iss` is not the provider's.
+    IssuerNotAllowed,
+    /// `exp - now` exceeds the provider's `max_lifetime`.
+    LifetimeTooLong,
+    /// `now` plus the skew is before `nbf`.
+    NotYetValid {
+        /// The token's `nbf`.
+        nbf: u64,
+        /// The time of the check.
+        now: UnixTime,
+    },
+}
+
+impl ClaimRules {
+    /// Checks `claims` at `now` with these rules; `audiences` replaces the configured list when
+    /// given (a `provider_and_audiences` requirement).
+    pub fn check(
+        &self,
+        claims: &Claims,
+        now: UnixTime,
+        audiences: Option<&[String]>,
+    ) -> Result<(), ClaimsError> {
+        self.check_issuer(claims)?;
+        if let Some(nbf) = claims.nbf {
+            if now.saturating_add(self.clock_skew_seconds).seconds() < nbf {
+                return Err(ClaimsError::NotYetValid { nbf, now });
+            }
+        }
+        match claims.exp {
+            Some(exp)
+                if now.seconds() > exp.saturating_add(self.clock_skew_seconds) || exp == 0 =>
+            {
+                return Err(ClaimsError::Expired { exp, now });
+            }
+            None if self.require_expiration || self.max_lifetime_seconds.is_some() => {
+                return Err(ClaimsError::ExpirationRequired);
+            }
+            _ => {}
+        }
+        let audiences = audiences.unwrap_or(&self.audiences);
+        if !audiences.is_empty()
+            && !claims.aud.iter().any(|aud| {
+                audiences
+                    .iter()
+                    .any(|allowed| *allowed == normalize_audience(aud))
+            })
+        {
+            return Err(ClaimsError::AudienceNotAllowed);
+        }
+        if let (Some(max), Some(exp)) = (self.max_lifetime_seconds, claims.exp) {
+            if exp.saturating_sub(now.seconds()) > max {
+                return Err(ClaimsError::LifetimeTooLong);
+            }
+        }
+        Ok(())
+    }
+
+    /// The issuer check alone (jwt_authn runs it before anything else).
+    pub fn check_issuer(&self, claims: &Claims) -> Result<(), ClaimsError> {
+        match &self.issuer {
+            Some(issuer) if claims.iss.as_deref() != Some(issuer.as_str()) => {
+                Err(ClaimsError::IssuerNotAllowed)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Audience comparison form, as jwt_authn and ESP document: without a leading `http://` or
+/// `https://` and without one trailing `/`.
+pub fn normalize_audience(audience: &str) -> &str {
+    let rest = audience
+        .strip_prefix("https://")
+        .or_else(|| audience.strip_prefix("http://"))
+        .unwrap_or(audience);
+    rest.strip_suffix('/').unwrap_or(rest)
+}
+
+impl ClaimsError {
+    /// jwt_authn's text.
+    pub const fn message(self) -> &'static str {
+        match self {
+            Self::AudienceNotAllowed => "Audiences in Jwt are not allowed",
+            Self::ExpirationRequired | Self::LifetimeTooLong => "Jwt verification fails",
+            Self::Expired { .. } => "Jwt is expired",
+            Self::IssuerNotAllowed => "Jwt issuer is not configured",
+            Self::NotYetValid { .. } => "Jwt not yet valid",
+        }
+    }
+}
+
+impl fmt::Display for ClaimsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: UnixTime = UnixTime(1_000_000);
+
+    fn rules() -> ClaimRules {
+        ClaimRules {
+            issuer: Some("https://issuer.test".into()),
+            audiences: vec!["api.test".into()],
+            clock_skew_seconds: 60,
+            ..ClaimRules::default()
+        }
+    }
+
+    fn claims() -> Claims {
+        Claims {
+            iss: Some("https://issuer.test".into()),
+            aud: vec!["https://api.test/".into()],
+            ..Claims::default()
+        }
+    }
+
+    #[test]
+    fn time_boundaries_include_the_skew() {
+        let rules = rules();
+        let at = |exp, nbf| {
+            let claims = Claims {
+                exp,
+                nbf,
+                ..claims()
+            };
+            rules.check(&claims, NOW, None)
+        };
+        assert_eq!(at(Some(NOW.0 - 60), None), Ok(()));
+        assert_eq!(
+            at(Some(NOW.0 - 61), None),
+            Err(ClaimsError::Expired {
+                exp: NOW.0 - 61,
+                now: NOW
+            })
+        );
+        assert_eq!(at(None, Some(NOW.0 + 60)), Ok(()));
+        assert_eq!(
+            at(None, Some(NOW.0 + 61)),
+            Err(ClaimsError::NotYetValid {
+                nbf: NOW.0 + 61,
+                now: NOW
+            })
+        );
+        assert_eq!(
+            at(Some(0), None),
+            Err(ClaimsError::Expired { exp: 0, now: NOW })
+        );
+        assert_eq!(at(Some(u64::MAX), None), Ok(()));
+    }
+
+    #[test]
+    fn issuer_is_exact() {
+        let other = Claims {
+            iss: Some("https://issuer.test/".into()),
+            ..claims()
+        };
+        assert_eq!(
+            rules().check(&other, NOW, None),
+            Err(ClaimsError::IssuerNotAllowed)
+        );
+        let none = Claims {
+            iss: None,
+            ..claims()
+        };
+        assert_eq!(
+            rules().check(&none, NOW, None),
+            Err(ClaimsError::IssuerNotAllowed)
+        );
+        let any = ClaimRules {
+            issuer: None,
+            ..rules()
+        };
+        assert_eq!(any.check(&none, NOW, None), Ok(()));
+    }
+
+    #[test]
+    fn audiences_normalize_scheme_and_one_trailing_slash() {
+        assert_eq!(normalize_audience("https://api.test/"), "api.test");
+        assert_eq!(normalize_audience("http://api.test"), "api.test");
+        assert_eq!(normalize_audience("api.test//"), "api.test/");
+        let claims_with = |aud: &[&str]| Claims {
+            aud: aud.iter().map(|a| a.to_string()).collect(),
+            ..claims()
+        };
+        assert_eq!(
+            rules().check(&claims_with(&["x", "http://api.test"]), NOW, None),
+            Ok(())
+        );
+        assert_eq!(
+            rules().check(&claims_with(&["api.test.evil"]), NOW, None),
+            Err(ClaimsError::AudienceNotAllowed)
+        );
+        assert_eq!(
+            rules().check(&claims_with(&[]), NOW, None),
+            Err(ClaimsError::AudienceNotAllowed)
+        );
+        let override_list = vec!["other".to_string()];
+        assert_eq!(
+            rules().check(&claims_with(&["other"]), NOW, Some(&override_list)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn expiration_and_lifetime() {
+        let required = ClaimRules {
+            require_expiration: true,
+            ..rules()
+        };
+        assert_eq!(
+            required.check(&claims(), NOW, None),
+            Err(ClaimsError::ExpirationRequired)
+        );
+        let bounded = ClaimRules {
+            max_lifetime_seconds: Some(3600),
+            ..rules()
+        };
+        let long = Claims {
+            exp: Some(NOW.0 + 3601),
+            ..claims()
+        };
+        let short = Claims {
+            exp: Some(NOW.0 + 3600),
+            ..claims()
+        };
+        assert_eq!(
+            bounded.check(&long, NOW, None),
+            Err(ClaimsError::LifetimeTooLong)
+        );
+        assert_eq!(bounded.check(&short, NOW, None), Ok(()));
+        assert_eq!(
+            bounded.check(&claims(), NOW, None),
+            Err(ClaimsError::ExpirationRequired)
+        );
+    }
+}

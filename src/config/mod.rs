@@ -1,0 +1,390 @@
+//! The plugin configuration: the JSON form of Envoy's `JwtAuthentication` (jwt_authn), parsed and
+//! compiled once, at configure time, into immutable values the request path only reads.
+//!
+//! Every error names the field at fault: `providers.auth0.audiences: expected a list of strings`.
+
+mod matcher;
+mod walk;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+
+use crate::claims::{normalize_audience, ClaimRules};
+use crate::extractor::Location;
+use crate::json;
+use crate::jwks::KeySet;
+use crate::limits::Limits;
+use crate::requirement::Requirement;
+
+pub use matcher::RouteMatch;
+use walk::Field;
+
+/// A compiled configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Providers, in name order; requirements refer to them by index.
+    pub providers: Vec<Provider>,
+    /// Every distinct token location of every provider; providers refer to them by index.
+    pub locations: Vec<Location>,
+    /// Route rules; the first that matches decides.
+    pub rules: Vec<Rule>,
+    /// Let CORS preflight requests through unchecked.
+    pub bypass_cors_preflight: bool,
+    /// Deny with the status code only: no body, no `WWW-Authenticate`.
+    pub strip_failure_response: bool,
+    /// Extra name segment for this filter's counters.
+    pub stat_prefix: String,
+    /// Every header jwt-gate writes; incoming copies are removed from every request.
+    pub output_headers: Vec<String>,
+    /// Size limits.
+    pub limits: Limits,
+}
+
+/// One identity provider (jwt_authn `JwtProvider`).
+#[derive(Clone, Debug)]
+pub struct Provider {
+    /// The name in `providers`.
+    pub name: String,
+    /// Issuer, audiences and time rules.
+    pub claims: ClaimRules,
+    /// The verification keys.
+    pub keys: KeySet,
+    /// Indexes into [`Config::locations`].
+    pub locations: Vec<usize>,
+    /// Keep the token in the request after verification.
+    pub forward: bool,
+    /// Header that receives the payload segment.
+    pub forward_payload_header: Option<String>,
+    /// Pad that header's value with `=`.
+    pub pad_forward_payload_header: bool,
+    /// Claims copied into headers.
+    pub claim_to_headers: Vec<ClaimToHeader>,
+}
+
+/// `claim_to_headers` entry.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct ClaimToHeader {
+    /// Lower-case header name.
+    pub header_name: String,
+    /// Claim name, or a dotted path into nested objects.
+    pub claim_name: String,
+}
+
+/// One entry of `rules`.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// When the rule applies.
+    pub route: RouteMatch,
+    /// What it requires; `None` means no check.
+    pub requirement: Option<Requirement>,
+}
+
+/// A configuration that cannot be used, and the field at fault.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct ConfigError {
+    /// Where: `providers.auth0.audiences`, `rules[2].requires.provider_name`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl Config {
+    /// Parses and compiles the plugin configuration.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        let limits = Limits::DEFAULT;
+        if bytes.trim_ascii().is_empty() {
+            return Err(ConfigError::new(
+                "",
+                "the plugin configuration is empty: expected jwt_authn's JSON",
+            ));
+        }
+        let value =
+            json::parse(bytes, 64).map_err(|error| ConfigError::new("", error.to_string()))?;
+        let root = Field::root(&value);
+        let mut object = root.object()?;
+
+        let mut locations: Vec<Location> = Vec::new();
+        let mut providers = Vec::new();
+        let provider_fields = object
+            .take("providers")
+            .ok_or_else(|| ConfigError::new("providers", "at least one provider is required"))?;
+        for (name, field) in provider_fields.entries()? {
+            providers.push(Provider::parse(name, &field, &mut locations, &limits)?);
+        }
+        if providers.is_empty() {
+            return Err(provider_fields.error("at least one provider is required"));
+        }
+        let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+
+        let mut requirement_map = BTreeMap::new();
+        if let Some(map) = object.take("requirement_map") {
+            for (name, field) in map.entries()? {
+                requirement_map.insert(name.to_owned(), Requirement::parse(&field, &names)?);
+            }
+        }
+        let mut rules = Vec::new();
+        for field in object.list("rules")? {
+            rules.push(Rule::parse(&field, &names, &requirement_map)?);
+        }
+        let bypass_cors_preflight = object.bool("bypass_cors_preflight")?;
+        let strip_failure_response = object.bool("strip_failure_response")?;
+        let stat_prefix = object.string("stat_prefix")?.unwrap_or_default().to_owned();
+        if !stat_prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+        {
+            return Err(ConfigError::new(
+                "stat_prefix",
+                "use letters, digits, '_' and '.' only",
+            ));
+        }
+        object.finish()?;
+
+        let mut output_headers: Vec<String> = providers
+            .iter()
+            .flat_map(|p| {
+                p.forward_payload_header
+                    .iter()
+                    .cloned()
+                    .chain(p.claim_to_headers.iter().map(|c| c.header_name.clone()))
+            })
+            .collect();
+        output_headers.sort();
+        output_headers.dedup();
+        Ok(Self {
+            providers,
+            locations,
+            rules,
+            bypass_cors_preflight,
+            strip_failure_response,
+            stat_prefix,
+            output_headers,
+            limits,
+        })
+    }
+}
+
+impl Provider {
+    fn parse(
+        name: &str,
+        field: &Field<'_>,
+        locations: &mut Vec<Location>,
+        limits: &Limits,
+    ) -> Result<Self, ConfigError> {
+        let mut object = field.object()?;
+        let issuer = object
+            .string("issuer")?
+            .filter(|i| !i.is_empty())
+            .map(str::to_owned);
+        let audiences = object
+            .strings("audiences")?
+            .iter()
+            .map(|aud| normalize_audience(aud).to_owned())
+            .collect();
+        let require_expiration = object.bool("require_expiration")?;
+        let max_lifetime_seconds = object
+            .take("max_lifetime")
+            .map(|f| f.duration_seconds())
+            .transpose()?;
+        // jwt_authn: 0 (or unset) means the default of 60 seconds.
+        let clock_skew_seconds = match object
+            .take("clock_skew_seconds")
+            .map(|f| f.u64())
+            .transpose()?
+        {
+            None | Some(0) => 60,
+            Some(seconds) => seconds,
+        };
+        let keys = match object.take("local_jwks") {
+            Some(source) => parse_data_source(&source, limits)?,
+            None => {
+                object.finish()?;
+                return Err(
+                    field.error("local_jwks is required (remote_jwks is not supported yet)")
+                );
+            }
+        };
+        let forward = object.bool("forward")?;
+
+        let mut own_locations = Vec::new();
+        for header in object.list("from_headers")? {
+            let mut header_object = header.object()?;
+            let header_name = header_object
+                .take("name")
+                .ok_or_else(|| header.error("name is required"))?;
+            let name = header_name_field(&header_name)?;
+            let value_prefix = header_object
+                .string("value_prefix")?
+                .unwrap_or_default()
+                .to_owned();
+            header_object.finish()?;
+            own_locations.push(Location::Header { name, value_prefix });
+        }
+        for param in object.strings("from_params")? {
+            own_locations.push(Location::Param(param));
+        }
+        for cookie in object.strings("from_cookies")? {
+            own_locations.push(Location::Cookie(cookie));
+        }
+        if own_locations.is_empty() {
+            own_locations.extend(Location::defaults());
+        }
+        let location_indexes = own_locations
+            .into_iter()
+            .map(
+                |location| match locations.iter().position(|l| *l == location) {
+                    Some(index) => index,
+                    None => {
+                        locations.push(location);
+                        locations.len() - 1
+                    }
+                },
+            )
+            .collect();
+
+        let forward_payload_header = object
+            .take("forward_payload_header")
+            .map(|f| header_name_field(&f))
+            .transpose()?
+            .filter(|h| !h.is_empty());
+        let pad_forward_payload_header = object.bool("pad_forward_payload_header")?;
+        let mut claim_to_headers = Vec::new();
+        for entry in object.list("claim_to_headers")? {
+            let mut entry_object = entry.object()?;
+            let header_name = entry_object
+                .take("header_name")
+                .ok_or_else(|| entry.error("header_name is required"))?;
+            let header_name = header_name_field(&header_name)?;
+            let claim_name = entry_object
+                .string("claim_name")?
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| entry.error("claim_name is required"))?
+                .to_owned();
+            entry_object.finish()?;
+            claim_to_headers.push(ClaimToHeader {
+                header_name,
+                claim_name,
+            });
+        }
+        // Accepted for compatibility; they do not change any verdict. `clear_route_cache` is what
+        // Envoy does anyway when a wasm filter changes request headers; the token cache is
+        // jwt-gate's own business.
+        let _ = object
+            .take("clear_route_cache")
+            .map(|f| f.bool())
+            .transpose()?;
+        let _ = object
+            .take("jwt_cache_config")
+            .map(|f| f.object())
+            .transpose()?;
+        object.finish()?;
+
+        Ok(Self {
+            name: name.to_owned(),
+            claims: ClaimRules {
+                issuer,
+                audiences,
+                clock_skew_seconds,
+                require_expiration,
+                max_lifetime_seconds,
+            },
+            keys,
+            locations: location_indexes,
+            forward,
+            forward_payload_header,
+            pad_forward_payload_header,
+            claim_to_headers,
+        })
+    }
+}
+
+impl Rule {
+    fn parse(
+        field: &Field<'_>,
+        providers: &[&str],
+        requirement_map: &BTreeMap<String, Requirement>,
+    ) -> Result<Self, ConfigError> {
+        let mut object = field.object()?;
+        let route_field = object
+            .take("match")
+            .ok_or_else(|| field.error("match is required"))?;
+        let route = RouteMatch::parse(&route_field)?;
+        let requires = object.take("requires");
+        let requirement_name = object.take("requirement_name");
+        let requirement = match (requires, requirement_name) {
+            (Some(_), Some(_)) => {
+                return Err(field.error("give requires or requirement_name, not both"))
+            }
+            (Some(requires), None) => Some(Requirement::parse(&requires, providers)?),
+            (None, Some(name_field)) => {
+                let name = name_field.string()?;
+                let requirement = requirement_map.get(name).ok_or_else(|| {
+                    let known: Vec<&str> = requirement_map.keys().map(String::as_str).collect();
+                    name_field.error(format!(
+                        "Wrong requirement_name: {name}. It should be one of [{}]",
+                        known.join(",")
+                    ))
+                })?;
+                Some(requirement.clone())
+            }
+            (None, None) => None,
+        }
+        .filter(|requirement| *requirement != Requirement::NoCheck);
+        object.finish()?;
+        Ok(Self { route, requirement })
+    }
+}
+
+/// `local_jwks`: a DataSource with `inline_string` or `inline_bytes` (base64).
+fn parse_data_source(field: &Field<'_>, limits: &Limits) -> Result<KeySet, ConfigError> {
+    let mut object = field.object()?;
+    let (path, bytes) = if let Some(inline) = object.take("inline_string") {
+        (inline.path.clone(), inline.string()?.as_bytes().to_vec())
+    } else if let Some(inline) = object.take("inline_bytes") {
+        let bytes = STANDARD
+            .decode(inline.string()?)
+            .map_err(|_| inline.error("expected base64"))?;
+        (inline.path.clone(), bytes)
+    } else {
+        object.finish()?;
+        return Err(field.error("inline_string is required"));
+    };
+    object.finish()?;
+    KeySet::parse(&bytes, limits).map_err(|error| ConfigError::new(path, error.to_string()))
+}
+
+/// A header name we may write: lower-cased, an RFC 9110 token, not a pseudo-header.
+fn header_name_field(field: &Field<'_>) -> Result<String, ConfigError> {
+    let name = field.string()?.to_ascii_lowercase();
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || !name.bytes().all(tchar) {
+        return Err(field.error("expected a header name"));
+    }
+    Ok(name)
+}
+
+pub(crate) use walk::Field as ConfigField;
+#[cfg(test)]
+mod tests;

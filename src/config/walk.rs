@@ -1,0 +1,289 @@
+//! A typed walk over the configuration JSON that names the field at fault in every error
+//! (`providers.auth0.audiences: expected a list of strings`). Field names are accepted in
+//! snake_case (Envoy YAML) and in lowerCamelCase (proto3 JSON); `null` means "not set".
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::ConfigError;
+
+/// A JSON object being read; every member must be read or the walk fails on `finish`.
+pub(crate) struct Object<'a> {
+    path: String,
+    members: BTreeMap<String, &'a Value>,
+}
+
+/// One value and where it is.
+#[derive(Clone)]
+pub(crate) struct Field<'a> {
+    pub path: String,
+    pub value: &'a Value,
+}
+
+/// jwt_authn fields jwt-gate knows but does not implement, and why.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("filter_state_rules", "not supported by jwt-gate"),
+    (
+        "failed_status_in_metadata",
+        "proxy-wasm filters cannot write dynamic metadata",
+    ),
+    (
+        "header_in_metadata",
+        "proxy-wasm filters cannot write dynamic metadata",
+    ),
+    (
+        "normalize_payload_in_metadata",
+        "proxy-wasm filters cannot write dynamic metadata",
+    ),
+    (
+        "payload_in_metadata",
+        "proxy-wasm filters cannot write dynamic metadata",
+    ),
+    (
+        "remote_jwks",
+        "remote key sets are not supported yet: use local_jwks",
+    ),
+    (
+        "path_separated_prefix",
+        "not supported by jwt-gate: use prefix",
+    ),
+    ("connect_matcher", "not supported by jwt-gate"),
+    ("path_match_policy", "not supported by jwt-gate"),
+    ("grpc", "not supported by jwt-gate"),
+    ("tls_context", "not supported by jwt-gate"),
+    ("dynamic_metadata", "not supported by jwt-gate"),
+    ("filter_state", "not supported by jwt-gate"),
+    ("cel_expr_config", "not supported by jwt-gate"),
+    ("runtime_fraction", "not supported by jwt-gate"),
+    (
+        "filename",
+        "files cannot be read inside the wasm VM: use inline_string",
+    ),
+    (
+        "environment_variable",
+        "not supported by jwt-gate: use inline_string",
+    ),
+    ("range_match", "not supported by jwt-gate"),
+    ("subjects", "not supported yet"),
+    (
+        "extract_only_without_validation",
+        "not supported by jwt-gate",
+    ),
+];
+
+impl<'a> Object<'a> {
+    pub fn new(field: &Field<'a>) -> Result<Self, ConfigError> {
+        let Value::Object(map) = field.value else {
+            return Err(field.error("expected an object"));
+        };
+        let mut members = BTreeMap::new();
+        for (name, value) in map {
+            let snake = snake_case(name);
+            if value.is_null() {
+                continue;
+            }
+            if members.insert(snake.clone(), value).is_some() {
+                return Err(ConfigError::new(
+                    join(&field.path, &snake),
+                    "given twice (in snake_case and lowerCamelCase)",
+                ));
+            }
+        }
+        Ok(Self {
+            path: field.path.clone(),
+            members,
+        })
+    }
+
+    /// Takes member `name` (snake_case) if present.
+    pub fn take(&mut self, name: &str) -> Option<Field<'a>> {
+        self.members.remove(name).map(|value| Field {
+            path: join(&self.path, name),
+            value,
+        })
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.members.contains_key(name)
+    }
+
+    /// Fails on the first member nobody took.
+    pub fn finish(self) -> Result<(), ConfigError> {
+        let Some(name) = self.members.keys().next() else {
+            return Ok(());
+        };
+        let path = join(&self.path, name);
+        Err(match UNSUPPORTED.iter().find(|(known, _)| known == name) {
+            Some((_, why)) => ConfigError::new(path, *why),
+            None => ConfigError::new(path, "unknown field"),
+        })
+    }
+
+    pub fn string(&mut self, name: &str) -> Result<Option<&'a str>, ConfigError> {
+        self.take(name).map(|field| field.string()).transpose()
+    }
+
+    pub fn bool(&mut self, name: &str) -> Result<bool, ConfigError> {
+        Ok(self
+            .take(name)
+            .map(|field| field.bool())
+            .transpose()?
+            .unwrap_or(false))
+    }
+
+    pub fn strings(&mut self, name: &str) -> Result<Vec<String>, ConfigError> {
+        Ok(self
+            .take(name)
+            .map(|field| field.strings())
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    pub fn list(&mut self, name: &str) -> Result<Vec<Field<'a>>, ConfigError> {
+        Ok(self
+            .take(name)
+            .map(|field| field.list())
+            .transpose()?
+            .unwrap_or_default())
+    }
+}
+
+impl<'a> Field<'a> {
+    pub fn root(value: &'a Value) -> Self {
+        Self {
+            path: String::new(),
+            value,
+        }
+    }
+
+    pub fn error(&self, message: impl Into<String>) -> ConfigError {
+        ConfigError::new(self.path.clone(), message)
+    }
+
+    pub fn object(&self) -> Result<Object<'a>, ConfigError> {
+        Object::new(self)
+    }
+
+    pub fn string(&self) -> Result<&'a str, ConfigError> {
+        self.value
+            .as_str()
+            .ok_or_else(|| self.error("expected a string"))
+    }
+
+    pub fn bool(&self) -> Result<bool, ConfigError> {
+        self.value
+            .as_bool()
+            .ok_or_else(|| self.error("expected true or false"))
+    }
+
+    pub fn strings(&self) -> Result<Vec<String>, ConfigError> {
+        let expected = || self.error("expected a list of strings");
+        let Value::Array(items) = self.value else {
+            return Err(expected());
+        };
+        items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned).ok_or_else(expected))
+            .collect()
+    }
+
+    pub fn list(&self) -> Result<Vec<Field<'a>>, ConfigError> {
+        let Value::Array(items) = self.value else {
+            return Err(self.error("expected a list"));
+        };
+        Ok(items
+            .iter()
+            .enumerate()
+            .map(|(index, value)| Field {
+                path: format!("{}[{index}]", self.path),
+                value,
+            })
+            .collect())
+    }
+
+    /// A map's entries in document order of their keys (sorted, as serde_json keeps them).
+    pub fn entries(&self) -> Result<Vec<(&'a str, Field<'a>)>, ConfigError> {
+        let Value::Object(map) = self.value else {
+            return Err(self.error("expected an object"));
+        };
+        Ok(map
+            .iter()
+            .map(|(key, value)| {
+                (
+                    key.as_str(),
+                    Field {
+                        path: join(&self.path, key),
+                        value,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// A non-negative integer (proto3 JSON also writes 64-bit integers as strings).
+    pub fn u64(&self) -> Result<u64, ConfigError> {
+        match self.value {
+            Value::Number(number) => number.as_u64(),
+            Value::String(text) => text.parse().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| self.error("expected a non-negative integer"))
+    }
+
+    /// A protobuf Duration: `"300s"`, `"1.5s"`, or `{"seconds": N, "nanos": M}`; whole seconds
+    /// (rounded up, so a positive duration never becomes zero).
+    pub fn duration_seconds(&self) -> Result<u64, ConfigError> {
+        let expected = || self.error("expected a duration such as \"300s\" or {\"seconds\": 300}");
+        match self.value {
+            Value::String(text) => {
+                let number = text.strip_suffix('s').ok_or_else(expected)?;
+                let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+                let seconds: u64 = whole.parse().map_err(|_| expected())?;
+                if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(expected());
+                }
+                let round_up = fraction.bytes().any(|b| b != b'0');
+                Ok(seconds.saturating_add(u64::from(round_up)))
+            }
+            Value::Object(_) => {
+                let mut object = self.object()?;
+                let seconds = object
+                    .take("seconds")
+                    .map(|f| f.u64())
+                    .transpose()?
+                    .unwrap_or(0);
+                let nanos = object
+                    .take("nanos")
+                    .map(|f| f.u64())
+                    .transpose()?
+                    .unwrap_or(0);
+                object.finish()?;
+                Ok(seconds.saturating_add(u64::from(nanos > 0)))
+            }
+            _ => Err(expected()),
+        }
+    }
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// `fromHeaders` -> `from_headers`; snake_case names are unchanged.
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

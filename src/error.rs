@@ -1,0 +1,156 @@
+//! The client-visible outcome of a failed check: one variant per failure, jwt_authn's texts and
+//! status codes (403 only for audience), and the counter each failure is counted under.
+
+use std::fmt;
+
+use crate::claims::ClaimsError;
+use crate::token::TokenError;
+use crate::verify::VerifyError;
+
+/// Why a request was denied.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The claims are not acceptable.
+    Claims(ClaimsError),
+    /// The provider's key set could not be obtained.
+    JwksFetchFailed,
+    /// No token where one is required.
+    Missing,
+    /// A location carried more than one token (two `Authorization` headers, two `access_token`
+    /// parameters, two cookies of one name), or the request carried too many tokens.
+    MultipleTokens,
+    /// The signature did not verify.
+    Signature(VerifyError),
+    /// The token could not be parsed.
+    Token(TokenError),
+}
+
+impl AuthError {
+    /// The response body: jwt_authn's text.
+    pub const fn message(self) -> &'static str {
+        match self {
+            Self::Claims(error) => error.message(),
+            Self::JwksFetchFailed => "Jwks remote fetch is failed",
+            Self::Missing => "Jwt is missing",
+            Self::MultipleTokens => "Found multiple Jwt tokens",
+            Self::Signature(error) => error.message(),
+            Self::Token(error) => error.message(),
+        }
+    }
+
+    /// 403 when the audience is not allowed (the token is genuine but not for us), else 401.
+    pub const fn http_status(self) -> u16 {
+        match self {
+            Self::Claims(ClaimsError::AudienceNotAllowed) => 403,
+            _ => 401,
+        }
+    }
+
+    /// The suffix of the `denied_by_reason` counter this failure increments.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Self::Claims(ClaimsError::AudienceNotAllowed) => "jwt_audience_not_allowed",
+            Self::Claims(ClaimsError::Expired { .. }) => "jwt_expired",
+            Self::Claims(ClaimsError::IssuerNotAllowed) => "jwt_issuer_not_configured",
+            Self::Claims(ClaimsError::NotYetValid { .. }) => "jwt_not_yet_valid",
+            Self::Claims(ClaimsError::ExpirationRequired | ClaimsError::LifetimeTooLong) => {
+                "jwt_lifetime_not_allowed"
+            }
+            Self::JwksFetchFailed => "jwks_fetch_failed",
+            Self::Missing => "jwt_missing",
+            Self::MultipleTokens => "jwt_multiple_tokens",
+            Self::Signature(VerifyError::InvalidSignature) => "jwt_verification_fails",
+            Self::Signature(VerifyError::KidAlgMismatch) => "jwks_kid_alg_mismatch",
+            Self::Token(TokenError::HeaderNotImplementedAlg) => "jwt_alg_not_supported",
+            Self::Token(TokenError::TooLarge) => "jwt_too_large",
+            Self::Token(_) => "jwt_malformed",
+        }
+    }
+
+    /// Every `reason()` value, so the host can define the counters up front.
+    pub const REASONS: [&'static str; 13] = [
+        "jwt_audience_not_allowed",
+        "jwt_expired",
+        "jwt_issuer_not_configured",
+        "jwt_not_yet_valid",
+        "jwt_lifetime_not_allowed",
+        "jwks_fetch_failed",
+        "jwt_missing",
+        "jwt_multiple_tokens",
+        "jwt_verification_fails",
+        "jwks_kid_alg_mismatch",
+        "jwt_alg_not_supported",
+        "jwt_too_large",
+        "jwt_malformed",
+    ];
+
+    /// How specific an error is, for `requires_any`: any real failure beats an unknown issuer,
+    /// which beats a missing token (jwt_authn `verifier.cc`).
+    pub(crate) const fn specificity(self) -> u8 {
+        match self {
+            Self::Missing => 0,
+            Self::Claims(ClaimsError::IssuerNotAllowed) => 1,
+            _ => 2,
+        }
+    }
+}
+
+impl From<ClaimsError> for AuthError {
+    fn from(error: ClaimsError) -> Self {
+        Self::Claims(error)
+    }
+}
+
+impl From<TokenError> for AuthError {
+    fn from(error: TokenError) -> Self {
+        Self::Token(error)
+    }
+}
+
+impl From<VerifyError> for AuthError {
+    fn from(error: VerifyError) -> Self {
+        Self::Signature(error)
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_audience_is_forbidden() {
+        assert_eq!(
+            AuthError::Claims(ClaimsError::AudienceNotAllowed).http_status(),
+            403
+        );
+        assert_eq!(AuthError::Missing.http_status(), 401);
+        assert_eq!(
+            AuthError::Signature(VerifyError::InvalidSignature).http_status(),
+            401
+        );
+    }
+
+    #[test]
+    fn every_reason_is_listed() {
+        let samples = [
+            AuthError::Claims(ClaimsError::AudienceNotAllowed),
+            AuthError::Claims(ClaimsError::LifetimeTooLong),
+            AuthError::JwksFetchFailed,
+            AuthError::Missing,
+            AuthError::MultipleTokens,
+            AuthError::Signature(VerifyError::KidAlgMismatch),
+            AuthError::Token(TokenError::BadFormat),
+            AuthError::Token(TokenError::TooLarge),
+        ];
+        for error in samples {
+            assert!(AuthError::REASONS.contains(&error.reason()), "{error:?}");
+        }
+    }
+}

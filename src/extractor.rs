@@ -1,0 +1,256 @@
+//! Finding tokens in a request: headers (with a value prefix), query parameters and cookies.
+//!
+//! Stricter than jwt_authn on purpose: a header's prefix must start its value (compared without
+//! regard to case, as RFC 9110 §11.1 says of auth schemes), and a location carrying two tokens
+//! (repeated headers, comma-joined values, repeated parameters or cookies) is an error rather than
+//! a first-one-wins guess.
+
+use crate::error::AuthError;
+
+/// Where a provider looks for tokens.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub enum Location {
+    /// A cookie, by name.
+    Cookie(String),
+    /// A request header (lower-case name) and the prefix its value must start with.
+    Header {
+        /// Lower-case header name.
+        name: String,
+        /// Value prefix, such as `Bearer `; empty means the whole value.
+        value_prefix: String,
+    },
+    /// A query parameter, by name.
+    Param(String),
+}
+
+impl Location {
+    /// jwt_authn's defaults: `Authorization: Bearer <token>` and `?access_token=<token>`.
+    pub fn defaults() -> [Self; 2] {
+        [
+            Self::Header {
+                name: "authorization".to_owned(),
+                value_prefix: "Bearer ".to_owned(),
+            },
+            Self::Param("access_token".to_owned()),
+        ]
+    }
+
+    /// The token at this location, if any; `MultipleTokens` if there are several.
+    pub fn extract(
+        &self,
+        headers: &[(Vec<u8>, Vec<u8>)],
+        query: Option<&[u8]>,
+    ) -> Result<Option<String>, AuthError> {
+        let mut found: Option<Vec<u8>> = None;
+        let mut take = |token: &[u8]| {
+            if token.is_empty() {
+                return Ok(());
+            }
+            if found.replace(token.to_vec()).is_some() {
+                return Err(AuthError::MultipleTokens);
+            }
+            Ok(())
+        };
+        match self {
+            Self::Header { name, value_prefix } => {
+                for (_, value) in headers.iter().filter(|(n, _)| n == name.as_bytes()) {
+                    // Envoy joins repeated headers with commas; JWTs never contain one.
+                    for part in value.split(|&b| b == b',') {
+                        let part = part.trim_ascii();
+                        if let Some(token) = strip_prefix_ignore_case(part, value_prefix.as_bytes())
+                        {
+                            take(token.trim_ascii())?;
+                        }
+                    }
+                }
+            }
+            Self::Param(name) => {
+                for (key, value) in query_pairs(query.unwrap_or_default()) {
+                    if key == name.as_bytes() {
+                        take(&value)?;
+                    }
+                }
+            }
+            Self::Cookie(name) => {
+                for (_, value) in headers.iter().filter(|(n, _)| n == b"cookie") {
+                    for pair in value.split(|&b| b == b';') {
+                        let pair = pair.trim_ascii();
+                        let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+                            continue;
+                        };
+                        let (key, value) = (pair.get(..eq), pair.get(eq + 1..));
+                        if key.map(<[u8]>::trim_ascii) == Some(name.as_bytes()) {
+                            let value = value.unwrap_or_default().trim_ascii();
+                            let unquoted = value
+                                .strip_prefix(b"\"")
+                                .and_then(|v| v.strip_suffix(b"\""))
+                                .unwrap_or(value);
+                            take(unquoted)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(found.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+    }
+}
+
+/// The query string of a `:path`, without the fragment.
+pub fn split_path(path: &[u8]) -> (&[u8], Option<&[u8]>) {
+    let path = match path.iter().position(|&b| b == b'#') {
+        Some(hash) => path.get(..hash).unwrap_or(path),
+        None => path,
+    };
+    match path.iter().position(|&b| b == b'?') {
+        Some(q) => (path.get(..q).unwrap_or(path), path.get(q + 1..)),
+        None => (path, None),
+    }
+}
+
+/// `:path` without the query parameter `name` (every occurrence); other parameters keep their
+/// order and encoding.
+pub fn remove_query_param(path: &[u8], name: &str) -> Vec<u8> {
+    let (base, query) = split_path(path);
+    let Some(query) = query else {
+        return path.to_vec();
+    };
+    let kept: Vec<&[u8]> = query
+        .split(|&b| b == b'&')
+        .filter(|pair| {
+            let key = pair.split(|&b| b == b'=').next().unwrap_or_default();
+            percent_decode(key) != name.as_bytes()
+        })
+        .collect();
+    let mut out = base.to_vec();
+    if !kept.is_empty() {
+        out.push(b'?');
+        out.extend_from_slice(&kept.join(&b'&'));
+    }
+    out
+}
+
+fn query_pairs(query: &[u8]) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
+    query
+        .split(|&b| b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let mut halves = pair.splitn(2, |&b| b == b'=');
+            let key = halves.next().unwrap_or_default();
+            let value = halves.next().unwrap_or_default();
+            (percent_decode(key), percent_decode(value))
+        })
+}
+
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = |at: usize| bytes.get(at).and_then(|&c| char::from(c).to_digit(16));
+        match (b, hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn strip_prefix_ignore_case<'v>(value: &'v [u8], prefix: &[u8]) -> Option<&'v [u8]> {
+    let head = value.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| value.get(prefix.len()..))
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &[u8])]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.as_bytes().to_vec(), v.to_vec()))
+            .collect()
+    }
+
+    fn bearer() -> Location {
+        Location::defaults()[0].clone()
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive_and_must_start_the_value() {
+        for value in [&b"Bearer a.b.c"[..], b"bearer a.b.c", b"BEARER   a.b.c  "] {
+            let found = bearer().extract(&headers(&[("authorization", value)]), None);
+            assert_eq!(found, Ok(Some("a.b.c".into())));
+        }
+        for value in [
+            &b"Basic abc"[..],
+            b"Foo Bearer a.b.c",
+            b"Bearer",
+            b"Bearer ",
+        ] {
+            let found = bearer().extract(&headers(&[("authorization", value)]), None);
+            assert_eq!(found, Ok(None), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn two_tokens_in_one_location_are_refused() {
+        let twice = headers(&[
+            ("authorization", b"Bearer a"),
+            ("authorization", b"Bearer b"),
+        ]);
+        assert_eq!(
+            bearer().extract(&twice, None),
+            Err(AuthError::MultipleTokens)
+        );
+        let joined = headers(&[("authorization", b"Bearer a,Bearer b")]);
+        assert_eq!(
+            bearer().extract(&joined, None),
+            Err(AuthError::MultipleTokens)
+        );
+        let param = Location::Param("access_token".into());
+        assert_eq!(
+            param.extract(&[], Some(b"access_token=a&x=1&access_token=b")),
+            Err(AuthError::MultipleTokens)
+        );
+        assert_eq!(
+            param.extract(&[], Some(b"x=1&access%5Ftoken=a")),
+            Ok(Some("a".into()))
+        );
+    }
+
+    #[test]
+    fn cookies() {
+        let cookie = Location::Cookie("session".into());
+        let h = headers(&[("cookie", b"a=1; session=\"x.y.z\"; b=2")]);
+        assert_eq!(cookie.extract(&h, None), Ok(Some("x.y.z".into())));
+        let twice = headers(&[("cookie", b"session=a"), ("cookie", b"session=b")]);
+        assert_eq!(cookie.extract(&twice, None), Err(AuthError::MultipleTokens));
+    }
+
+    #[test]
+    fn non_utf8_bytes_do_not_panic() {
+        let h = headers(&[("authorization", b"Bearer \xff\xfe.\x80.x")]);
+        assert!(matches!(bearer().extract(&h, None), Ok(Some(_))));
+    }
+
+    #[test]
+    fn removing_a_query_parameter_keeps_the_rest() {
+        assert_eq!(
+            remove_query_param(b"/a?x=1&access_token=t&y=2", "access_token"),
+            b"/a?x=1&y=2"
+        );
+        assert_eq!(
+            remove_query_param(b"/a?access_token=t", "access_token"),
+            b"/a"
+        );
+        assert_eq!(remove_query_param(b"/a", "access_token"), b"/a");
+        assert_eq!(split_path(b"/p?q#f"), (&b"/p"[..], Some(&b"q"[..])));
+    }
+}

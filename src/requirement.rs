@@ -1,0 +1,268 @@
+//! Requirement trees (jwt_authn `JwtRequirement` and its `verifier.cc`): which tokens a request
+//! must carry, combined with AND, OR and the two "allow" modes.
+
+use crate::config::{ConfigError, ConfigField};
+use crate::error::AuthError;
+
+/// A compiled `JwtRequirement`.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub enum Requirement {
+    /// Every child must pass; the first failure is the result.
+    All(Vec<Requirement>),
+    /// Tokens present must verify (against the provider their `iss` selects); none is fine.
+    AllowMissing,
+    /// Tokens present are verified (for their outputs), but the request passes regardless.
+    AllowMissingOrFailed,
+    /// One child must pass. `AllowMissing`/`AllowMissingOrFailed` children act as flags on the
+    /// group's result.
+    Any(Vec<Requirement>),
+    /// No check (an empty requirement).
+    NoCheck,
+    /// A token of this provider must be present and valid; `audiences` replaces the provider's.
+    Provider {
+        /// Index into `Config::providers`.
+        provider: usize,
+        /// `provider_and_audiences` override, normalized.
+        audiences: Option<Vec<String>>,
+    },
+}
+
+/// What evaluating a requirement needs from the request: the per-provider and per-token checks.
+pub trait Checks {
+    /// Tokens at `provider`'s locations: none is `Missing`; every one found must verify.
+    fn provider(&mut self, provider: usize, audiences: Option<&[String]>) -> Result<(), AuthError>;
+    /// Every token at any location must verify against the provider its `iss` selects; no token
+    /// at all is fine.
+    fn all_present(&mut self) -> Result<(), AuthError>;
+}
+
+impl Requirement {
+    /// Evaluates the tree.
+    pub fn evaluate(&self, checks: &mut dyn Checks) -> Result<(), AuthError> {
+        match self {
+            Self::NoCheck => Ok(()),
+            Self::Provider {
+                provider,
+                audiences,
+            } => checks.provider(*provider, audiences.as_deref()),
+            Self::AllowMissing => checks.all_present(),
+            Self::AllowMissingOrFailed => {
+                // Verified for the outputs of valid tokens; the verdict does not matter.
+                let _ = checks.all_present();
+                Ok(())
+            }
+            Self::All(children) => children.iter().try_for_each(|child| child.evaluate(checks)),
+            Self::Any(children) => {
+                let mut allow_missing = false;
+                let mut allow_failed = false;
+                let mut best: Option<AuthError> = None;
+                for child in children {
+                    match child {
+                        Self::AllowMissing => allow_missing = true,
+                        Self::AllowMissingOrFailed => allow_failed = true,
+                        _ => match child.evaluate(checks) {
+                            Ok(()) => return Ok(()),
+                            Err(error) => {
+                                if best.is_none_or(|b| error.specificity() > b.specificity()) {
+                                    best = Some(error);
+                                }
+                            }
+                        },
+                    }
+                }
+                if allow_failed {
+                    let _ = checks.all_present();
+                    return Ok(());
+                }
+                match best {
+                    None => Ok(()),
+                    Some(AuthError::Missing) if allow_missing => Ok(()),
+                    Some(error) => Err(error),
+                }
+            }
+        }
+    }
+
+    pub(crate) fn parse(field: &ConfigField<'_>, providers: &[&str]) -> Result<Self, ConfigError> {
+        let mut object = field.object()?;
+        let mut found = Vec::new();
+        if let Some(name) = object.take("provider_name") {
+            found.push(Self::Provider {
+                provider: provider_index(&name, providers)?,
+                audiences: None,
+            });
+        }
+        if let Some(inner) = object.take("provider_and_audiences") {
+            let mut inner_object = inner.object()?;
+            let name = inner_object
+                .take("provider_name")
+                .ok_or_else(|| inner.error("provider_name is required"))?;
+            let provider = provider_index(&name, providers)?;
+            let audiences = inner_object
+                .strings("audiences")?
+                .iter()
+                .map(|aud| crate::claims::normalize_audience(aud).to_owned())
+                .collect();
+            inner_object.finish()?;
+            found.push(Self::Provider {
+                provider,
+                audiences: Some(audiences),
+            });
+        }
+        for (name, combine) in [
+            ("requires_any", Self::Any as fn(Vec<Self>) -> Self),
+            ("requires_all", Self::All),
+        ] {
+            if let Some(group) = object.take(name) {
+                let mut group_object = group.object()?;
+                let children = group_object
+                    .list("requirements")?
+                    .iter()
+                    .map(|child| Self::parse(child, providers))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if children.is_empty() {
+                    return Err(group.error("requirements must list at least one requirement"));
+                }
+                group_object.finish()?;
+                found.push(combine(children));
+            }
+        }
+        for (name, flag) in [
+            ("allow_missing", Self::AllowMissing),
+            ("allow_missing_or_failed", Self::AllowMissingOrFailed),
+        ] {
+            if let Some(empty) = object.take(name) {
+                empty.object()?.finish()?;
+                found.push(flag);
+            }
+        }
+        object.finish()?;
+        let mut found = found.into_iter();
+        match (found.next(), found.next()) {
+            (None, _) => Ok(Self::NoCheck),
+            (Some(requirement), None) => Ok(requirement),
+            _ => Err(field.error("give only one kind of requirement")),
+        }
+    }
+}
+
+fn provider_index(name: &ConfigField<'_>, providers: &[&str]) -> Result<usize, ConfigError> {
+    let text = name.string()?;
+    providers
+        .iter()
+        .position(|p| *p == text)
+        .ok_or_else(|| name.error(format!("Required provider ['{text}'] is not configured.")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::claims::ClaimsError;
+
+    /// Provider `i` answers `results[i]`; `all_present` answers `present`.
+    struct Fake {
+        results: Vec<Result<(), AuthError>>,
+        present: Result<(), AuthError>,
+        calls: usize,
+    }
+
+    impl Checks for Fake {
+        fn provider(&mut self, provider: usize, _: Option<&[String]>) -> Result<(), AuthError> {
+            self.calls += 1;
+            self.results[provider]
+        }
+        fn all_present(&mut self) -> Result<(), AuthError> {
+            self.present
+        }
+    }
+
+    fn p(provider: usize) -> Requirement {
+        Requirement::Provider {
+            provider,
+            audiences: None,
+        }
+    }
+
+    fn eval(
+        requirement: &Requirement,
+        results: &[Result<(), AuthError>],
+        present: Result<(), AuthError>,
+    ) -> Result<(), AuthError> {
+        requirement.evaluate(&mut Fake {
+            results: results.to_vec(),
+            present,
+            calls: 0,
+        })
+    }
+
+    const EXPIRED: AuthError = AuthError::Claims(ClaimsError::Expired {
+        exp: 1,
+        now: crate::time::UnixTime(2),
+    });
+    const UNKNOWN: AuthError = AuthError::Claims(ClaimsError::IssuerNotAllowed);
+
+    #[test]
+    fn any_reports_the_most_specific_error() {
+        let any = Requirement::Any(vec![p(0), p(1), p(2)]);
+        assert_eq!(
+            eval(
+                &any,
+                &[
+                    Err(AuthError::Missing),
+                    Err(UNKNOWN),
+                    Err(AuthError::Missing)
+                ],
+                Ok(())
+            ),
+            Err(UNKNOWN)
+        );
+        assert_eq!(
+            eval(
+                &any,
+                &[Err(AuthError::Missing), Err(UNKNOWN), Err(EXPIRED)],
+                Ok(())
+            ),
+            Err(EXPIRED)
+        );
+        assert_eq!(
+            eval(&any, &[Err(EXPIRED), Ok(()), Err(EXPIRED)], Ok(())),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn istio_shape_allows_missing_but_not_invalid() {
+        let istio = Requirement::Any(vec![p(0), Requirement::AllowMissing]);
+        assert_eq!(eval(&istio, &[Err(AuthError::Missing)], Ok(())), Ok(()));
+        assert_eq!(eval(&istio, &[Err(EXPIRED)], Ok(())), Err(EXPIRED));
+        assert_eq!(eval(&istio, &[Err(UNKNOWN)], Ok(())), Err(UNKNOWN));
+        let lenient = Requirement::Any(vec![p(0), Requirement::AllowMissingOrFailed]);
+        assert_eq!(eval(&lenient, &[Err(EXPIRED)], Err(EXPIRED)), Ok(()));
+    }
+
+    #[test]
+    fn all_stops_at_the_first_failure() {
+        let all = Requirement::All(vec![p(0), p(1)]);
+        let mut fake = Fake {
+            results: vec![Err(EXPIRED), Ok(())],
+            present: Ok(()),
+            calls: 0,
+        };
+        assert_eq!(all.evaluate(&mut fake), Err(EXPIRED));
+        assert_eq!(fake.calls, 1);
+        assert_eq!(eval(&all, &[Ok(()), Ok(())], Ok(())), Ok(()));
+    }
+
+    #[test]
+    fn allow_modes_alone() {
+        assert_eq!(
+            eval(&Requirement::AllowMissing, &[], Err(EXPIRED)),
+            Err(EXPIRED)
+        );
+        assert_eq!(eval(&Requirement::AllowMissing, &[], Ok(())), Ok(()));
+        assert_eq!(
+            eval(&Requirement::AllowMissingOrFailed, &[], Err(EXPIRED)),
+            Ok(())
+        );
+    }
+}

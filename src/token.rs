@@ -1,0 +1,490 @@
+//! Parsing a JWS compact serialization (RFC 7515 §7.1) into a typed token, strictly.
+//!
+//! Sizes are checked before decoding; the form must be exactly three non-empty parts of unpadded,
+//! canonical base64url; the header and payload must be JSON objects without duplicate members; an
+//! unknown `crit` extension is rejected. Header parameters that point at keys (`jwk`, `jku`,
+//! `x5u`, `x5c`, `x5t`) are never read: keys come from configuration only (RFC 8725 §3.10).
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use crate::algorithm::Algorithm;
+use crate::json;
+use crate::limits::Limits;
+
+/// A parsed, not yet verified, token.
+#[derive(Clone, Debug)]
+pub struct Jwt<'a> {
+    /// The protected header.
+    pub header: Header,
+    /// The registered claims, typed.
+    pub claims: Claims,
+    /// The whole payload object, for claim-to-header outputs.
+    pub payload: Map<String, Value>,
+    /// The payload segment exactly as received (base64url), for `forward_payload_header`.
+    pub payload_segment: &'a str,
+    /// `header.payload` exactly as received: the bytes the signature covers.
+    pub signing_input: &'a str,
+    /// The decoded signature.
+    pub signature: Vec<u8>,
+}
+
+/// The JOSE header members jwt-gate uses.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct Header {
+    /// `alg`, on the allow-list.
+    pub alg: Algorithm,
+    /// `kid`, if present.
+    pub kid: Option<String>,
+}
+
+/// The registered claims of RFC 7519 §4.1, with their types checked.
+#[derive(Clone, Debug, Default, Eq, PartialEq)]
+pub struct Claims {
+    /// `iss`.
+    pub iss: Option<String>,
+    /// `sub`.
+    pub sub: Option<String>,
+    /// `aud`, a string or a list of strings in the token; always a list here.
+    pub aud: Vec<String>,
+    /// `exp`, seconds since the epoch (fractions truncated).
+    pub exp: Option<u64>,
+    /// `nbf`, seconds since the epoch (fractions truncated).
+    pub nbf: Option<u64>,
+    /// `iat`, seconds since the epoch (parsed, type-checked, not compared with the clock).
+    pub iat: Option<u64>,
+    /// `jti`.
+    pub jti: Option<String>,
+}
+
+/// Why a token could not be parsed. The texts are jwt_authn's where jwt_authn has the case.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Not exactly three non-empty dot-separated parts.
+    BadFormat,
+    /// `alg` missing or not a string.
+    HeaderBadAlg,
+    /// The header segment is not canonical unpadded base64url.
+    HeaderBadBase64,
+    /// The header is not a JSON object, or has duplicate members.
+    HeaderBadJson,
+    /// `kid` is present but not a string.
+    HeaderBadKid,
+    /// `alg` is not on the allow-list (`none` included).
+    HeaderNotImplementedAlg,
+    /// `crit` names an extension jwt-gate does not implement, or is malformed (RFC 7515 §4.1.11);
+    /// also `b64: false` (RFC 7797), which must not be processed without understanding it.
+    HeaderUnsupportedCritical,
+    /// `aud` is neither a string nor a list of strings.
+    PayloadAudNotString,
+    /// The payload segment is not canonical unpadded base64url.
+    PayloadBadBase64,
+    /// The payload is not a JSON object, or has duplicate members.
+    PayloadBadJson,
+    /// `exp` is not a number.
+    PayloadExpNotInteger,
+    /// `exp` is negative or beyond 64 bits.
+    PayloadExpOutOfRange,
+    /// `iat` is not a number.
+    PayloadIatNotInteger,
+    /// `iat` is negative or beyond 64 bits.
+    PayloadIatOutOfRange,
+    /// `iss` is not a string.
+    PayloadIssNotString,
+    /// `jti` is not a string.
+    PayloadJtiNotString,
+    /// `nbf` is not a number.
+    PayloadNbfNotInteger,
+    /// `nbf` is negative or beyond 64 bits.
+    PayloadNbfOutOfRange,
+    /// `sub` is not a string.
+    PayloadSubNotString,
+    /// The signature segment is not canonical unpadded base64url.
+    SignatureBadBase64,
+    /// The token is longer than [`Limits::max_token_bytes`].
+    TooLarge,
+}
+
+impl<'a> Jwt<'a> {
+    /// Parses a compact JWS carrying a JWT.
+    pub fn parse(token: &'a str, limits: &Limits) -> Result<Self, TokenError> {
+        let jws = Jws::parse(token, limits)?;
+        let payload = match json::parse(&jws.payload, limits.max_json_depth) {
+            Ok(Value::Object(payload)) => payload,
+            _ => return Err(TokenError::PayloadBadJson),
+        };
+        let claims = Claims::from_payload(&payload)?;
+        Ok(Self {
+            header: jws.header,
+            claims,
+            payload,
+            payload_segment: jws.payload_segment,
+            signing_input: jws.signing_input,
+            signature: jws.signature,
+        })
+    }
+}
+
+/// A parsed compact JWS whose payload need not be JSON (RFC 7515 and RFC 7520 test vectors).
+#[derive(Clone, Debug)]
+pub struct Jws<'a> {
+    /// The protected header.
+    pub header: Header,
+    /// The decoded payload bytes.
+    pub payload: Vec<u8>,
+    /// The payload segment as received.
+    pub payload_segment: &'a str,
+    /// `header.payload` as received.
+    pub signing_input: &'a str,
+    /// The decoded signature.
+    pub signature: Vec<u8>,
+}
+
+impl<'a> Jws<'a> {
+    /// Parses the compact serialization `header.payload.signature`.
+    pub fn parse(token: &'a str, limits: &Limits) -> Result<Self, TokenError> {
+        if token.len() > limits.max_token_bytes {
+            return Err(TokenError::TooLarge);
+        }
+        let mut parts = token.split('.');
+        let (Some(header_segment), Some(payload_segment), Some(signature_segment), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenError::BadFormat);
+        };
+        if header_segment.is_empty() || payload_segment.is_empty() || signature_segment.is_empty() {
+            return Err(TokenError::BadFormat);
+        }
+        let signing_input = token
+            .get(..header_segment.len() + 1 + payload_segment.len())
+            .ok_or(TokenError::BadFormat)?;
+
+        let header_bytes = decode(header_segment).ok_or(TokenError::HeaderBadBase64)?;
+        let header = match json::parse(&header_bytes, limits.max_json_depth) {
+            Ok(Value::Object(header)) => Header::from_json(&header)?,
+            _ => return Err(TokenError::HeaderBadJson),
+        };
+        let payload = decode(payload_segment).ok_or(TokenError::PayloadBadBase64)?;
+        let signature = decode(signature_segment).ok_or(TokenError::SignatureBadBase64)?;
+        Ok(Self {
+            header,
+            payload,
+            payload_segment,
+            signing_input,
+            signature,
+        })
+    }
+}
+
+impl Header {
+    fn from_json(header: &Map<String, Value>) -> Result<Self, TokenError> {
+        let alg = match header.get("alg") {
+            Some(Value::String(alg)) => {
+                Algorithm::from_name(alg).ok_or(TokenError::HeaderNotImplementedAlg)?
+            }
+            _ => return Err(TokenError::HeaderBadAlg),
+        };
+        let kid = match header.get("kid") {
+            None => None,
+            Some(Value::String(kid)) => Some(kid.clone()),
+            Some(_) => return Err(TokenError::HeaderBadKid),
+        };
+        // jwt-gate implements no JWS extension, so any `crit` is unsupported (RFC 7515 §4.1.11:
+        // "If any of the listed extension Header Parameters are not understood ... the JWS is
+        // invalid"). `b64: false` changes what the signature covers (RFC 7797): refuse it even
+        // when a sender forgot to list it in `crit`.
+        if header.contains_key("crit") {
+            return Err(TokenError::HeaderUnsupportedCritical);
+        }
+        match header.get("b64") {
+            None | Some(Value::Bool(true)) => {}
+            Some(_) => return Err(TokenError::HeaderUnsupportedCritical),
+        }
+        Ok(Self { alg, kid })
+    }
+}
+
+impl Claims {
+    fn from_payload(payload: &Map<String, Value>) -> Result<Self, TokenError> {
+        use TokenError::*;
+        Ok(Self {
+            iss: string_claim(payload, "iss", PayloadIssNotString)?,
+            sub: string_claim(payload, "sub", PayloadSubNotString)?,
+            aud: match payload.get("aud") {
+                None => Vec::new(),
+                Some(Value::String(aud)) => vec![aud.clone()],
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|item| item.as_str().map(str::to_owned))
+                    .collect::<Option<_>>()
+                    .ok_or(PayloadAudNotString)?,
+                Some(_) => return Err(PayloadAudNotString),
+            },
+            exp: time_claim(payload, "exp", PayloadExpNotInteger, PayloadExpOutOfRange)?,
+            nbf: time_claim(payload, "nbf", PayloadNbfNotInteger, PayloadNbfOutOfRange)?,
+            iat: time_claim(payload, "iat", PayloadIatNotInteger, PayloadIatOutOfRange)?,
+            jti: string_claim(payload, "jti", PayloadJtiNotString)?,
+        })
+    }
+}
+
+fn string_claim(
+    payload: &Map<String, Value>,
+    name: &str,
+    not_string: TokenError,
+) -> Result<Option<String>, TokenError> {
+    match payload.get(name) {
+        None => Ok(None),
+        Some(Value::String(value)) => Ok(Some(value.clone())),
+        Some(_) => Err(not_string),
+    }
+}
+
+/// A NumericDate (RFC 7519 §2): a non-negative number of seconds; fractions are truncated, as
+/// jwt_authn does.
+fn time_claim(
+    payload: &Map<String, Value>,
+    name: &str,
+    not_number: TokenError,
+    out_of_range: TokenError,
+) -> Result<Option<u64>, TokenError> {
+    let Some(value) = payload.get(name) else {
+        return Ok(None);
+    };
+    let Value::Number(number) = value else {
+        return Err(not_number);
+    };
+    if let Some(seconds) = number.as_u64() {
+        return Ok(Some(seconds));
+    }
+    if number.is_i64() {
+        return Err(out_of_range);
+    }
+    match number.as_f64() {
+        // 2^64 is exactly representable; anything at or above it does not fit.
+        Some(seconds)
+            if seconds.is_finite() && (0.0..18_446_744_073_709_551_616.0).contains(&seconds) =>
+        {
+            #[allow(
+                clippy::as_conversions,
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss
+            )]
+            // In range and non-negative, checked above; `as` truncates the fraction.
+            Ok(Some(seconds as u64))
+        }
+        _ => Err(out_of_range),
+    }
+}
+
+/// Decodes canonical unpadded base64url; `None` for padding, other alphabets or non-zero
+/// trailing bits.
+pub fn decode(segment: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(segment).ok()
+}
+
+impl TokenError {
+    /// jwt_authn's text for this failure (or, for checks jwt_authn lacks, one in its style).
+    pub const fn message(self) -> &'static str {
+        match self {
+            Self::BadFormat => {
+                "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections"
+            }
+            Self::HeaderBadAlg => "Jwt header [alg] field is required and must be a string",
+            Self::HeaderBadBase64 => "Jwt header is an invalid Base64url encoded",
+            Self::HeaderBadJson => "Jwt header is an invalid JSON",
+            Self::HeaderBadKid => "Jwt header [kid] field is not a string",
+            Self::HeaderNotImplementedAlg => "Jwt header [alg] is not supported",
+            Self::HeaderUnsupportedCritical => "Jwt header [crit] lists an unsupported extension",
+            Self::PayloadAudNotString => "Jwt payload [aud] field is not a string or string list",
+            Self::PayloadBadBase64 => "Jwt payload is an invalid Base64url encoded",
+            Self::PayloadBadJson => "Jwt payload is an invalid JSON",
+            Self::PayloadExpNotInteger => "Jwt payload [exp] field is not an integer",
+            Self::PayloadExpOutOfRange => {
+                "Jwt payload [exp] field is not a positive 64 bit integer"
+            }
+            Self::PayloadIatNotInteger => "Jwt payload [iat] field is not an integer",
+            Self::PayloadIatOutOfRange => {
+                "Jwt payload [iat] field is not a positive 64 bit integer"
+            }
+            Self::PayloadIssNotString => "Jwt payload [iss] field is not a string",
+            Self::PayloadJtiNotString => "Jwt payload [jti] field is not a string",
+            Self::PayloadNbfNotInteger => "Jwt payload [nbf] field is not an integer",
+            Self::PayloadNbfOutOfRange => {
+                "Jwt payload [nbf] field is not a positive 64 bit integer"
+            }
+            Self::PayloadSubNotString => "Jwt payload [sub] field is not a string",
+            Self::SignatureBadBase64 => "Jwt signature is an invalid Base64url encoded",
+            Self::TooLarge => "Jwt is too large",
+        }
+    }
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(text: &str) -> String {
+        URL_SAFE_NO_PAD.encode(text)
+    }
+
+    fn token(header: &str, payload: &str) -> String {
+        format!("{}.{}.c2ln", b64(header), b64(payload))
+    }
+
+    fn parse(token: &str) -> Result<Jwt<'_>, TokenError> {
+        Jwt::parse(token, &Limits::DEFAULT)
+    }
+
+    #[test]
+    fn parses_a_token() {
+        // {"alg":"RS256","kid":"k1"} . {"iss":"https://i","aud":"a","exp":2000000000.9,"sub":"s"}
+        let text = token(
+            r#"{"alg":"RS256","kid":"k1"}"#,
+            r#"{"iss":"https://i","aud":"a","exp":2000000000.9,"sub":"s"}"#,
+        );
+        let jwt = parse(&text).unwrap();
+        assert_eq!(jwt.header.alg, Algorithm::Rs256);
+        assert_eq!(jwt.header.kid.as_deref(), Some("k1"));
+        assert_eq!(jwt.claims.aud, ["a"]);
+        assert_eq!(jwt.claims.exp, Some(2_000_000_000));
+        assert_eq!(jwt.signature, b"sig");
+        assert!(text.starts_with(jwt.signing_input));
+        assert_eq!(jwt.payload_segment, text.split('.').nth(1).unwrap());
+    }
+
+    #[test]
+    fn form_must_be_three_non_empty_parts() {
+        let good = token(r#"{"alg":"RS256"}"#, "{}");
+        for bad in [
+            String::new(),
+            "a.b".into(),
+            "a.b.c.d".into(),
+            format!("{good}."),
+            format!(".{good}"),
+            good.replace(".c2ln", "."),
+            "..".into(),
+        ] {
+            assert_eq!(parse(&bad).unwrap_err(), TokenError::BadFormat, "{bad}");
+        }
+    }
+
+    #[test]
+    fn base64_must_be_canonical_unpadded_url_alphabet() {
+        let payload = b64("{}");
+        let header = b64(r#"{"alg":"RS256"}"#);
+        let cases = [
+            (
+                format!("{header}=.{payload}.c2ln"),
+                TokenError::HeaderBadBase64,
+            ),
+            (
+                format!("{}.{payload}.c2ln", header.replace('J', "+")),
+                TokenError::HeaderBadBase64,
+            ),
+            (
+                format!("{header}.{payload}=.c2ln"),
+                TokenError::PayloadBadBase64,
+            ),
+            (
+                format!("{header}.{payload}.c2ln="),
+                TokenError::SignatureBadBase64,
+            ),
+            (
+                format!("{header}.{payload}.c2lu"),
+                TokenError::SignatureBadBase64,
+            ), // trailing bits
+            (
+                format!("{header}.{payload}.c2l/"),
+                TokenError::SignatureBadBase64,
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse(&text).unwrap_err(), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn header_checks() {
+        let cases = [
+            ("[]", TokenError::HeaderBadJson),
+            (r#"{"alg":"RS256","alg":"none"}"#, TokenError::HeaderBadJson),
+            ("{}", TokenError::HeaderBadAlg),
+            (r#"{"alg":1}"#, TokenError::HeaderBadAlg),
+            (r#"{"alg":"none"}"#, TokenError::HeaderNotImplementedAlg),
+            (r#"{"alg":"RS256","kid":7}"#, TokenError::HeaderBadKid),
+            (
+                r#"{"alg":"RS256","crit":["exp"],"exp":1}"#,
+                TokenError::HeaderUnsupportedCritical,
+            ),
+            (
+                r#"{"alg":"RS256","crit":[]}"#,
+                TokenError::HeaderUnsupportedCritical,
+            ),
+            (
+                r#"{"alg":"RS256","b64":false}"#,
+                TokenError::HeaderUnsupportedCritical,
+            ),
+        ];
+        for (header, expected) in cases {
+            assert_eq!(
+                parse(&token(header, "{}")).unwrap_err(),
+                expected,
+                "{header}"
+            );
+        }
+        // Key-carrying header parameters are ignored, never an error and never used.
+        let jwk = r#"{"alg":"HS256","jwk":{"kty":"oct","k":"AA"},"jku":"http://x","x5c":["AA"]}"#;
+        assert!(parse(&token(jwk, "{}")).is_ok());
+    }
+
+    #[test]
+    fn payload_checks() {
+        use TokenError::*;
+        let cases = [
+            ("[]", PayloadBadJson),
+            ("not json", PayloadBadJson),
+            (r#"{"sub":"a","sub":"b"}"#, PayloadBadJson),
+            (r#"{"iss":1}"#, PayloadIssNotString),
+            (r#"{"sub":[]}"#, PayloadSubNotString),
+            (r#"{"jti":{}}"#, PayloadJtiNotString),
+            (r#"{"aud":1}"#, PayloadAudNotString),
+            (r#"{"aud":["a",1]}"#, PayloadAudNotString),
+            (r#"{"exp":"1"}"#, PayloadExpNotInteger),
+            (r#"{"exp":-1}"#, PayloadExpOutOfRange),
+            (r#"{"exp":1e30}"#, PayloadExpOutOfRange),
+            (r#"{"nbf":true}"#, PayloadNbfNotInteger),
+            (r#"{"nbf":-0.5}"#, PayloadNbfOutOfRange),
+            (r#"{"iat":null}"#, PayloadIatNotInteger),
+            (r#"{"iat":-9}"#, PayloadIatOutOfRange),
+        ];
+        for (payload, expected) in cases {
+            let text = token(r#"{"alg":"ES256"}"#, payload);
+            assert_eq!(parse(&text).unwrap_err(), expected, "{payload}");
+        }
+        let max = token(r#"{"alg":"ES256"}"#, r#"{"exp":18446744073709551615}"#);
+        assert_eq!(parse(&max).unwrap().claims.exp, Some(u64::MAX));
+    }
+
+    #[test]
+    fn size_is_checked_before_decoding() {
+        let limits = Limits {
+            max_token_bytes: 10,
+            ..Limits::DEFAULT
+        };
+        assert_eq!(
+            Jwt::parse("aaaa.bbbb.cc", &limits).unwrap_err(),
+            TokenError::TooLarge
+        );
+    }
+}
