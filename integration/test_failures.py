@@ -2,11 +2,7 @@
 
 import time
 
-import pytest
-
 from harness import assert_denied, b64url, segments
-
-VALID_HEADER = {"alg": "RS256", "typ": "JWT", "kid": "rsa"}
 
 
 def hostile_tokens(keys) -> dict[str, tuple[str, int, str]]:
@@ -33,11 +29,16 @@ def hostile_tokens(keys) -> dict[str, tuple[str, int, str]]:
         "four parts": (f"{good}.{signature}", 401, BAD_FORMAT),
         "alg none": (f"{b64url({'alg': 'none', 'typ': 'JWT'})}.{payload}.{signature}", 401, BAD_ALG),
         "alg unknown": (f"{b64url({'alg': 'XS256', 'kid': 'rsa'})}.{payload}.{signature}", 401, BAD_ALG),
-        "header bad base64": (f"A{header}.{payload}.{signature}", 401, "Jwt header is an invalid Base64url encoded"),
+        "header bad base64": (f"{undecodable(header)}.{payload}.{signature}", 401, "Jwt header is an invalid Base64url encoded"),
         "header not json": (f"{b64url('not json')}.{payload}.{signature}", 401, "Jwt header is an invalid JSON"),
-        "payload bad base64": (f"{header}.A{payload}.{signature}", 401, "Jwt payload is an invalid Base64url encoded"),
+        "payload bad base64": (f"{header}.{undecodable(payload)}.{signature}", 401, "Jwt payload is an invalid Base64url encoded"),
         "payload not json": (f"{header}.{b64url('not json')}.{signature}", 401, "Jwt payload is an invalid JSON"),
     }
+
+
+def undecodable(segment: str) -> str:
+    """`segment` grown to a length of 1 modulo 4, which no base64 decoder accepts."""
+    return segment + "A" * ((1 - len(segment)) % 4)
 
 
 BAD_FORMAT = "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections"
@@ -58,7 +59,7 @@ def test_missing_token(gate):
 
 
 def test_realm_names_host_and_path_without_query(gate, keys):
-    missing = gate.request("/api/x?a=1&access_token=", headers={"Host": "gate.test"})
+    missing = gate.request("/api/x?a=1&b=2", headers={"Host": "gate.test"})
     assert missing.header("www-authenticate") == 'Bearer realm="http://gate.test/api/x"'
     expired = gate.request("/api/y?b=2", headers={"Host": "gate.test"}, token=keys.mint(exp=1))
     assert expired.header("www-authenticate") == 'Bearer realm="http://gate.test/api/y", error="invalid_token"'
@@ -78,17 +79,13 @@ def test_require_expiration(gate, keys):
     assert gate.request("/api/x", token=keys.mint(exp=None)).status == 200
 
 
-@pytest.mark.parametrize(
-    "where",
-    [
-        "two authorization headers",
-        "two access_token parameters",
-    ],
-)
-def test_multiple_tokens_in_one_location(gate, keys, where):
+def test_two_authorization_headers(gate, keys):
     token = keys.mint()
-    if where == "two authorization headers":
-        response = gate.request("/api/x", headers=[("Authorization", f"Bearer {token}")] * 2)
-    else:
-        response = gate.request(f"/api/x?access_token={token}&access_token={token}")
+    response = gate.request("/api/x", headers=[("Authorization", f"Bearer {token}")] * 2)
+    assert_denied(response, 401, "Found multiple Jwt tokens")
+
+
+def test_two_access_token_parameters(gate, keys):
+    token = keys.mint()
+    response = gate.request(f"/api/x?access_token={token}&access_token={token}")
     assert_denied(response, 401, "Found multiple Jwt tokens")

@@ -401,7 +401,7 @@ mod tests {
                 TokenError::SignatureBadBase64,
             ),
             (
-                format!("{header}.{payload}.c2lu"),
+                format!("{header}.{payload}.c2l"),
                 TokenError::SignatureBadBase64,
             ), // trailing bits
             (

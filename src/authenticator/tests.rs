@@ -1,1 +1,274 @@
+//! Authenticator tests with tokens minted by PyJWT (`tests/data/tokens.json`).
 
+use serde_json::{json, Value};
+
+use super::*;
+use crate::verify::RingVerifier;
+
+fn fixtures() -> Value {
+    serde_json::from_str(include_str!("../../tests/data/tokens.json")).unwrap()
+}
+
+fn token(name: &str) -> String {
+    fixtures()["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|case| case["name"] == name)
+        .unwrap_or_else(|| panic!("no fixture {name}"))["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn now() -> UnixTime {
+    UnixTime(fixtures()["now"].as_u64().unwrap())
+}
+
+/// A config whose providers all use the fixture keys, with `extra` merged into provider "p".
+fn config(extra: Value, rules: Value) -> Config {
+    let mut provider = fixtures()["provider"].clone();
+    for (key, value) in extra.as_object().unwrap() {
+        provider[key] = value.clone();
+    }
+    let mut other = fixtures()["provider"].clone();
+    other["issuer"] = json!("https://other.test");
+    other["from_headers"] = json!([{"name": "x-other-token"}]);
+    let config = json!({"providers": {"p": provider, "q": other}, "rules": rules});
+    Config::from_json(config.to_string().as_bytes()).unwrap()
+}
+
+fn run(config: &Config, headers: &[(&str, &str)]) -> Outcome {
+    let headers: Vec<(Vec<u8>, Vec<u8>)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .collect();
+    authenticate(config, Request { headers: &headers }, now(), &RingVerifier)
+}
+
+fn require_p() -> Value {
+    json!([{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}])
+}
+
+fn allowed(outcome: &Outcome) -> (&[HeaderOp], Option<&[u8]>) {
+    match &outcome.decision {
+        Decision::Allow { header_ops, path } => (header_ops, path.as_deref()),
+        Decision::Deny(denial) => panic!("denied: {denial:?}"),
+    }
+}
+
+fn denied(outcome: &Outcome) -> &Denial {
+    match &outcome.decision {
+        Decision::Deny(denial) => denial,
+        Decision::Allow { .. } => panic!("allowed"),
+    }
+}
+
+#[test]
+fn missing_token_gets_a_realm_without_the_query() {
+    let config = config(json!({}), require_p());
+    let outcome = run(
+        &config,
+        &[
+            (":path", "/a/b?access_token=x.y"),
+            (":authority", "api.test"),
+            (":scheme", "https"),
+        ],
+    );
+    let denial = denied(&outcome);
+    // The query parameter is not a token (x.y has two parts): it fails to parse.
+    assert_eq!(
+        denial.body,
+        "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections"
+    );
+    assert_eq!(
+        denial.www_authenticate.as_deref(),
+        Some("Bearer realm=\"https://api.test/a/b\", error=\"invalid_token\"")
+    );
+    let missing = run(&config, &[(":path", "/a?q=1"), (":authority", "api.test")]);
+    let denial = denied(&missing);
+    assert_eq!((denial.status, denial.body), (401, "Jwt is missing"));
+    assert_eq!(
+        denial.www_authenticate.as_deref(),
+        Some("Bearer realm=\"http://api.test/a\"")
+    );
+}
+
+#[test]
+fn success_outputs_and_token_removal() {
+    let config = config(
+        json!({
+            "forward_payload_header": "x-jwt-payload",
+            "pad_forward_payload_header": true,
+            "claim_to_headers": [{"header_name": "x-sub", "claim_name": "sub"}, {"header_name": "x-missing", "claim_name": "nope"}],
+        }),
+        require_p(),
+    );
+    let token = token("RS256 valid");
+    let bearer = format!("Bearer {token}");
+    let outcome = run(
+        &config,
+        &[
+            (":path", "/"),
+            ("authorization", &bearer),
+            ("x-sub", "spoofed"),
+        ],
+    );
+    let (ops, path) = allowed(&outcome);
+    let payload = token.split('.').nth(1).unwrap();
+    let mut padded = payload.to_owned();
+    while padded.len() % 4 != 0 {
+        padded.push('=');
+    }
+    assert_eq!(
+        ops,
+        [
+            HeaderOp::Remove("x-jwt-payload".into()),
+            HeaderOp::Remove("x-missing".into()),
+            HeaderOp::Remove("x-sub".into()),
+            HeaderOp::Remove("authorization".into()),
+            HeaderOp::Add("x-jwt-payload".into(), padded.into_bytes()),
+            HeaderOp::Add("x-sub".into(), b"alice".to_vec()),
+        ]
+    );
+    assert_eq!(path, None);
+}
+
+#[test]
+fn query_tokens_are_removed_from_the_path_unless_forwarded() {
+    let token = token("ES256 valid");
+    let path = format!("/x?a=1&access_token={token}&b=2");
+    let outcome = run(&config(json!({}), require_p()), &[(":path", &path)]);
+    assert_eq!(allowed(&outcome).1, Some(&b"/x?a=1&b=2"[..]));
+    let outcome = run(
+        &config(json!({"forward": true}), require_p()),
+        &[(":path", &path)],
+    );
+    assert_eq!(allowed(&outcome), (&[][..], None));
+}
+
+#[test]
+fn every_token_present_must_verify() {
+    let config = config(json!({}), require_p());
+    let good = format!("Bearer {}", token("RS256 valid"));
+    let bad_query = format!("/?access_token={}", token("wrong aud"));
+    let outcome = run(&config, &[(":path", &bad_query), ("authorization", &good)]);
+    assert_eq!(denied(&outcome).status, 403);
+    let two = run(
+        &config,
+        &[
+            (":path", "/"),
+            ("authorization", &good),
+            ("authorization", &good),
+        ],
+    );
+    assert_eq!(denied(&two).body, "Found multiple Jwt tokens");
+}
+
+#[test]
+fn rules_select_requirements_and_no_match_means_no_check() {
+    let rules = json!([
+        {"match": {"prefix": "/public"}},
+        {"match": {"prefix": "/either"}, "requires": {"requires_any": {"requirements": [{"provider_name": "p"}, {"provider_name": "q"}]}}},
+        {"match": {"prefix": "/both"}, "requires": {"requires_all": {"requirements": [{"provider_name": "p"}, {"provider_name": "q"}]}}},
+        {"match": {"prefix": "/optional"}, "requires": {"requires_any": {"requirements": [{"provider_name": "p"}, {"allow_missing": {}}]}}},
+        {"match": {"prefix": "/lenient"}, "requires": {"allow_missing_or_failed": {}}},
+        {"match": {"prefix": "/aud"}, "requires": {"provider_and_audiences": {"provider_name": "p", "audiences": ["other"]}}},
+    ]);
+    let config = config(
+        json!({"claim_to_headers": [{"header_name": "x-sub", "claim_name": "sub"}]}),
+        rules,
+    );
+    let good = format!("Bearer {}", token("RS256 valid"));
+    let expired = format!("Bearer {}", token("expired beyond skew"));
+    let status = |path: &str, headers: &[(&str, &str)]| {
+        let mut all = vec![(":path", path)];
+        all.extend_from_slice(headers);
+        match run(&config, &all).decision {
+            Decision::Allow { .. } => 200,
+            Decision::Deny(denial) => denial.status,
+        }
+    };
+    assert_eq!(status("/public", &[]), 200);
+    assert_eq!(status("/unmatched", &[]), 200);
+    assert_eq!(status("/either", &[("authorization", &good)]), 200);
+    assert_eq!(status("/either", &[]), 401);
+    assert_eq!(status("/both", &[("authorization", &good)]), 401);
+    assert_eq!(status("/optional", &[]), 200);
+    assert_eq!(status("/optional", &[("authorization", &good)]), 200);
+    assert_eq!(status("/optional", &[("authorization", &expired)]), 401);
+    assert_eq!(status("/lenient", &[("authorization", &expired)]), 200);
+    assert_eq!(status("/aud", &[("authorization", &good)]), 403);
+    // allow_missing_or_failed still forwards the outputs of a valid token.
+    let outcome = run(&config, &[(":path", "/lenient"), ("authorization", &good)]);
+    assert!(allowed(&outcome)
+        .0
+        .contains(&HeaderOp::Add("x-sub".into(), b"alice".to_vec())));
+}
+
+#[test]
+fn spoofed_output_headers_are_removed_on_unchecked_routes_too() {
+    let config = config(
+        json!({"forward_payload_header": "x-jwt-payload"}),
+        json!([]),
+    );
+    let outcome = run(&config, &[(":path", "/"), ("x-jwt-payload", "forged")]);
+    assert_eq!(
+        allowed(&outcome).0,
+        [HeaderOp::Remove("x-jwt-payload".into())]
+    );
+}
+
+#[test]
+fn cors_preflight_bypass() {
+    let rules = require_p();
+    let mut config = config(json!({}), rules);
+    let preflight = [
+        (":path", "/"),
+        (":method", "OPTIONS"),
+        ("origin", "https://a"),
+        ("access-control-request-method", "GET"),
+    ];
+    assert_eq!(denied(&run(&config, &preflight)).body, "Jwt is missing");
+    config.bypass_cors_preflight = true;
+    let outcome = run(&config, &preflight);
+    assert!(outcome.cors_preflight_bypassed);
+    allowed(&outcome);
+    assert!(!run(&config, &preflight[..3]).cors_preflight_bypassed);
+}
+
+#[test]
+fn strip_failure_response_leaves_only_the_status() {
+    let mut config = config(json!({}), require_p());
+    config.strip_failure_response = true;
+    let denial = denied(&run(&config, &[(":path", "/")])).clone();
+    assert_eq!(
+        (denial.status, denial.body, denial.www_authenticate),
+        (401, "", None)
+    );
+}
+
+#[test]
+fn claim_values() {
+    let payload: serde_json::Map<String, Value> = serde_json::from_value(json!({
+        "s": "x", "n": 7, "f": 1.5, "b": true, "list": ["a", 2, false], "nested": {"a": {"b": "deep"}},
+        "https://example.com/role": "admin", "obj": {"k": "v"}, "bad": "a\nb", "null": null,
+    }))
+    .unwrap();
+    let value = |name: &str| {
+        claim(&payload, name)
+            .and_then(claim_header_value)
+            .map(|v| String::from_utf8(v).unwrap())
+    };
+    assert_eq!(value("s").as_deref(), Some("x"));
+    assert_eq!(value("n").as_deref(), Some("7"));
+    assert_eq!(value("f").as_deref(), Some("1.5"));
+    assert_eq!(value("b").as_deref(), Some("true"));
+    assert_eq!(value("list").as_deref(), Some("a,2,false"));
+    assert_eq!(value("nested.a.b").as_deref(), Some("deep"));
+    assert_eq!(value("https://example.com/role").as_deref(), Some("admin"));
+    assert_eq!(value("obj").as_deref(), Some("eyJrIjoidiJ9"));
+    assert_eq!(value("bad"), None);
+    assert_eq!(value("null"), None);
+    assert_eq!(value("absent"), None);
+}

@@ -1,1 +1,182 @@
+use serde_json::{json, Value};
 
+use super::*;
+
+/// A small valid JWKS (an Ed25519 key from RFC 8037 §A.2).
+fn jwks() -> String {
+    json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k",
+        "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]})
+    .to_string()
+}
+
+fn provider() -> Value {
+    json!({"issuer": "https://issuer.test", "local_jwks": {"inline_string": jwks()}})
+}
+
+fn parse(config: Value) -> Result<Config, ConfigError> {
+    Config::from_json(config.to_string().as_bytes())
+}
+
+fn error(config: Value) -> String {
+    parse(config).unwrap_err().to_string()
+}
+
+#[test]
+fn a_jwt_authn_config_compiles() {
+    let config = parse(json!({
+        "providers": {"p": {
+            "issuer": "https://issuer.test",
+            "audiences": ["https://api.test/"],
+            "local_jwks": {"inline_string": jwks()},
+            "from_headers": [{"name": "X-Token", "value_prefix": "Token "}],
+            "from_params": ["jwt"],
+            "from_cookies": ["session"],
+            "forward": true,
+            "forward_payload_header": "X-Payload",
+            "claim_to_headers": [{"header_name": "x-sub", "claim_name": "sub"}],
+            "clock_skew_seconds": 0,
+            "max_lifetime": "3600s",
+            "jwt_cache_config": {"jwt_cache_size": 100},
+        }},
+        "rules": [
+            {"match": {"prefix": "/health"}},
+            {"match": {"path": "/a", "headers": [{"name": ":method", "string_match": {"exact": "POST"}}]},
+             "requires": {"provider_name": "p"}},
+            {"match": {"safe_regex": {"google_re2": {}, "regex": "/v[0-9]+/.*"}}, "requirement_name": "r"},
+        ],
+        "requirement_map": {"r": {"requires_any": {"requirements": [
+            {"provider_and_audiences": {"provider_name": "p", "audiences": ["other"]}},
+            {"allow_missing": {}},
+        ]}}},
+        "bypass_cors_preflight": true,
+    }))
+    .unwrap();
+    let provider = &config.providers[0];
+    assert_eq!(provider.claims.audiences, ["api.test"]);
+    assert_eq!(provider.claims.clock_skew_seconds, 60);
+    assert_eq!(provider.claims.max_lifetime_seconds, Some(3600));
+    assert_eq!(provider.locations.len(), 3);
+    assert!(
+        matches!(&config.locations[0], Location::Header { name, value_prefix } if name == "x-token" && value_prefix == "Token ")
+    );
+    assert_eq!(config.output_headers, ["x-payload", "x-sub"]);
+    assert!(config.rules[0].requirement.is_none());
+    assert!(config.bypass_cors_preflight);
+}
+
+#[test]
+fn defaults_are_jwt_authns() {
+    let config = parse(json!({"providers": {"p": provider()}})).unwrap();
+    assert_eq!(config.locations, Location::defaults());
+    assert!(config.rules.is_empty());
+    assert!(!config.providers[0].forward);
+}
+
+#[test]
+fn lower_camel_case_is_accepted() {
+    let config = parse(json!({
+        "providers": {"p": {
+            "localJwks": {"inlineString": jwks()},
+            "fromHeaders": [{"name": "x-jwt", "valuePrefix": ""}],
+            "claimToHeaders": [{"headerName": "x-sub", "claimName": "sub"}],
+            "clockSkewSeconds": 5,
+            "maxLifetime": {"seconds": 10, "nanos": 1},
+        }},
+        "bypassCorsPreflight": true,
+    }))
+    .unwrap();
+    assert_eq!(config.providers[0].claims.clock_skew_seconds, 5);
+    assert_eq!(config.providers[0].claims.max_lifetime_seconds, Some(11));
+    assert_eq!(config.providers[0].claim_to_headers[0].header_name, "x-sub");
+}
+
+#[test]
+fn errors_name_the_field_at_fault() {
+    let cases = [
+        (json!({"providers": {"auth0": {"audiences": "api", "local_jwks": {"inline_string": jwks()}}}}),
+         "providers.auth0.audiences: expected a list of strings"),
+        (json!({"providers": {"p": {"local_jwks": {"inline_string": jwks()}, "no_such_field": 1}}}),
+         "providers.p.no_such_field: unknown field"),
+        (json!({"providers": {"p": {"remote_jwks": {}}}}),
+         "providers.p.remote_jwks: remote key sets are not supported yet: use local_jwks"),
+        (json!({"providers": {"p": {"local_jwks": {"inline_string": jwks()}, "payload_in_metadata": "x"}}}),
+         "providers.p.payload_in_metadata: proxy-wasm filters cannot write dynamic metadata"),
+        (json!({"providers": {"p": {"local_jwks": {"inline_string": "{\"keys\":[]}"}}}}),
+         "providers.p.local_jwks.inline_string: Jwks doesn't have any valid public key"),
+        (json!({"providers": {"p": {"local_jwks": {"filename": "/etc/jwks.json"}}}}),
+         "providers.p.local_jwks.filename: files cannot be read inside the wasm VM: use inline_string"),
+        (json!({"providers": {"p": provider()}, "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "x"}}]}),
+         "rules[0].requires.provider_name: Required provider ['x'] is not configured."),
+        (json!({"providers": {"p": provider()}, "rules": [{"match": {"prefix": "/"}, "requirement_name": "x"}],
+                "requirement_map": {"a": {"provider_name": "p"}}}),
+         "rules[0].requirement_name: Wrong requirement_name: x. It should be one of [a]"),
+        (json!({"providers": {"p": provider()}, "rules": [{"match": {"safe_regex": {"regex": "("}}}]}),
+         "rules[0].match.safe_regex: invalid regex"),
+        (json!({"providers": {"p": provider()}, "rules": [{"match": {"prefix": "/", "path": "/a"}}]}),
+         "rules[0].match: only one of prefix, path or safe_regex may be given"),
+        (json!({"providers": {"p": provider()}, "rules": [{"match": {}}]}),
+         "rules[0].match: one of prefix, path or safe_regex is required"),
+        (json!({"providers": {"p": provider()}, "rules": [{"match": {"prefix": "/"},
+                "requires": {"requires_any": {"requirements": [{"provider_name": "p"}, {"allow_missing": {}, "provider_name": "p"}]}}}]}),
+         "rules[0].requires.requires_any.requirements[1]: give only one kind of requirement"),
+        (json!({"providers": {"p": {"local_jwks": {"inline_string": jwks()}, "max_lifetime": "ten minutes"}}}),
+         "providers.p.max_lifetime: expected a duration"),
+        (json!({"providers": {"p": {"local_jwks": {"inline_string": jwks()}, "forward_payload_header": "bad header"}}}),
+         "providers.p.forward_payload_header: expected a header name"),
+        (json!({"providers": {}}), "providers: at least one provider is required"),
+        (json!({"providers": {"p": provider()}, "rules": "x"}), "rules: expected a list"),
+    ];
+    for (config, expected) in cases {
+        let got = error(config);
+        assert!(
+            got.starts_with(expected),
+            "got {got:?}, expected {expected:?}"
+        );
+    }
+    assert!(Config::from_json(b"")
+        .unwrap_err()
+        .to_string()
+        .contains("empty"));
+    assert!(Config::from_json(b"{\"providers\":1,\"providers\":2}")
+        .unwrap_err()
+        .to_string()
+        .contains("twice"));
+}
+
+fn request(path: &str, method: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    vec![
+        (b":path".to_vec(), path.as_bytes().to_vec()),
+        (b":method".to_vec(), method.as_bytes().to_vec()),
+    ]
+}
+
+#[test]
+fn route_matching() {
+    let config = parse(json!({
+        "providers": {"p": provider()},
+        "rules": [
+            {"match": {"path": "/exact"}},
+            {"match": {"prefix": "/API", "case_sensitive": false}},
+            {"match": {"safe_regex": {"regex": "/v[0-9]+/items"}}},
+            {"match": {"prefix": "/", "headers": [{"name": ":method", "string_match": {"exact": "POST"}}]}},
+            {"match": {"prefix": "/", "query_parameters": [{"name": "debug", "present_match": true}]}},
+        ],
+    }))
+    .unwrap();
+    let first_match = |path: &str, method: &str| {
+        let headers = request(path, method);
+        config
+            .rules
+            .iter()
+            .position(|rule| rule.route.matches(&headers))
+    };
+    assert_eq!(first_match("/exact", "GET"), Some(0));
+    assert_eq!(first_match("/exact?q=1", "GET"), Some(0));
+    assert_eq!(first_match("/exact/more", "GET"), None);
+    assert_eq!(first_match("/api/x", "GET"), Some(1));
+    assert_eq!(first_match("/v12/items", "GET"), Some(2));
+    assert_eq!(first_match("/v12/items/x", "GET"), None);
+    assert_eq!(first_match("/other", "POST"), Some(3));
+    assert_eq!(first_match("/other?debug=1", "GET"), Some(4));
+    assert_eq!(first_match("/other", "GET"), None);
+}
