@@ -126,3 +126,48 @@ fn minted_tokens_get_jwt_authn_verdicts() {
     );
     assert!(cases.len() > 50);
 }
+
+#[test]
+fn key_set_formats_are_detected() {
+    let file = load("keysets.json");
+    let cases = file["cases"].as_array().unwrap();
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let document = case["document"].as_str().unwrap();
+        let parsed = KeySet::parse(document.as_bytes(), &Limits::DEFAULT);
+        let expect = case["expect"].as_str().unwrap();
+        if expect == "error" {
+            assert!(parsed.is_err(), "{name}: parsed {parsed:?}");
+            continue;
+        }
+        let keys = parsed.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let token = case["token"].as_str().unwrap();
+        let jwt = Jwt::parse(token, &Limits::DEFAULT).unwrap();
+        let verify = |signature: &[u8]| {
+            verify_signature(
+                jwt.header.alg,
+                jwt.header.kid.as_deref(),
+                jwt.signing_input.as_bytes(),
+                signature,
+                &keys,
+                &RingVerifier,
+            )
+        };
+        let expected = match expect {
+            "ok" => Ok(()),
+            "kid_alg_mismatch" => Err(VerifyError::KidAlgMismatch),
+            other => panic!("{name}: unknown expectation {other}"),
+        };
+        assert_eq!(verify(&jwt.signature), expected, "{name}");
+        if expected.is_ok() {
+            let mut forged = jwt.signature.clone();
+            forged[0] ^= 1;
+            assert_eq!(
+                verify(&forged),
+                Err(VerifyError::InvalidSignature),
+                "{name} forged"
+            );
+        }
+    }
+    assert!(cases.len() >= 15);
+}
