@@ -6,13 +6,14 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::config::{Config, Provider};
+use crate::config::{Config, KeySource, Provider};
 use crate::error::AuthError;
 use crate::extractor::{remove_query_param, split_path, Location};
+use crate::jwks::KeySet;
 use crate::requirement::Checks;
 use crate::time::UnixTime;
 use crate::token::Jwt;
-use crate::verify::{verify_signature, SignatureVerifier};
+use crate::verify::{verify_signature, SignatureVerifier, VerifyError};
 
 /// The request as the host sees it: every header, pseudo-headers (`:path`, `:method`,
 /// `:authority`, `:scheme`) included, as raw bytes with lower-case names.
@@ -34,6 +35,50 @@ pub enum Decision {
     },
     /// Answer it locally.
     Deny(Denial),
+    /// Hold it until a provider's keys arrive (or a refetch for an unknown `kid` completes),
+    /// then decide again, with [`RemoteKeys`] that no longer offer to wait.
+    Wait(Wait),
+}
+
+/// What a held request waits for.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Wait {
+    /// The provider's first key set.
+    Keys(usize),
+    /// A refetch of the provider's keys, because a token's `kid` is not in them.
+    KidRefetch(usize),
+}
+
+/// The remote providers' keys, as the host adapter has them.
+pub trait RemoteKeys {
+    /// Provider `provider`'s keys (only asked for `remote_jwks` providers).
+    fn key_set(&self, provider: usize) -> KeyAccess<'_>;
+}
+
+/// A remote provider's keys at the time of a request.
+#[derive(Clone, Copy, Debug)]
+pub enum KeyAccess<'a> {
+    /// Keys to verify with; `kid_refetch_allowed`: an unknown `kid` may wait for a refetch.
+    Ready {
+        /// The keys.
+        keys: &'a KeySet,
+        /// Whether a request may wait for a refetch.
+        kid_refetch_allowed: bool,
+    },
+    /// Not here yet, worth waiting for.
+    Pending,
+    /// Not to be had: `Jwks remote fetch is failed`.
+    Failed,
+}
+
+/// For configurations with local keys only.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoRemoteKeys;
+
+impl RemoteKeys for NoRemoteKeys {
+    fn key_set(&self, _provider: usize) -> KeyAccess<'_> {
+        KeyAccess::Failed
+    }
 }
 
 /// One change to the request headers.
@@ -72,6 +117,7 @@ pub fn authenticate(
     config: &Config,
     request: Request<'_>,
     now: UnixTime,
+    remote_keys: &dyn RemoteKeys,
     verifier: &dyn SignatureVerifier,
 ) -> Outcome {
     let sanitize: Vec<HeaderOp> = config
@@ -116,6 +162,8 @@ pub fn authenticate(
         config,
         now,
         verifier,
+        remote_keys,
+        wait: None,
         parsed: tokens
             .iter()
             .map(|token| match token {
@@ -135,7 +183,13 @@ pub fn authenticate(
                 cors_preflight_bypassed: false,
             }
         }
-        Err(error) => deny(config, request, error),
+        Err(error) => match session.wait {
+            Some(wait) => Outcome {
+                decision: Decision::Wait(wait),
+                cors_preflight_bypassed: false,
+            },
+            None => deny(config, request, error),
+        },
     }
 }
 
@@ -145,6 +199,8 @@ struct Session<'c, 't> {
     config: &'c Config,
     now: UnixTime,
     verifier: &'c dyn SignatureVerifier,
+    remote_keys: &'c dyn RemoteKeys,
+    wait: Option<Wait>,
     tokens: &'t [Result<Option<String>, AuthError>],
     parsed: Vec<Option<Result<Jwt<'t>, AuthError>>>,
     signature_ok: Vec<(usize, usize)>,
@@ -235,14 +291,32 @@ impl<'t> Session<'_, 't> {
         let jwt = self.jwt(location)?;
         provider.claims.check(&jwt.claims, self.now, audiences)?;
         if !self.signature_ok.contains(&(location, provider_index)) {
-            verify_signature(
+            let (keys, kid_refetch_allowed) = match &provider.keys {
+                KeySource::Local(keys) => (keys, false),
+                KeySource::Remote(_) => match self.remote_keys.key_set(provider_index) {
+                    KeyAccess::Ready {
+                        keys,
+                        kid_refetch_allowed,
+                    } => (keys, kid_refetch_allowed),
+                    KeyAccess::Pending => {
+                        self.wait.get_or_insert(Wait::Keys(provider_index));
+                        return Err(AuthError::JwksFetchFailed);
+                    }
+                    KeyAccess::Failed => return Err(AuthError::JwksFetchFailed),
+                },
+            };
+            let verdict = verify_signature(
                 jwt.header.alg,
                 jwt.header.kid.as_deref(),
                 jwt.signing_input.as_bytes(),
                 &jwt.signature,
-                &provider.keys,
+                keys,
                 self.verifier,
-            )?;
+            );
+            if verdict == Err(VerifyError::KidAlgMismatch) && kid_refetch_allowed {
+                self.wait.get_or_insert(Wait::KidRefetch(provider_index));
+            }
+            verdict?;
             self.signature_ok.push((location, provider_index));
         }
         if !self.verified.contains(&(location, provider_index)) {

@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 
 use super::*;
+use crate::jwks::KeySet;
 use crate::verify::RingVerifier;
 
 fn fixtures() -> Value {
@@ -43,7 +44,13 @@ fn run(config: &Config, headers: &[(&str, &str)]) -> Outcome {
         .iter()
         .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
         .collect();
-    authenticate(config, Request { headers: &headers }, now(), &RingVerifier)
+    authenticate(
+        config,
+        Request { headers: &headers },
+        now(),
+        &NoRemoteKeys,
+        &RingVerifier,
+    )
 }
 
 fn require_p() -> Value {
@@ -53,14 +60,14 @@ fn require_p() -> Value {
 fn allowed(outcome: &Outcome) -> (&[HeaderOp], Option<&[u8]>) {
     match &outcome.decision {
         Decision::Allow { header_ops, path } => (header_ops, path.as_deref()),
-        Decision::Deny(denial) => panic!("denied: {denial:?}"),
+        other => panic!("not allowed: {other:?}"),
     }
 }
 
 fn denied(outcome: &Outcome) -> &Denial {
     match &outcome.decision {
         Decision::Deny(denial) => denial,
-        Decision::Allow { .. } => panic!("allowed"),
+        other => panic!("not denied: {other:?}"),
     }
 }
 
@@ -187,6 +194,7 @@ fn rules_select_requirements_and_no_match_means_no_check() {
         match run(&config, &all).decision {
             Decision::Allow { .. } => 200,
             Decision::Deny(denial) => denial.status,
+            Decision::Wait(_) => 0,
         }
     };
     assert_eq!(status("/public", &[]), 200);
@@ -271,4 +279,129 @@ fn claim_values() {
     assert_eq!(value("bad"), None);
     assert_eq!(value("null"), None);
     assert_eq!(value("absent"), None);
+}
+
+/// A remote provider "r" whose keys are the fixture keys, in whatever state the test says.
+struct FakeRemote {
+    keys: Option<KeySet>,
+    pending: bool,
+    kid_refetch_allowed: bool,
+}
+
+impl RemoteKeys for FakeRemote {
+    fn key_set(&self, _provider: usize) -> KeyAccess<'_> {
+        match (&self.keys, self.pending) {
+            (Some(keys), _) => KeyAccess::Ready {
+                keys,
+                kid_refetch_allowed: self.kid_refetch_allowed,
+            },
+            (None, true) => KeyAccess::Pending,
+            (None, false) => KeyAccess::Failed,
+        }
+    }
+}
+
+fn remote_config() -> Config {
+    let config = json!({
+        "providers": {"r": {"issuer": "https://issuer.test", "audiences": ["api.test"],
+            "remote_jwks": {"http_uri": {"uri": "https://issuer.test/jwks", "cluster": "idp"}}}},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "r"}}],
+    });
+    Config::from_json(config.to_string().as_bytes()).unwrap()
+}
+
+fn fixture_keys() -> KeySet {
+    let inline = fixtures()["provider"]["local_jwks"]["inline_string"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    KeySet::parse(inline.as_bytes(), &crate::limits::Limits::DEFAULT).unwrap()
+}
+
+fn run_remote(remote: &FakeRemote, token_name: &str) -> Decision {
+    let bearer = format!("Bearer {}", token(token_name));
+    let headers = [
+        (b":path".to_vec(), b"/".to_vec()),
+        (b"authorization".to_vec(), bearer.into_bytes()),
+    ];
+    authenticate(
+        &remote_config(),
+        Request { headers: &headers },
+        now(),
+        remote,
+        &RingVerifier,
+    )
+    .decision
+}
+
+#[test]
+fn remote_keys_wait_verify_or_fail() {
+    let ready = FakeRemote {
+        keys: Some(fixture_keys()),
+        pending: false,
+        kid_refetch_allowed: true,
+    };
+    assert!(matches!(
+        run_remote(&ready, "ES256 valid"),
+        Decision::Allow { .. }
+    ));
+    let pending = FakeRemote {
+        keys: None,
+        pending: true,
+        kid_refetch_allowed: false,
+    };
+    assert_eq!(
+        run_remote(&pending, "ES256 valid"),
+        Decision::Wait(Wait::Keys(0))
+    );
+    let failed = FakeRemote {
+        keys: None,
+        pending: false,
+        kid_refetch_allowed: false,
+    };
+    match run_remote(&failed, "ES256 valid") {
+        Decision::Deny(denial) => assert_eq!(
+            (denial.status, denial.body),
+            (401, "Jwks remote fetch is failed")
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Claims are checked before keys are needed: an expired token never waits.
+    assert!(matches!(
+        run_remote(&pending, "expired beyond skew"),
+        Decision::Deny(_)
+    ));
+}
+
+#[test]
+fn unknown_kid_waits_for_one_refetch_only_when_allowed() {
+    let allowed = FakeRemote {
+        keys: Some(fixture_keys()),
+        pending: false,
+        kid_refetch_allowed: true,
+    };
+    assert_eq!(
+        run_remote(&allowed, "unknown kid"),
+        Decision::Wait(Wait::KidRefetch(0))
+    );
+    let limited = FakeRemote {
+        kid_refetch_allowed: false,
+        ..allowed
+    };
+    match run_remote(&limited, "unknown kid") {
+        Decision::Deny(denial) => assert_eq!(
+            denial.body,
+            "Jwks doesn't have key to match kid or alg from Jwt"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // A bad signature under a known kid is not a reason to refetch.
+    let allowed = FakeRemote {
+        kid_refetch_allowed: true,
+        ..limited
+    };
+    assert!(matches!(
+        run_remote(&allowed, "RS256 bad signature"),
+        Decision::Deny(_)
+    ));
 }

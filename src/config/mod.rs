@@ -17,6 +17,7 @@ use crate::extractor::Location;
 use crate::json;
 use crate::jwks::KeySet;
 use crate::limits::Limits;
+use crate::remote::{discovery_uri, HttpUri, RemoteJwks};
 use crate::requirement::Requirement;
 
 pub use matcher::RouteMatch;
@@ -50,8 +51,8 @@ pub struct Provider {
     pub name: String,
     /// Issuer, audiences and time rules.
     pub claims: ClaimRules,
-    /// The verification keys.
-    pub keys: KeySet,
+    /// Where the verification keys come from.
+    pub keys: KeySource,
     /// Indexes into [`Config::locations`].
     pub locations: Vec<usize>,
     /// Keep the token in the request after verification.
@@ -62,6 +63,15 @@ pub struct Provider {
     pub pad_forward_payload_header: bool,
     /// Claims copied into headers.
     pub claim_to_headers: Vec<ClaimToHeader>,
+}
+
+/// Where a provider's keys come from.
+#[derive(Clone, Debug)]
+pub enum KeySource {
+    /// `local_jwks`: parsed once, at configure time.
+    Local(KeySet),
+    /// `remote_jwks`: fetched, shared between VMs and refreshed by the host adapter.
+    Remote(RemoteJwks),
 }
 
 /// `claim_to_headers` entry.
@@ -217,14 +227,15 @@ impl Provider {
             None | Some(0) => 60,
             Some(seconds) => seconds,
         };
-        let keys = match object.take("local_jwks") {
-            Some(source) => parse_data_source(&source, limits)?,
-            None => {
-                object.finish()?;
-                return Err(
-                    field.error("local_jwks is required (remote_jwks is not supported yet)")
-                );
+        let keys = match (object.take("local_jwks"), object.take("remote_jwks")) {
+            (Some(source), None) => KeySource::Local(parse_data_source(&source, limits)?),
+            (None, Some(remote)) => {
+                KeySource::Remote(parse_remote_jwks(&remote, issuer.as_deref())?)
             }
+            (Some(_), Some(_)) => {
+                return Err(field.error("give local_jwks or remote_jwks, not both"))
+            }
+            (None, None) => return Err(field.error("local_jwks or remote_jwks is required")),
         };
         let forward = object.bool("forward")?;
 
@@ -373,6 +384,113 @@ fn parse_data_source(field: &Field<'_>, limits: &Limits) -> Result<KeySet, Confi
     };
     object.finish()?;
     KeySet::parse(&bytes, limits).map_err(|error| ConfigError::new(path, error.to_string()))
+}
+
+/// `remote_jwks`: jwt_authn's `RemoteJwks`, plus jwt-gate's extensions (`http_uri.uri` may be
+/// omitted to use OpenID discovery; `kid_refetch_interval`; `max_stale`).
+fn parse_remote_jwks(field: &Field<'_>, issuer: Option<&str>) -> Result<RemoteJwks, ConfigError> {
+    let mut object = field.object()?;
+    let http_uri = object
+        .take("http_uri")
+        .ok_or_else(|| field.error("http_uri is required (with at least a cluster)"))?;
+    let mut http_object = http_uri.object()?;
+    let cluster = http_object
+        .string("cluster")?
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            http_uri.error("cluster is required: the Envoy cluster that reaches the issuer")
+        })?
+        .to_owned();
+    let uri_field = http_object.take("uri");
+    let jwks_uri = match &uri_field {
+        Some(uri) if !uri.string()?.is_empty() => {
+            Some(HttpUri::parse(uri.string()?).map_err(|why| uri.error(why))?)
+        }
+        _ => None,
+    };
+    let discovery_uri = match (&jwks_uri, issuer) {
+        (Some(_), _) => None,
+        (None, Some(issuer)) => Some(
+            discovery_uri(issuer)
+                .map_err(|why| http_uri.error(format!("cannot discover keys: issuer {why}")))?,
+        ),
+        (None, None) => {
+            return Err(http_uri
+                .error("uri is required when the provider has no issuer to discover it from"))
+        }
+    };
+    let timeout_ms = match http_object.take("timeout") {
+        Some(timeout) => timeout.duration_seconds()?.saturating_mul(1000).max(1),
+        None => RemoteJwks::DEFAULT_TIMEOUT_MS,
+    };
+    http_object.finish()?;
+
+    let seconds =
+        |object: &mut walk::Object<'_>, name: &str, default: u64| -> Result<u64, ConfigError> {
+            Ok(object
+                .take(name)
+                .map(|f| f.duration_seconds())
+                .transpose()?
+                .unwrap_or(default))
+        };
+    let cache_duration_seconds = seconds(
+        &mut object,
+        "cache_duration",
+        RemoteJwks::DEFAULT_CACHE_DURATION_SECONDS,
+    )?
+    .max(1);
+    let mut backoff_base_ms = RemoteJwks::DEFAULT_BACKOFF_BASE_MS;
+    let mut backoff_max_ms = RemoteJwks::DEFAULT_BACKOFF_MAX_MS;
+    if let Some(async_fetch) = object.take("async_fetch") {
+        // jwt-gate always fetches in the background; fast_listener is implied.
+        let mut async_object = async_fetch.object()?;
+        let _ = async_object.bool("fast_listener")?;
+        if let Some(retry) = async_object.take("failed_refetch_duration") {
+            backoff_base_ms = retry.duration_seconds()?.saturating_mul(1000).max(100);
+        }
+        async_object.finish()?;
+    }
+    if let Some(retry) = object.take("retry_policy") {
+        let mut retry_object = retry.object()?;
+        let _ = retry_object
+            .take("num_retries")
+            .map(|f| f.u64())
+            .transpose()?;
+        let _ = retry_object.string("retry_on")?;
+        if let Some(back_off) = retry_object.take("retry_back_off") {
+            let mut back_off_object = back_off.object()?;
+            if let Some(base) = back_off_object.take("base_interval") {
+                backoff_base_ms = base.duration_seconds()?.saturating_mul(1000).max(100);
+            }
+            if let Some(max) = back_off_object.take("max_interval") {
+                backoff_max_ms = max.duration_seconds()?.saturating_mul(1000);
+            }
+            back_off_object.finish()?;
+        }
+        retry_object.finish()?;
+    }
+    let kid_refetch_interval_seconds = seconds(
+        &mut object,
+        "kid_refetch_interval",
+        RemoteJwks::DEFAULT_KID_REFETCH_INTERVAL_SECONDS,
+    )?;
+    let max_stale_seconds = seconds(
+        &mut object,
+        "max_stale",
+        RemoteJwks::DEFAULT_MAX_STALE_SECONDS,
+    )?;
+    object.finish()?;
+    Ok(RemoteJwks {
+        jwks_uri,
+        discovery_uri,
+        cluster,
+        timeout_ms,
+        cache_duration_seconds,
+        backoff_base_ms,
+        backoff_max_ms: backoff_max_ms.max(backoff_base_ms),
+        kid_refetch_interval_seconds,
+        max_stale_seconds,
+    })
 }
 
 /// A header name we may write: lower-cased, an RFC 9110 token, not a pseudo-header.

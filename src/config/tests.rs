@@ -98,7 +98,15 @@ fn errors_name_the_field_at_fault() {
         (json!({"providers": {"p": {"local_jwks": {"inline_string": jwks()}, "no_such_field": 1}}}),
          "providers.p.no_such_field: unknown field"),
         (json!({"providers": {"p": {"remote_jwks": {}}}}),
-         "providers.p.remote_jwks: remote key sets are not supported yet: use local_jwks"),
+         "providers.p.remote_jwks: http_uri is required"),
+        (json!({"providers": {"p": {"remote_jwks": {"http_uri": {"uri": "https://idp/keys"}}}}}),
+         "providers.p.remote_jwks.http_uri: cluster is required"),
+        (json!({"providers": {"p": {"remote_jwks": {"http_uri": {"cluster": "idp"}}}}}),
+         "providers.p.remote_jwks.http_uri: uri is required when the provider has no issuer"),
+        (json!({"providers": {"p": {"remote_jwks": {"http_uri": {"cluster": "idp", "uri": "idp/keys"}}}}}),
+         "providers.p.remote_jwks.http_uri.uri: \"idp/keys\" is not an absolute http or https URI"),
+        (json!({"providers": {"p": {"local_jwks": {"inline_string": jwks()}, "remote_jwks": {}}}}),
+         "providers.p: give local_jwks or remote_jwks, not both"),
         (json!({"providers": {"p": {"local_jwks": {"inline_string": jwks()}, "payload_in_metadata": "x"}}}),
          "providers.p.payload_in_metadata: proxy-wasm filters cannot write dynamic metadata"),
         (json!({"providers": {"p": {"local_jwks": {"inline_string": "{\"keys\":[]}"}}}}),
@@ -179,4 +187,46 @@ fn route_matching() {
     assert_eq!(first_match("/other", "POST"), Some(3));
     assert_eq!(first_match("/other?debug=1", "GET"), Some(4));
     assert_eq!(first_match("/other", "GET"), None);
+}
+
+#[test]
+fn remote_jwks_with_jwt_authn_fields_and_extensions() {
+    let config = parse(json!({"providers": {
+        "fixed": {"issuer": "https://issuer.test", "remote_jwks": {
+            "http_uri": {"uri": "https://issuer.test/jwks", "cluster": "idp", "timeout": "2s"},
+            "cache_duration": {"seconds": 600},
+            "async_fetch": {"fast_listener": true, "failed_refetch_duration": "2s"},
+            "retry_policy": {"num_retries": 3, "retry_back_off": {"base_interval": "0.5s", "max_interval": "20s"}},
+            "kid_refetch_interval": "10s",
+            "max_stale": "3600s",
+        }},
+        "discovered": {"issuer": "https://accounts.test/", "remote_jwks": {"http_uri": {"cluster": "accounts"}}},
+    }}))
+    .unwrap();
+    let remote = |index: usize| match &config.providers[index].keys {
+        KeySource::Remote(remote) => remote.clone(),
+        KeySource::Local(_) => panic!("local"),
+    };
+    let discovered = remote(0);
+    assert_eq!(discovered.jwks_uri, None);
+    assert_eq!(
+        discovered.discovery_uri.unwrap().path,
+        "/.well-known/openid-configuration"
+    );
+    assert_eq!(discovered.cache_duration_seconds, 300);
+    assert_eq!(discovered.timeout_ms, 5_000);
+    let fixed = remote(1);
+    assert_eq!(fixed.jwks_uri.unwrap().authority, "issuer.test");
+    assert_eq!(
+        (fixed.timeout_ms, fixed.cache_duration_seconds),
+        (2_000, 600)
+    );
+    assert_eq!(
+        (fixed.backoff_base_ms, fixed.backoff_max_ms),
+        (1_000, 20_000)
+    );
+    assert_eq!(
+        (fixed.kid_refetch_interval_seconds, fixed.max_stale_seconds),
+        (10, 3_600)
+    );
 }

@@ -2,10 +2,10 @@
 //! Header values are read and written as bytes: non-UTF-8 input must never reach a `String`
 //! getter (the SDK would panic and take the VM down).
 
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType};
+use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType, Status};
 
 use crate::authenticator::{Decision, Denial, HeaderOp, Outcome};
 use crate::error::AuthError;
@@ -80,6 +80,8 @@ pub fn send_internal_error() {
 /// The filter's counters: jwt_authn's names under `jwt_gate.` (plus the configured stat_prefix),
 /// and one `denied_by_reason.<reason>` counter per failure kind.
 pub struct Metrics {
+    pub jwks_fetch_success: Option<u32>,
+    pub jwks_fetch_failed: Option<u32>,
     allowed: Option<u32>,
     denied: Option<u32>,
     cors_preflight_bypassed: Option<u32>,
@@ -96,10 +98,9 @@ impl Metrics {
         let counter = |name: &str| {
             hostcalls::define_metric(MetricType::Counter, &format!("{prefix}{name}")).ok()
         };
-        // Defined now so they show (as 0) before the first fetch exists.
-        let _ = counter("jwks_fetch_success");
-        let _ = counter("jwks_fetch_failed");
         Self {
+            jwks_fetch_success: counter("jwks_fetch_success"),
+            jwks_fetch_failed: counter("jwks_fetch_failed"),
             allowed: counter("allowed"),
             denied: counter("denied"),
             cors_preflight_bypassed: counter("cors_preflight_bypassed"),
@@ -111,16 +112,12 @@ impl Metrics {
     }
 
     pub fn count(&self, outcome: &Outcome) {
-        let increment = |id: Option<u32>| {
-            if let Some(id) = id {
-                let _ = hostcalls::increment_metric(id, 1);
-            }
-        };
         if outcome.cors_preflight_bypassed {
             increment(self.cors_preflight_bypassed);
         }
         match &outcome.decision {
             Decision::Allow { .. } => increment(self.allowed),
+            Decision::Wait(_) => {}
             Decision::Deny(denial) => {
                 increment(self.denied);
                 let reason = denial.error.reason();
@@ -129,5 +126,181 @@ impl Metrics {
                 }
             }
         }
+    }
+}
+
+/// The host's clock in milliseconds.
+pub fn now_ms() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+/// A random number from the host (WASI `random_get`), for this VM's lease identity.
+pub fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).is_err() {
+        return now_ms();
+    }
+    u64::from_le_bytes(bytes)
+}
+
+/// A shared-data value and its CAS token.
+pub fn shared_data(key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+    hostcalls::get_shared_data(key).unwrap_or((None, None))
+}
+
+/// Writes a shared-data value unconditionally.
+pub fn set_shared(key: &str, value: &[u8]) {
+    let _ = hostcalls::set_shared_data(key, Some(value), None);
+}
+
+/// Reads a fetch state, applies `change`, and writes it back if nobody wrote in between
+/// (compare-and-swap, retried a few times). `None` when `change` declines or CAS keeps failing;
+/// otherwise the new state and whether this call created the entry.
+pub fn update_shared(
+    key: &str,
+    change: impl Fn(&crate::jwks_cache::FetchState) -> Option<crate::jwks_cache::FetchState>,
+) -> Option<(crate::jwks_cache::FetchState, bool)> {
+    for _ in 0..4 {
+        let (bytes, cas) = shared_data(key);
+        let current = bytes
+            .as_deref()
+            .map(crate::jwks_cache::FetchState::decode)
+            .unwrap_or_default();
+        let next = change(&current)?;
+        match hostcalls::set_shared_data(key, Some(&next.encode()), cas) {
+            Ok(()) => return Some((next, cas.is_none())),
+            Err(Status::CasMismatch) => continue,
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// `GET uri` through `cluster`; the token identifies the response callback.
+pub fn http_get(
+    cluster: &str,
+    uri: &crate::remote::HttpUri,
+    timeout: Duration,
+) -> Result<u32, String> {
+    let headers = vec![
+        (":method", "GET"),
+        (":path", uri.path.as_str()),
+        (":authority", uri.authority.as_str()),
+        ("accept", "application/json, application/jwk-set+json, */*"),
+        ("user-agent", "jwt-gate"),
+    ];
+    hostcalls::dispatch_http_call(cluster, headers, None, Vec::new(), timeout).map_err(|status| {
+        match status {
+            Status::BadArgument => format!(
+                "Envoy refused the call (BadArgument): is there a cluster named {cluster:?}?"
+            ),
+            other => format!("Envoy refused the call ({other:?})"),
+        }
+    })
+}
+
+/// The response to an `http_get`, read inside `on_http_call_response`: the body of a 200, at
+/// most `max_bytes` long.
+pub fn http_response(
+    num_headers: usize,
+    body_size: usize,
+    max_bytes: usize,
+) -> Result<Vec<u8>, crate::remote::FetchError> {
+    use crate::remote::FetchError;
+    if num_headers == 0 {
+        return Err(FetchError::NoResponse);
+    }
+    let headers = hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders)
+        .map_err(|_| FetchError::NoResponse)?;
+    let status = headers
+        .iter()
+        .find(|(name, _)| name == ":status")
+        .and_then(|(_, value)| std::str::from_utf8(value).ok()?.parse::<u32>().ok())
+        .unwrap_or(0);
+    if status != 200 {
+        return Err(FetchError::Status(status));
+    }
+    if body_size > max_bytes {
+        return Err(FetchError::BodyTooLarge(body_size));
+    }
+    Ok(
+        hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
+    )
+}
+
+/// Makes `context_id` the target of the following hostcalls (a held request); false if the
+/// request is gone.
+pub fn switch_to(context_id: u32) -> bool {
+    hostcalls::set_effective_context(context_id).is_ok()
+}
+
+/// Lets a held request continue.
+pub fn resume_request() {
+    let _ = hostcalls::resume_http_request();
+}
+
+pub fn set_tick_period(period: Duration) {
+    let _ = hostcalls::set_tick_period(period);
+}
+
+/// Per-provider fetch counters and key gauges.
+pub struct ProviderMetrics {
+    pub fetch_success: Option<u32>,
+    pub fetch_failed: Option<u32>,
+    pub keys: Option<u32>,
+    pub age_seconds: Option<u32>,
+}
+
+impl ProviderMetrics {
+    pub fn define(stat_prefix: &str, provider: &str) -> Self {
+        let clean: String = provider
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let name = |suffix: &str| {
+            if stat_prefix.is_empty() {
+                format!("jwt_gate.provider.{clean}.{suffix}")
+            } else {
+                format!("jwt_gate.{stat_prefix}.provider.{clean}.{suffix}")
+            }
+        };
+        Self {
+            fetch_success: hostcalls::define_metric(
+                MetricType::Counter,
+                &name("jwks_fetch_success"),
+            )
+            .ok(),
+            fetch_failed: hostcalls::define_metric(MetricType::Counter, &name("jwks_fetch_failed"))
+                .ok(),
+            keys: hostcalls::define_metric(MetricType::Gauge, &name("jwks_keys")).ok(),
+            age_seconds: hostcalls::define_metric(MetricType::Gauge, &name("jwks_age_seconds"))
+                .ok(),
+        }
+    }
+}
+
+pub fn increment(id: Option<u32>) {
+    if let Some(id) = id {
+        let _ = hostcalls::increment_metric(id, 1);
+    }
+}
+
+pub fn record(id: Option<u32>, value: u64) {
+    if let Some(id) = id {
+        let _ = hostcalls::record_metric(id, value);
     }
 }

@@ -1,55 +1,138 @@
-//! The per-request context: headers in, the core's decision out.
+//! The per-request context: headers in, the core's decision out. Requests that must wait for
+//! keys are held here and finished by the root context when the keys arrive.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
-use super::host::{self, Metrics};
-use crate::authenticator::{authenticate, Decision, Request};
+use super::host::{self, Metrics, ProviderMetrics};
+use super::keys::KeyCache;
+use crate::authenticator::{authenticate, Decision, Request, Wait};
 use crate::config::Config;
 use crate::verify::RingVerifier;
+
+/// Most requests one VM holds while keys are on their way; more are answered at once.
+const MAX_HELD: usize = 10_000;
 
 /// What every request context of one root shares.
 pub(super) struct Shared {
     pub config: Config,
     pub metrics: Metrics,
+    pub provider_metrics: Vec<Option<ProviderMetrics>>,
+    pub keys: RefCell<KeyCache>,
+    pub held: RefCell<Vec<Held>>,
+}
+
+/// A request waiting for a provider's keys.
+pub(super) struct Held {
+    pub context_id: u32,
+    pub wait: Wait,
+    pub deadline_ms: u64,
+}
+
+impl Held {
+    pub fn provider(&self) -> usize {
+        match self.wait {
+            Wait::Keys(provider) | Wait::KidRefetch(provider) => provider,
+        }
+    }
+}
+
+/// What became of a request.
+#[derive(Clone, Copy, Eq, PartialEq)]
+pub(super) enum Step {
+    /// Let it through.
+    Continue,
+    /// Answered locally, or held.
+    Stop,
+}
+
+/// Decides the current request (the effective context): apply, deny, or hold it. A request
+/// decided a second time (`may_wait: false`) is never held again.
+pub(super) fn decide(shared: &Shared, context_id: u32, may_wait: bool) -> Step {
+    let Some(headers) = host::request_headers() else {
+        host::send_internal_error();
+        return Step::Stop;
+    };
+    let now = host::now();
+    let outcome = {
+        let keys = shared.keys.borrow();
+        let view = keys.view(now, may_wait);
+        authenticate(
+            &shared.config,
+            Request { headers: &headers },
+            now,
+            &view,
+            &RingVerifier,
+        )
+    };
+    shared.metrics.count(&outcome);
+    match outcome.decision {
+        Decision::Allow { header_ops, path } => {
+            host::apply(&header_ops, path.as_deref());
+            Step::Continue
+        }
+        Decision::Deny(denial) => {
+            host::send_denial(&denial);
+            Step::Stop
+        }
+        Decision::Wait(wait) => {
+            let mut held = shared.held.borrow_mut();
+            if held.len() >= MAX_HELD {
+                drop(held);
+                return decide(shared, context_id, false);
+            }
+            let provider = match wait {
+                Wait::Keys(provider) => provider,
+                Wait::KidRefetch(provider) => {
+                    shared.keys.borrow_mut().request_refetch(provider, now);
+                    provider
+                }
+            };
+            // Discovery plus key set, and a tick for another VM's fetch to be seen.
+            let timeout_ms = shared.keys.borrow().timeout_ms(provider);
+            let deadline_ms = host::now_ms()
+                .saturating_add(timeout_ms.saturating_mul(2))
+                .saturating_add(1_500);
+            held.push(Held {
+                context_id,
+                wait,
+                deadline_ms,
+            });
+            Step::Stop
+        }
+    }
 }
 
 pub(super) struct Filter {
     shared: Rc<Shared>,
+    context_id: u32,
 }
 
 impl Filter {
-    pub fn new(shared: Rc<Shared>) -> Self {
-        Self { shared }
+    pub fn new(shared: Rc<Shared>, context_id: u32) -> Self {
+        Self { shared, context_id }
     }
 }
 
-impl Context for Filter {}
+impl Context for Filter {
+    fn on_done(&mut self) -> bool {
+        let id = self.context_id;
+        self.shared
+            .held
+            .borrow_mut()
+            .retain(|held| held.context_id != id);
+        true
+    }
+}
 
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let Some(headers) = host::request_headers() else {
-            host::send_internal_error();
-            return Action::Pause;
-        };
-        let outcome = authenticate(
-            &self.shared.config,
-            Request { headers: &headers },
-            host::now(),
-            &RingVerifier,
-        );
-        self.shared.metrics.count(&outcome);
-        match outcome.decision {
-            Decision::Allow { header_ops, path } => {
-                host::apply(&header_ops, path.as_deref());
-                Action::Continue
-            }
-            Decision::Deny(denial) => {
-                host::send_denial(&denial);
-                Action::Pause
-            }
+        match decide(&self.shared, self.context_id, true) {
+            Step::Continue => Action::Continue,
+            Step::Stop => Action::Pause,
         }
     }
 }
