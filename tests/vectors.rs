@@ -8,6 +8,7 @@
 
 use serde_json::{json, Value};
 
+use jwt_gate::authenticator::NoRemoteKeys;
 use jwt_gate::jwks::KeySet;
 use jwt_gate::limits::Limits;
 use jwt_gate::token::{Jws, Jwt};
@@ -105,10 +106,17 @@ fn minted_tokens_get_jwt_authn_verdicts() {
                 format!("Bearer {token}").into_bytes(),
             ),
         ];
-        let outcome = authenticate(&config, Request { headers: &headers }, now, &RingVerifier);
+        let outcome = authenticate(
+            &config,
+            Request { headers: &headers },
+            now,
+            &NoRemoteKeys,
+            &RingVerifier,
+        );
         let got = match outcome.decision {
             Decision::Allow { .. } => "ok".to_owned(),
             Decision::Deny(denial) => denial.body.to_owned(),
+            Decision::Wait(wait) => format!("wait {wait:?}"),
         };
         if got != expect {
             failures.push(format!(
