@@ -5,7 +5,27 @@ import pytest
 
 pytest.register_assert_rewrite("harness")
 
-from harness import EchoHandler, Keys, Listener, Server, gate_config, jwt_gate_filter, start_envoy  # noqa: E402
+from harness import (  # noqa: E402
+    WASM,
+    EchoHandler,
+    Keys,
+    Listener,
+    Server,
+    gate_config,
+    jwt_gate_filter,
+    remove_stale_run_dirs,
+    running_envoy,
+)
+
+
+def pytest_configure(config):
+    if not WASM.is_file():
+        raise pytest.UsageError(
+            f"{WASM} not found: build it with `make build` (or set JWT_GATE_WASM)"
+        )
+    # The spec's HMAC secret is 32 bytes; PyJWT warns that HS384/HS512 would like longer ones.
+    config.addinivalue_line("filterwarnings", "ignore::jwt.warnings.InsecureKeyLengthWarning")
+    remove_stale_run_dirs()
 
 
 @pytest.fixture(scope="session")
@@ -23,8 +43,5 @@ def echo():
 @pytest.fixture(scope="session")
 def gate(keys, echo):
     """The shared jwt-gate listener (config: gate_config)."""
-    import os, harness
-    make = harness.jwt_authn_filter if os.environ.get("TMP_NATIVE") else jwt_gate_filter
-    envoy = start_envoy({"gate": make(gate_config(keys))}, echo.port, "gate")
-    yield Listener(envoy, "gate")
-    envoy.stop()
+    with running_envoy({"gate": jwt_gate_filter(gate_config(keys))}, echo.port, "gate") as envoy:
+        yield Listener(envoy, "gate")

@@ -7,16 +7,18 @@ Every server listens on 127.0.0.1 only; every wait has a deadline."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import itertools
 import json
 import os
+import shutil
 import socket
 import subprocess
 import threading
 import time
 import urllib.parse
-import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,20 +26,18 @@ from pathlib import Path
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from jwt.algorithms import ECAlgorithm, HMACAlgorithm, OKPAlgorithm, RSAAlgorithm, get_default_algorithms
-from jwt.warnings import InsecureKeyLengthWarning
+from jwt.algorithms import (
+    ECAlgorithm,
+    HMACAlgorithm,
+    OKPAlgorithm,
+    RSAAlgorithm,
+    get_default_algorithms,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 ENVOY_BIN = REPO / ".venv" / "bin" / "envoy"
-WASM = Path(
-    os.environ.get("JWT_GATE_WASM", "target/wasm32-wasip1/release/jwt_gate.wasm")
-)
-if not WASM.is_absolute():
-    WASM = REPO / WASM
+WASM = REPO / os.environ.get("JWT_GATE_WASM", "target/wasm32-wasip1/release/jwt_gate.wasm")
 TMP = REPO / "integration" / ".tmp"
-
-# The spec's HMAC secret is 32 bytes; PyJWT warns that HS384/HS512 would like longer ones.
-warnings.filterwarnings("ignore", category=InsecureKeyLengthWarning)
 
 READY_TIMEOUT = 30.0  # V8 compiles the module at startup: seconds, not minutes.
 HTTP_TIMEOUT = 10.0
@@ -100,34 +100,32 @@ class Keys:
         return (
             self.private[kid]
             .public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
         )
 
     def mint(
-        self,
-        alg: str = "RS256",
-        kid: str | None = "",
-        key: str | None = None,
-        headers: dict | None = None,
-        **claims,
+        self, alg: str = "RS256", kid: str | None = "", key: str | None = None, **claims
     ) -> str:
         """A token signed by PyJWT. Claims default to a valid token for `ISSUER`/`AUDIENCE`; a
         claim passed as None is left out. `kid` defaults to the algorithm's key (None: no kid);
         `key` picks another signing key than the kid's."""
         kid = DEFAULT_KID[alg] if kid == "" else kid
         header = {"kid": kid} if kid else {}
-        header.update(headers or {})
         signing_key = self.private[key or kid or DEFAULT_KID[alg]]
         return jwt.encode(self.claims(**claims), signing_key, algorithm=alg, headers=header)
 
-    def forge(self, header: dict, payload: dict, key: str | bytes, algorithm: str | None = None) -> str:
-        """A token signed by PyJWT's algorithm objects directly, skipping the checks that keep
-        `encode` from making hostile tokens: `key` is a kid or raw HMAC secret bytes, `algorithm`
-        the one to sign with (default: the header's), whatever the header claims."""
+    def forge(self, header: dict, payload: dict | list | bytes, key: str | bytes) -> str:
+        """A token signed the way its header's alg says, by PyJWT's algorithm objects directly:
+        no check that the key fits the algorithm, any JSON or raw bytes as payload. `key` is a
+        kid, or raw bytes as an HMAC secret."""
         signing_key = self.private[key] if isinstance(key, str) else key
-        signer = get_default_algorithms()[algorithm or header["alg"]]
         signing_input = f"{b64url(header)}.{b64url(payload)}"
-        return f"{signing_input}.{b64url(signer.sign(signing_input.encode(), signing_key))}"
+        signature = get_default_algorithms()[header["alg"]].sign(
+            signing_input.encode(), signing_key
+        )
+        return f"{signing_input}.{b64url(signature)}"
 
     def claims(self, **overrides) -> dict:
         """Valid claims for `ISSUER`/`AUDIENCE`, updated with `overrides` (None removes a claim)."""
@@ -169,6 +167,9 @@ CLAIM_HEADERS = {
 
 OTHER_ISSUER = "https://other.test"
 
+# What makes an OPTIONS request a CORS preflight (bypass_cors_preflight is on in gate_config).
+CORS_PREFLIGHT = {"Origin": "https://app.test", "Access-Control-Request-Method": "POST"}
+
 
 def gate_config(keys: Keys) -> dict:
     """Providers (each with its own issuer, so that an issuer picks exactly one):
@@ -179,7 +180,12 @@ def gate_config(keys: Keys) -> dict:
       "300s" and as {"seconds": 300}."""
 
     def provider(issuer: str, *kids: str, **fields) -> dict:
-        return {"issuer": issuer, "audiences": [AUDIENCE], "local_jwks": {"inline_string": keys.jwks(*kids)}, **fields}
+        return {
+            "issuer": issuer,
+            "audiences": [AUDIENCE],
+            "local_jwks": {"inline_string": keys.jwks(*kids)},
+            **fields,
+        }
 
     everything_but_rsa2 = [kid for kid in keys.private if kid != "rsa2"]
     providers = {
@@ -187,7 +193,9 @@ def gate_config(keys: Keys) -> dict:
             ISSUER,
             *everything_but_rsa2,
             forward_payload_header="x-jwt-payload",
-            claim_to_headers=[{"header_name": h, "claim_name": c} for h, c in CLAIM_HEADERS.items()],
+            claim_to_headers=[
+                {"header_name": h, "claim_name": c} for h, c in CLAIM_HEADERS.items()
+            ],
         ),
         "other": {
             "issuer": OTHER_ISSUER,
@@ -195,7 +203,13 @@ def gate_config(keys: Keys) -> dict:
             "local_jwks": {"inline_string": keys.jwks("rsa2", alg={"rsa2": "RS256"})},
             "from_headers": [{"name": "x-other-token"}],
         },
-        "fwd": provider("https://fwd.test", "rsa", forward=True, forward_payload_header="x-jwt-payload", pad_forward_payload_header=True),
+        "fwd": provider(
+            "https://fwd.test",
+            "rsa",
+            forward=True,
+            forward_payload_header="x-jwt-payload",
+            pad_forward_payload_header=True,
+        ),
         "strict": provider("https://strict.test", "rsa", require_expiration=True),
         "camel": {
             "issuer": "https://camel.test",
@@ -204,7 +218,9 @@ def gate_config(keys: Keys) -> dict:
             "claimToHeaders": [{"headerName": "x-sub", "claimName": "sub"}],
         },
         "lifetime": provider("https://lifetime.test", "rsa", max_lifetime="300s"),
-        "lifetime_object": provider("https://lifetime-object.test", "rsa", max_lifetime={"seconds": 300}),
+        "lifetime_object": provider(
+            "https://lifetime-object.test", "rsa", max_lifetime={"seconds": 300}
+        ),
     }
     return {
         "providers": providers,
@@ -223,16 +239,31 @@ GATE_RULES = [
     rule({"prefix": "/public"}),
     rule({"path": "/exact"}, {"provider_name": "rsa"}),
     rule({"safe_regex": {"regex": "/re/[0-9]+"}}, {"provider_name": "rsa"}),
-    rule({"prefix": "/method", "headers": [{"name": ":method", "string_match": {"exact": "POST"}}]}, {"provider_name": "rsa"}),
+    rule(
+        {"prefix": "/method", "headers": [{"name": ":method", "string_match": {"exact": "POST"}}]},
+        {"provider_name": "rsa"},
+    ),
     rule({"prefix": "/first"}, {"provider_name": "other"}),
     rule({"prefix": "/first/second"}, {"provider_name": "rsa"}),  # shadowed by /first
     rule({"prefix": "/named"}, requirement_name="by_name"),
-    rule({"prefix": "/requires-any"}, {"requires_any": {"requirements": [{"provider_name": "rsa"}, {"provider_name": "other"}]}}),
-    rule({"prefix": "/requires-all"}, {"requires_all": {"requirements": [{"provider_name": "rsa"}, {"provider_name": "other"}]}}),
-    rule({"prefix": "/audiences"}, {"provider_and_audiences": {"provider_name": "rsa", "audiences": ["override.test"]}}),
+    rule(
+        {"prefix": "/requires-any"},
+        {"requires_any": {"requirements": [{"provider_name": "rsa"}, {"provider_name": "other"}]}},
+    ),
+    rule(
+        {"prefix": "/requires-all"},
+        {"requires_all": {"requirements": [{"provider_name": "rsa"}, {"provider_name": "other"}]}},
+    ),
+    rule(
+        {"prefix": "/audiences"},
+        {"provider_and_audiences": {"provider_name": "rsa", "audiences": ["override.test"]}},
+    ),
     rule({"prefix": "/allow-missing"}, {"allow_missing": {}}),
     rule({"prefix": "/allow-failed"}, {"allow_missing_or_failed": {}}),
-    rule({"prefix": "/istio"}, {"requires_any": {"requirements": [{"provider_name": "rsa"}, {"allow_missing": {}}]}}),
+    rule(
+        {"prefix": "/istio"},
+        {"requires_any": {"requirements": [{"provider_name": "rsa"}, {"allow_missing": {}}]}},
+    ),
     rule({"prefix": "/fwd"}, {"provider_name": "fwd"}),
     rule({"prefix": "/strict"}, {"provider_name": "strict"}),
     {"match": {"prefix": "/camel"}, "requires": {"providerName": "camel"}},
@@ -252,15 +283,20 @@ class EchoHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def handle_one_request(self) -> None:
-        # One handler for every method: OPTIONS, POST, ... are echoed like GET.
+        # Every method (GET, POST, OPTIONS, ...) goes to `answer`.
         self.raw_requestline = self.rfile.readline(65537)
         if not self.raw_requestline or not self.parse_request():
             self.close_connection = True
             return
-        length = int(self.headers.get("content-length") or 0)
-        self.rfile.read(length)
-        body = {"method": self.command, "path": self.path, "headers": [list(h) for h in self.headers.items()]}
-        self.reply(200, "application/json", json.dumps(body).encode())
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.answer()
+
+    def answer(self) -> None:
+        # One header per line, for people reading `curl -i` in the demo.
+        headers = ",\n  ".join(json.dumps(list(header)) for header in self.headers.items())
+        method, path = json.dumps(self.command), json.dumps(self.path)
+        body = f'{{"method": {method}, "path": {path}, "headers": [\n  {headers}\n]}}\n'
+        self.reply(200, "application/json", body.encode())
 
     def reply(self, status: int, content_type: str, body: bytes) -> None:
         self.send_response(status)
@@ -268,7 +304,6 @@ class EchoHandler(BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-        self.wfile.flush()
 
     def log_message(self, *args) -> None:
         pass
@@ -288,7 +323,13 @@ class DemoIssuer:
     def token(self, sub: str) -> str:
         key = serialization.load_pem_private_key(self.private_key_pem.read_bytes(), None)
         now = int(time.time())
-        claims = {"iss": self.issuer, "aud": self.audience, "sub": sub, "iat": now, "exp": now + self.lifetime}
+        claims = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": sub,
+            "iat": now,
+            "exp": now + self.lifetime,
+        }
         return jwt.encode(claims, key, algorithm="RS256", headers={"kid": self.kid})
 
 
@@ -296,11 +337,7 @@ class IdentityProviderHandler(EchoHandler):
     """GET /token[?sub=...]: a fresh RS256 token; GET /.well-known/jwks.json: the public keys;
     GET /.well-known/openid-configuration: issuer and jwks_uri."""
 
-    def handle_one_request(self) -> None:
-        self.raw_requestline = self.rfile.readline(65537)
-        if not self.raw_requestline or not self.parse_request():
-            self.close_connection = True
-            return
+    def answer(self) -> None:
         issuer: DemoIssuer = self.server.issuer
         url = urllib.parse.urlsplit(self.path)
         if self.command != "GET":
@@ -311,7 +348,10 @@ class IdentityProviderHandler(EchoHandler):
         elif url.path == "/.well-known/jwks.json":
             self.reply(200, "application/json", issuer.jwks_path.read_bytes())
         elif url.path == "/.well-known/openid-configuration":
-            discovery = {"issuer": issuer.issuer, "jwks_uri": f"{issuer.issuer}/.well-known/jwks.json"}
+            discovery = {
+                "issuer": issuer.issuer,
+                "jwks_uri": f"{issuer.issuer}/.well-known/jwks.json",
+            }
             self.reply(200, "application/json", json.dumps(discovery).encode())
         else:
             self.reply(404, "text/plain", b"not found\n")
@@ -326,7 +366,9 @@ class Server:
         for name, value in attributes.items():
             setattr(self.httpd, name, value)
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
         self.thread.start()
 
     def close(self) -> None:
@@ -359,7 +401,10 @@ def jwt_gate_filter(plugin_config: dict | str, wasm: Path = WASM) -> dict:
                     "runtime": "envoy.wasm.runtime.v8",
                     "code": {"local": {"filename": str(wasm)}},
                 },
-                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": value},
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": value,
+                },
                 "failure_policy": "FAIL_CLOSED",
             },
         },
@@ -390,7 +435,11 @@ def bootstrap(listeners: dict[str, dict], backend_port: int) -> dict:
             "stat_prefix": name,
             "route_config": {
                 "virtual_hosts": [
-                    {"name": "all", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "backend"}}]}
+                    {
+                        "name": "all",
+                        "domains": ["*"],
+                        "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "backend"}}],
+                    }
                 ]
             },
             "http_filters": [http_filter, ROUTER],
@@ -399,7 +448,16 @@ def bootstrap(listeners: dict[str, dict], backend_port: int) -> dict:
             "name": name,
             "stat_prefix": name,
             "address": address(0),
-            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]}],
+            "filter_chains": [
+                {
+                    "filters": [
+                        {
+                            "name": "envoy.filters.network.http_connection_manager",
+                            "typed_config": manager,
+                        }
+                    ]
+                }
+            ],
         }
 
     backend = {
@@ -425,6 +483,18 @@ def bootstrap(listeners: dict[str, dict], backend_port: int) -> dict:
 _run_ids = itertools.count()
 
 
+def remove_stale_run_dirs() -> None:
+    """Remove the run directories (`<name>-<pid>-<n>` under TMP) of processes that are gone;
+    a failed run's logs stay until the next run."""
+    for path in TMP.glob("*-*-*"):
+        try:
+            os.kill(int(path.name.rsplit("-", 2)[1]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (ValueError, PermissionError):
+            pass  # not ours, or a live process of another user
+
+
 class EnvoyFailed(Exception):
     """Envoy exited or never became ready; the message ends with its log tail."""
 
@@ -445,19 +515,31 @@ class Envoy:
         self.admin_address_path = self.dir / "admin-address"
         command = [
             str(ENVOY_BIN),
-            "-c", str(config_path),
-            "--concurrency", "2",
+            "-c",
+            str(config_path),
+            "--concurrency",
+            "2",
             "--use-dynamic-base-id",
-            "--admin-address-path", str(self.admin_address_path),
-            "--log-level", "info",
+            "--admin-address-path",
+            str(self.admin_address_path),
+            "--log-level",
+            "info",
         ]
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            # A session of its own: a terminal's Ctrl-C reaches Python, which stops Envoy itself.
+            self.process = subprocess.Popen(
+                command,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         self.admin_port = 0
 
     # Lifecycle
 
-    def wait_ready(self, timeout: float = READY_TIMEOUT) -> "Envoy":
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> Envoy:
         """Poll admin /ready until 200; raise EnvoyFailed (with the log tail) if Envoy exits or the
         deadline passes."""
         deadline = time.monotonic() + timeout
@@ -496,10 +578,11 @@ class Envoy:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log().splitlines()[-lines:])
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of the log, without the startup listing of extensions ("]   ...")."""
+        return "\n".join([line for line in self.log().splitlines() if "]   " not in line][-lines:])
 
-    def admin(self, path: str) -> "Response":
+    def admin(self, path: str) -> Response:
         return request(self.admin_port, path)
 
     def port(self, listener: str) -> int:
@@ -530,17 +613,18 @@ class Listener:
     def __post_init__(self) -> None:
         self.port = self.envoy.port(self.name)
 
-    def request(self, path: str, **kwargs) -> "Response":
+    def request(self, path: str, **kwargs) -> Response:
         return request(self.port, path, **kwargs)
 
 
-def start_envoy(listeners: dict[str, dict], backend_port: int, name: str) -> Envoy:
+@contextlib.contextmanager
+def running_envoy(listeners: dict[str, dict], backend_port: int, name: str) -> Iterator[Envoy]:
+    """An Envoy with `bootstrap(listeners, backend_port)`, ready, stopped on exit."""
     envoy = Envoy(bootstrap(listeners, backend_port), name)
     try:
-        return envoy.wait_ready()
-    except BaseException:
+        yield envoy.wait_ready()
+    finally:
         envoy.stop()
-        raise
 
 
 # --- HTTP client ---------------------------------------------------------------------------------
@@ -555,12 +639,9 @@ class Response:
     path: str = ""
 
     def header(self, name: str) -> str | None:
-        """The first value of header `name` (case-insensitive), or None."""
-        values = self.header_values(name)
+        """The first value of header `name`, or None."""
+        values = header_values(self.headers, name)
         return values[0] if values else None
-
-    def header_values(self, name: str) -> list[str]:
-        return [value for key, value in self.headers if key.lower() == name.lower()]
 
     @property
     def text(self) -> str:
@@ -570,26 +651,33 @@ class Response:
         return json.loads(self.body)
 
     @property
-    def upstream(self) -> "Upstream":
+    def upstream(self) -> Upstream:
         """What the echo backend received (only for 200s from the echo backend)."""
-        assert self.status == 200, f"expected 200 from the echo backend, got {self.status}: {self.text}"
+        assert self.status == 200, (
+            f"expected 200 from the echo backend, got {self.status}: {self.text}"
+        )
         echo = self.json()
         return Upstream(echo["method"], echo["path"], [tuple(h) for h in echo["headers"]])
 
 
 @dataclass
 class Upstream:
+    """What the echo backend received."""
+
     method: str
     path: str
     headers: list[tuple[str, str]] = field(default_factory=list)
 
-    def header_values(self, name: str) -> list[str]:
-        return [value for key, value in self.headers if key.lower() == name.lower()]
-
     def header(self, name: str) -> str | None:
-        values = self.header_values(name)
+        """The value of header `name`, or None; failing if it arrived more than once."""
+        values = header_values(self.headers, name)
         assert len(values) <= 1, f"{name} reached the backend {len(values)} times: {values}"
         return values[0] if values else None
+
+
+def header_values(headers: list[tuple[str, str]], name: str) -> list[str]:
+    """The values of header `name` (case-insensitive), in order."""
+    return [value for key, value in headers if key.lower() == name.lower()]
 
 
 def request(

@@ -53,14 +53,23 @@ impl Location {
         };
         match self {
             Self::Header { name, value_prefix } => {
-                for (_, value) in headers.iter().filter(|(n, _)| n == name.as_bytes()) {
-                    // Envoy joins repeated headers with commas; JWTs never contain one.
-                    for part in value.split(|&b| b == b',') {
-                        let part = part.trim_ascii();
-                        if let Some(token) = strip_prefix_ignore_case(part, value_prefix.as_bytes())
-                        {
-                            take(token.trim_ascii())?;
+                // Envoy joins repeated headers with commas, and no JWT contains one: each
+                // comma-separated part is one credential. A location holding a token must hold
+                // exactly one credential, so `Basic x, Bearer <t>` (two Authorization headers)
+                // is refused rather than guessed at.
+                let parts: Vec<&[u8]> = headers
+                    .iter()
+                    .filter(|(n, _)| n == name.as_bytes())
+                    .flat_map(|(_, value)| value.split(|&b| b == b','))
+                    .map(<[u8]>::trim_ascii)
+                    .filter(|part| !part.is_empty())
+                    .collect();
+                for part in &parts {
+                    if let Some(token) = strip_prefix_ignore_case(part, value_prefix.as_bytes()) {
+                        if parts.len() > 1 {
+                            return Err(AuthError::MultipleTokens);
                         }
+                        take(token.trim_ascii())?;
                     }
                 }
             }

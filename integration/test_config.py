@@ -1,0 +1,72 @@
+"""Plugin configuration: the forms accepted (lowerCamelCase, both duration forms), and what happens
+to Envoy when jwt-gate rejects one (Envoy 1.40: the process exits with status 1 within about a
+second, before /ready, logging jwt-gate's message and "Unable to create Wasm plugin jwt_gate")."""
+
+import time
+
+import pytest
+
+from harness import AUDIENCE, ISSUER, READY_TIMEOUT, Envoy, bootstrap, jwt_gate_filter, segments
+
+
+def test_lower_camel_case_fields(gate, keys):
+    token = keys.mint(iss="https://camel.test")
+    upstream = gate.request("/camel", token=token).upstream
+    assert (upstream.header("x-sub"), upstream.header("x-jwt-payload")) == (
+        "alice",
+        segments(token)[1],
+    )
+    assert gate.request("/camel").status == 401
+
+
+@pytest.mark.parametrize(
+    "path, issuer",
+    [("/lifetime", "https://lifetime.test"), ("/lifetime-object", "https://lifetime-object.test")],
+)
+def test_max_lifetime_as_string_and_as_object(gate, keys, path, issuer):
+    """max_lifetime is 300 s, written "300s" for one provider and {"seconds": 300} for the other."""
+    now = int(time.time())
+    assert gate.request(path, token=keys.mint(iss=issuer, exp=now + 100)).status == 200
+    assert gate.request(path, token=keys.mint(iss=issuer, exp=now + 3600)).status == 401
+
+
+def provider(keys, **fields) -> dict:
+    return {
+        "issuer": ISSUER,
+        "audiences": [AUDIENCE],
+        "local_jwks": {"inline_string": keys.jwks("rsa")},
+        **fields,
+    }
+
+
+REJECTED = {
+    "audiences not a list": (
+        lambda keys: {"providers": {"auth0": provider(keys, audiences="api.test")}},
+        "providers.auth0.audiences: expected a list of strings",
+    ),
+    "unknown provider": (
+        lambda keys: {
+            "providers": {"p": provider(keys)},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "nope"}}],
+        },
+        "rules[0].requires.provider_name",
+    ),
+    "unknown field": (
+        lambda keys: {"providers": {"p": provider(keys, no_such_field=1)}},
+        "providers.p.no_such_field",
+    ),
+    "not JSON": (lambda keys: "{providers:", "invalid JSON"),
+}
+
+
+@pytest.mark.parametrize("case", REJECTED)
+def test_rejected_config_stops_envoy(echo, keys, case):
+    config, message = REJECTED[case]
+    envoy = Envoy(bootstrap({"gate": jwt_gate_filter(config(keys))}, echo.port), "rejected")
+    try:
+        exit_code = envoy.wait_exit(READY_TIMEOUT)
+    finally:
+        envoy.stop()
+    log = envoy.log()
+    assert exit_code == 1, f"exit code {exit_code}\n{envoy.log_tail()}"
+    assert message in log and "Unable to create Wasm plugin jwt_gate" in log, envoy.log_tail()

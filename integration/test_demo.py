@@ -1,0 +1,82 @@
+"""The demo of `make run` and the README: envoy/envoy.yaml as committed, on its own ports."""
+
+import json
+import socket
+import subprocess
+
+import pytest
+
+import demo
+from harness import ENVOY_BIN, REPO, assert_denied, decoded_payload, request
+
+
+def test_envoy_yaml_validates():
+    command = [str(ENVOY_BIN), "--mode", "validate", "-c", "envoy/envoy.yaml"]  # as documented
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+def port_taken(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Envoy and http.server do
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def stack():
+    taken = [port for port in demo.PORTS if port_taken(port)]
+    if taken:
+        pytest.skip(f"the demo's ports {taken} are in use (is `make run` running?)")
+    with demo.demo_stack() as envoy:
+        yield envoy
+
+
+def test_readme_curls(stack):
+    token = request(demo.IDP_PORT, "/token").text
+    assert decoded_payload(token)["sub"] == "demo-user"
+
+    upstream = request(demo.LISTENER_PORT, "/hello", token=token).upstream
+    assert (upstream.path, upstream.header("x-user")) == ("/hello", "demo-user")
+    assert upstream.header("authorization") is None
+
+    assert_denied(request(demo.LISTENER_PORT, "/hello"), 401, "Jwt is missing")
+    assert request(demo.LISTENER_PORT, "/public/hello").status == 200
+
+
+def test_identity_provider(stack):
+    token = request(demo.IDP_PORT, "/token?sub=bob").text
+    assert request(demo.LISTENER_PORT, "/x", token=token).upstream.header("x-user") == "bob"
+
+    jwks = request(demo.IDP_PORT, "/.well-known/jwks.json").json()
+    assert jwks == json.loads(demo.ISSUER.jwks_path.read_text())
+    discovery = request(demo.IDP_PORT, "/.well-known/openid-configuration").json()
+    assert discovery == {
+        "issuer": demo.ISSUER.issuer,
+        "jwks_uri": f"{demo.ISSUER.issuer}/.well-known/jwks.json",
+    }
+
+
+def test_envoy_yaml_holds_the_demo_jwks(stack):
+    """The inline key set in envoy/envoy.yaml is envoy/demo/jwks.json (read back from Envoy)."""
+    dump = stack.admin("/config_dump").json()
+    plugin_config = json.loads(
+        next(value for value in find_values(dump, "value") if '"providers"' in value)
+    )
+    inline = plugin_config["providers"]["demo"]["local_jwks"]["inline_string"]
+    assert json.loads(inline) == json.loads(demo.ISSUER.jwks_path.read_text())
+
+
+def find_values(node, key: str):
+    """Every string value of `key`, anywhere in a JSON document."""
+    if isinstance(node, dict):
+        for name, value in node.items():
+            if name == key and isinstance(value, str):
+                yield value
+            yield from find_values(value, key)
+    elif isinstance(node, list):
+        for item in node:
+            yield from find_values(item, key)

@@ -1,0 +1,130 @@
+"""Hostile bytes do not hurt the VMs. Envoy 1.40's HTTP/1 codec passes bytes 0x80-0xff in header
+values through to filters (it answers 400 itself only for such bytes in the path or Host), so
+jwt-gate sees them and must deny, not crash; both workers keep serving afterwards."""
+
+import re
+
+import pytest
+
+from harness import Listener, gate_config, jwt_gate_filter, raw_request, running_envoy
+
+WORKERS = 2  # harness.Envoy runs --concurrency 2
+ROUNDS = 20  # fresh connections per phase: the kernel spreads them over both workers
+
+
+@pytest.fixture(scope="module")
+def listener(keys, echo):
+    """An Envoy of its own, so that a crash here cannot take other tests down with it."""
+    with running_envoy(
+        {"gate": jwt_gate_filter(gate_config(keys))}, echo.port, "robustness"
+    ) as envoy:
+        yield Listener(envoy, "gate")
+
+
+def raw_get(path: str, *headers: bytes) -> bytes:
+    return b"\r\n".join([f"GET {path} HTTP/1.1".encode(), b"Host: gate.test", *headers, b"", b""])
+
+
+def connections_per_worker(listener: Listener) -> list[int]:
+    stats = listener.envoy.stats(f"listener.{listener.name}.worker_")
+    return [
+        stats[f"listener.{listener.name}.worker_{n}.downstream_cx_total"] for n in range(WORKERS)
+    ]
+
+
+def send(listener: Listener, requests: list[bytes], status: int) -> list[int]:
+    """Send each request on a fresh connection, expecting `status`; the connections each worker
+    took meanwhile."""
+    before = connections_per_worker(listener)
+    for data in requests:
+        response = raw_request(listener.port, data)
+        assert response.status == status, response.text
+    after = connections_per_worker(listener)
+    return [now - then for now, then in zip(after, before, strict=True)]
+
+
+def test_non_utf8_header_bytes_are_denied_and_the_workers_survive(listener, keys):
+    token = keys.mint().encode()
+    hostile = [
+        raw_get("/api/x", b"Authorization: Bearer \xff\xfe" + token, b"X-Other: \xff\xfe"),
+        raw_get("/api/x", b"Authorization: Bearer " + token[:20] + b"\xff" + token[20:]),
+        raw_get("/api/x", b"Authorization: \xff\xfe\x80"),
+        raw_get("/api/x", b"Authorization: Bearer \xc3\x28", b"X-Sub: \xff"),
+    ]
+    hostile_spread = send(listener, [hostile[n % len(hostile)] for n in range(ROUNDS)], 401)
+    assert all(hostile_spread), f"hostile requests did not reach every worker: {hostile_spread}"
+    valid = raw_get("/api/x", b"Authorization: Bearer " + token)
+    spread = send(listener, [valid] * ROUNDS, 200)
+    assert all(spread), f"valid requests did not reach every worker: {spread}"
+    assert_no_vm_failure(listener)
+
+
+def test_non_utf8_bytes_in_other_headers_pass_through(listener, keys):
+    request = raw_get(
+        "/api/x", b"Authorization: Bearer " + keys.mint().encode(), b"X-Other: \xff\xfe"
+    )
+    upstream = raw_request(listener.port, request).upstream
+    assert upstream.header("x-other") == "\xff\xfe"
+    assert upstream.header("x-sub") == "alice"
+    assert_no_vm_failure(listener)
+
+
+def assert_no_vm_failure(listener: Listener) -> None:
+    """No VM trapped: Envoy 1.40 logs "Function: proxy_on_... failed" for a trap, and with
+    FAIL_CLOSED answers every later request of that worker with 503 (it has no VM-failure stat)."""
+    failures = re.findall(r".*Function: \S+ failed.*", listener.envoy.log())
+    assert not failures, "\n".join(failures[:5])
+    name = f"http.{listener.name}.downstream_rq_5xx"
+    assert listener.envoy.stats(f"^{name}$") == {name: 0}
+
+
+def test_vm_failure_would_be_detected(echo, tmp_path):
+    """The check above against a module whose proxy_on_request_headers traps."""
+    wasm = tmp_path / "trap.wasm"
+    wasm.write_bytes(trapping_module())
+    with running_envoy({"gate": jwt_gate_filter({}, wasm)}, echo.port, "trap") as envoy:
+        listener = Listener(envoy, "gate")
+        assert listener.request("/x").status == 503
+        with pytest.raises(AssertionError, match="proxy_on_request_headers failed"):
+            assert_no_vm_failure(listener)
+
+
+def trapping_module() -> bytes:
+    """The smallest proxy-wasm module Envoy loads: it configures fine, then traps (`unreachable`)
+    on every request."""
+
+    def size(n: int) -> bytes:  # unsigned LEB128
+        return bytes([n & 0x7F | 0x80]) + size(n >> 7) if n > 0x7F else bytes([n])
+
+    def vector(items: list[bytes]) -> bytes:
+        return size(len(items)) + b"".join(items)
+
+    def section(section_id: int, items: list[bytes]) -> bytes:
+        payload = vector(items)
+        return bytes([section_id]) + size(len(payload)) + payload
+
+    def function_type(params: int, results: int) -> bytes:
+        return b"\x60" + vector([b"\x7f"] * params) + vector([b"\x7f"] * results)  # i32s
+
+    types = [(0, 0), (1, 1), (2, 0), (2, 1), (3, 1)]  # (params, results)
+    functions = {  # export name: (index in types, body: no locals, instructions, end)
+        "proxy_abi_version_0_2_1": (0, b"\x00\x0b"),
+        "proxy_on_memory_allocate": (1, b"\x00\x41\x80\x08\x0b"),  # return 1024
+        "proxy_on_context_create": (2, b"\x00\x0b"),
+        "proxy_on_vm_start": (3, b"\x00\x41\x01\x0b"),  # return 1: success
+        "proxy_on_configure": (3, b"\x00\x41\x01\x0b"),
+        "proxy_on_request_headers": (4, b"\x00\x00\x0b"),  # unreachable
+    }
+    exports = [
+        size(len(name)) + name.encode() + bytes([0, index]) for index, name in enumerate(functions)
+    ]
+    return b"".join(
+        [
+            b"\x00asm\x01\x00\x00\x00",
+            section(1, [function_type(*t) for t in types]),
+            section(3, [bytes([type_index]) for type_index, _ in functions.values()]),
+            section(5, [b"\x00\x01"]),  # one memory, at least one page
+            section(7, exports + [b"\x06memory\x02\x00"]),
+            section(10, [size(len(body)) + body for _, body in functions.values()]),
+        ]
+    )
