@@ -139,7 +139,7 @@ impl KeyCache {
                 if provider.state.lease_owner == self.owner
                     && provider.state.lease_until_ms > now_ms
                 {
-                    self.start_fetch(index);
+                    change.failure |= self.start_fetch(index);
                 }
             } else if let Some(reason) = provider.state.fetch_due(now_ms, &provider.remote) {
                 if !self.in_flight.values().any(|f| f.provider == index) {
