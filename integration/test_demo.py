@@ -1,6 +1,7 @@
 """The demo of `make run` and the README: envoy/envoy.yaml as committed, on its own ports."""
 
 import json
+import re
 import socket
 import subprocess
 
@@ -60,14 +61,20 @@ def test_identity_provider(stack):
     }
 
 
-def test_envoy_yaml_holds_the_demo_jwks(stack):
-    """The inline key set in envoy/envoy.yaml is envoy/demo/jwks.json (read back from Envoy)."""
+def test_the_demo_discovers_its_keys_from_the_identity_provider(stack):
+    """envoy/envoy.yaml names no key set: jwt-gate discovers it from the issuer's OpenID
+    configuration through the demo_idp cluster, and loads envoy/demo/jwks.json's one key."""
     dump = stack.admin("/config_dump").json()
     plugin_config = json.loads(
         next(value for value in find_values(dump, "value") if '"providers"' in value)
     )
-    inline = plugin_config["providers"]["demo"]["local_jwks"]["inline_string"]
-    assert json.loads(inline) == json.loads(demo.ISSUER.jwks_path.read_text())
+    remote = plugin_config["providers"]["demo"]["remote_jwks"]
+    assert remote["http_uri"] == {"cluster": "demo_idp", "timeout": "2s"}
+    stats = stack.admin("/stats?filter=jwt_gate.provider.demo").text
+    assert "wasmcustom.jwt_gate.provider.demo.jwks_keys: 1" in stats, stats
+    fetches = re.search(r"provider\.demo\.jwks_fetch_success: (\d+)", stats)
+    # One fetch for the whole process; the start-up race may cost one more.
+    assert fetches and 1 <= int(fetches.group(1)) <= 2, stats
 
 
 def find_values(node, key: str):
