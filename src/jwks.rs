@@ -26,6 +26,9 @@ use crate::algorithm::{Algorithm, Curve, KeyFamily};
 use crate::json;
 use crate::limits::Limits;
 
+/// Shortest secret accepted from a symmetric key file (bytes).
+pub const MIN_SYMMETRIC_KEY_BYTES: usize = 32;
+
 /// The usable keys of one key set document, in document order.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct KeySet {
@@ -90,6 +93,8 @@ pub enum KeySetError {
     NoValidKeys(Option<JwkError>),
     /// A PEM block could not be read.
     Pem(String),
+    /// A symmetric key file whose secret is shorter than [`MIN_SYMMETRIC_KEY_BYTES`].
+    SymmetricKeyTooShort(usize),
     /// Larger than [`Limits::max_key_set_bytes`].
     TooLarge,
     /// Not JSON, not PEM, and not a base64url symmetric key.
@@ -147,6 +152,12 @@ impl KeySet {
             let secret = URL_SAFE
                 .decode(pad(text))
                 .map_err(|_| KeySetError::UnknownFormat)?;
+            // A symmetric key file must hold a real key: at least HS256's 32 bytes (RFC 7518
+            // §3.2). Anything shorter is far more likely a stray word (`null`, `OK`,
+            // `Unauthorized`) served by the wrong endpoint than a key, and would be guessable.
+            if secret.len() < MIN_SYMMETRIC_KEY_BYTES {
+                return Err(KeySetError::SymmetricKeyTooShort(secret.len()));
+            }
             Self {
                 keys: vec![Jwk {
                     kid: None,
@@ -504,6 +515,10 @@ impl fmt::Display for KeySetError {
                 )
             }
             Self::Pem(reason) => write!(f, "PEM pubkey parse fails: {reason}"),
+            Self::SymmetricKeyTooShort(len) => write!(
+                f,
+                "a symmetric key file must hold at least {MIN_SYMMETRIC_KEY_BYTES} bytes of key, this one has {len}"
+            ),
             Self::TooLarge => f.write_str("key set document is larger than the limit"),
             Self::UnknownFormat => f.write_str(
                 "not a JWK set, an x509 certificate map, PEM, or a base64url symmetric key",
@@ -532,5 +547,23 @@ impl fmt::Display for JwkError {
             Self::UnsupportedPublicKey => f.write_str("public key type is not supported"),
             Self::X509 => f.write_str("X509 parse pubkey fails"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stray_words_are_not_symmetric_keys() {
+        for body in ["null", "true", "OK", "Unauthorized", "NotFound", "c2VjcmV0"] {
+            assert!(
+                KeySet::parse(body.as_bytes(), &Limits::DEFAULT).is_err(),
+                "{body}"
+            );
+        }
+        let key = URL_SAFE_NO_PAD.encode([7u8; 32]);
+        let set = KeySet::parse(key.as_bytes(), &Limits::DEFAULT).unwrap();
+        assert_eq!(set.keys[0].key, PublicKey::Hmac(vec![7; 32]));
     }
 }

@@ -119,19 +119,25 @@ impl FetchState {
         }
     }
 
-    /// The state after a failed fetch: back off exponentially from the policy's base delay.
-    pub fn failed(&self, error: &str, now_ms: u64, policy: &RemoteJwks) -> Self {
+    /// The state after `owner`'s fetch failed: back off exponentially from the policy's base
+    /// delay. Only the lease's owner releases it.
+    pub fn failed(&self, owner: u64, error: &str, now_ms: u64, policy: &RemoteJwks) -> Self {
         let failures = self.failures.saturating_add(1);
         let exponent = failures.saturating_sub(1).min(20);
         let delay = policy
             .backoff_base_ms
             .saturating_mul(1u64 << exponent)
             .min(policy.backoff_max_ms);
+        let (lease_owner, lease_until_ms) = if self.lease_owner == owner {
+            (0, 0)
+        } else {
+            (self.lease_owner, self.lease_until_ms)
+        };
         Self {
             failures,
             next_attempt_ms: now_ms.saturating_add(delay),
-            lease_owner: 0,
-            lease_until_ms: 0,
+            lease_owner,
+            lease_until_ms,
             last_error: error.to_owned(),
             ..self.clone()
         }
@@ -152,6 +158,13 @@ impl FetchState {
                     >= self
                         .last_kid_refetch_at
                         .saturating_add(policy.kid_refetch_interval_seconds))
+    }
+
+    /// The state after a successful fetch by a VM whose keys were `local_version`: the next
+    /// version is computed from the state read in the same compare-and-swap, so two VMs never
+    /// publish one version with different bodies.
+    pub fn published(&self, local_version: u64, now: UnixTime) -> Self {
+        self.succeeded(self.version.max(local_version).saturating_add(1), now)
     }
 
     /// Whether a VM holding keys of `local_version` (0: none) fetched at `fetched_at` can check
@@ -248,6 +261,22 @@ impl KeyRecord {
     }
 }
 
+/// Until when a request may wait for a provider's keys: discovery plus the key set, each within
+/// the timeout, plus a tick or two for another VM's fetch to be seen.
+pub fn hold_deadline_ms(policy: &RemoteJwks, now_ms: u64) -> u64 {
+    now_ms
+        .saturating_add(policy.timeout_ms.saturating_mul(2))
+        .saturating_add(1_500)
+}
+
+/// Whether a fetch sent at `started_ms` has outlived any response Envoy could still deliver.
+pub fn fetch_lost(policy: &RemoteJwks, started_ms: u64, now_ms: u64) -> bool {
+    now_ms
+        > started_ms
+            .saturating_add(policy.timeout_ms)
+            .saturating_add(5_000)
+}
+
 /// The shared-data key prefix for a provider of one plugin configuration: configurations never
 /// share (or overwrite) each other's keys, and a changed configuration starts afresh.
 pub fn namespace(configuration: &[u8], provider: &str) -> String {
@@ -310,7 +339,7 @@ mod tests {
             let now_ms = (T0 + 300) * 1000;
             state = state
                 .with_lease(1, now_ms, &p)
-                .failed("HTTP status 500", now_ms, &p);
+                .failed(1, "HTTP status 500", now_ms, &p);
             delays.push(state.next_attempt_ms - now_ms);
         }
         assert_eq!(delays, [1_000, 2_000, 4_000, 8_000, 8_000]);
@@ -336,7 +365,7 @@ mod tests {
             empty.availability(0, 0, UnixTime(T0), &p),
             Availability::Pending
         );
-        let failed = empty.failed("no response", T0 * 1000, &p);
+        let failed = empty.failed(1, "no response", T0 * 1000, &p);
         assert_eq!(
             failed.availability(0, 0, UnixTime(T0), &p),
             Availability::Failed
@@ -364,6 +393,23 @@ mod tests {
         );
         assert!(done.with_refetch_request(UnixTime(T0 + 31), &p).is_some());
         assert_eq!(done.fetch_due((T0 + 10) * 1000, &p), None);
+    }
+
+    #[test]
+    fn only_the_owner_releases_the_lease_and_versions_only_grow() {
+        let p = policy();
+        let mine = FetchState::default().with_lease(1, T0 * 1000, &p);
+        let theirs = mine.failed(2, "late failure of a lost lease", T0 * 1000, &p);
+        assert_eq!(theirs.lease_owner, 1);
+        assert_eq!(mine.failed(1, "x", T0 * 1000, &p).lease_owner, 0);
+        let state = FetchState {
+            version: 5,
+            ..FetchState::default()
+        };
+        assert_eq!(state.published(3, UnixTime(T0)).version, 6);
+        assert_eq!(state.published(9, UnixTime(T0)).version, 10);
+        assert!(hold_deadline_ms(&p, 0) >= 2 * p.timeout_ms);
+        assert!(!fetch_lost(&p, 0, p.timeout_ms) && fetch_lost(&p, 0, p.timeout_ms + 5_001));
     }
 
     #[test]

@@ -115,18 +115,6 @@ impl HttpUri {
             uri: uri.to_owned(),
         })
     }
-
-    /// The host without the port.
-    pub fn host(&self) -> &str {
-        if self.authority.starts_with('[') {
-            return self
-                .authority
-                .split(']')
-                .next()
-                .map_or("", |h| h.trim_start_matches('['));
-        }
-        self.authority.split(':').next().unwrap_or(&self.authority)
-    }
 }
 
 /// `<issuer>/.well-known/openid-configuration` (OpenID Connect Discovery 1.0 §4).
@@ -137,15 +125,32 @@ pub fn discovery_uri(issuer: &str) -> Result<HttpUri, String> {
     ))
 }
 
-/// The `jwks_uri` of a discovery document.
-pub fn parse_discovery(body: &[u8], limits: &Limits) -> Result<HttpUri, FetchError> {
+/// A discovery document's `jwks_uri`, and its `issuer` (which OpenID Connect Discovery §4.3
+/// says must equal the issuer it was fetched for).
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct Discovery {
+    /// Where the keys are.
+    pub jwks_uri: HttpUri,
+    /// The `issuer` the document states, if any.
+    pub issuer: Option<String>,
+}
+
+/// Parses a discovery document.
+pub fn parse_discovery(body: &[u8], limits: &Limits) -> Result<Discovery, FetchError> {
     let bad = |why: String| FetchError::BadDiscoveryDocument(why);
     let document = json::parse(body, limits.max_json_depth).map_err(|e| bad(e.to_string()))?;
     let jwks_uri = document
         .get("jwks_uri")
         .and_then(Value::as_str)
         .ok_or_else(|| bad("no jwks_uri string".to_owned()))?;
-    HttpUri::parse(jwks_uri).map_err(bad)
+    let issuer = document
+        .get("issuer")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Ok(Discovery {
+        jwks_uri: HttpUri::parse(jwks_uri).map_err(bad)?,
+        issuer,
+    })
 }
 
 impl fmt::Display for FetchError {
@@ -171,12 +176,15 @@ mod tests {
     fn parses_uris() {
         let uri = HttpUri::parse("https://idp.test:8443/keys?x=1#frag").unwrap();
         assert_eq!(
-            (uri.authority.as_str(), uri.path.as_str(), uri.host()),
-            ("idp.test:8443", "/keys?x=1", "idp.test")
+            (uri.authority.as_str(), uri.path.as_str()),
+            ("idp.test:8443", "/keys?x=1")
         );
         assert_eq!(HttpUri::parse("http://idp.test").unwrap().path, "/");
         assert_eq!(HttpUri::parse("http://idp.test?a").unwrap().path, "/?a");
-        assert_eq!(HttpUri::parse("http://[::1]:80/k").unwrap().host(), "::1");
+        assert_eq!(
+            HttpUri::parse("http://[::1]:80/k").unwrap().authority,
+            "[::1]:80"
+        );
         for bad in [
             "ftp://x/",
             "idp.test/keys",
@@ -200,7 +208,8 @@ mod tests {
             &limits,
         )
         .unwrap();
-        assert_eq!(uri.authority, "keys.test");
+        assert_eq!(uri.jwks_uri.authority, "keys.test");
+        assert_eq!(uri.issuer.as_deref(), Some("x"));
         assert!(parse_discovery(br#"{"issuer":"x"}"#, &limits).is_err());
         assert!(parse_discovery(br#"{"jwks_uri":"file:///etc/passwd"}"#, &limits).is_err());
         assert!(parse_discovery(b"<html>", &limits).is_err());

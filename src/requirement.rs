@@ -32,8 +32,9 @@ pub trait Checks {
     /// Tokens at `provider`'s locations: none is `Missing`; every one found must verify.
     fn provider(&mut self, provider: usize, audiences: Option<&[String]>) -> Result<(), AuthError>;
     /// Every token at any location must verify against the provider its `iss` selects; no token
-    /// at all is fine.
-    fn all_present(&mut self) -> Result<(), AuthError>;
+    /// at all is fine. `lenient`: the verdict will be ignored (`allow_missing_or_failed`), the
+    /// checks run for the outputs of valid tokens.
+    fn all_present(&mut self, lenient: bool) -> Result<(), AuthError>;
 }
 
 impl Requirement {
@@ -45,10 +46,10 @@ impl Requirement {
                 provider,
                 audiences,
             } => checks.provider(*provider, audiences.as_deref()),
-            Self::AllowMissing => checks.all_present(),
+            Self::AllowMissing => checks.all_present(false),
             Self::AllowMissingOrFailed => {
                 // Verified for the outputs of valid tokens; the verdict does not matter.
-                let _ = checks.all_present();
+                let _ = checks.all_present(true);
                 Ok(())
             }
             Self::All(children) => children.iter().try_for_each(|child| child.evaluate(checks)),
@@ -56,6 +57,20 @@ impl Requirement {
                 let mut allow_missing = false;
                 let mut allow_failed = false;
                 let mut best: Option<AuthError> = None;
+                let flags_only = children
+                    .iter()
+                    .all(|child| matches!(child, Self::AllowMissing | Self::AllowMissingOrFailed));
+                if flags_only {
+                    // Only flags: the group is the most lenient of them, evaluated for real (so
+                    // a present token is still verified), as Envoy builds it.
+                    let lenient = children.contains(&Self::AllowMissingOrFailed);
+                    let alone = if lenient {
+                        Self::AllowMissingOrFailed
+                    } else {
+                        Self::AllowMissing
+                    };
+                    return alone.evaluate(checks);
+                }
                 for child in children {
                     match child {
                         Self::AllowMissing => allow_missing = true,
@@ -63,7 +78,8 @@ impl Requirement {
                         _ => match child.evaluate(checks) {
                             Ok(()) => return Ok(()),
                             Err(error) => {
-                                if best.is_none_or(|b| error.specificity() > b.specificity()) {
+                                // Envoy keeps the last of the most specific errors.
+                                if best.is_none_or(|b| error.specificity() >= b.specificity()) {
                                     best = Some(error);
                                 }
                             }
@@ -71,7 +87,6 @@ impl Requirement {
                     }
                 }
                 if allow_failed {
-                    let _ = checks.all_present();
                     return Ok(());
                 }
                 match best {
@@ -98,15 +113,16 @@ impl Requirement {
                 .take("provider_name")
                 .ok_or_else(|| inner.error("provider_name is required"))?;
             let provider = provider_index(&name, providers)?;
-            let audiences = inner_object
+            let audiences: Vec<String> = inner_object
                 .strings("audiences")?
                 .iter()
                 .map(|aud| crate::claims::normalize_audience(aud).to_owned())
                 .collect();
             inner_object.finish()?;
+            // An empty list means the provider's own audiences (Envoy), never "any audience".
             found.push(Self::Provider {
                 provider,
-                audiences: Some(audiences),
+                audiences: (!audiences.is_empty()).then_some(audiences),
             });
         }
         for (name, combine) in [
@@ -171,7 +187,7 @@ mod tests {
             self.calls += 1;
             self.results[provider]
         }
-        fn all_present(&mut self) -> Result<(), AuthError> {
+        fn all_present(&mut self, _lenient: bool) -> Result<(), AuthError> {
             self.present
         }
     }
@@ -238,6 +254,28 @@ mod tests {
         assert_eq!(eval(&istio, &[Err(UNKNOWN)], Ok(())), Err(UNKNOWN));
         let lenient = Requirement::Any(vec![p(0), Requirement::AllowMissingOrFailed]);
         assert_eq!(eval(&lenient, &[Err(EXPIRED)], Err(EXPIRED)), Ok(()));
+    }
+
+    #[test]
+    fn any_of_flags_only_still_verifies_present_tokens() {
+        let flags = Requirement::Any(vec![Requirement::AllowMissing, Requirement::AllowMissing]);
+        assert_eq!(eval(&flags, &[], Err(EXPIRED)), Err(EXPIRED));
+        assert_eq!(eval(&flags, &[], Ok(())), Ok(()));
+        let lenient = Requirement::Any(vec![
+            Requirement::AllowMissing,
+            Requirement::AllowMissingOrFailed,
+        ]);
+        assert_eq!(eval(&lenient, &[], Err(EXPIRED)), Ok(()));
+    }
+
+    #[test]
+    fn any_keeps_the_last_of_equally_specific_errors() {
+        let forbidden = AuthError::Claims(ClaimsError::AudienceNotAllowed);
+        let any = Requirement::Any(vec![p(0), p(1)]);
+        assert_eq!(
+            eval(&any, &[Err(EXPIRED), Err(forbidden)], Ok(())),
+            Err(forbidden)
+        );
     }
 
     #[test]

@@ -164,6 +164,7 @@ pub fn authenticate(
         verifier,
         remote_keys,
         wait: None,
+        wait_although_allowed: None,
         parsed: tokens
             .iter()
             .map(|token| match token {
@@ -175,21 +176,22 @@ pub fn authenticate(
         signature_ok: Vec::new(),
         verified: Vec::new(),
     };
-    match requirement.evaluate(&mut session) {
-        Ok(()) => {
+    let result = requirement.evaluate(&mut session);
+    let wait = match result {
+        Ok(()) => session.wait_although_allowed,
+        Err(_) => session.wait,
+    };
+    let decision = match (wait, result) {
+        (Some(wait), _) => Decision::Wait(wait),
+        (None, Ok(())) => {
             let (header_ops, path) = session.outputs(sanitize, full_path);
-            Outcome {
-                decision: Decision::Allow { header_ops, path },
-                cors_preflight_bypassed: false,
-            }
+            Decision::Allow { header_ops, path }
         }
-        Err(error) => match session.wait {
-            Some(wait) => Outcome {
-                decision: Decision::Wait(wait),
-                cors_preflight_bypassed: false,
-            },
-            None => deny(config, request, error),
-        },
+        (None, Err(error)) => return deny(config, request, error),
+    };
+    Outcome {
+        decision,
+        cors_preflight_bypassed: false,
     }
 }
 
@@ -200,7 +202,10 @@ struct Session<'c, 't> {
     now: UnixTime,
     verifier: &'c dyn SignatureVerifier,
     remote_keys: &'c dyn RemoteKeys,
+    /// Set when a check needed keys that may still arrive: the request should wait.
     wait: Option<Wait>,
+    /// Set when an `allow_missing_or_failed` check needed keys that may still arrive.
+    wait_although_allowed: Option<Wait>,
     tokens: &'t [Result<Option<String>, AuthError>],
     parsed: Vec<Option<Result<Jwt<'t>, AuthError>>>,
     signature_ok: Vec<(usize, usize)>,
@@ -233,18 +238,30 @@ impl Checks for Session<'_, '_> {
         }
     }
 
-    fn all_present(&mut self) -> Result<(), AuthError> {
+    fn all_present(&mut self, lenient: bool) -> Result<(), AuthError> {
+        let wait_before = self.wait;
+        let mut first_error = None;
         for location in 0..self.tokens.len() {
-            match self.tokens.get(location) {
-                Some(Err(error)) => return Err(*error),
-                Some(Ok(Some(_))) => {
-                    let provider = self.provider_for(location)?;
-                    self.verify(location, provider, None)?;
+            let result = match self.tokens.get(location) {
+                Some(Err(error)) => Err(*error),
+                Some(Ok(Some(_))) => self
+                    .provider_for(location)
+                    .and_then(|provider| self.verify(location, provider, None)),
+                _ => Ok(()),
+            };
+            if let Err(error) = result {
+                if !lenient {
+                    return Err(error);
                 }
-                _ => {}
+                first_error.get_or_insert(error);
             }
         }
-        Ok(())
+        // allow_missing_or_failed passes either way, but a valid token's outputs (and its
+        // removal) depend on keys still on their way: wait for them, as Envoy does.
+        if lenient && wait_before.is_none() {
+            self.wait_although_allowed = self.wait;
+        }
+        first_error.map_or(Ok(()), Err)
     }
 }
 
@@ -313,7 +330,14 @@ impl<'t> Session<'_, 't> {
                 keys,
                 self.verifier,
             );
-            if verdict == Err(VerifyError::KidAlgMismatch) && kid_refetch_allowed {
+            // Only a `kid` the key set does not have is worth a refetch (a rotated-in key);
+            // a missing `kid` or an `alg` that fits no key would not be fixed by one.
+            let unknown_kid = jwt
+                .header
+                .kid
+                .as_deref()
+                .is_some_and(|kid| keys.keys.iter().all(|key| key.kid.as_deref() != Some(kid)));
+            if verdict == Err(VerifyError::KidAlgMismatch) && kid_refetch_allowed && unknown_kid {
                 self.wait.get_or_insert(Wait::KidRefetch(provider_index));
             }
             verdict?;
@@ -396,8 +420,8 @@ fn claim<'p>(payload: &'p serde_json::Map<String, Value>, name: &str) -> Option<
     Some(current)
 }
 
-/// Strings as is; numbers and booleans as JSON text; arrays of scalars comma-joined; objects and
-/// other arrays as base64 of their JSON (jwt_authn's encoding). A value with control characters
+/// Strings as is; numbers and booleans as JSON text; arrays of scalars comma-joined (unless an
+/// element contains a comma); objects and other arrays as base64 of their JSON (jwt_authn's encoding). A value with control characters
 /// is not emitted: it could not be a header value.
 fn claim_header_value(value: &Value) -> Option<Vec<u8>> {
     let scalar = |value: &Value| match value {
@@ -409,8 +433,9 @@ fn claim_header_value(value: &Value) -> Option<Vec<u8>> {
     let text = match value {
         Value::Null => return None,
         Value::Array(items) => match items.iter().map(scalar).collect::<Option<Vec<_>>>() {
-            Some(parts) => parts.join(","),
-            None => STANDARD.encode(value.to_string()),
+            // An element with a comma would be ambiguous once joined: fall back to base64 JSON.
+            Some(parts) if !parts.iter().any(|part| part.contains(',')) => parts.join(","),
+            _ => STANDARD.encode(value.to_string()),
         },
         Value::Object(_) => STANDARD.encode(value.to_string()),
         other => scalar(other)?,

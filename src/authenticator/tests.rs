@@ -261,6 +261,7 @@ fn claim_values() {
     let payload: serde_json::Map<String, Value> = serde_json::from_value(json!({
         "s": "x", "n": 7, "f": 1.5, "b": true, "list": ["a", 2, false], "nested": {"a": {"b": "deep"}},
         "https://example.com/role": "admin", "obj": {"k": "v"}, "bad": "a\nb", "null": null,
+        "commas": ["a,b", "c"],
     }))
     .unwrap();
     let value = |name: &str| {
@@ -276,6 +277,7 @@ fn claim_values() {
     assert_eq!(value("nested.a.b").as_deref(), Some("deep"));
     assert_eq!(value("https://example.com/role").as_deref(), Some("admin"));
     assert_eq!(value("obj").as_deref(), Some("eyJrIjoidiJ9"));
+    assert_eq!(value("commas").as_deref(), Some("WyJhLGIiLCJjIl0="));
     assert_eq!(value("bad"), None);
     assert_eq!(value("null"), None);
     assert_eq!(value("absent"), None);

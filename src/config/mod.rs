@@ -183,6 +183,18 @@ impl Config {
             .collect();
         output_headers.sort();
         output_headers.dedup();
+        // An output header that is also where some provider reads tokens would be stripped from
+        // every request (anti-spoofing), silently breaking that provider.
+        for location in &locations {
+            if let Location::Header { name, .. } = location {
+                if output_headers.contains(name) {
+                    return Err(ConfigError::new(
+                        "providers",
+                        format!("header {name:?} is both a token location and an output (forward_payload_header or claim_to_headers)"),
+                    ));
+                }
+            }
+        }
         Ok(Self {
             providers,
             locations,
@@ -275,11 +287,12 @@ impl Provider {
             )
             .collect();
 
-        let forward_payload_header = object
-            .take("forward_payload_header")
-            .map(|f| header_name_field(&f))
-            .transpose()?
-            .filter(|h| !h.is_empty());
+        let forward_payload_header = match object.take("forward_payload_header") {
+            // jwt_authn: an empty string means "not set".
+            Some(field) if field.value.as_str() == Some("") => None,
+            Some(field) => Some(header_name_field(&field)?),
+            None => None,
+        };
         let pad_forward_payload_header = object.bool("pad_forward_payload_header")?;
         let mut claim_to_headers = Vec::new();
         for entry in object.list("claim_to_headers")? {
@@ -419,8 +432,12 @@ fn parse_remote_jwks(field: &Field<'_>, issuer: Option<&str>) -> Result<RemoteJw
                 .error("uri is required when the provider has no issuer to discover it from"))
         }
     };
+    // At least 1 s, at most 60 s: a held request waits a bounded multiple of it.
     let timeout_ms = match http_object.take("timeout") {
-        Some(timeout) => timeout.duration_seconds()?.saturating_mul(1000).max(1),
+        Some(timeout) => timeout
+            .duration_seconds()?
+            .clamp(1, 60)
+            .saturating_mul(1000),
         None => RemoteJwks::DEFAULT_TIMEOUT_MS,
     };
     http_object.finish()?;
@@ -473,7 +490,9 @@ fn parse_remote_jwks(field: &Field<'_>, issuer: Option<&str>) -> Result<RemoteJw
         &mut object,
         "kid_refetch_interval",
         RemoteJwks::DEFAULT_KID_REFETCH_INTERVAL_SECONDS,
-    )?;
+    )?
+    // Never back to back: at least one second between refetches for unknown kids.
+    .max(1);
     let max_stale_seconds = seconds(
         &mut object,
         "max_stale",

@@ -35,6 +35,7 @@ fn a_jwt_authn_config_compiles() {
             "forward_payload_header": "X-Payload",
             "claim_to_headers": [{"header_name": "x-sub", "claim_name": "sub"}],
             "clock_skew_seconds": 0,
+            "pad_forward_payload_header": false,
             "max_lifetime": "3600s",
             "jwt_cache_config": {"jwt_cache_size": 100},
         }},
@@ -132,6 +133,9 @@ fn errors_name_the_field_at_fault() {
         (json!({"providers": {"p": {"local_jwks": {"inline_string": jwks()}, "forward_payload_header": "bad header"}}}),
          "providers.p.forward_payload_header: expected a header name"),
         (json!({"providers": {}}), "providers: at least one provider is required"),
+        (json!({"providers": {"p": {"local_jwks": {"inline_string": jwks()},
+                "claim_to_headers": [{"header_name": "authorization", "claim_name": "sub"}]}}}),
+         "providers: header \"authorization\" is both a token location and an output"),
         (json!({"providers": {"p": provider()}, "rules": "x"}), "rules: expected a list"),
     ];
     for (config, expected) in cases {
@@ -229,4 +233,10 @@ fn remote_jwks_with_jwt_authn_fields_and_extensions() {
         (fixed.kid_refetch_interval_seconds, fixed.max_stale_seconds),
         (10, 3_600)
     );
+}
+
+#[test]
+fn empty_forward_payload_header_means_unset() {
+    let config = parse(json!({"providers": {"p": {"local_jwks": {"inline_string": jwks()}, "forward_payload_header": ""}}})).unwrap();
+    assert_eq!(config.providers[0].forward_payload_header, None);
 }

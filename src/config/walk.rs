@@ -41,10 +41,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "proxy-wasm filters cannot write dynamic metadata",
     ),
     (
-        "remote_jwks",
-        "remote key sets are not supported yet: use local_jwks",
-    ),
-    (
         "path_separated_prefix",
         "not supported by jwt-gate: use prefix",
     ),

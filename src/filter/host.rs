@@ -23,12 +23,13 @@ pub fn log(level: LogLevel, message: &str) {
     let _ = hostcalls::log(level, message);
 }
 
-/// The host's clock, in whole seconds.
+/// The host's clock, in whole seconds. If it cannot be read, the end of time: every token with
+/// an `exp` is then expired (fail closed), never the reverse.
 pub fn now() -> UnixTime {
     let seconds = hostcalls::get_current_time()
         .ok()
         .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |elapsed| elapsed.as_secs());
+        .map_or(u64::MAX, |elapsed| elapsed.as_secs());
     UnixTime(seconds)
 }
 

@@ -50,13 +50,17 @@ pub(super) enum Step {
 }
 
 /// Decides the current request (the effective context): apply, deny, or hold it. A request
-/// decided a second time (`may_wait: false`) is never held again.
-pub(super) fn decide(shared: &Shared, context_id: u32, may_wait: bool) -> Step {
+/// that was held carries its first deadline: it may be held again (for another provider's keys)
+/// only until then.
+pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<u64>) -> Step {
     let Some(headers) = host::request_headers() else {
         host::send_internal_error();
         return Step::Stop;
     };
     let now = host::now();
+    let now_ms = host::now_ms();
+    let may_wait = held_until.is_none_or(|deadline| now_ms < deadline)
+        && shared.held.borrow().len() < MAX_HELD;
     let outcome = {
         let keys = shared.keys.borrow();
         let view = keys.view(now, may_wait);
@@ -79,11 +83,6 @@ pub(super) fn decide(shared: &Shared, context_id: u32, may_wait: bool) -> Step {
             Step::Stop
         }
         Decision::Wait(wait) => {
-            let mut held = shared.held.borrow_mut();
-            if held.len() >= MAX_HELD {
-                drop(held);
-                return decide(shared, context_id, false);
-            }
             let provider = match wait {
                 Wait::Keys(provider) => provider,
                 Wait::KidRefetch(provider) => {
@@ -91,12 +90,9 @@ pub(super) fn decide(shared: &Shared, context_id: u32, may_wait: bool) -> Step {
                     provider
                 }
             };
-            // Discovery plus key set, and a tick for another VM's fetch to be seen.
-            let timeout_ms = shared.keys.borrow().timeout_ms(provider);
-            let deadline_ms = host::now_ms()
-                .saturating_add(timeout_ms.saturating_mul(2))
-                .saturating_add(1_500);
-            held.push(Held {
+            let deadline_ms = held_until
+                .unwrap_or_else(|| shared.keys.borrow().hold_deadline_ms(provider, now_ms));
+            shared.held.borrow_mut().push(Held {
                 context_id,
                 wait,
                 deadline_ms,
@@ -130,9 +126,37 @@ impl Context for Filter {
 
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        match decide(&self.shared, self.context_id, true) {
+        match decide(&self.shared, self.context_id, None) {
             Step::Continue => Action::Continue,
             Step::Stop => Action::Pause,
+        }
+    }
+
+    // While a request is held, its body and trailers wait too: with Envoy's
+    // `allow_on_headers_stop_iteration` a paused header phase no longer stops the body, and a
+    // body let through now would reach the upstream before the request is decided.
+    fn on_http_request_body(&mut self, _body_size: usize, _end_of_stream: bool) -> Action {
+        self.hold_if_undecided()
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        self.hold_if_undecided()
+    }
+}
+
+impl Filter {
+    fn hold_if_undecided(&self) -> Action {
+        let id = self.context_id;
+        if self
+            .shared
+            .held
+            .borrow()
+            .iter()
+            .any(|held| held.context_id == id)
+        {
+            Action::Pause
+        } else {
+            Action::Continue
         }
     }
 }

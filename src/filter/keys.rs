@@ -12,7 +12,9 @@ use super::host;
 use crate::authenticator::{KeyAccess, RemoteKeys};
 use crate::config::{Config, KeySource};
 use crate::jwks::KeySet;
-use crate::jwks_cache::{namespace, Availability, FetchReason, FetchState, KeyRecord};
+use crate::jwks_cache::{
+    fetch_lost, hold_deadline_ms, namespace, Availability, FetchReason, FetchState, KeyRecord,
+};
 use crate::limits::Limits;
 use crate::remote::{parse_discovery, FetchError, HttpUri, RemoteJwks};
 use crate::time::UnixTime;
@@ -29,6 +31,7 @@ pub struct KeyCache {
 /// One remote provider, in this VM.
 struct ProviderKeys {
     name: String,
+    issuer: Option<String>,
     remote: RemoteJwks,
     state_key: String,
     record_key: String,
@@ -47,6 +50,7 @@ struct InFlight {
     provider: usize,
     uri: HttpUri,
     step: Step,
+    started_ms: u64,
 }
 
 #[derive(Clone, Copy, Eq, PartialEq)]
@@ -74,6 +78,7 @@ impl KeyCache {
                     let prefix = namespace(configuration, &provider.name);
                     Some(ProviderKeys {
                         name: provider.name.clone(),
+                        issuer: provider.claims.issuer.clone(),
                         remote: remote.clone(),
                         state_key: format!("{prefix}/state"),
                         record_key: format!("{prefix}/keys"),
@@ -113,15 +118,39 @@ impl KeyCache {
         }
     }
 
-    /// The fetch timeout of a provider (what a held request waits, at most, once a fetch runs).
-    pub fn timeout_ms(&self, provider: usize) -> u64 {
-        self.remote(provider).map_or(0, |p| p.remote.timeout_ms)
+    /// Until when a request arriving now may wait for `provider`'s keys.
+    pub fn hold_deadline_ms(&self, provider: usize, now_ms: u64) -> u64 {
+        self.remote(provider)
+            .map_or(now_ms, |p| hold_deadline_ms(&p.remote, now_ms))
     }
 
     /// Every tick: read the shared state, load new keys, start due fetches. Returns the
     /// providers whose situation changed.
     pub fn tick(&mut self, now_ms: u64) -> Vec<(usize, Change)> {
         let mut changes = Vec::new();
+        // A fetch whose response never came (Envoy always answers, within its timeout, so this
+        // is a safety net) must not keep this VM from ever fetching that provider again.
+        let lost: Vec<u32> = self
+            .in_flight
+            .iter()
+            .filter(|(_, flight)| {
+                self.remote(flight.provider)
+                    .is_some_and(|p| fetch_lost(&p.remote, flight.started_ms, now_ms))
+            })
+            .map(|(token, _)| *token)
+            .collect();
+        for token in lost {
+            if let Some(flight) = self.in_flight.remove(&token) {
+                self.fail(flight.provider, &flight.uri, &FetchError::NoResponse);
+                changes.push((
+                    flight.provider,
+                    Change {
+                        keys: false,
+                        failure: true,
+                    },
+                ));
+            }
+        }
         for index in 0..self.providers.len() {
             let Some(provider) = self.providers.get_mut(index).and_then(Option::as_mut) else {
                 continue;
@@ -210,6 +239,7 @@ impl KeyCache {
                         provider: index,
                         uri,
                         step,
+                        started_ms: host::now_ms(),
                     },
                 );
                 false
@@ -246,15 +276,29 @@ impl KeyCache {
         let limits = Limits::DEFAULT;
         if flight.step == Step::Discovery {
             return match parse_discovery(&body, &limits) {
-                Ok(jwks_uri) => {
+                Ok(discovery) => {
+                    let name = self.name(index);
+                    let expected = self.remote(index).and_then(|p| p.issuer.clone());
                     host::log(
                         LogLevel::Info,
                         &format!(
-                            "jwt-gate: providers.{}: discovered jwks_uri {}",
-                            self.name(index),
-                            jwks_uri.uri
+                            "jwt-gate: providers.{name}: discovered jwks_uri {}",
+                            discovery.jwks_uri.uri
                         ),
                     );
+                    if discovery.issuer.is_some() && discovery.issuer != expected {
+                        // OpenID Connect Discovery §4.3: the issuers must be equal. Tokens are
+                        // still checked against the configured issuer; this is worth a look.
+                        host::log(
+                            LogLevel::Warn,
+                            &format!(
+                                "jwt-gate: providers.{name}: the discovery document's issuer {:?} is not the configured issuer {:?}",
+                                discovery.issuer.unwrap_or_default(),
+                                expected.unwrap_or_default()
+                            ),
+                        );
+                    }
+                    let jwks_uri = discovery.jwks_uri;
                     let failed = self.dispatch(index, jwks_uri, Step::Jwks);
                     failed.then_some((
                         index,
@@ -294,22 +338,20 @@ impl KeyCache {
             }
         };
         let provider = self.providers.get_mut(index).and_then(Option::as_mut)?;
-        let version = provider
-            .state
-            .version
-            .max(provider.version)
-            .saturating_add(1);
+        // The version comes from the state read in the compare-and-swap; the record is written
+        // after it, and readers load a record only when it has the state's version.
+        let local_version = provider.version;
+        let (state, _) = host::update_shared(&provider.state_key, |state| {
+            Some(state.published(local_version, now))
+        })?;
+        let version = state.version;
+        provider.state = state;
         let record = KeyRecord {
             version,
             fetched_at: now.seconds(),
             body,
         };
         host::set_shared(&provider.record_key, &record.encode());
-        if let Some((state, _)) = host::update_shared(&provider.state_key, |state| {
-            Some(state.succeeded(version, now))
-        }) {
-            provider.state = state;
-        }
         host::log(
             LogLevel::Info,
             &format!(
@@ -341,8 +383,9 @@ impl KeyCache {
         };
         let remote = provider.remote.clone();
         let text = error.to_string();
+        let owner = self.owner;
         if let Some((state, _)) = host::update_shared(&provider.state_key, |state| {
-            Some(state.failed(&text, now_ms, &remote))
+            Some(state.failed(owner, &text, now_ms, &remote))
         }) {
             provider.state = state;
         }
@@ -369,10 +412,17 @@ impl KeyCache {
             return;
         };
         let remote = provider.remote.clone();
-        if let Some((state, _)) = host::update_shared(&provider.state_key, |state| {
+        match host::update_shared(&provider.state_key, |state| {
             state.with_refetch_request(now, &remote)
         }) {
-            provider.state = state;
+            Some((state, _)) => provider.state = state,
+            // Declined (another request asked first, or the rate limit): see why now rather
+            // than at the next tick, so the next unknown kid is not held for nothing.
+            None => {
+                if let Some(bytes) = host::shared_data(&provider.state_key).0 {
+                    provider.state = FetchState::decode(&bytes);
+                }
+            }
         }
     }
 
@@ -406,7 +456,7 @@ impl KeyCache {
 impl ProviderKeys {
     /// Loads the shared record if its version is newer than this VM's. Returns whether it did.
     fn load(&mut self) -> bool {
-        if self.state.version == 0 || self.state.version == self.version {
+        if self.state.version <= self.version {
             return false;
         }
         let Some(bytes) = host::shared_data(&self.record_key).0 else {

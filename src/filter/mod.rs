@@ -167,7 +167,7 @@ impl Root {
         drop(keys);
 
         let now_ms = host::now_ms();
-        let due: Vec<u32> = {
+        let due: Vec<(u32, u64)> = {
             let mut held = shared.held.borrow_mut();
             let (due, waiting): (Vec<_>, Vec<_>) = held.drain(..).partition(|h| {
                 h.deadline_ms <= now_ms
@@ -176,13 +176,17 @@ impl Root {
                         .any(|(p, c)| *p == h.provider() && (c.keys || c.failure))
             });
             *held = waiting;
-            due.into_iter().map(|h| h.context_id).collect()
+            due.into_iter()
+                .map(|h| (h.context_id, h.deadline_ms))
+                .collect()
         };
         if due.is_empty() {
             return;
         }
-        for context_id in due {
-            if host::switch_to(context_id) && decide(shared, context_id, false) == Step::Continue {
+        for (context_id, deadline_ms) in due {
+            if host::switch_to(context_id)
+                && decide(shared, context_id, Some(deadline_ms)) == Step::Continue
+            {
                 host::resume_request();
             }
         }
