@@ -7,7 +7,9 @@ Every server listens on 127.0.0.1 only; every wait has a deadline."""
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
+import datetime
 import http.client
 import itertools
 import json
@@ -15,16 +17,18 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import jwt
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import (
     ECAlgorithm,
@@ -76,19 +80,7 @@ class Keys:
 
     def jwk(self, kid: str, alg: str | None = None) -> dict:
         """The public JWK of `kid` (the secret itself, as `oct`, for HMAC)."""
-        key = self.private[kid]
-        if isinstance(key, bytes):
-            jwk = HMACAlgorithm.to_jwk(key, as_dict=True)
-        elif isinstance(key, rsa.RSAPrivateKey):
-            jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
-        elif isinstance(key, ec.EllipticCurvePrivateKey):
-            jwk = ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
-        else:
-            jwk = OKPAlgorithm.to_jwk(key.public_key(), as_dict=True)
-        jwk["kid"] = kid
-        if alg:
-            jwk["alg"] = alg
-        return jwk
+        return public_jwk(self.private[kid], kid, alg)
 
     def jwks(self, *kids: str, alg: dict[str, str] | None = None) -> str:
         """A JWKS JSON string with the public keys of `kids` (all keys when none is given);
@@ -128,11 +120,33 @@ class Keys:
         return f"{signing_input}.{b64url(signature)}"
 
     def claims(self, **overrides) -> dict:
-        """Valid claims for `ISSUER`/`AUDIENCE`, updated with `overrides` (None removes a claim)."""
-        now = int(time.time())
-        claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "iat": now, "exp": now + 600}
-        claims.update(overrides)
-        return {name: value for name, value in claims.items() if value is not None}
+        """See valid_claims."""
+        return valid_claims(**overrides)
+
+
+def valid_claims(**overrides) -> dict:
+    """Valid claims for `ISSUER`/`AUDIENCE`, updated with `overrides` (None removes a claim)."""
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "iat": now, "exp": now + 600}
+    claims.update(overrides)
+    return {name: value for name, value in claims.items() if value is not None}
+
+
+def public_jwk(key, kid: str | None, alg: str | None = None) -> dict:
+    """The public JWK of a private key (the secret itself, as `oct`, for HMAC bytes)."""
+    if isinstance(key, bytes):
+        jwk = HMACAlgorithm.to_jwk(key, as_dict=True)
+    elif isinstance(key, rsa.RSAPrivateKey):
+        jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    elif isinstance(key, ec.EllipticCurvePrivateKey):
+        jwk = ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    else:
+        jwk = OKPAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    if kid is not None:
+        jwk["kid"] = kid
+    if alg:
+        jwk["alg"] = alg
+    return jwk
 
 
 def b64url(data: bytes | str | dict | list) -> str:
@@ -309,9 +323,26 @@ class EchoHandler(BaseHTTPRequestHandler):
         pass
 
 
+class IdentityProviderHandler(EchoHandler):
+    """GET only: the server's `issuer` (a DemoIssuer or an IdentityProvider) answers each path,
+    `issuer.answer(path, query) -> (status, content_type, body)`."""
+
+    def answer(self) -> None:
+        if self.command != "GET":
+            self.reply(405, "text/plain", b"GET only\n")
+            return
+        url = urllib.parse.urlsplit(self.path)
+        self.reply(*self.server.issuer.answer(url.path, urllib.parse.parse_qs(url.query)))
+
+
+Answer = tuple[int, str, bytes]  # status, content type, body
+
+
 @dataclass
 class DemoIssuer:
-    """What the demo identity provider signs with and puts in its tokens."""
+    """The demo identity provider: GET /token[?sub=...]: a fresh RS256 token;
+    GET /.well-known/jwks.json: the public keys; GET /.well-known/openid-configuration: issuer
+    and jwks_uri."""
 
     private_key_pem: Path
     jwks_path: Path
@@ -332,36 +363,281 @@ class DemoIssuer:
         }
         return jwt.encode(claims, key, algorithm="RS256", headers={"kid": self.kid})
 
+    def answer(self, path: str, query: dict[str, list[str]]) -> Answer:
+        if path == "/token":
+            sub = query.get("sub", ["demo-user"])[0]
+            return 200, "text/plain", self.token(sub).encode()
+        if path == "/.well-known/jwks.json":
+            return 200, "application/json", self.jwks_path.read_bytes()
+        if path == "/.well-known/openid-configuration":
+            discovery = {"issuer": self.issuer, "jwks_uri": f"{self.issuer}/.well-known/jwks.json"}
+            return 200, "application/json", json.dumps(discovery).encode()
+        return 404, "text/plain", b"not found\n"
 
-class IdentityProviderHandler(EchoHandler):
-    """GET /token[?sub=...]: a fresh RS256 token; GET /.well-known/jwks.json: the public keys;
-    GET /.well-known/openid-configuration: issuer and jwks_uri."""
 
-    def answer(self) -> None:
-        issuer: DemoIssuer = self.server.issuer
-        url = urllib.parse.urlsplit(self.path)
-        if self.command != "GET":
-            self.reply(405, "text/plain", b"GET only\n")
-        elif url.path == "/token":
-            sub = urllib.parse.parse_qs(url.query).get("sub", ["demo-user"])[0]
-            self.reply(200, "text/plain", issuer.token(sub).encode())
-        elif url.path == "/.well-known/jwks.json":
-            self.reply(200, "application/json", issuer.jwks_path.read_bytes())
-        elif url.path == "/.well-known/openid-configuration":
-            discovery = {
-                "issuer": issuer.issuer,
-                "jwks_uri": f"{issuer.issuer}/.well-known/jwks.json",
-            }
-            self.reply(200, "application/json", json.dumps(discovery).encode())
-        else:
-            self.reply(404, "text/plain", b"not found\n")
+def self_signed_certificate(key, common_name: str) -> str:
+    """A PEM certificate for `key`'s public half, signed by itself, valid from yesterday to
+    tomorrow."""
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+class IdentityProvider:
+    """A controllable identity provider for remote keys, served by IdentityProviderHandler on
+    127.0.0.1 (`port` 0: any free port, kept across `stop()`/`start()`).
+
+    - GET /jwks: the JWK set of the published RSA keys (`rotate()` adds one, with a new kid);
+    - GET /x509: a Google-style certificate map {kid: PEM} of an RSA and a P-256 key;
+    - GET /symmetric: the base64url of an HMAC secret (ESP's symmetric key file, no JSON);
+    - GET /.well-known/openid-configuration: {"issuer", "jwks_uri": <base_url>/jwks}.
+
+    Modes (`set_mode`): healthy; down (503); slow (wait `delay` seconds, then as healthy);
+    garbage (200 "not a key set"); oversize (200, a JWK set padded over 512 KiB). Requests are
+    counted per path (`hits`), and the times of the 200s served recorded (`served`)."""
+
+    MODES = ("healthy", "down", "slow", "garbage", "oversize")
+    PATHS = ("/jwks", "/x509", "/symmetric", "/.well-known/openid-configuration")
+    OVERSIZE = 600 * 1024
+
+    def __init__(
+        self,
+        port: int = 0,
+        issuer: str | None = None,
+        mode: str = "healthy",
+        delay: float = 0.0,
+        start: bool = True,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._hits: collections.Counter[str] = collections.Counter()
+        self._served: dict[str, list[float]] = collections.defaultdict(list)
+        self._wake = threading.Event()  # set by stop(): slow answers give up at once
+        self._kids = (f"key-{n}" for n in itertools.count(1))
+        self._issuer = issuer
+        self._x509: dict[str, tuple[object, str]] = {}
+        self._stranger: rsa.RSAPrivateKey | None = None
+        self.mode, self.delay = "healthy", 0.0
+        self.set_mode(mode, delay)
+        self.port = port
+        self.server: Server | None = None
+        self.rsa: dict[str, rsa.RSAPrivateKey] = {}  # every RSA key it ever had, by kid
+        self.published: list[str] = []  # the kids in /jwks
+        self.secret = os.urandom(32)
+        self.rotate(keep_old=False)
+        if start:
+            self.start()
+
+    # Lifecycle
+
+    def start(self) -> IdentityProvider:
+        """Listen (again) on `port`."""
+        assert self.server is None, "already started"
+        self._wake.clear()
+        self.server = Server(IdentityProviderHandler, self.port, issuer=self)
+        self.port = self.server.port
+        return self
+
+    def stop(self) -> None:
+        """Stop listening and cut every open connection (nothing answers on that port)."""
+        if self.server is not None:
+            self._wake.set()
+            self.server.close()
+            self.server = None
+
+    def __enter__(self) -> IdentityProvider:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    # Control
+
+    def set_mode(self, mode: str, delay: float = 0.0) -> None:
+        assert mode in self.MODES, mode
+        with self._lock:
+            self.mode, self.delay = mode, delay
+
+    def rotate(self, keep_old: bool = True) -> str:
+        """Publish a new RSA key (the new kid, returned, signs from now on), keeping the others
+        in /jwks or not."""
+        kid = next(self._kids)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        with self._lock:
+            self.rsa[kid] = key
+            self.published = [*self.published, kid] if keep_old else [kid]
+        return kid
+
+    # Observation
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def issuer(self) -> str:
+        return self._issuer or self.base_url
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    @property
+    def current_kid(self) -> str:
+        with self._lock:
+            return self.published[-1]
+
+    def hits(self, path: str = "/jwks") -> int:
+        with self._lock:
+            return self._hits[path]
+
+    def served(self, path: str = "/jwks") -> list[float]:
+        """The time.time() of every 200 served on `path`."""
+        with self._lock:
+            return list(self._served[path])
+
+    def describe(self) -> str:
+        """For failure messages."""
+        with self._lock:
+            return (
+                f"identity provider {self.base_url} ({'up' if self.server else 'stopped'}, "
+                f"mode {self.mode}): hits {dict(self._hits)}, publishes {self.published}"
+            )
+
+    # Keys and tokens
+
+    def x509_key(self, kid: str):
+        """The private key behind the certificate `kid` of /x509 ("x509-rsa" or "x509-ec")."""
+        return self._x509_keys()[kid][0]
+
+    def _x509_keys(self) -> dict[str, tuple[object, str]]:
+        with self._lock:
+            if not self._x509:
+                for kid, key in (
+                    ("x509-rsa", rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+                    ("x509-ec", ec.generate_private_key(ec.SECP256R1())),
+                ):
+                    self._x509[kid] = (key, self_signed_certificate(key, kid))
+            return self._x509
+
+    @property
+    def stranger(self) -> rsa.RSAPrivateKey:
+        """An RSA key this provider never publishes."""
+        with self._lock:
+            if self._stranger is None:
+                self._stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            return self._stranger
+
+    def mint(self, kid: str | None = "", key=None, alg: str | None = None, **claims) -> str:
+        """A token for this issuer and AUDIENCE (`claims` override; None removes one). `kid`
+        defaults to the newest published key (None: no kid); `key` picks another signing key
+        (a private key, or bytes as an HMAC secret) than the kid's; `alg` defaults to the key's
+        (RS256, ES256, HS256)."""
+        kid = self.current_kid if kid == "" else kid
+        if key is None:
+            key = self.rsa.get(kid) or self._x509_keys().get(kid, (None,))[0]
+        assert key is not None, f"no key for kid {kid!r}: give one"
+        if alg is None:
+            is_ec = isinstance(key, ec.EllipticCurvePrivateKey)
+            alg = "HS256" if isinstance(key, bytes) else "ES256" if is_ec else "RS256"
+        payload = valid_claims(**{"iss": self.issuer, **claims})
+        return jwt.encode(payload, key, algorithm=alg, headers={"kid": kid} if kid else {})
+
+    # Serving
+
+    def documents(self) -> dict[str, tuple[str, bytes]]:
+        """What a healthy provider serves, by path: (content type, body)."""
+        with self._lock:
+            published = [(kid, self.rsa[kid]) for kid in self.published]
+        jwks = {"keys": [{**public_jwk(key, kid, "RS256"), "use": "sig"} for kid, key in published]}
+        x509_map = {kid: pem for kid, (_, pem) in self._x509_keys().items()}
+        discovery = {"issuer": self.issuer, "jwks_uri": self.url("/jwks")}
+        return {
+            "/jwks": ("application/json", json.dumps(jwks).encode()),
+            "/x509": ("application/json", json.dumps(x509_map).encode()),
+            "/symmetric": ("text/plain", b64url(self.secret).encode()),
+            "/.well-known/openid-configuration": (
+                "application/json",
+                json.dumps(discovery).encode(),
+            ),
+        }
+
+    def answer(self, path: str, query: dict[str, list[str]]) -> Answer:
+        with self._lock:
+            self._hits[path] += 1
+            mode, delay = self.mode, self.delay
+        if mode == "slow":
+            self._wake.wait(delay)
+        if mode == "down":
+            return 503, "text/plain", b"down for maintenance\n"
+        if path not in self.PATHS:
+            return 404, "text/plain", b"not found\n"
+        if mode == "garbage":
+            return 200, "application/json", b"not a key set"
+        content_type, body = self.documents()[path]
+        if mode == "oversize":
+            # A usable key set, but for its size.
+            document = json.loads(self.documents()["/jwks"][1])
+            document["padding"] = "x" * self.OVERSIZE
+            body = json.dumps(document).encode()
+        with self._lock:
+            self._served[path].append(time.time())
+        return 200, content_type, body
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on now, for a server started on it later."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer that knows its open connections, so that closing the server also cuts
+    the keep-alive connections its handler threads still serve; and that does not print a
+    traceback when a client hangs up (as Envoy does when a fetch times out)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self.connections_lock:
+            connections = list(self.connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class Server:
-    """A ThreadingHTTPServer on 127.0.0.1 (port 0: any free port), served from a daemon thread."""
+    """A ThreadingHTTPServer on 127.0.0.1 (port 0: any free port), served from a daemon thread.
+    `close()` stops it and cuts its open connections."""
 
     def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0, **attributes) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.httpd = _HTTPServer(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True
         for name, value in attributes.items():
             setattr(self.httpd, name, value)
@@ -373,8 +649,20 @@ class Server:
 
     def close(self) -> None:
         self.httpd.shutdown()
-        self.httpd.server_close()
+        self.httpd.close_connections()
+        self.httpd.server_close()  # joins the handler threads, which end with their connections
         self.thread.join(timeout=5)
+
+
+def wait_for(condition: Callable[[], object], timeout: float, interval: float = 0.1):
+    """Call `condition` until it returns something truthy (returned) or `timeout` seconds pass
+    (then its last, falsy, value)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
 
 
 # --- Envoy configuration -----------------------------------------------------------------------
@@ -422,12 +710,30 @@ def jwt_authn_filter(config: dict) -> dict:
     }
 
 
-def bootstrap(listeners: dict[str, dict], backend_port: int) -> dict:
-    """A static bootstrap: one listener per name (on a free port of 127.0.0.1) running that HTTP
-    filter then the router, every route going to the backend; admin on a free port too."""
+def address(port: int) -> dict:
+    return {"socket_address": {"address": "127.0.0.1", "port_value": port}}
 
-    def address(port: int) -> dict:
-        return {"socket_address": {"address": "127.0.0.1", "port_value": port}}
+
+def static_cluster(name: str, port: int, connect_timeout: str = "1s") -> dict:
+    """A STATIC cluster of one endpoint, 127.0.0.1:`port`."""
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": connect_timeout,
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": address(port)}}]}],
+        },
+    }
+
+
+def bootstrap(
+    listeners: dict[str, dict], backend_port: int, clusters: dict[str, int] | None = None
+) -> dict:
+    """A static bootstrap: one listener per name (on a free port of 127.0.0.1) running that HTTP
+    filter then the router, every route going to the backend; admin on a free port too.
+    `clusters` adds a STATIC cluster (connect_timeout 1s) per name, to 127.0.0.1:<port> (an
+    identity provider's)."""
 
     def listener(name: str, http_filter: dict) -> dict:
         manager = {
@@ -460,20 +766,13 @@ def bootstrap(listeners: dict[str, dict], backend_port: int) -> dict:
             ],
         }
 
-    backend = {
-        "name": "backend",
-        "type": "STATIC",
-        "connect_timeout": "2s",
-        "load_assignment": {
-            "cluster_name": "backend",
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": address(backend_port)}}]}],
-        },
-    }
+    backend = static_cluster("backend", backend_port, connect_timeout="2s")
+    others = [static_cluster(name, port) for name, port in (clusters or {}).items()]
     return {
         "admin": {"address": address(0)},
         "static_resources": {
             "listeners": [listener(name, http_filter) for name, http_filter in listeners.items()],
-            "clusters": [backend],
+            "clusters": [backend, *others],
         },
     }
 
@@ -500,10 +799,13 @@ class EnvoyFailed(Exception):
 
 
 class Envoy:
-    """One Envoy process: `--concurrency 2`, a dynamic `--base-id` (unique per process), admin and
-    listener addresses discovered from the admin API, stderr in `<dir>/envoy.log`."""
+    """One Envoy process: `--concurrency 2` (or `concurrency`), a dynamic `--base-id` (unique per
+    process), admin and listener addresses discovered from the admin API, stderr in
+    `<dir>/envoy.log`."""
 
-    def __init__(self, config: dict | Path, name: str = "envoy", cwd: Path = REPO) -> None:
+    def __init__(
+        self, config: dict | Path, name: str = "envoy", cwd: Path = REPO, concurrency: int = 2
+    ) -> None:
         self.dir = TMP / f"{name}-{os.getpid()}-{next(_run_ids)}"
         self.dir.mkdir(parents=True, exist_ok=True)
         if isinstance(config, dict):
@@ -518,7 +820,7 @@ class Envoy:
             "-c",
             str(config_path),
             "--concurrency",
-            "2",
+            str(concurrency),
             "--use-dynamic-base-id",
             "--admin-address-path",
             str(self.admin_address_path),
@@ -582,6 +884,10 @@ class Envoy:
         """The last lines of the log, without the startup listing of extensions ("]   ...")."""
         return "\n".join([line for line in self.log().splitlines() if "]   " not in line][-lines:])
 
+    def log_lines(self, containing: str) -> list[str]:
+        """The log lines that contain `containing`."""
+        return [line for line in self.log().splitlines() if containing in line]
+
     def admin(self, path: str) -> Response:
         return request(self.admin_port, path)
 
@@ -603,6 +909,16 @@ class Envoy:
         return values
 
 
+    def gate_stats(self) -> dict[str, int]:
+        """jwt-gate's counters and gauges by their own name (Envoy 1.40 lists them as
+        `wasmcustom.jwt_gate.*`)."""
+        return {
+            name.removeprefix("wasmcustom."): value
+            for name, value in self.stats("jwt_gate").items()
+            if "jwt_gate." in name and not name.startswith("wasm.")
+        }
+
+
 @dataclass
 class Listener:
     """One listener of a running Envoy: where tests send requests."""
@@ -618,9 +934,15 @@ class Listener:
 
 
 @contextlib.contextmanager
-def running_envoy(listeners: dict[str, dict], backend_port: int, name: str) -> Iterator[Envoy]:
-    """An Envoy with `bootstrap(listeners, backend_port)`, ready, stopped on exit."""
-    envoy = Envoy(bootstrap(listeners, backend_port), name)
+def running_envoy(
+    listeners: dict[str, dict],
+    backend_port: int,
+    name: str,
+    clusters: dict[str, int] | None = None,
+    concurrency: int = 2,
+) -> Iterator[Envoy]:
+    """An Envoy with `bootstrap(listeners, backend_port, clusters)`, ready, stopped on exit."""
+    envoy = Envoy(bootstrap(listeners, backend_port, clusters), name, concurrency=concurrency)
     try:
         yield envoy.wait_ready()
     finally:

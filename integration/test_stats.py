@@ -1,27 +1,17 @@
 """The filter's counters in Envoy's admin /stats. Every counter name the tests rely on is here."""
 
-from harness import CORS_PREFLIGHT, Envoy
-
-
-def gate_counters(envoy: Envoy) -> dict[str, int]:
-    """jwt-gate's counters by their own name (Envoy 1.40 lists them as `wasmcustom.jwt_gate.*`)."""
-    stats = envoy.stats("jwt_gate")
-    return {
-        name.removeprefix("wasmcustom."): value
-        for name, value in stats.items()
-        if "jwt_gate." in name and not name.startswith("wasm.")
-    }
+from harness import CORS_PREFLIGHT
 
 
 def test_counters_follow_decisions(gate, keys):
-    before = gate_counters(gate.envoy)
+    before = gate.envoy.gate_stats()
     assert gate.request("/api/x", token=keys.mint()).status == 200
     assert gate.request("/api/y", token=keys.mint("ES256")).status == 200
     assert gate.request("/api/x").status == 401
     assert gate.request("/api/x", token=keys.mint(exp=1)).status == 401
     assert gate.request("/api/x", token=keys.mint(aud="other.test")).status == 403
     assert gate.request("/api/x", method="OPTIONS", headers=CORS_PREFLIGHT).status == 200
-    after = gate_counters(gate.envoy)
+    after = gate.envoy.gate_stats()
 
     changed = {
         name: after[name] - before.get(name, 0)
