@@ -1,7 +1,8 @@
 //! Route matching for `rules[].match`: Envoy's RouteMatch subset jwt-gate supports (prefix, path,
-//! safe_regex, case_sensitive, headers, query_parameters), over raw header bytes.
+//! safe_regex, case_sensitive, headers, query_parameters), over raw header bytes. Regexes use RE2
+//! syntax (`regex-lite`: ASCII classes, as RE2's `\d`, `\w`, `\s`; no `\p{..}`).
 
-use regex::bytes::Regex;
+use regex_lite::Regex;
 
 use super::walk::{Field, Object};
 use super::ConfigError;
@@ -118,7 +119,8 @@ impl RouteMatch {
                     path.eq_ignore_ascii_case(exact.as_bytes())
                 }
             }
-            PathMatch::Regex(regex) => regex.is_match(path),
+            // Envoy refuses non-UTF-8 paths; a non-UTF-8 header value matches no regex.
+            PathMatch::Regex(regex) => std::str::from_utf8(path).is_ok_and(|p| regex.is_match(p)),
         };
         path_ok
             && self.headers.iter().all(|matcher| matcher.matches(headers))
@@ -248,7 +250,7 @@ impl StringMatcher {
                         .windows(text.len())
                         .any(|window| window == text.as_bytes())
             }
-            StringKind::Regex(regex) => regex.is_match(value),
+            StringKind::Regex(regex) => std::str::from_utf8(value).is_ok_and(|v| regex.is_match(v)),
         }
     }
 }
@@ -312,7 +314,7 @@ fn regex_matcher(field: &Field<'_>) -> Result<Regex, ConfigError> {
         .ok_or_else(|| field.error("regex is required"))?;
     let _ = object.take("google_re2");
     object.finish()?;
-    regex::bytes::RegexBuilder::new(&format!("^(?:{pattern})$"))
+    regex_lite::RegexBuilder::new(&format!("^(?:{pattern})$"))
         .size_limit(1 << 20)
         .build()
         .map_err(|error| field.error(format!("invalid regex: {error}")))

@@ -121,6 +121,8 @@ fn errors_name_the_field_at_fault() {
          "rules[0].requirement_name: Wrong requirement_name: x. It should be one of [a]"),
         (json!({"providers": {"p": provider()}, "rules": [{"match": {"safe_regex": {"regex": "("}}}]}),
          "rules[0].match.safe_regex: invalid regex"),
+        (json!({"providers": {"p": provider()}, "rules": [{"match": {"safe_regex": {"regex": "/\\p{Greek}+"}}}]}),
+         "rules[0].match.safe_regex: invalid regex"),
         (json!({"providers": {"p": provider()}, "rules": [{"match": {"prefix": "/", "path": "/a"}}]}),
          "rules[0].match: only one of prefix, path or safe_regex may be given"),
         (json!({"providers": {"p": provider()}, "rules": [{"match": {}}]}),
