@@ -167,9 +167,8 @@ def non_canonical(segment: str) -> str:
     return segment[:-1] + alphabet[alphabet.index(segment[-1]) | 1]
 
 
-@pytest.fixture(scope="module")
-def pair(keys, echo):
-    config = {
+def differential_config(keys) -> dict:
+    return {
         "providers": {
             "p": {
                 "issuer": ISSUER,
@@ -182,9 +181,26 @@ def pair(keys, echo):
         },
         "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}],
     }
+
+
+@pytest.fixture(scope="module")
+def pair(keys, echo):
+    config = differential_config(keys)
     listeners = {"jwt_gate": jwt_gate_filter(config), "jwt_authn": jwt_authn_filter(config)}
     with running_envoy(listeners, echo.port, "differential") as envoy:
         yield Listener(envoy, "jwt_gate"), Listener(envoy, "jwt_authn")
+
+
+@pytest.fixture(scope="module")
+def verifiers(keys, echo):
+    """jwt-gate twice: RS*/ES* through Envoy's verify_signature (the default), and ring only."""
+    config = differential_config(keys)
+    listeners = {
+        "host": jwt_gate_filter(config),
+        "ring": jwt_gate_filter({**config, "signature_verifier": "ring"}),
+    }
+    with running_envoy(listeners, echo.port, "verifiers") as envoy:
+        yield envoy, Listener(envoy, "host"), Listener(envoy, "ring")
 
 
 def test_same_status_as_jwt_authn(pair, keys):
@@ -212,3 +228,20 @@ def table(head: tuple, rows: list[tuple]) -> str:
         "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
         for row in [head, *rows]
     )
+
+
+def test_host_and_ring_verifiers_give_identical_answers(verifiers, keys):
+    """Envoy's BoringSSL (through verify_signature) and ring: the same status and body for every
+    valid and hostile token of the corpus, every algorithm included."""
+    envoy, host, ring = verifiers
+    assert envoy.log_lines("signatures: RS*/ES* by the host's verify_signature"), envoy.log()[-2000:]
+    assert envoy.log_lines("signatures: ring (signature_verifier: ring)"), envoy.log()[-2000:]
+    rows, mismatches = [], 0
+    for case in corpus(keys):
+        a = host.request(case.path, headers=case.headers)
+        b = ring.request(case.path, headers=case.headers)
+        ok = (a.status, denial(a)) == (b.status, denial(b))
+        mismatches += not ok
+        rows.append((case.name, a.status, b.status, "" if ok else "MISMATCH", denial(a), denial(b)))
+    head = ("case", "host", "ring", "", "host denial", "ring denial")
+    assert not mismatches, table(head, rows)

@@ -58,6 +58,8 @@ pub enum PublicKey {
         curve: Curve,
         /// The point.
         point: Vec<u8>,
+        /// The same key as DER SubjectPublicKeyInfo, for a host verifier.
+        spki: Vec<u8>,
     },
     /// An Ed25519 public key.
     Ed25519([u8; 32]),
@@ -69,6 +71,8 @@ pub enum PublicKey {
         n: Vec<u8>,
         /// Public exponent.
         e: Vec<u8>,
+        /// The same key as DER SubjectPublicKeyInfo, for a host verifier.
+        spki: Vec<u8>,
     },
 }
 
@@ -288,8 +292,7 @@ impl Jwk {
                 };
                 let x = left_pad(member(jwk, "x")?, curve.coordinate_len())?;
                 let y = left_pad(member(jwk, "y")?, curve.coordinate_len())?;
-                let point = [&[4u8][..], &x, &y].concat();
-                PublicKey::Ec { curve, point }
+                PublicKey::ec(curve, [&[4u8][..], &x, &y].concat())
             }
             "OKP" => match jwk.get("crv").and_then(Value::as_str) {
                 Some("Ed25519") => {
@@ -338,6 +341,19 @@ impl PublicKey {
         }
     }
 
+    fn ec(curve: Curve, point: Vec<u8>) -> Self {
+        let spki = crate::der::ec_spki(curve, &point);
+        Self::Ec { curve, point, spki }
+    }
+
+    /// The key as DER SubjectPublicKeyInfo, for RSA and EC keys.
+    pub fn spki(&self) -> Option<&[u8]> {
+        match self {
+            Self::Ec { spki, .. } | Self::Rsa { spki, .. } => Some(spki),
+            Self::Ed25519(_) | Self::Hmac(_) => None,
+        }
+    }
+
     /// An RSA key from big-endian `n` and `e`, checked for the sizes ring verifies: a modulus of
     /// 2048 to 8192 bits and an odd exponent of 3 up to 33 bits.
     fn rsa(n: Vec<u8>, e: Vec<u8>) -> Result<Self, JwkError> {
@@ -352,6 +368,7 @@ impl PublicKey {
         Ok(Self::Rsa {
             n: n.to_vec(),
             e: e.to_vec(),
+            spki: crate::der::rsa_spki(n, e),
         })
     }
 }
@@ -432,7 +449,7 @@ fn key_from_parsed_spki(spki: &SubjectPublicKeyInfo<'_>) -> Result<PublicKey, Jw
             if point.len() != uncompressed_len || point.first() != Some(&4) {
                 return Err(JwkError::BadEcPoint);
             }
-            Ok(PublicKey::Ec { curve, point })
+            Ok(PublicKey::ec(curve, point))
         }
         _ => Err(JwkError::UnsupportedPublicKey),
     }

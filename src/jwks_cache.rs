@@ -50,9 +50,10 @@ pub struct KeyRecord {
 /// Whether a request can be checked with a provider's remote keys now.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub enum Availability {
-    /// Keys are here; `kid_refetch_allowed` says whether an unknown `kid` may trigger a refetch.
+    /// Keys are here; `kid_refetch_allowed` says whether a request with an unknown `kid` may
+    /// wait for a refetch (one may start now, or one is already on its way).
     Ready {
-        /// A refetch may be requested now.
+        /// A request with an unknown `kid` may wait for a refetch.
         kid_refetch_allowed: bool,
     },
     /// No keys yet, and no failure yet: a fetch is due or under way. Worth waiting for.
@@ -181,8 +182,14 @@ impl FetchState {
                 .saturating_add(policy.cache_duration_seconds)
                 .saturating_add(policy.max_stale_seconds);
             if now.seconds() <= usable_until {
+                // An unknown kid may wait when a refetch may start now, or when one is already
+                // asked for, under way, or done but not yet loaded here: a rotated-in key
+                // reaches every request that arrives while it is being fetched.
+                let refetch_under_way = self.refetch_requested_at > 0
+                    || self.lease_until_ms > now.seconds().saturating_mul(1000)
+                    || self.version > local_version;
                 return Availability::Ready {
-                    kid_refetch_allowed: self.kid_refetch_allowed(now, policy),
+                    kid_refetch_allowed: refetch_under_way || self.kid_refetch_allowed(now, policy),
                 };
             }
             return Availability::Failed;
@@ -386,7 +393,22 @@ mod tests {
             Some(FetchReason::UnknownKid)
         );
         let fetching = asked.with_lease(1, (T0 + 1) * 1000, &p);
+        // While that refetch is under way, other unknown kids wait for it rather than fail.
+        let waiting = Availability::Ready {
+            kid_refetch_allowed: true,
+        };
+        assert_eq!(asked.availability(1, T0, UnixTime(T0 + 1), &p), waiting);
+        assert_eq!(fetching.availability(1, T0, UnixTime(T0 + 1), &p), waiting);
         let done = fetching.succeeded(2, UnixTime(T0 + 2));
+        assert_eq!(
+            done.availability(1, T0, UnixTime(T0 + 2), &p),
+            waiting,
+            "version 2 not loaded here yet"
+        );
+        let limited = Availability::Ready {
+            kid_refetch_allowed: false,
+        };
+        assert_eq!(done.availability(2, T0 + 2, UnixTime(T0 + 3), &p), limited);
         assert!(
             done.with_refetch_request(UnixTime(T0 + 30), &p).is_none(),
             "within 30 s"

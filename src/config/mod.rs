@@ -42,6 +42,20 @@ pub struct Config {
     pub output_headers: Vec<String>,
     /// Size limits.
     pub limits: Limits,
+    /// Who checks RS*/ES* signatures (jwt-gate's extension `signature_verifier`).
+    pub signature_verifier: VerifierChoice,
+}
+
+/// `signature_verifier`: `"auto"` (default) uses the host's `verify_signature` (Envoy's
+/// BoringSSL) for RS*/ES* when it passes a known-answer self-test at start, `ring` otherwise;
+/// `"ring"` always uses `ring`.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub enum VerifierChoice {
+    /// Host when it passes the self-test.
+    #[default]
+    Auto,
+    /// Always ring.
+    Ring,
 }
 
 /// One identity provider (jwt_authn `JwtProvider`).
@@ -161,6 +175,14 @@ impl Config {
         let bypass_cors_preflight = object.bool("bypass_cors_preflight")?;
         let strip_failure_response = object.bool("strip_failure_response")?;
         let stat_prefix = object.string("stat_prefix")?.unwrap_or_default().to_owned();
+        let signature_verifier = match object.take("signature_verifier") {
+            None => VerifierChoice::Auto,
+            Some(field) => match field.string()? {
+                "auto" => VerifierChoice::Auto,
+                "ring" => VerifierChoice::Ring,
+                _ => return Err(field.error("expected \"auto\" or \"ring\"")),
+            },
+        };
         if !stat_prefix
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
@@ -204,6 +226,7 @@ impl Config {
             stat_prefix,
             output_headers,
             limits,
+            signature_verifier,
         })
     }
 }

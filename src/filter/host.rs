@@ -305,3 +305,19 @@ pub fn record(id: Option<u32>, value: u64) {
         let _ = hostcalls::record_metric(id, value);
     }
 }
+
+/// Calls Envoy's `verify_signature` foreign function; `None` if the host refused the call.
+pub fn verify_signature(arguments: &[u8]) -> Option<Vec<u8>> {
+    hostcalls::call_foreign_function(crate::foreign::VERIFY_SIGNATURE, Some(arguments))
+        .ok()
+        .flatten()
+}
+
+/// Whether the host has a `verify_signature` foreign function at all (an empty call answers
+/// `BadArgument` where it exists, `NotFound` where it does not).
+pub fn has_verify_signature() -> bool {
+    !matches!(
+        hostcalls::call_foreign_function(crate::foreign::VERIFY_SIGNATURE, Some(&[])),
+        Err(Status::NotFound)
+    )
+}

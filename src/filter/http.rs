@@ -11,7 +11,7 @@ use super::host::{self, Metrics, ProviderMetrics};
 use super::keys::KeyCache;
 use crate::authenticator::{authenticate, Decision, Request, Wait};
 use crate::config::Config;
-use crate::verify::RingVerifier;
+use crate::verify::SignatureVerifier;
 
 /// Most requests one VM holds while keys are on their way; more are answered at once.
 const MAX_HELD: usize = 10_000;
@@ -19,6 +19,7 @@ const MAX_HELD: usize = 10_000;
 /// What every request context of one root shares.
 pub(super) struct Shared {
     pub config: Config,
+    pub verifier: Box<dyn SignatureVerifier>,
     pub metrics: Metrics,
     pub provider_metrics: Vec<Option<ProviderMetrics>>,
     pub keys: RefCell<KeyCache>,
@@ -69,7 +70,7 @@ pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<u64>) 
             Request { headers: &headers },
             now,
             &view,
-            &RingVerifier,
+            shared.verifier.as_ref(),
         )
     };
     shared.metrics.count(&outcome);

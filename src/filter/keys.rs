@@ -426,19 +426,17 @@ impl KeyCache {
         }
     }
 
-    /// (name, key count, age in seconds, fetched at all) of every remote provider, for gauges.
+    /// (provider, key count, age in seconds) of every remote provider with keys, for gauges.
     pub fn gauges(&self, now: UnixTime) -> Vec<(usize, usize, u64)> {
         self.providers
             .iter()
             .enumerate()
             .filter_map(|(index, provider)| {
                 let provider = provider.as_ref()?;
-                let count = provider.keys.as_ref().map_or(0, |k| k.keys.len());
-                Some((
-                    index,
-                    count,
-                    now.seconds().saturating_sub(provider.fetched_at),
-                ))
+                // No age before the first fetch (it would read as 56 years).
+                let keys = provider.keys.as_ref()?;
+                let age = now.seconds().saturating_sub(provider.fetched_at);
+                Some((index, keys.keys.len(), age))
             })
             .collect()
     }

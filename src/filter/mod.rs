@@ -14,8 +14,9 @@ use std::time::Duration;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
 
-use crate::config::{Config, KeySource};
+use crate::config::{Config, KeySource, VerifierChoice};
 use crate::limits::Limits;
+use crate::verify::{known_answer_test, HostAssisted, RingVerifier, SignatureVerifier};
 use host::{Metrics, ProviderMetrics};
 use http::{decide, Shared, Step};
 use keys::{Change, KeyCache};
@@ -96,6 +97,7 @@ impl RootContext for Root {
                 }
             }
         }
+        let verifier = choose_verifier(config.signature_verifier);
         let keys = KeyCache::new(&config, &bytes);
         if keys.has_remote() {
             host::set_tick_period(TICK);
@@ -110,6 +112,7 @@ impl RootContext for Root {
         );
         self.shared = Some(Rc::new(Shared {
             config,
+            verifier,
             metrics,
             provider_metrics,
             keys: RefCell::new(keys),
@@ -134,6 +137,30 @@ impl RootContext for Root {
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
     }
+}
+
+/// Envoy's `verify_signature` for RS*/ES* if it passes the known-answer self-test, else ring.
+fn choose_verifier(choice: VerifierChoice) -> Box<dyn SignatureVerifier> {
+    if choice == VerifierChoice::Auto {
+        let host = HostAssisted::new(host::verify_signature);
+        if host::has_verify_signature() && known_answer_test(&host) {
+            host::log(
+                LogLevel::Info,
+                "jwt-gate: signatures: RS*/ES* by the host's verify_signature (BoringSSL), others by ring",
+            );
+            return Box::new(host);
+        }
+        host::log(
+            LogLevel::Info,
+            "jwt-gate: signatures: ring (the host's verify_signature is unavailable or failed its self-test)",
+        );
+    } else {
+        host::log(
+            LogLevel::Info,
+            "jwt-gate: signatures: ring (signature_verifier: ring)",
+        );
+    }
+    Box::new(RingVerifier)
 }
 
 impl Root {
