@@ -23,6 +23,7 @@ pub mod remote;
 pub mod requirement;
 pub mod time;
 pub mod token;
+pub mod token_cache;
 pub mod verify;
 
 #[cfg(target_arch = "wasm32")]

@@ -12,6 +12,7 @@ use jwt_gate::authenticator::NoRemoteKeys;
 use jwt_gate::jwks::KeySet;
 use jwt_gate::limits::Limits;
 use jwt_gate::token::{Jws, Jwt};
+use jwt_gate::token_cache::TokenCache;
 use jwt_gate::verify::{verify_signature, RingVerifier, VerifyError};
 use jwt_gate::{authenticate, Config, Decision, Request, UnixTime};
 
@@ -95,6 +96,7 @@ fn minted_tokens_get_jwt_authn_verdicts() {
     let now = UnixTime(file["now"].as_u64().unwrap());
     let cases = file["cases"].as_array().unwrap();
     let mut failures = Vec::new();
+    let mut cache = TokenCache::new(1_000, 64 * 1024);
     for case in cases {
         let token = case["token"].as_str().unwrap();
         let expect = case["expect"].as_str().unwrap();
@@ -106,23 +108,27 @@ fn minted_tokens_get_jwt_authn_verdicts() {
                 format!("Bearer {token}").into_bytes(),
             ),
         ];
-        let outcome = authenticate(
-            &config,
-            Request { headers: &headers },
-            now,
-            &NoRemoteKeys,
-            &RingVerifier,
-        );
-        let got = match outcome.decision {
-            Decision::Allow { .. } => "ok".to_owned(),
-            Decision::Deny(denial) => denial.body.to_owned(),
-            Decision::Wait(wait) => format!("wait {wait:?}"),
-        };
-        if got != expect {
-            failures.push(format!(
-                "{}: expected {expect:?}, got {got:?}",
-                case["name"]
-            ));
+        // Twice, through one cache: a cached verdict must be the verdict.
+        for round in ["", " (cached)"] {
+            let outcome = authenticate(
+                &config,
+                Request { headers: &headers },
+                now,
+                &NoRemoteKeys,
+                &RingVerifier,
+                &mut cache,
+            );
+            let got = match outcome.decision {
+                Decision::Allow { .. } => "ok".to_owned(),
+                Decision::Deny(denial) => denial.body.to_owned(),
+                Decision::Wait(wait) => format!("wait {wait:?}"),
+            };
+            if got != expect {
+                failures.push(format!(
+                    "{}{round}: expected {expect:?}, got {got:?}",
+                    case["name"]
+                ));
+            }
         }
     }
     assert!(

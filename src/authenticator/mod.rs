@@ -2,6 +2,9 @@
 //! signature checks and the requirement tree together, and turns the result into header changes
 //! or a denial. Pure: time comes in as `now`, signatures go through a [`SignatureVerifier`].
 
+use std::cell::OnceCell;
+use std::rc::Rc;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::Value;
@@ -13,6 +16,7 @@ use crate::jwks::KeySet;
 use crate::requirement::Checks;
 use crate::time::UnixTime;
 use crate::token::Jwt;
+use crate::token_cache::{TokenCache, Verified};
 use crate::verify::{verify_signature, SignatureVerifier, VerifyError};
 
 /// The request as the host sees it: every header, pseudo-headers (`:path`, `:method`,
@@ -62,6 +66,8 @@ pub enum KeyAccess<'a> {
     Ready {
         /// The keys.
         keys: &'a KeySet,
+        /// Their version (a cached verdict is only good for the version it was reached with).
+        version: u64,
         /// Whether a request may wait for a refetch.
         kid_refetch_allowed: bool,
     },
@@ -119,6 +125,7 @@ pub fn authenticate(
     now: UnixTime,
     remote_keys: &dyn RemoteKeys,
     verifier: &dyn SignatureVerifier,
+    cache: &mut TokenCache,
 ) -> Outcome {
     let sanitize: Vec<HeaderOp> = config
         .output_headers
@@ -165,15 +172,9 @@ pub fn authenticate(
         remote_keys,
         wait: None,
         wait_although_allowed: None,
-        parsed: tokens
-            .iter()
-            .map(|token| match token {
-                Ok(Some(text)) => Some(Jwt::parse(text, &config.limits).map_err(AuthError::from)),
-                _ => None,
-            })
-            .collect(),
+        cache,
+        parsed: tokens.iter().map(|_| OnceCell::new()).collect(),
         tokens: &tokens,
-        signature_ok: Vec::new(),
         verified: Vec::new(),
     };
     let result = requirement.evaluate(&mut session);
@@ -195,8 +196,8 @@ pub fn authenticate(
     }
 }
 
-/// Per-request state: the tokens found, each parsed at most once, each signature checked at most
-/// once per provider, and which (location, provider) pairs verified.
+/// Per-request state: the tokens found, each parsed at most once (and not at all on a cache
+/// hit), and which (location, provider) pairs verified, with what that established.
 struct Session<'c, 't> {
     config: &'c Config,
     now: UnixTime,
@@ -206,10 +207,21 @@ struct Session<'c, 't> {
     wait: Option<Wait>,
     /// Set when an `allow_missing_or_failed` check needed keys that may still arrive.
     wait_although_allowed: Option<Wait>,
+    cache: &'c mut TokenCache,
     tokens: &'t [Result<Option<String>, AuthError>],
-    parsed: Vec<Option<Result<Jwt<'t>, AuthError>>>,
-    signature_ok: Vec<(usize, usize)>,
-    verified: Vec<(usize, usize)>,
+    parsed: Vec<OnceCell<Result<Jwt<'t>, AuthError>>>,
+    verified: Vec<(usize, usize, Rc<Verified>)>,
+}
+
+/// A provider's keys, as one verification sees them.
+enum Keys<'k> {
+    Ready {
+        keys: &'k KeySet,
+        version: u64,
+        kid_refetch_allowed: bool,
+    },
+    Pending,
+    Failed,
 }
 
 impl Checks for Session<'_, '_> {
@@ -265,13 +277,24 @@ impl Checks for Session<'_, '_> {
     }
 }
 
-impl<'t> Session<'_, 't> {
-    fn jwt(&self, location: usize) -> Result<&Jwt<'t>, AuthError> {
-        match self.parsed.get(location) {
-            Some(Some(Ok(jwt))) => Ok(jwt),
-            Some(Some(Err(error))) => Err(*error),
+impl<'c, 't> Session<'c, 't> {
+    fn token(&self, location: usize) -> Result<&'t str, AuthError> {
+        match self.tokens.get(location) {
+            Some(Ok(Some(token))) => Ok(token),
+            Some(Err(error)) => Err(*error),
             _ => Err(AuthError::Missing),
         }
+    }
+
+    fn jwt(&self, location: usize) -> Result<&Jwt<'t>, AuthError> {
+        let token = self.token(location)?;
+        let limits = &self.config.limits;
+        self.parsed
+            .get(location)
+            .ok_or(AuthError::Missing)?
+            .get_or_init(|| Jwt::parse(token, limits).map_err(AuthError::from))
+            .as_ref()
+            .map_err(|error| *error)
     }
 
     /// The provider a token at `location` belongs to: among the providers that look there, the
@@ -294,42 +317,88 @@ impl<'t> Session<'_, 't> {
             ))
     }
 
+    fn keys(&self, provider: &'c Provider, index: usize) -> Keys<'c> {
+        match &provider.keys {
+            KeySource::Local(keys) => Keys::Ready {
+                keys,
+                version: 0,
+                kid_refetch_allowed: false,
+            },
+            KeySource::Remote(_) => match self.remote_keys.key_set(index) {
+                KeyAccess::Ready {
+                    keys,
+                    version,
+                    kid_refetch_allowed,
+                } => Keys::Ready {
+                    keys,
+                    version,
+                    kid_refetch_allowed,
+                },
+                KeyAccess::Pending => Keys::Pending,
+                KeyAccess::Failed => Keys::Failed,
+            },
+        }
+    }
+
+    /// Checks the token at `location` for a provider, in jwt_authn's order: claims (issuer,
+    /// time, audience, lifetime) before keys and signature. A token verified earlier in this
+    /// request, or found in the cache, only has its claims checked again.
     fn verify(
         &mut self,
         location: usize,
         provider_index: usize,
         audiences: Option<&[String]>,
     ) -> Result<(), AuthError> {
-        let provider = self
-            .config
+        let config = self.config;
+        let now = self.now;
+        let provider = config
             .providers
             .get(provider_index)
             .ok_or(AuthError::Missing)?;
+        let known = self
+            .verified
+            .iter()
+            .find(|(l, p, _)| (*l, *p) == (location, provider_index))
+            .map(|(_, _, verified)| Rc::clone(verified));
+        if let Some(verified) = known {
+            return Ok(provider.claims.check(&verified.claims, now, audiences)?);
+        }
+        let token = self.token(location)?;
+        let (hit, version) = match self.keys(provider, provider_index) {
+            Keys::Ready { version, .. } => {
+                (self.cache.get(token, provider_index, version, now), version)
+            }
+            Keys::Pending | Keys::Failed => (None, 0),
+        };
+        if let Some(verified) = hit {
+            provider.claims.check(&verified.claims, now, audiences)?;
+            self.verified.push((location, provider_index, verified));
+            return Ok(());
+        }
+
         let jwt = self.jwt(location)?;
-        provider.claims.check(&jwt.claims, self.now, audiences)?;
-        if !self.signature_ok.contains(&(location, provider_index)) {
-            let (keys, kid_refetch_allowed) = match &provider.keys {
-                KeySource::Local(keys) => (keys, false),
-                KeySource::Remote(_) => match self.remote_keys.key_set(provider_index) {
-                    KeyAccess::Ready {
-                        keys,
-                        kid_refetch_allowed,
-                    } => (keys, kid_refetch_allowed),
-                    KeyAccess::Pending => {
-                        self.wait.get_or_insert(Wait::Keys(provider_index));
-                        return Err(AuthError::JwksFetchFailed);
-                    }
-                    KeyAccess::Failed => return Err(AuthError::JwksFetchFailed),
-                },
-            };
-            let verdict = verify_signature(
-                jwt.header.alg,
-                jwt.header.kid.as_deref(),
-                jwt.signing_input.as_bytes(),
-                &jwt.signature,
+        provider.claims.check(&jwt.claims, now, audiences)?;
+        let (keys, kid_refetch_allowed) = match self.keys(provider, provider_index) {
+            Keys::Ready {
                 keys,
-                self.verifier,
-            );
+                kid_refetch_allowed,
+                ..
+            } => (keys, kid_refetch_allowed),
+            Keys::Pending => {
+                self.wait.get_or_insert(Wait::Keys(provider_index));
+                return Err(AuthError::JwksFetchFailed);
+            }
+            Keys::Failed => return Err(AuthError::JwksFetchFailed),
+        };
+        let verdict = verify_signature(
+            jwt.header.alg,
+            jwt.header.kid.as_deref(),
+            jwt.signing_input.as_bytes(),
+            &jwt.signature,
+            keys,
+            self.verifier,
+        );
+        if let Err(error) = verdict {
             // Only a `kid` the key set does not have is worth a refetch (a rotated-in key);
             // a missing `kid` or an `alg` that fits no key would not be fixed by one.
             let unknown_kid = jwt
@@ -337,15 +406,18 @@ impl<'t> Session<'_, 't> {
                 .kid
                 .as_deref()
                 .is_some_and(|kid| keys.keys.iter().all(|key| key.kid.as_deref() != Some(kid)));
-            if verdict == Err(VerifyError::KidAlgMismatch) && kid_refetch_allowed && unknown_kid {
+            if error == VerifyError::KidAlgMismatch && kid_refetch_allowed && unknown_kid {
                 self.wait.get_or_insert(Wait::KidRefetch(provider_index));
             }
-            verdict?;
-            self.signature_ok.push((location, provider_index));
+            return Err(error.into());
         }
-        if !self.verified.contains(&(location, provider_index)) {
-            self.verified.push((location, provider_index));
-        }
+        let verified = Rc::new(Verified {
+            claims: jwt.claims.clone(),
+            claim_headers: claim_headers(provider, &jwt.payload),
+        });
+        self.cache
+            .insert(token, provider_index, version, now, Rc::clone(&verified));
+        self.verified.push((location, provider_index, verified));
         Ok(())
     }
 
@@ -357,18 +429,30 @@ impl<'t> Session<'_, 't> {
     ) -> (Vec<HeaderOp>, Option<Vec<u8>>) {
         let mut additions = Vec::new();
         let mut path: Option<Vec<u8>> = None;
-        for &(location, provider_index) in &self.verified {
-            let (Some(provider), Ok(jwt)) = (
-                self.config.providers.get(provider_index),
-                self.jwt(location),
+        for (location, provider_index, verified) in &self.verified {
+            let (Some(provider), Ok(token)) = (
+                self.config.providers.get(*provider_index),
+                self.token(*location),
             ) else {
                 continue;
             };
-            additions.extend(payload_outputs(provider, jwt));
+            if let Some(name) = &provider.forward_payload_header {
+                let payload = token.split('.').nth(1).unwrap_or_default();
+                let mut value = payload.as_bytes().to_vec();
+                if provider.pad_forward_payload_header {
+                    while value.len() % 4 != 0 {
+                        value.push(b'=');
+                    }
+                }
+                additions.push(HeaderOp::Add(name.clone(), value));
+            }
+            for (name, value) in &verified.claim_headers {
+                additions.push(HeaderOp::Add(name.clone(), value.clone()));
+            }
             if provider.forward {
                 continue;
             }
-            match self.config.locations.get(location) {
+            match self.config.locations.get(*location) {
                 Some(Location::Header { name, .. }) => {
                     let remove = HeaderOp::Remove(name.clone());
                     if !ops.contains(&remove) {
@@ -387,23 +471,19 @@ impl<'t> Session<'_, 't> {
     }
 }
 
-fn payload_outputs(provider: &Provider, jwt: &Jwt<'_>) -> Vec<HeaderOp> {
-    let mut ops = Vec::new();
-    if let Some(name) = &provider.forward_payload_header {
-        let mut value = jwt.payload_segment.as_bytes().to_vec();
-        if provider.pad_forward_payload_header {
-            while value.len() % 4 != 0 {
-                value.push(b'=');
-            }
-        }
-        ops.push(HeaderOp::Add(name.clone(), value));
-    }
-    for mapping in &provider.claim_to_headers {
-        if let Some(value) = claim(&jwt.payload, &mapping.claim_name).and_then(claim_header_value) {
-            ops.push(HeaderOp::Add(mapping.header_name.clone(), value));
-        }
-    }
-    ops
+/// The `claim_to_headers` values of a verified payload.
+fn claim_headers(
+    provider: &Provider,
+    payload: &serde_json::Map<String, Value>,
+) -> Vec<(String, Vec<u8>)> {
+    provider
+        .claim_to_headers
+        .iter()
+        .filter_map(|mapping| {
+            let value = claim(payload, &mapping.claim_name).and_then(claim_header_value)?;
+            Some((mapping.header_name.clone(), value))
+        })
+        .collect()
 }
 
 /// A claim by its full name (so `https://example.com/roles` works), else by a dotted path into

@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::jwks::KeySet;
+use crate::token_cache::TokenCache;
 use crate::verify::RingVerifier;
 
 fn fixtures() -> Value {
@@ -50,6 +51,7 @@ fn run(config: &Config, headers: &[(&str, &str)]) -> Outcome {
         now(),
         &NoRemoteKeys,
         &RingVerifier,
+        &mut TokenCache::new(0, 0),
     )
 }
 
@@ -295,6 +297,7 @@ impl RemoteKeys for FakeRemote {
         match (&self.keys, self.pending) {
             (Some(keys), _) => KeyAccess::Ready {
                 keys,
+                version: 1,
                 kid_refetch_allowed: self.kid_refetch_allowed,
             },
             (None, true) => KeyAccess::Pending,
@@ -332,6 +335,7 @@ fn run_remote(remote: &FakeRemote, token_name: &str) -> Decision {
         now(),
         remote,
         &RingVerifier,
+        &mut TokenCache::new(0, 0),
     )
     .decision
 }
@@ -406,4 +410,106 @@ fn unknown_kid_waits_for_one_refetch_only_when_allowed() {
         run_remote(&allowed, "RS256 bad signature"),
         Decision::Deny(_)
     ));
+}
+
+/// Counts signature checks, and answers with ring.
+#[derive(Default)]
+struct Counting(std::cell::Cell<usize>);
+
+impl SignatureVerifier for Counting {
+    fn verify(
+        &self,
+        alg: crate::algorithm::Algorithm,
+        key: &crate::jwks::PublicKey,
+        message: &[u8],
+        sig: &[u8],
+    ) -> bool {
+        self.0.set(self.0.get() + 1);
+        RingVerifier.verify(alg, key, message, sig)
+    }
+}
+
+#[test]
+fn cached_tokens_skip_the_signature_but_not_the_claims() {
+    let config = config(
+        json!({"claim_to_headers": [{"header_name": "x-sub", "claim_name": "sub"}]}),
+        json!([
+            {"match": {"prefix": "/aud"}, "requires": {"provider_and_audiences": {"provider_name": "p", "audiences": ["other"]}}},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}},
+        ]),
+    );
+    let bearer = format!("Bearer {}", token("RS256 valid"));
+    let headers = vec![(b"authorization".to_vec(), bearer.into_bytes())];
+    let with_path = |path: &str| {
+        let mut all = headers.clone();
+        all.push((b":path".to_vec(), path.as_bytes().to_vec()));
+        all
+    };
+    let counting = Counting::default();
+    let mut cache = TokenCache::new(10, 8192);
+    let mut decide = |path: &str, at: UnixTime| {
+        let request = with_path(path);
+        authenticate(
+            &config,
+            Request { headers: &request },
+            at,
+            &NoRemoteKeys,
+            &counting,
+            &mut cache,
+        )
+        .decision
+    };
+    let first = decide("/", now());
+    let second = decide("/", now());
+    assert_eq!(first, second, "a hit gives the same outputs");
+    assert!(
+        matches!(&first, Decision::Allow { header_ops, .. } if header_ops.contains(&HeaderOp::Add("x-sub".into(), b"alice".to_vec())))
+    );
+    assert_eq!(counting.0.get(), 1, "one signature check for two requests");
+    // The audience and the time are checked again on every hit.
+    assert!(matches!(decide("/aud", now()), Decision::Deny(denial) if denial.status == 403));
+    let later = UnixTime(now().0 + 3600 + 61);
+    assert!(
+        matches!(decide("/", later), Decision::Deny(denial) if denial.body == "Jwt is expired")
+    );
+    assert_eq!(counting.0.get(), 1);
+}
+
+#[test]
+fn a_key_rotation_makes_cached_tokens_misses() {
+    let counting = Counting::default();
+    let mut cache = TokenCache::new(10, 8192);
+    let bearer = format!("Bearer {}", token("ES256 valid"));
+    let headers = [
+        (b":path".to_vec(), b"/".to_vec()),
+        (b"authorization".to_vec(), bearer.into_bytes()),
+    ];
+    let keys = fixture_keys();
+    struct Versioned<'k>(&'k KeySet, u64);
+    impl RemoteKeys for Versioned<'_> {
+        fn key_set(&self, _provider: usize) -> KeyAccess<'_> {
+            KeyAccess::Ready {
+                keys: self.0,
+                version: self.1,
+                kid_refetch_allowed: false,
+            }
+        }
+    }
+    let config = remote_config();
+    for version in [1, 1, 2] {
+        let outcome = authenticate(
+            &config,
+            Request { headers: &headers },
+            now(),
+            &Versioned(&keys, version),
+            &counting,
+            &mut cache,
+        );
+        assert!(matches!(outcome.decision, Decision::Allow { .. }));
+    }
+    assert_eq!(
+        counting.0.get(),
+        2,
+        "version 1 checked once, version 2 again"
+    );
 }

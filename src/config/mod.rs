@@ -44,7 +44,18 @@ pub struct Config {
     pub limits: Limits,
     /// Who checks RS*/ES* signatures (jwt-gate's extension `signature_verifier`).
     pub signature_verifier: VerifierChoice,
+    /// Verified tokens kept per VM (the largest `jwt_cache_config.jwt_cache_size`; 0: off).
+    pub token_cache_size: usize,
+    /// Tokens longer than this are not cached (the largest `jwt_max_token_size`).
+    pub token_cache_max_token_bytes: usize,
 }
+
+/// Verified tokens kept per VM when no provider sets `jwt_cache_config.jwt_cache_size`.
+pub const DEFAULT_TOKEN_CACHE_SIZE: usize = 1_000;
+/// Longest token cached when no provider sets `jwt_cache_config.jwt_max_token_size`.
+pub const DEFAULT_TOKEN_CACHE_MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Most verified tokens a VM may keep, whatever the configuration says.
+pub const MAX_TOKEN_CACHE_SIZE: usize = 100_000;
 
 /// `signature_verifier`: `"auto"` (default) uses the host's `verify_signature` (Envoy's
 /// BoringSSL) for RS*/ES* when it passes a known-answer self-test at start, `ring` otherwise;
@@ -77,6 +88,8 @@ pub struct Provider {
     pub pad_forward_payload_header: bool,
     /// Claims copied into headers.
     pub claim_to_headers: Vec<ClaimToHeader>,
+    /// `jwt_cache_config`: (`jwt_cache_size`, `jwt_max_token_size`), when given.
+    pub cache: (Option<usize>, Option<usize>),
 }
 
 /// Where a provider's keys come from.
@@ -217,6 +230,17 @@ impl Config {
                 }
             }
         }
+        let token_cache_size = providers
+            .iter()
+            .filter_map(|p| p.cache.0)
+            .max()
+            .unwrap_or(DEFAULT_TOKEN_CACHE_SIZE)
+            .min(MAX_TOKEN_CACHE_SIZE);
+        let token_cache_max_token_bytes = providers
+            .iter()
+            .filter_map(|p| p.cache.1)
+            .max()
+            .unwrap_or(DEFAULT_TOKEN_CACHE_MAX_TOKEN_BYTES);
         Ok(Self {
             providers,
             locations,
@@ -227,6 +251,8 @@ impl Config {
             output_headers,
             limits,
             signature_verifier,
+            token_cache_size,
+            token_cache_max_token_bytes,
         })
     }
 }
@@ -335,17 +361,30 @@ impl Provider {
                 claim_name,
             });
         }
-        // Accepted for compatibility; they do not change any verdict. `clear_route_cache` is what
-        // Envoy does anyway when a wasm filter changes request headers; the token cache is
-        // jwt-gate's own business.
+        // Accepted: Envoy re-evaluates the route anyway when a wasm filter changes request headers.
         let _ = object
             .take("clear_route_cache")
             .map(|f| f.bool())
             .transpose()?;
-        let _ = object
-            .take("jwt_cache_config")
-            .map(|f| f.object())
-            .transpose()?;
+        let mut cache = (None, None);
+        if let Some(field) = object.take("jwt_cache_config") {
+            let mut cache_object = field.object()?;
+            let size = cache_object
+                .take("jwt_cache_size")
+                .map(|f| f.u64())
+                .transpose()?;
+            let max = cache_object
+                .take("jwt_max_token_size")
+                .map(|f| f.u64())
+                .transpose()?;
+            cache_object.finish()?;
+            // jwt_authn: 0 means the default.
+            let to_usize = |v: Option<u64>| {
+                v.filter(|&v| v > 0)
+                    .map(|v| usize::try_from(v).unwrap_or(usize::MAX))
+            };
+            cache = (to_usize(size), to_usize(max));
+        }
         object.finish()?;
 
         Ok(Self {
@@ -363,6 +402,7 @@ impl Provider {
             forward_payload_header,
             pad_forward_payload_header,
             claim_to_headers,
+            cache,
         })
     }
 }

@@ -11,6 +11,7 @@ use super::host::{self, Metrics, ProviderMetrics};
 use super::keys::KeyCache;
 use crate::authenticator::{authenticate, Decision, Request, Wait};
 use crate::config::Config;
+use crate::token_cache::TokenCache;
 use crate::verify::SignatureVerifier;
 
 /// Most requests one VM holds while keys are on their way; more are answered at once.
@@ -20,6 +21,7 @@ const MAX_HELD: usize = 10_000;
 pub(super) struct Shared {
     pub config: Config,
     pub verifier: Box<dyn SignatureVerifier>,
+    pub cache: RefCell<TokenCache>,
     pub metrics: Metrics,
     pub provider_metrics: Vec<Option<ProviderMetrics>>,
     pub keys: RefCell<KeyCache>,
@@ -71,6 +73,7 @@ pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<u64>) 
             now,
             &view,
             shared.verifier.as_ref(),
+            &mut shared.cache.borrow_mut(),
         )
     };
     shared.metrics.count(&outcome);

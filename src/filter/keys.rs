@@ -501,6 +501,7 @@ impl RemoteKeys for View<'_> {
             } => match &provider.keys {
                 Some(keys) => KeyAccess::Ready {
                     keys,
+                    version: provider.version,
                     kid_refetch_allowed: kid_refetch_allowed && self.may_wait,
                 },
                 None => KeyAccess::Failed,

@@ -16,6 +16,7 @@ use proxy_wasm::types::{ContextType, LogLevel};
 
 use crate::config::{Config, KeySource, VerifierChoice};
 use crate::limits::Limits;
+use crate::token_cache::TokenCache;
 use crate::verify::{known_answer_test, HostAssisted, RingVerifier, SignatureVerifier};
 use host::{Metrics, ProviderMetrics};
 use http::{decide, Shared, Step};
@@ -110,9 +111,11 @@ impl RootContext for Root {
                 config.rules.len()
             ),
         );
+        let cache = TokenCache::new(config.token_cache_size, config.token_cache_max_token_bytes);
         self.shared = Some(Rc::new(Shared {
             config,
             verifier,
+            cache: RefCell::new(cache),
             metrics,
             provider_metrics,
             keys: RefCell::new(keys),
