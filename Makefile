@@ -9,7 +9,7 @@ VPY := $(VENV)/bin/python
 WASM_TARGET := wasm32-wasip1
 WASM := target/$(WASM_TARGET)/release/jwt_gate.wasm
 
-.PHONY: all deps build run test lint unit integration clean
+.PHONY: all deps build run test lint unit integration fuzz clean
 
 all: build
 
@@ -50,6 +50,21 @@ unit: deps
 
 integration: build
 	JWT_GATE_WASM=$(WASM) $(VPY) -m pytest -q integration
+
+## fuzz: run every fuzz target for FUZZ_SECONDS each (nightly + cargo-fuzz, installed if missing).
+## New inputs go to fuzz/work/ (git-ignored); crashes to fuzz/artifacts/: copy a crash into
+## fuzz/regressions/<target>/ once fixed, and `make test` replays it forever.
+FUZZ_SECONDS ?= 120
+FUZZ_TARGETS := token key_set config request
+fuzz:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	@for target in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/work/$$target; \
+	  echo "== $$target ($(FUZZ_SECONDS) s)"; \
+	  (cd fuzz && cargo +nightly fuzz run $$target work/$$target corpus/$$target -- \
+	     -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 2>&1 | tail -n 3) || exit 1; \
+	done
 
 clean:
 	$(CARGO) clean

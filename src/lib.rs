@@ -15,6 +15,9 @@ pub mod der;
 pub mod error;
 pub mod extractor;
 pub mod foreign;
+#[cfg(not(target_arch = "wasm32"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod json;
 pub mod jwks;
 pub mod jwks_cache;

@@ -1,0 +1,131 @@
+//! Entry points for the fuzz targets in `fuzz/`, natively compiled only. The same functions
+//! replay the seed corpus and every input that ever crashed, as ordinary tests
+//! (`tests/fuzz_corpus.rs`), so `make test` needs no nightly toolchain. None of them may panic,
+//! whatever the input: that is the property fuzzing checks.
+
+use std::sync::OnceLock;
+
+use serde_json::{json, Value};
+
+use crate::authenticator::{authenticate, NoRemoteKeys, Request};
+use crate::config::Config;
+use crate::jwks::KeySet;
+use crate::limits::Limits;
+use crate::time::UnixTime;
+use crate::token::Jwt;
+use crate::token_cache::TokenCache;
+use crate::verify::{verify_signature, RingVerifier};
+
+/// The fixtures' time: tokens minted for it are valid then.
+const NOW: UnixTime = UnixTime(1_700_000_000);
+
+fn fixtures() -> &'static Value {
+    static FIXTURES: OnceLock<Value> = OnceLock::new();
+    FIXTURES.get_or_init(|| {
+        serde_json::from_str(include_str!("../tests/data/tokens.json")).unwrap_or_default()
+    })
+}
+
+fn keys() -> &'static Option<KeySet> {
+    static KEYS: OnceLock<Option<KeySet>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let inline = fixtures()["provider"]["local_jwks"]["inline_string"].as_str()?;
+        KeySet::parse(inline.as_bytes(), &Limits::DEFAULT).ok()
+    })
+}
+
+/// A configuration that exercises every location kind, matcher kind and requirement kind.
+fn fixture_config() -> &'static Option<Config> {
+    static CONFIG: OnceLock<Option<Config>> = OnceLock::new();
+    CONFIG.get_or_init(|| {
+        let provider = fixtures()["provider"].clone();
+        let mut other = provider.clone();
+        other["issuer"] = json!("https://other.test");
+        other["from_headers"] = json!([{"name": "x-token", "value_prefix": "Token "}]);
+        other["from_params"] = json!(["jwt"]);
+        other["from_cookies"] = json!(["session"]);
+        other["forward"] = json!(true);
+        let mut p = provider;
+        p["forward_payload_header"] = json!("x-jwt-payload");
+        p["pad_forward_payload_header"] = json!(true);
+        p["claim_to_headers"] = json!([{"header_name": "x-sub", "claim_name": "sub"}, {"header_name": "x-deep", "claim_name": "a.b"}]);
+        let config = json!({
+            "providers": {"p": p, "q": other},
+            "rules": [
+                {"match": {"path": "/public"}},
+                {"match": {"safe_regex": {"regex": "/v[0-9]+/.*"}, "headers": [{"name": ":method", "string_match": {"exact": "POST", "ignore_case": true}}]},
+                 "requires": {"requires_all": {"requirements": [{"provider_name": "p"}, {"provider_name": "q"}]}}},
+                {"match": {"prefix": "/any", "query_parameters": [{"name": "x", "present_match": true}]},
+                 "requires": {"requires_any": {"requirements": [{"provider_name": "p"}, {"provider_name": "q"}, {"allow_missing": {}}]}}},
+                {"match": {"prefix": "/lenient"}, "requires": {"allow_missing_or_failed": {}}},
+                {"match": {"prefix": "/aud"}, "requires": {"provider_and_audiences": {"provider_name": "p", "audiences": ["x"]}}},
+                {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}},
+            ],
+            "bypass_cors_preflight": true,
+        });
+        Config::from_json(config.to_string().as_bytes()).ok()
+    })
+}
+
+/// Parses `data` as a token and verifies it against the fixture keys.
+pub fn token(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let (Ok(jwt), Some(keys)) = (Jwt::parse(text, &Limits::DEFAULT), keys()) {
+        let _ = verify_signature(
+            jwt.header.alg,
+            jwt.header.kid.as_deref(),
+            jwt.signing_input.as_bytes(),
+            &jwt.signature,
+            keys,
+            &RingVerifier,
+        );
+    }
+    request(format!("/\nauthorization:Bearer {text}").as_bytes());
+}
+
+/// Parses `data` as a key set document.
+pub fn key_set(data: &[u8]) {
+    let _ = KeySet::parse(data, &Limits::DEFAULT);
+}
+
+/// Parses `data` as a plugin configuration.
+pub fn config(data: &[u8]) {
+    let _ = Config::from_json(data);
+}
+
+/// `data` as a request: the first line is `:path`, each further line `name:value` (raw bytes).
+pub fn request(data: &[u8]) {
+    let Some(config) = fixture_config() else {
+        return;
+    };
+    let mut lines = data.split(|&b| b == b'\n');
+    let path = lines.next().unwrap_or_default();
+    let mut headers = vec![
+        (b":path".to_vec(), path.to_vec()),
+        (b":authority".to_vec(), b"api.test".to_vec()),
+        (b":scheme".to_vec(), b"https".to_vec()),
+    ];
+    for line in lines.take(64) {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let (name, value) = line.split_at(colon);
+        headers.push((
+            name.to_ascii_lowercase(),
+            value.get(1..).unwrap_or_default().to_vec(),
+        ));
+    }
+    let mut cache = TokenCache::new(16, 8 * 1024);
+    for _ in 0..2 {
+        let _ = authenticate(
+            config,
+            Request { headers: &headers },
+            NOW,
+            &NoRemoteKeys,
+            &RingVerifier,
+            &mut cache,
+        );
+    }
+}
