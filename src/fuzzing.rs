@@ -29,7 +29,9 @@ fn fixtures() -> &'static Value {
 fn keys() -> &'static Option<KeySet> {
     static KEYS: OnceLock<Option<KeySet>> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let inline = fixtures()["provider"]["local_jwks"]["inline_string"].as_str()?;
+        let inline = fixtures()
+            .pointer("/provider/local_jwks/inline_string")?
+            .as_str()?;
         KeySet::parse(inline.as_bytes(), &Limits::DEFAULT).ok()
     })
 }
@@ -38,17 +40,20 @@ fn keys() -> &'static Option<KeySet> {
 fn fixture_config() -> &'static Option<Config> {
     static CONFIG: OnceLock<Option<Config>> = OnceLock::new();
     CONFIG.get_or_init(|| {
-        let provider = fixtures()["provider"].clone();
+        let provider = fixtures().get("provider")?.as_object()?.clone();
         let mut other = provider.clone();
-        other["issuer"] = json!("https://other.test");
-        other["from_headers"] = json!([{"name": "x-token", "value_prefix": "Token "}]);
-        other["from_params"] = json!(["jwt"]);
-        other["from_cookies"] = json!(["session"]);
-        other["forward"] = json!(true);
+        other.insert("issuer".into(), json!("https://other.test"));
+        other.insert("from_headers".into(), json!([{"name": "x-token", "value_prefix": "Token "}]));
+        other.insert("from_params".into(), json!(["jwt"]));
+        other.insert("from_cookies".into(), json!(["session"]));
+        other.insert("forward".into(), json!(true));
         let mut p = provider;
-        p["forward_payload_header"] = json!("x-jwt-payload");
-        p["pad_forward_payload_header"] = json!(true);
-        p["claim_to_headers"] = json!([{"header_name": "x-sub", "claim_name": "sub"}, {"header_name": "x-deep", "claim_name": "a.b"}]);
+        p.insert("forward_payload_header".into(), json!("x-jwt-payload"));
+        p.insert("pad_forward_payload_header".into(), json!(true));
+        p.insert(
+            "claim_to_headers".into(),
+            json!([{"header_name": "x-sub", "claim_name": "sub"}, {"header_name": "x-deep", "claim_name": "a.b"}]),
+        );
         let config = json!({
             "providers": {"p": p, "q": other},
             "rules": [
