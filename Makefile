@@ -9,7 +9,7 @@ VPY := $(VENV)/bin/python
 WASM_TARGET := wasm32-wasip1
 WASM := target/$(WASM_TARGET)/release/jwt_gate.wasm
 
-.PHONY: all deps build run test lint unit integration fuzz clean
+.PHONY: all deps build run test lint unit integration fuzz release oci bench clean
 
 all: build
 
@@ -21,6 +21,9 @@ deps: $(VENV)/.installed
 	@command -v clang >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq clang; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq clang; fi; }
+	@command -v buildah >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq buildah; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq buildah; fi; }
 
 $(VENV)/.installed: integration/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +53,22 @@ unit: deps
 
 integration: build
 	JWT_GATE_WASM=$(WASM) $(VPY) -m pytest -q integration
+
+## release: dist/jwt_gate.wasm and dist/jwt_gate.wasm.sha256 (Envoy's remote code source needs the sha256).
+release: build
+	tools/release.sh
+
+## oci: the OCI image Istio's WasmPlugin and Envoy Gateway pull (dist/oci, dist/*.oci.tar), built with buildah.
+oci: release
+	tools/oci.sh
+
+## bench: jwt-gate against Envoy's jwt_authn and a filter-less Envoy (wrk, ~12 min; BENCH_ARGS=--quick for a smoke run).
+bench: build
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq wrk; fi; }
+	$(VPY) -m pip install -q -r bench/requirements.txt
+	JWT_GATE_WASM=$(WASM) $(VPY) bench/run.py $(BENCH_ARGS)
 
 ## fuzz: run every fuzz target for FUZZ_SECONDS each (nightly + cargo-fuzz, installed if missing).
 ## New inputs go to fuzz/work/ (git-ignored); crashes to fuzz/artifacts/: copy a crash into

@@ -1,0 +1,691 @@
+"""Renders bench/results.json: the console table, docs/benchmarks.md and the chart
+docs/benchmarks.png (matplotlib, from bench/requirements.txt; without it the chart is skipped)."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from pathlib import Path
+
+BASELINES = [
+    ("vs_authn_cache", "jwt_authn, cache on"),
+    ("vs_authn_nocache", "jwt_authn, cache off"),
+    ("vs_none", "no filter"),
+]
+
+COLORS = {
+    "none": "#9e9e9e",
+    "authn_cache": "#1f5fa8",
+    "authn_nocache": "#7fb2e5",
+    "gate": "#2e8b3e",
+    "gate_ring": "#e08a1e",
+}
+
+
+def elide_jwks(config: dict) -> dict:
+    """`config` with each inline JWKS replaced by a description of its keys."""
+    config = copy.deepcopy(config)
+    for provider in config.get("providers", {}).values():
+        inline = provider.get("local_jwks", {}).get("inline_string")
+        if inline:
+            keys = json.loads(inline)["keys"]
+            described = ", ".join(f"{k['kid']}: {describe_jwk(k)}" for k in keys)
+            provider["local_jwks"]["inline_string"] = f"<JWKS: {described}>"
+    return config
+
+
+def describe_jwk(jwk: dict) -> str:
+    if jwk["kty"] == "RSA":
+        modulus = base64.urlsafe_b64decode(jwk["n"] + "=" * (-len(jwk["n"]) % 4))
+        return f"RSA-{len(modulus.lstrip(bytes(1))) * 8}"
+    return f"{jwk['kty']} {jwk.get('crv', '')}".strip()
+
+
+# --- Formatting -------------------------------------------------------------------------------------
+
+
+def fmt_rps(cell: dict | None) -> str:
+    if not cell:
+        return "–"
+    text = f"{cell['rps']:,.0f}"
+    if cell["wrong"]:
+        return f"{text} ✗ wrong"
+    if cell["warnings"]:
+        return f"{text} †"
+    return text
+
+
+def fmt_ratio(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def fmt_latency(cell: dict | None) -> str:
+    if not cell:
+        return "–"
+    return f"{cell['p50_ms']:.2f} / {cell['p99_ms']:.2f}"
+
+
+def short_k(value: float) -> str:
+    return f"{value / 1000:.1f}k" if value >= 1000 else f"{value:.0f}"
+
+
+def variants_of(results: dict) -> list[dict]:
+    return results["variants"]
+
+
+def gates_of(results: dict) -> list[dict]:
+    return [v for v in results["variants"] if v["kind"] == "gate"]
+
+
+def cell(results: dict, variant: str, scenario: str) -> dict | None:
+    return results["cells"].get(variant, {}).get(scenario)
+
+
+def versus_authn(results: dict, gate: str, scenario: str) -> float | None:
+    """`gate`'s ratio to the faster jwt_authn variant (the one with its cache for the same
+    token), as the targets count it."""
+    entry = results["ratios"].get(gate, {}).get(scenario, {})
+    values = [entry.get(k) for k in ("vs_authn_cache", "vs_authn_nocache")]
+    values = [v for v in values if v is not None]
+    return min(values) if values else None
+
+
+# --- Console ----------------------------------------------------------------------------------------
+
+
+def text_table(results: dict) -> str:
+    variants = variants_of(results)
+    scenarios = results["scenarios"]
+    settings = results["settings"]
+    lines = [
+        f"requests/s, median of {settings['runs']} run(s) of {settings['duration_s']} s "
+        f"(p50 / p99 ms in brackets)"
+    ]
+    width = max(len(s["title"]) for s in scenarios) + 2
+    for scenario in scenarios:
+        lines.append(scenario["title"])
+        for variant in variants:
+            c = cell(results, variant["name"], scenario["name"])
+            if not c:
+                continue
+            lines.append(
+                f"  {variant['title']:<22} {fmt_rps(c):>18}   ({c['p50_ms']:.2f} / {c['p99_ms']:.2f})"
+            )
+    for gate in gates_of(results):
+        lines.append("")
+        lines.append(f"ratios of {gate['title']}:")
+        header = f"  {'':<{width}}" + "".join(f"{'/ ' + title:>24}" for _, title in BASELINES)
+        lines.append(header)
+        for scenario in scenarios:
+            entry = results["ratios"].get(gate["name"], {}).get(scenario["name"], {})
+            lines.append(
+                f"  {scenario['title']:<{width}}"
+                + "".join(f"{fmt_ratio(entry.get(key)):>24}" for key, _ in BASELINES)
+            )
+    if results.get("targets"):
+        lines.append("")
+        lines.append("targets (jwt-gate (auto) against the faster jwt_authn variant):")
+        for target in results["targets"]:
+            value = (
+                fmt_ratio(target["ratio"]) if "ratio" in target else f"{target['value']:,} bytes"
+            )
+            lines.append(f"  {'met    ' if target['met'] else 'NOT MET'}  {target['target']}: {value}")
+    wrong = [
+        (v, s, c["wrong"]) for v, row in results["cells"].items() for s, c in row.items() if c["wrong"]
+    ]
+    for variant, scenario, reasons in wrong:
+        lines.append(f"WRONG {variant} / {scenario}: {'; '.join(reasons)}")
+    warnings = [
+        (v, s, c["warnings"])
+        for v, row in results["cells"].items()
+        for s, c in row.items()
+        if c["warnings"]
+    ]
+    for variant, scenario, reasons in warnings:
+        lines.append(f"warning {variant} / {scenario}: {'; '.join(reasons)}")
+    return "\n".join(lines)
+
+
+# --- Chart ------------------------------------------------------------------------------------------
+
+
+def chart(results: dict, path: Path) -> bool:
+    """Grouped bars: requests/s per scenario (groups) per variant (bars), values on the bars,
+    jwt-gate's ratio to jwt_authn under each group. False when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.patches
+        import matplotlib.pyplot as plt
+        import matplotlib.ticker
+    except ImportError:
+        return False
+
+    variants = variants_of(results)
+    scenarios = results["scenarios"]
+    settings = results["settings"]
+    machine = results["machine"]
+    count = len(variants)
+    width = 0.8 / count
+    figure, axes = plt.subplots(figsize=(13, 6.8), dpi=110)
+    peak = max(
+        (c["rps"] for row in results["cells"].values() for c in row.values()), default=1
+    )
+    for index, variant in enumerate(variants):
+        xs, heights = [], []
+        for position, scenario in enumerate(scenarios):
+            c = cell(results, variant["name"], scenario["name"])
+            if c:
+                xs.append(position + (index - (count - 1) / 2) * width)
+                heights.append(c["rps"])
+        bars = axes.bar(
+            xs, heights, width * 0.92, label=variant["title"],
+            color=COLORS.get(variant["name"], "#777777"), zorder=3,
+        )
+        for bar, scenario in zip(bars, [s for s in scenarios if cell(results, variant["name"], s["name"])]):
+            c = cell(results, variant["name"], scenario["name"])
+            label = short_k(c["rps"])
+            if c["wrong"]:
+                bar.set_hatch("xx")
+                bar.set_edgecolor("red")
+                label += " WRONG"
+            axes.text(
+                bar.get_x() + bar.get_width() / 2, bar.get_height() + peak * 0.012, label,
+                ha="center", va="bottom", rotation=90, fontsize=8.5,
+                color="red" if c["wrong"] else "black",
+            )
+    labels = []
+    gates = gates_of(results)[:2]
+    for scenario in scenarios:
+        parts = []
+        for gate in gates:
+            ratio = versus_authn(results, gate["name"], scenario["name"])
+            short = gate["title"].removeprefix("jwt-gate").strip(" ()") or "jwt-gate"
+            parts.append(f"{short} {'–' if ratio is None else f'{ratio:.2f}×'}")
+        labels.append(scenario["title"] + ("\n" + " · ".join(parts) if parts else ""))
+    if gates:
+        figure.text(
+            0.01, 0.01,
+            "Under each scenario: jwt-gate's requests/s ÷ those of the faster jwt_authn variant "
+            "(auto: RS*/ES* via Envoy's verify_signature when available; ring: ring compiled to wasm).",
+            fontsize=9, color="#444444", ha="left", va="bottom",
+        )
+    axes.set_xticks(range(len(scenarios)))
+    axes.set_xticklabels(labels, fontsize=10)
+    axes.set_ylabel(f"requests/s (median of {settings['runs']} × {settings['duration_s']} s)", fontsize=11)
+    axes.set_ylim(0, peak * 1.3)
+    axes.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1000:.0f}k"))
+    axes.grid(axis="y", color="#dddddd", zorder=0)
+    axes.set_axisbelow(True)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    axes.set_title(
+        "jwt-gate vs Envoy jwt_authn — requests/s, higher is better\n",
+        fontsize=14, fontweight="bold",
+    )
+    pinning = "Envoy on core 0, wrk on core 1" if settings["pinned"] else "no pinning"
+    axes.text(
+        0.5, 1.02,
+        f"Envoy {machine['envoy'].split('/')[1] if '/' in machine['envoy'] else machine['envoy']}, "
+        f"--concurrency 1, direct_response route; wrk -t{settings['wrk_threads']} "
+        f"-c{settings['connections']}; {pinning}; {machine['nproc']} × {machine['cpu_model']}",
+        transform=axes.transAxes, ha="center", va="bottom", fontsize=9.5, color="#444444",
+    )
+    handles = [
+        matplotlib.patches.Patch(color=COLORS.get(v["name"], "#777777"), label=v["title"])
+        for v in variants
+    ]
+    axes.legend(handles=handles, loc="upper center", fontsize=10, frameon=False, ncol=len(variants))
+    figure.tight_layout(rect=(0, 0.03, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return True
+
+
+# --- Markdown ---------------------------------------------------------------------------------------
+
+
+def table(header: list[str], rows: list[list[str]], align: str | None = None) -> str:
+    align = align or "l" + "r" * (len(header) - 1)
+    marks = {"l": "---", "r": "---:", "c": ":---:"}
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(marks[a] for a in align) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown(results: dict, chart_name: str | None) -> str:
+    variants = variants_of(results)
+    scenarios = results["scenarios"]
+    settings = results["settings"]
+    machine = results["machine"]
+    build = results["build"]
+    gates = gates_of(results)
+    out: list[str] = []
+    add = out.append
+
+    add("# Benchmarks: jwt-gate and Envoy's jwt_authn, side by side")
+    add("")
+    add(
+        "<!-- Generated by bench/run.py from bench/results.json; edit bench/report.py, not this file. -->"
+    )
+    add("")
+    add(
+        f"One run of `bench/run.py` on {results['generated'][:10]}: every Envoy variant started at "
+        f"once on the same machine, each loaded in turn by wrk; requests/s and latencies are the "
+        f"median of {settings['runs']} run(s) of {settings['duration_s']} s per cell. "
+        "Re-run it with `make bench` (or `.venv/bin/python bench/run.py`); see [Method](#method)."
+    )
+    if settings["quick"] or settings["only"]:
+        add("")
+        add(
+            f"> **Partial run** (`{'--quick' if settings['quick'] else ''}"
+            f"{' --only ' + ','.join(settings['only']) if settings['only'] else ''}`): "
+            "not the reference figures."
+        )
+    add("")
+    if chart_name:
+        add(f"![requests/s per scenario and variant]({chart_name})")
+        add("")
+
+    # Throughput
+    add("## Requests per second")
+    add("")
+    header = ["scenario", *[v["title"] for v in variants]]
+    rows = [
+        [s["title"], *[fmt_rps(cell(results, v["name"], s["name"])) for v in variants]]
+        for s in scenarios
+    ]
+    add(table(header, rows))
+    add("")
+    notes = []
+    if any(c["wrong"] for row in results["cells"].values() for c in row.values()):
+        notes.append(
+            "✗ wrong: the variant answered differently from what the scenario calls for (see "
+            "[Correctness](#correctness)); its figure is not a result and no ratio uses it."
+        )
+    if any(c["warnings"] for row in results["cells"].values() for c in row.values()):
+        notes.append(
+            "†: a warning, listed under [Correctness](#correctness): token cache hits in a "
+            "distinct-token scenario, or a run disturbed by other load on Envoy's core in every attempt."
+        )
+    for note in notes:
+        add(f"{note}  ")
+    if notes:
+        add("")
+
+    # Ratios
+    if gates:
+        add("## Ratios")
+        add("")
+        add(
+            "jwt-gate's requests/s divided by the other variant's, per scenario (> 1: jwt-gate "
+            "serves more). For the same token, the fair comparison is jwt_authn with its cache; for "
+            "a new token per request both jwt_authn variants verify a signature on every request."
+        )
+        add("")
+        header = ["scenario"]
+        for gate in gates:
+            header += [f"{gate['title']} / {title}" for _, title in BASELINES]
+        rows = []
+        for scenario in scenarios:
+            row = [scenario["title"]]
+            for gate in gates:
+                entry = results["ratios"].get(gate["name"], {}).get(scenario["name"], {})
+                row += [fmt_ratio(entry.get(key)) for key, _ in BASELINES]
+            rows.append(row)
+        add(table(header, rows))
+        add("")
+
+    # Cost per request
+    if any(v["name"] == "none" for v in variants):
+        others = [v for v in variants if v["name"] != "none"]
+        add("## What each filter costs per request")
+        add("")
+        add(
+            "Envoy CPU time per request (its process's CPU time over the run ÷ requests served) "
+            "minus that of the no-filter Envoy in the same scenario, in microseconds: the price "
+            "of the filter itself, which the ratios above dilute with Envoy's own work."
+        )
+        add("")
+        rows = []
+        for scenario in scenarios:
+            base = cell(results, "none", scenario["name"])
+            row = [scenario["title"]]
+            for variant in others:
+                c = cell(results, variant["name"], scenario["name"])
+                if not (base and c and c["rps"] and base["rps"]) or c["wrong"]:
+                    row.append("–")
+                    continue
+                cost = (c["envoy_cpu"] / c["rps"] - base["envoy_cpu"] / base["rps"]) * 1e6
+                row.append(f"{cost:,.1f}")
+            rows.append(row)
+        add(table(["scenario", *[v["title"] for v in others]], rows))
+        add("")
+
+    # Targets
+    if results.get("targets"):
+        add("## Targets (issue 5)")
+        add("")
+        add(
+            "Each ratio is jwt-gate (auto, the same JSON as jwt_authn) against the faster of the two "
+            "jwt_authn variants in the same run."
+        )
+        add("")
+        rows = []
+        for target in results["targets"]:
+            value = (
+                fmt_ratio(target["ratio"]) if "ratio" in target
+                else f"{target['value']:,} bytes ({target['value'] / 2**20:.2f} MiB)"
+            )
+            rows.append([target["target"], value, "met" if target["met"] else "**not met**"])
+        add(table(["target", "measured", ""], rows, "lrl"))
+        add("")
+
+    # Latency
+    add("## Latency")
+    add("")
+    add(
+        f"p50 / p99 in milliseconds (wrk `--latency`, {settings['connections']} connections kept "
+        "busy, so latency mostly mirrors throughput: a slower filter queues requests)."
+    )
+    add("")
+    header = ["scenario", *[v["title"] for v in variants]]
+    rows = [
+        [s["title"], *[fmt_latency(cell(results, v["name"], s["name"])) for v in variants]]
+        for s in scenarios
+    ]
+    add(table(header, rows))
+    add("")
+
+    # Spread and CPU
+    add("<details><summary>Every run, spread and CPU use</summary>")
+    add("")
+    add(
+        "Requests/s of each run in order, the spread (max − min) / median, the median CPU use "
+        "of Envoy's process and of wrk during the runs (1.00 = one core busy; Envoy at ~1.00 "
+        "means the filter chain, not the load generator, is the limit), the median share of "
+        "Envoy's core used by anything else and taken by the hypervisor, the runs repeated "
+        "because of those, and the token cache hits counted by the filter's own statistics."
+    )
+    add("")
+    rows = []
+    for scenario in scenarios:
+        for variant in variants:
+            c = cell(results, variant["name"], scenario["name"])
+            if not c:
+                continue
+            spread = (c["rps_max"] - c["rps_min"]) / c["rps"] if c["rps"] else 0
+            rows.append([
+                scenario["title"], variant["title"],
+                ", ".join(f"{r['rps']:,.0f}" for r in c["runs"]),
+                f"{spread:.1%}", f"{c['envoy_cpu']:.2f}", f"{c['wrk_cpu']:.2f}",
+                f"{c.get('envoy_core_other', 0):.2f} / {c.get('envoy_core_steal', 0):.2f}",
+                str(sum(len(r.get('discarded_attempts', [])) for r in c["runs"])),
+                "–" if c["cache_hits"] is None else f"{c['cache_hits']:,} / {c['requests']:,}",
+            ])
+    add(table(["scenario", "variant", "runs (req/s)", "spread", "Envoy CPU", "wrk CPU",
+               "others / steal on Envoy's core", "runs repeated", "token cache hits / requests"],
+              rows, "llrrrrrrr"))
+    add("")
+    add("</details>")
+    add("")
+
+    # Memory and size
+    add("## Size and memory")
+    add("")
+    add(
+        f"- `{build['wasm']}`: **{build['wasm_bytes']:,} bytes** ({build['wasm_bytes'] / 2**20:.2f} MiB), "
+        f"sha256 `{build['wasm_sha256'][:16]}…`, built {build['wasm_built']} from commit "
+        f"`{build['git_commit']}`{' with uncommitted changes in src/' if build['git_dirty'] else ''}."
+    )
+    memory = results.get("memory") or {}
+    if memory:
+        count = next(iter(memory.values()))["tokens"]
+        add(
+            f"- Memory before and after {count:,} requests, each with a distinct valid RS256 token "
+            "(one keep-alive connection), through a fresh Envoy (`--concurrency 1`, so one worker) "
+            "with the benchmark's configuration but for `jwt_cache_size`: large enough to keep every "
+            "token, and the benchmark's 100 to show the bound holds. jwt-gate sizes its verified-"
+            "token cache from jwt_authn's own `jwt_cache_config.jwt_cache_size`."
+        )
+        add("")
+        rows = []
+        for name, entry in memory.items():
+            before, after = entry["before"], entry["after"]
+            # Per token only where every token stays cached (below that, page granularity rules).
+            cached = entry["tokens"] if entry.get("cache_size", 0) >= entry["tokens"] else 0
+            if before["wasm_vms"] and len(before["wasm_vms"]) == len(after["wasm_vms"]):
+                pairs = list(zip(before["wasm_vms"], after["wasm_vms"]))
+                b, a = max(pairs, key=lambda pair: pair[1]["size_kib"] - pair[0]["size_kib"])
+                grown = a["size_kib"] - b["size_kib"]
+                vm = f"{b['size_kib']:,} → **{a['size_kib']:,}** (+{grown:,})"
+                others = len(pairs) - 1
+                vm += f"; {others} other VM(s) unchanged" if all(
+                    x["size_kib"] == y["size_kib"] for x, y in pairs if (x, y) != (b, a)
+                ) else ""
+                per_token = f"{grown * 1024 / cached:,.0f} (linear memory)" if cached else "–"
+            else:
+                vm = "–"
+                grown_heap = after["allocated_bytes"] - before["allocated_bytes"]
+                per_token = f"{grown_heap / cached:,.0f} (Envoy heap)" if cached else "–"
+            row = [
+                entry.get("title", name),
+                vm,
+                f"{before['rss_kib'] / 1024:,.1f} → {after['rss_kib'] / 1024:,.1f}",
+                f"{before['allocated_bytes'] / 2**20:,.1f} → {after['allocated_bytes'] / 2**20:,.1f}",
+                per_token,
+                "all 200" if entry["ok"] else f"**{entry['statuses']}**",
+            ]
+            if any(e["after"]["cache_stats"] for e in memory.values()):
+                row.insert(5, ", ".join(f"{k} = {v:,}" for k, v in after["cache_stats"].items()) or "–")
+            rows.append(row)
+        header = ["configuration", "wasm linear memory of the worker VM (KiB)", "Envoy RSS (MiB)",
+                  "Envoy heap allocated (MiB)", "≈ bytes per cached token", "answers"]
+        if any(e["after"]["cache_stats"] for e in memory.values()):
+            header.insert(5, "jwt-gate cache stats")
+        add(table(header, rows, "l" + "r" * (len(header) - 2) + "l"))
+        add("")
+        add(
+            "Envoy 1.40 exposes no per-VM memory statistic (`/stats` has only `wasm.*` VM counts and "
+            "the process-wide `server.memory_*`). The per-VM figure is read from "
+            "`/proc/<envoy pid>/smaps`: V8 reserves several GiB of address space for each wasm "
+            "linear memory and makes its current size read-write, so each VM is one read-write "
+            "mapping followed by a multi-GiB inaccessible one; its size is the VM's linear memory "
+            "(64 KiB wasm pages; it never shrinks). Envoy runs one VM per thread that uses the "
+            "plugin plus the configuration's (`wasm.wasm_vm_count`: "
+            f"{', '.join(sorted({str(e['after']['wasm_vm_count']) for e in memory.values() if e['after']['wasm_vms']}))} "
+            "per jwt-gate Envoy here); the one that grows is the worker's."
+        )
+        add("")
+
+    # Correctness
+    add("## Correctness")
+    add("")
+    add(
+        "A fast wrong answer is not a result. Before any load, each variant gets requests whose "
+        "answer is known (valid RS256 and ES256 tokens, including the last token of each pool → "
+        "200; no token, a token signed by another key with the right kid, a flipped signature "
+        "byte, an expired token, another issuer → 401; another audience → 403; the no-filter "
+        "variant → 200 for all). During each run, wrk's count of non-2xx answers must match the "
+        "scenario (0, all, or exactly 1 in 20 for the mix, give or take the requests in flight), "
+        "Envoy's own 4xx count must agree, there must be no 5xx, and jwt-gate's "
+        "`denied_by_reason` counters may only move for a missing token. Token cache hits are "
+        "counted from jwt_authn's `jwt_cache_hit` and, if jwt-gate has one, its cache-hit counter; "
+        "in a distinct-token scenario more than 1 % hits is flagged (the pool would be smaller "
+        "than the cache)."
+    )
+    add("")
+    failed = [
+        (name, c) for name, checks in results["prechecks"].items() for c in checks if not c["ok"]
+    ]
+    wrong = [
+        (v, s, c["wrong"]) for v, row in results["cells"].items() for s, c in row.items() if c["wrong"]
+    ]
+    warned = [
+        (v, s, c["warnings"])
+        for v, row in results["cells"].items()
+        for s, c in row.items()
+        if c["warnings"]
+    ]
+    if not failed and not wrong and not warned:
+        add(
+            f"In this run every check passed for every variant "
+            f"({sum(len(c) for c in results['prechecks'].values())} pre-load checks, "
+            f"{sum(len(c['runs']) for row in results['cells'].values() for c in row.values())} runs)."
+        )
+    for name, check in failed:
+        add(f"- **{name}** failed a check: {check['check']}: expected {check['expected']}, got {check['got']}")
+    for variant, scenario, reasons in wrong:
+        add(f"- **{variant} / {scenario} wrong**: {'; '.join(reasons)}")
+    for variant, scenario, reasons in warned:
+        add(f"- {variant} / {scenario}: {'; '.join(reasons)}")
+    add("")
+
+    # Method
+    add("## Method")
+    add("")
+    pin = settings["pinned"]
+    add(
+        f"- **Variants**, each its own Envoy process, all started before the first measurement and "
+        f"running side by side; only one is under load at a time. Each has one listener on "
+        f"127.0.0.1 whose only route is a `direct_response` (200, `ok`), so no upstream is involved "
+        f"and the HTTP filter is what differs:"
+    )
+    for variant in variants:
+        detail = {
+            "none": "no HTTP filter but the router (the ceiling)",
+            "authn_cache": "`envoy.filters.http.jwt_authn` with the configuration below, whose "
+            "provider has `jwt_cache_config` (`jwt_cache_size` 100, jwt_authn's default)",
+            "authn_nocache": "the same without `jwt_cache_config`",
+            "gate": "jwt-gate (`envoy.filters.http.wasm`, V8, `FAIL_CLOSED`) whose plugin "
+            "configuration is the cache-on jwt_authn configuration, byte for byte (the "
+            "`typed_config` minus `@type`); `signature_verifier` unset, i.e. `auto`",
+            "gate_ring": "the same plus `\"signature_verifier\": \"ring\"`: every signature "
+            "verified by `ring` compiled to wasm",
+        }.get(variant["name"], variant["title"])
+        log_note = f" Its log: “{'; '.join(variant['log'])}”." if variant.get("log") else ""
+        add(f"  - *{variant['title']}* (`{variant['name']}`): {detail}.{log_note}")
+    if not any(v["name"] == "gate_ring" for v in variants):
+        add(
+            f"  - no ring variant: {build.get('signature_verifier_probe', 'not run')}"
+        )
+    add(
+        f"- **Envoy**: `{results['commands']['envoy']}` (the command of `integration/harness.py`'s "
+        f"`Envoy`; "
+        + (
+            f"pinned by starting it with the CPU affinity {{{settings['envoy_cpu']}}}, which every "
+            "thread it creates inherits; the run checks that every thread's `Cpus_allowed_list` "
+            f"is {settings['envoy_cpu']})."
+            if pin
+            else "not pinned: fewer than 2 cores)."
+        )
+    )
+    add(
+        f"- **Load**: {machine['wrk']}, {settings['wrk_threads']} thread(s), {settings['connections']} keep-alive "
+        f"connections, {settings['duration_s']} s per run"
+        + (f", pinned to core {settings['wrk_cpu']} with taskset" if pin else "")
+        + "; `bench/tokens.lua` pre-formats every request and picks one per call. "
+        + (
+            f"Warm-up, not recorded: every variant under the mix for {max(2, settings['warmup_s'])} s "
+            f"once, then each (variant, scenario) {settings['warmup_s']} s before its first run. "
+            if settings["warmup_s"]
+            else "No warm-up. "
+        )
+        + "Before every run the harness waits until the Envoys are idle (V8 recompiles hot wasm "
+        "functions in background threads, which would share Envoy's core). Each of the "
+        f"{settings['runs']} round(s) measures every scenario, and within a scenario every variant "
+        "one after the other (the variant order rotated from round to round), so slow drift of "
+        "the machine spreads over all variants. The commands, per scenario:"
+    )
+    add("")
+    add("  ```sh")
+    for scenario in scenarios:
+        add(f"  {results['commands']['wrk'][scenario['name']]}")
+    add("  ```")
+    add("")
+    add(
+        "  The arguments after `--` are the pattern (one letter per request, cycled: `S` the same "
+        "token, `D` the next token of the pool, `N` no token), the same-token file, the pool and the "
+        "pool cursor: each run continues where the previous run against that Envoy stopped, so a "
+        f"pool token comes back only after all {settings['tokens_per_pool']:,} have been used."
+    )
+    if pin:
+        add(
+            "- **Noise**: during each run the harness reads `/proc/stat` for Envoy's core and "
+            "Envoy's own CPU time: what else ran on that core (other processes, interrupts) and "
+            f"what the hypervisor took (steal). A run with more than "
+            f"{settings.get('other_load_limit', 0.1):.0%} of the core used by others or "
+            f"{settings.get('steal_limit', 0.05):.0%} steal is repeated (up to "
+            f"{settings.get('retries', 0)} more times) and the least disturbed attempt kept; a cell "
+            "still disturbed is marked †. Slowdowns the guest cannot see (a busy host that reports "
+            "no steal) show up only as spread between runs: read small differences against the "
+            "spread column of the details table. Per-run figures are in `bench/results.json`."
+        )
+    add("- **Scenarios**:")
+    for scenario in scenarios:
+        add(f"  - *{scenario['title']}* (`{scenario['name']}`, pattern `{scenario['pattern']}`): {scenario['description']}.")
+    add(
+        f"- **Tokens**: minted by PyJWT (never by jwt-gate) with an RSA-2048 key (kid `rsa`) and a "
+        f"P-256 key (kid `es256`), claims `iss`, `aud`, `sub`, `iat`, `exp` (24 h) and a unique "
+        f"`jti`; {settings['tokens_per_pool']:,} per pool (RS256, ES256, and RS256 for the mix), "
+        "kept in `bench/.tmp/tokens/` and reused while they have 3 h left."
+    )
+    add("- **Configuration** (JWKS abbreviated; the keys are inline as `local_jwks`):")
+    add("")
+    add("  ```json")
+    config = results["configs"].get("authn_cache") or next(iter(results["configs"].values()), {})
+    for line in json.dumps(config, indent=2).splitlines():
+        add(f"  {line}")
+    add("  ```")
+    add("")
+    if results.get("gate_filter"):
+        add(
+            "  jwt-gate's filter, with that JSON as its plugin configuration (a string; "
+            "`gate_ring` adds `\"signature_verifier\": \"ring\"` to it):"
+        )
+        add("")
+        add("  ```json")
+        for line in json.dumps(results["gate_filter"], indent=2).splitlines():
+            add(f"  {line}")
+        add("  ```")
+        add("")
+    add(
+        "- **Figures**: requests/s = completed requests / wrk's measured duration; p50 and p99 "
+        "from wrk's latency histogram; each the median over the runs. Ratios use the medians and "
+        "are left out (–) when either side was wrong."
+    )
+    add(
+        f"- **Re-run**: `make bench` or `.venv/bin/python bench/run.py` (`--runs N`, `--duration S`, "
+        "`--quick` for 1 × 2 s, `--only gate,authn_cache,same` to select variants and scenarios, "
+        "`--no-pin`, `--render-only` to redraw this page from `bench/results.json`). A full run takes "
+        f"about {max(1, round(results['elapsed_seconds'] / 60))} min here."
+    )
+    add("")
+
+    # Machine
+    add("## Machine")
+    add("")
+    rows = [
+        ["CPUs (`nproc`)", str(machine["nproc"])],
+        ["CPU model (/proc/cpuinfo)", f"{machine['cpu_model']} at {machine['cpu_mhz']} MHz"],
+        ["memory", f"{machine['memory_gib']} GiB"],
+        ["kernel", machine["kernel"]],
+        ["Envoy", machine["envoy"]],
+        ["wrk", machine["wrk"]],
+        ["pinning", "Envoy (all threads) on core 0, wrk and bench/run.py on core 1" if pin else "none"],
+        ["run", f"{results['generated']}, {results['elapsed_seconds']} s in all"],
+    ]
+    add(table(["", ""], rows, "ll"))
+    add("")
+    return "\n".join(out)
+
+
+def write(results: dict, doc: Path, chart_path: Path) -> None:
+    drawn = chart(results, chart_path)
+    if not drawn:
+        print("matplotlib is missing (pip install -r bench/requirements.txt): no chart")
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(markdown(results, chart_path.name if drawn else None))

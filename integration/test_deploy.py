@@ -1,0 +1,405 @@
+"""Deployment files under envoy/: every Envoy config passes `envoy --mode validate` (which runs
+jwt-gate's on_configure), every Kubernetes manifest parses and its embedded plugin configuration
+passes jwt-gate's own check (tools/check_config.py), the names that tie them together agree
+(clusters, hosts, SNI, versions), and the Istio migration example behaves in a real Envoy.
+
+The Istio and Envoy Gateway manifests are not applied to a cluster here (there is none): what
+is checked is what jwt-gate and Envoy can check."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import sys
+import urllib.parse
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness import (
+    REPO,
+    WASM,
+    Envoy,
+    IdentityProvider,
+    Listener,
+    Server,
+    EchoHandler,
+    assert_denied,
+    bootstrap,
+    jwt_gate_filter,
+)
+
+sys.path.insert(0, str(REPO / "tools"))
+import check_config  # noqa: E402
+
+ENVOY_DIR = REPO / "envoy"
+ISTIO_DIR = ENVOY_DIR / "istio"
+GATEWAY_DIR = ENVOY_DIR / "envoy-gateway"
+CARGO_VERSION = re.search(r'^version = "(.+)"$', (REPO / "Cargo.toml").read_text(), re.M).group(1)
+
+
+def yaml_files(directory: Path) -> list[Path]:
+    return sorted(directory.rglob("*.yaml"))
+
+
+def rel(path: Path) -> str:
+    return str(path.relative_to(REPO))
+
+
+def read(paths) -> check_config.Contents:
+    found = check_config.Contents()
+    for path in paths:
+        found.extend(check_config.read_file(path))
+    return found
+
+
+def assert_all_ok(results) -> None:
+    failures = [f"{label}:\n{result.summary()}" for label, result in results if not result.ok]
+    assert not failures, "\n\n".join(failures)
+
+
+# --- Envoy bootstraps ----------------------------------------------------------------------------
+
+BOOTSTRAPS = [
+    path
+    for path in yaml_files(ENVOY_DIR)
+    if any(isinstance(d, dict) and "static_resources" in d for d in yaml.safe_load_all(path.read_text()))
+]
+
+
+def test_the_bootstraps_are_the_expected_ones():
+    assert [rel(p) for p in BOOTSTRAPS] == [
+        "envoy/compose/envoy.yaml",
+        "envoy/envoy-remote-example.yaml",
+        "envoy/envoy.yaml",
+    ]
+
+
+@pytest.mark.parametrize("path", BOOTSTRAPS, ids=rel)
+def test_envoy_bootstrap_validates(path):
+    """As committed when it names the built module by its repository path (run from the root,
+    as documented); otherwise (the compose config's /etc/envoy/jwt_gate.wasm) with that path
+    pointed at the built module."""
+    text = path.read_text()
+    if "/etc/envoy/jwt_gate.wasm" in text:
+        config = check_config.with_local_wasm(yaml.safe_load(text), WASM)
+        result = check_config.validate(config)
+    else:
+        assert "target/wasm32-wasip1/release/jwt_gate.wasm" in text
+        result = check_config.validate(path)
+    assert result.ok, result.summary()
+    assert "jwt-gate: configured" in result.log  # the plugin really was configured
+
+
+def test_every_yaml_under_envoy_is_checked():
+    """No file under envoy/ escapes the checks: each is a bootstrap, Kubernetes manifests or
+    the compose file."""
+    for path in yaml_files(ENVOY_DIR):
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+        kinds = {
+            "bootstrap" if "static_resources" in d
+            else "manifest" if "apiVersion" in d and "kind" in d
+            else "compose" if "services" in d
+            else "unknown"
+            for d in docs
+        }
+        assert docs and kinds <= {"bootstrap", "manifest", "compose"}, (rel(path), kinds)
+
+
+# --- Kubernetes manifests ------------------------------------------------------------------------
+
+MANIFEST_FILES = yaml_files(ISTIO_DIR) + yaml_files(GATEWAY_DIR)
+KNOWN_KINDS = {
+    ("extensions.istio.io/v1alpha1", "WasmPlugin"),
+    ("extensions.istio.io/v1alpha1", "TrafficExtension"),
+    ("networking.istio.io/v1", "ServiceEntry"),
+    ("networking.istio.io/v1", "DestinationRule"),
+    ("security.istio.io/v1", "RequestAuthentication"),
+    ("security.istio.io/v1", "AuthorizationPolicy"),
+    ("gateway.envoyproxy.io/v1alpha1", "EnvoyExtensionPolicy"),
+    ("gateway.envoyproxy.io/v1alpha1", "EnvoyPatchPolicy"),
+}
+
+
+def manifests(paths=MANIFEST_FILES) -> list[tuple[str, dict]]:
+    return read(paths).manifests
+
+
+@pytest.mark.parametrize("path", MANIFEST_FILES, ids=rel)
+def test_manifest_parses(path):
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    assert docs
+    for doc in docs:
+        assert (doc["apiVersion"], doc["kind"]) in KNOWN_KINDS, (doc["apiVersion"], doc["kind"])
+        assert doc["metadata"]["name"] and doc["metadata"]["namespace"]
+        assert isinstance(doc["spec"], dict)
+
+
+def test_plugin_configurations_in_manifests_pass_jwt_gates_check():
+    """Every pluginConfig/config, in one Envoy (each alone if that fails), with the clusters the
+    Envoy Gateway EnvoyPatchPolicy adds."""
+    found = read(MANIFEST_FILES)
+    labels = sorted(c.where for c in found.plugin_configs)
+    assert labels == [
+        "envoy/envoy-gateway/envoyextensionpolicy.yaml#0: EnvoyExtensionPolicy jwt-gate",
+        "envoy/istio/migration/after.yaml#0: WasmPlugin jwt-gate",
+        "envoy/istio/trafficextension.yaml#0: TrafficExtension jwt-gate",
+        "envoy/istio/wasmplugin.yaml#0: WasmPlugin jwt-gate",
+    ]
+    results = check_config.check_contents(found)
+    assert_all_ok(results)
+    assert len(results) == len(labels) + 1  # and the clusters
+
+
+def broken(config: dict, mutate) -> str:
+    config = copy.deepcopy(config)
+    mutate(config)
+    return json.dumps(config)
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (
+            lambda c: c["providers"]["auth0"].update(audiences="https://auth0-jwt-authorizer"),
+            "providers.auth0.audiences: expected a list of strings",
+        ),
+        (lambda c: c["providers"]["auth0"].update(issuers=["x"]), "providers.auth0.issuers"),
+        (lambda c: c["rules"][1]["requires"].update(provider_name="okta"), "rules[1].requires"),
+    ],
+)
+def test_negative_control_the_check_rejects_a_broken_manifest(mutate, message):
+    """The same path as above fails, naming the field, when the WasmPlugin's pluginConfig is
+    broken: the check is jwt-gate's parser, not a rubber stamp."""
+    doc = yaml.safe_load((ISTIO_DIR / "wasmplugin.yaml").read_text())
+    doc["spec"]["pluginConfig"] = json.loads(broken(doc["spec"]["pluginConfig"], mutate))
+    [config] = check_config.classify(doc, "broken WasmPlugin").plugin_configs
+    result = check_config.validate(check_config.check_bootstrap([config.text]))
+    assert not result.ok
+    assert any(message in rejection for rejection in result.rejections), result.summary()
+
+
+def remote_clusters(config: dict) -> list[tuple[str, str, dict]]:
+    """(provider, cluster, http_uri) of every remote_jwks of a plugin configuration."""
+    return [
+        (name, provider["remote_jwks"]["http_uri"]["cluster"], provider["remote_jwks"]["http_uri"])
+        for name, provider in config["providers"].items()
+        if "remote_jwks" in provider
+    ]
+
+
+def test_istio_cluster_names_agree_with_service_entry_and_destination_rule():
+    """A remote_jwks cluster `outbound|<port>||<host>` exists in Istio only if a ServiceEntry
+    declares <host> with <port>; it speaks TLS only if a DestinationRule originates it for that
+    port, with SNI <host>; and the key set's URL must be on <host>."""
+    docs = [doc for _, doc in manifests(yaml_files(ISTIO_DIR))]
+    entries = [d for d in docs if d["kind"] == "ServiceEntry"]
+    rules = [d for d in docs if d["kind"] == "DestinationRule"]
+    checked = 0
+    for _, doc in manifests(yaml_files(ISTIO_DIR)):
+        for config in check_config.manifest_plugin_configs(doc):
+            for provider, cluster, http_uri in remote_clusters(config):
+                match = re.fullmatch(r"outbound\|(\d+)\|\|(.+)", cluster)
+                assert match, f"{provider}: {cluster} is not an Istio outbound cluster name"
+                port, host = int(match.group(1)), match.group(2)
+                assert urllib.parse.urlsplit(http_uri["uri"]).hostname == host
+                assert any(
+                    host in e["spec"]["hosts"]
+                    and any(p["number"] == port for p in e["spec"]["ports"])
+                    and e["spec"]["location"] == "MESH_EXTERNAL"
+                    and e["spec"]["resolution"] == "DNS"
+                    for e in entries
+                ), f"no ServiceEntry for {host}:{port}"
+                [tls] = [
+                    setting["tls"]
+                    for rule in rules
+                    if rule["spec"]["host"] == host
+                    for setting in rule["spec"]["trafficPolicy"]["portLevelSettings"]
+                    if setting["port"]["number"] == port
+                ]
+                assert tls["mode"] == "SIMPLE" and tls["sni"] == host
+                assert tls["caCertificates"] and tls["subjectAltNames"] == [host]
+                checked += 1
+    assert checked == 3  # wasmplugin, trafficextension, migration/after
+
+
+def test_istio_plugins_are_authn_phase_and_fail_closed():
+    for label, doc in manifests(yaml_files(ISTIO_DIR)):
+        spec = doc["spec"]
+        if doc["kind"] == "WasmPlugin":
+            assert (spec["phase"], spec["failStrategy"]) == ("AUTHN", "FAIL_CLOSE"), label
+            assert spec["url"] == f"oci://ghcr.io/your-org/jwt-gate:{CARGO_VERSION}", label
+        if doc["kind"] == "TrafficExtension":
+            assert (spec["phase"], spec["wasm"]["failStrategy"]) == ("AUTHN", "FAIL_CLOSE"), label
+            assert spec["wasm"]["url"] == f"oci://ghcr.io/your-org/jwt-gate:{CARGO_VERSION}", label
+
+
+def test_envoy_gateway_policy_names_the_patched_cluster():
+    found = read(yaml_files(GATEWAY_DIR))
+    [(_, policy)] = [m for m in found.manifests if m[1]["kind"] == "EnvoyExtensionPolicy"]
+    [wasm] = policy["spec"]["wasm"]
+    assert wasm["failOpen"] is False and wasm["rootID"] == "jwt_gate"
+    assert wasm["code"] == {
+        "type": "Image",
+        "image": {"url": f"ghcr.io/your-org/jwt-gate:{CARGO_VERSION}"},
+    }
+    names = {c["name"] for c in found.clusters}
+    for provider, cluster, http_uri in remote_clusters(wasm["config"]):
+        assert cluster in names, f"{provider}: no EnvoyPatchPolicy adds cluster {cluster}"
+        [definition] = [c for c in found.clusters if c["name"] == cluster]
+        assert_tls_cluster(definition, urllib.parse.urlsplit(http_uri["uri"]).hostname)
+
+
+def cluster_address(cluster: dict) -> tuple[str, int]:
+    [endpoint] = [
+        e["endpoint"]["address"]["socket_address"]
+        for group in cluster["load_assignment"]["endpoints"]
+        for e in group["lb_endpoints"]
+    ]
+    return endpoint["address"], endpoint["port_value"]
+
+
+def assert_tls_cluster(cluster: dict, host: str) -> None:
+    """`cluster` reaches `host` on 443, originating TLS with SNI `host` and verifying the
+    certificate (a CA bundle and the host's name as subject alternative name)."""
+    assert cluster_address(cluster) == (host, 443), cluster["name"]
+    socket = cluster["transport_socket"]
+    assert socket["name"] == "envoy.transport_sockets.tls"
+    tls = socket["typed_config"]
+    assert tls["@type"].endswith("UpstreamTlsContext") and tls["sni"] == host
+    validation = tls["common_tls_context"]["validation_context"]
+    assert validation["trusted_ca"]["filename"]
+    assert {"san_type": "DNS", "matcher": {"exact": host}} in validation["match_typed_subject_alt_names"]
+
+
+def test_remote_example_cluster_verifies_the_issuer():
+    """envoy-remote-example.yaml: the key set's host is the TLS cluster's host, and the cluster
+    checks its certificate."""
+    doc = yaml.safe_load((ENVOY_DIR / "envoy-remote-example.yaml").read_text())
+    [text] = check_config.wasm_filter_configs(doc)
+    clusters = {c["name"]: c for c in doc["static_resources"]["clusters"]}
+    [(_, cluster, http_uri)] = remote_clusters(json.loads(text))
+    assert_tls_cluster(clusters[cluster], urllib.parse.urlsplit(http_uri["uri"]).hostname)
+
+
+def test_the_same_auth0_setup_everywhere():
+    """The Auth0 example has one issuer, audience and key set URL in envoy/ (the Envoy example,
+    Istio, Envoy Gateway)."""
+    configs = [json.loads(t) for t in check_config.wasm_filter_configs(
+        yaml.safe_load((ENVOY_DIR / "envoy-remote-example.yaml").read_text()))]
+    configs += [c.json() for c in read(MANIFEST_FILES).plugin_configs]
+    seen = {
+        (p["issuer"], tuple(p["audiences"]), p["remote_jwks"]["http_uri"]["uri"])
+        for config in configs
+        for p in config["providers"].values()
+    }
+    assert seen == {
+        (
+            "https://dev-1234.auth0.com/",
+            ("https://auth0-jwt-authorizer",),
+            "https://dev-1234.auth0.com/.well-known/jwks.json",
+        )
+    }
+
+
+# --- The Istio migration example, in a real Envoy -------------------------------------------------
+
+
+def rbac_filter(policy: dict) -> dict:
+    """Envoy's RBAC filter for the subset of AuthorizationPolicy (action ALLOW) the migration
+    example uses: `to.operation.paths` (exact) and `when` on `request.headers[...]` (exact
+    values). Rules are ORed; within a rule, conditions are ANDed (as in Istio)."""
+    assert policy["spec"]["action"] == "ALLOW"
+    policies = {}
+    for index, rule in enumerate(policy["spec"]["rules"]):
+        permissions = [
+            {"url_path": {"path": {"exact": path}}}
+            for to in rule.get("to", [])
+            for path in to["operation"]["paths"]
+        ]
+        principals = []
+        for condition in rule.get("when", []):
+            header = re.fullmatch(r"request\.headers\[(.+)\]", condition["key"]).group(1)
+            principals.append(
+                {
+                    "or_ids": {
+                        "ids": [
+                            {"header": {"name": header, "string_match": {"exact": value}}}
+                            for value in condition["values"]
+                        ]
+                    }
+                }
+            )
+        assert set(rule) <= {"to", "when"}, rule
+        policies[f"rule-{index}"] = {
+            "permissions": [{"or_rules": {"rules": permissions}}] if permissions else [{"any": True}],
+            "principals": [{"and_ids": {"ids": principals}}] if principals else [{"any": True}],
+        }
+    return {
+        "name": "envoy.filters.http.rbac",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+            "rules": {"action": "ALLOW", "policies": policies},
+        },
+    }
+
+
+def test_istio_migration_after_yaml_in_envoy():
+    """after.yaml's pluginConfig (its key set URL pointed at a local identity provider that signs
+    as the Auth0 issuer) then its AuthorizationPolicy as Envoy RBAC, in that order: a valid token
+    passes; no token gets RBAC's 403; an invalid token gets jwt-gate's 401; /healthz needs
+    nothing; a client's own x-jwt-iss is removed before RBAC sees it."""
+    docs = {d["kind"]: d for d in yaml.safe_load_all((ISTIO_DIR / "migration" / "after.yaml").read_text())}
+    config = copy.deepcopy(docs["WasmPlugin"]["spec"]["pluginConfig"])
+    provider = config["providers"]["auth0"]
+    cluster = provider["remote_jwks"]["http_uri"]["cluster"]
+    echo = Server(EchoHandler)
+    with IdentityProvider(issuer=provider["issuer"]) as idp:
+        provider["remote_jwks"]["http_uri"]["uri"] = idp.url("/jwks")
+        config_doc = bootstrap({"gate": jwt_gate_filter(config)}, echo.port, {cluster: idp.port})
+        manager = config_doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        filters = manager["typed_config"]["http_filters"]
+        filters.insert(1, rbac_filter(docs["AuthorizationPolicy"]))
+        envoy = Envoy(config_doc, "istio-migration")
+        try:
+            gate = Listener(envoy.wait_ready(), "gate")
+            audience = provider["audiences"][0]
+            token = idp.mint(aud=audience, sub="alice")
+            upstream = gate.request("/api", token=token).upstream
+            assert upstream.header("x-jwt-iss") == provider["issuer"]
+            assert upstream.header("x-jwt-sub") == "alice"
+
+            denied = gate.request("/api")
+            assert (denied.status, denied.text) == (403, "RBAC: access denied")
+            spoofed = gate.request("/api", headers={"x-jwt-iss": provider["issuer"]})
+            assert (spoofed.status, spoofed.text) == (403, "RBAC: access denied")
+
+            assert_denied(gate.request("/api", token=idp.mint(aud="someone-else")), 403,
+                          "Audiences in Jwt are not allowed")
+            assert_denied(gate.request("/api", token=token[:-4] + "AAAA"), 401, "Jwt verification fails")
+            assert gate.request("/healthz").status == 200
+        finally:
+            envoy.stop()
+            echo.close()
+
+
+# --- tools/check_config.py as users run it ----------------------------------------------------------
+
+
+def test_check_config_command(tmp_path):
+    """The command of docs/deploy.md: exit 0 and `ok` for a good file; exit 1 and jwt-gate's
+    reason for a bad one."""
+    import subprocess
+
+    command = [sys.executable, str(REPO / "tools" / "check_config.py")]
+    good = subprocess.run([*command, "envoy/istio/wasmplugin.yaml"], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "ok   envoy/istio/wasmplugin.yaml#0: WasmPlugin jwt-gate: jwt-gate configuration" in good.stdout
+    bad_file = tmp_path / "bad.json"
+    bad_file.write_text('{"providers": {"p": {"issuer": "x", "remote_jwks": {}}}}')
+    bad = subprocess.run([*command, str(bad_file)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1
+    assert "FAIL" in bad.stdout and "providers.p.remote_jwks" in bad.stdout, bad.stdout
