@@ -29,7 +29,17 @@ from pathlib import Path
 
 import pytest
 
-from harness import REPO, WASM, Envoy, Listener, Server, assert_denied, free_port, wait_for
+from harness import (
+    REPO,
+    WASM,
+    Envoy,
+    Listener,
+    Server,
+    assert_denied,
+    free_port,
+    jwt_gate_filter,
+    wait_for,
+)
 
 CARGO_VERSION = re.search(r'^version = "(.+)"$', (REPO / "Cargo.toml").read_text(), re.M).group(1)
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -93,34 +103,16 @@ def remote_code_bootstrap(port: int, sha256: str, access_log: Path) -> dict:
         "providers": {"p": {"issuer": "https://issuer.test", "local_jwks": {"inline_string": "A" * 43}}},
         "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}],
     }
-    wasm_filter = {
-        "name": "jwt_gate",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-            "config": {
-                "name": "jwt_gate",
-                "root_id": "jwt_gate",
-                "vm_config": {
-                    "vm_id": "jwt_gate",
-                    "runtime": "envoy.wasm.runtime.v8",
-                    "code": {
-                        "remote": {
-                            "http_uri": {
-                                "uri": f"http://127.0.0.1:{port}/jwt_gate.wasm",
-                                "cluster": "wasm_source",
-                                "timeout": "10s",
-                            },
-                            "sha256": sha256,
-                        }
-                    },
-                },
-                "configuration": {
-                    "@type": "type.googleapis.com/google.protobuf.StringValue",
-                    "value": json.dumps(plugin),
-                },
-                "failure_policy": "FAIL_CLOSED",
+    wasm_filter = jwt_gate_filter(plugin)
+    wasm_filter["typed_config"]["config"]["vm_config"]["code"] = {
+        "remote": {
+            "http_uri": {
+                "uri": f"http://127.0.0.1:{port}/jwt_gate.wasm",
+                "cluster": "wasm_source",
+                "timeout": "10s",
             },
-        },
+            "sha256": sha256,
+        }
     }
     manager = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
