@@ -1,6 +1,10 @@
 //! Claim checks, in jwt_authn's order: issuer, time (`nbf`, `exp`), audience, lifetime.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
+
+use serde_json::Value;
 
 use crate::time::UnixTime;
 use crate::token::Claims;
@@ -18,14 +22,103 @@ pub struct ClaimRules {
     pub require_expiration: bool,
     /// Reject tokens whose remaining lifetime (`exp - now`) exceeds this many seconds.
     pub max_lifetime_seconds: Option<u64>,
+    /// jwt-gate's `verify_claims` (OCI API Gateway's `verifyClaims`): checked once the signature
+    /// verified.
+    pub verify_claims: Vec<ClaimCheck>,
+}
+
+/// One `verify_claims` entry: a claim that must (or, when present, may only) have one of the
+/// listed values.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct ClaimCheck {
+    /// The claim's name, or a dotted path into nested objects when no claim has the full name.
+    pub name: Arc<str>,
+    /// Allowed values, compared as exact strings; empty: any value.
+    pub values: Vec<String>,
+    /// The claim must be present.
+    pub required: bool,
+}
+
+impl ClaimCheck {
+    /// Checks one payload.
+    pub fn check(&self, payload: &serde_json::Map<String, Value>) -> Result<(), ClaimsError> {
+        let Some(value) = claim(payload, &self.name).filter(|v| !v.is_null()) else {
+            return if self.required {
+                Err(ClaimsError::ClaimMissing(Arc::clone(&self.name)))
+            } else {
+                Ok(())
+            };
+        };
+        if self.values.is_empty() {
+            return Ok(());
+        }
+        let allowed = |value: &Value| match value {
+            Value::String(text) => self.values.iter().any(|v| v == text),
+            Value::Number(_) | Value::Bool(_) => {
+                let text = value.to_string();
+                self.values.contains(&text)
+            }
+            _ => false,
+        };
+        let ok = match value {
+            Value::Array(items) => items.iter().any(allowed),
+            other => allowed(other),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(ClaimsError::ClaimNotAllowed(Arc::clone(&self.name)))
+        }
+    }
+}
+
+/// A claim by its full name (so `https://example.com/roles` works), else by a dotted path into
+/// nested objects (`realm_access.roles`), as jwt_authn does.
+pub fn claim<'p>(payload: &'p serde_json::Map<String, Value>, name: &str) -> Option<&'p Value> {
+    if let Some(value) = payload.get(name) {
+        return Some(value);
+    }
+    let mut parts = name.split('.');
+    let mut current = payload.get(parts.next()?)?;
+    for part in parts {
+        current = current.as_object()?.get(part)?;
+    }
+    Some(current)
+}
+
+/// The scopes a token grants: `scope` as a space-delimited string (RFC 8693 §4.2) or a list,
+/// else `scp` (Okta, Azure AD) in either form.
+pub fn scopes(payload: &serde_json::Map<String, Value>) -> Vec<String> {
+    let read = |value: &Value| -> Option<Vec<String>> {
+        match value {
+            Value::String(text) => Some(text.split_ascii_whitespace().map(str::to_owned).collect()),
+            Value::Array(items) => Some(
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            _ => None,
+        }
+    };
+    payload
+        .get("scope")
+        .and_then(read)
+        .or_else(|| payload.get("scp").and_then(read))
+        .unwrap_or_default()
 }
 
 /// Why a token's claims are not acceptable.
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[derive(Clone, Debug, Eq, PartialEq)]
 #[non_exhaustive]
 pub enum ClaimsError {
     /// No `aud` value is accepted.
     AudienceNotAllowed,
+    /// A `verify_claims` claim is required and absent.
+    ClaimMissing(Arc<str>),
+    /// A `verify_claims` claim has none of the allowed values.
+    ClaimNotAllowed(Arc<str>),
     /// `exp` is missing and required.
     ExpirationRequired,
     /// `now` is past `exp` plus the skew. `exp: 0` counts as expired (jwt_authn treats it as
@@ -115,21 +208,27 @@ pub fn normalize_audience(audience: &str) -> &str {
 }
 
 impl ClaimsError {
-    /// jwt_authn's text.
-    pub const fn message(self) -> &'static str {
-        match self {
+    /// jwt_authn's text (and jwt-gate's, in the same style, for its claim checks).
+    pub fn message(&self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
+            Self::ClaimMissing(name) => {
+                return Cow::Owned(format!("Claim {name} is missing in Jwt"))
+            }
+            Self::ClaimNotAllowed(name) => {
+                return Cow::Owned(format!("Claim {name} in Jwt is not allowed"))
+            }
             Self::AudienceNotAllowed => "Audiences in Jwt are not allowed",
             Self::ExpirationRequired | Self::LifetimeTooLong => "Jwt verification fails",
             Self::Expired { .. } => "Jwt is expired",
             Self::IssuerNotAllowed => "Jwt issuer is not configured",
             Self::NotYetValid { .. } => "Jwt not yet valid",
-        }
+        })
     }
 }
 
 impl fmt::Display for ClaimsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.message())
+        f.write_str(&self.message())
     }
 }
 

@@ -1,6 +1,7 @@
 //! The client-visible outcome of a failed check: one variant per failure, jwt_authn's texts and
 //! status codes (403 only for audience), and the counter each failure is counted under.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::claims::ClaimsError;
@@ -8,7 +9,7 @@ use crate::token::TokenError;
 use crate::verify::VerifyError;
 
 /// Why a request was denied.
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[derive(Clone, Debug, Eq, PartialEq)]
 #[non_exhaustive]
 pub enum AuthError {
     /// The claims are not acceptable.
@@ -22,35 +23,48 @@ pub enum AuthError {
     MultipleTokens,
     /// The signature did not verify.
     Signature(VerifyError),
+    /// No verified token grants one of the route's `allowed_scopes`.
+    ScopeNotAllowed,
     /// The token could not be parsed.
     Token(TokenError),
 }
 
 impl AuthError {
     /// The response body: jwt_authn's text.
-    pub const fn message(self) -> &'static str {
-        match self {
-            Self::Claims(error) => error.message(),
+    pub fn message(&self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
+            Self::Claims(error) => return error.message(),
             Self::JwksFetchFailed => "Jwks remote fetch is failed",
             Self::Missing => "Jwt is missing",
             Self::MultipleTokens => "Found multiple Jwt tokens",
+            Self::ScopeNotAllowed => "Scopes in Jwt are not allowed",
             Self::Signature(error) => error.message(),
             Self::Token(error) => error.message(),
-        }
+        })
     }
 
-    /// 403 when the audience is not allowed (the token is genuine but not for us), else 401.
-    pub const fn http_status(self) -> u16 {
+    /// 403 when the token is genuine but not for this request (audience, `verify_claims`,
+    /// `allowed_scopes`), else 401.
+    pub const fn http_status(&self) -> u16 {
         match self {
-            Self::Claims(ClaimsError::AudienceNotAllowed) => 403,
+            Self::Claims(
+                ClaimsError::AudienceNotAllowed
+                | ClaimsError::ClaimMissing(_)
+                | ClaimsError::ClaimNotAllowed(_),
+            )
+            | Self::ScopeNotAllowed => 403,
             _ => 401,
         }
     }
 
     /// The suffix of the `denied_by_reason` counter this failure increments.
-    pub const fn reason(self) -> &'static str {
+    pub const fn reason(&self) -> &'static str {
         match self {
             Self::Claims(ClaimsError::AudienceNotAllowed) => "jwt_audience_not_allowed",
+            Self::Claims(ClaimsError::ClaimMissing(_) | ClaimsError::ClaimNotAllowed(_)) => {
+                "jwt_claim_not_allowed"
+            }
+            Self::ScopeNotAllowed => "jwt_scope_not_allowed",
             Self::Claims(ClaimsError::Expired { .. }) => "jwt_expired",
             Self::Claims(ClaimsError::IssuerNotAllowed) => "jwt_issuer_not_configured",
             Self::Claims(ClaimsError::NotYetValid { .. }) => "jwt_not_yet_valid",
@@ -69,8 +83,10 @@ impl AuthError {
     }
 
     /// Every `reason()` value, so the host can define the counters up front.
-    pub const REASONS: [&'static str; 13] = [
+    pub const REASONS: [&'static str; 15] = [
         "jwt_audience_not_allowed",
+        "jwt_claim_not_allowed",
+        "jwt_scope_not_allowed",
         "jwt_expired",
         "jwt_issuer_not_configured",
         "jwt_not_yet_valid",
@@ -87,7 +103,7 @@ impl AuthError {
 
     /// How specific an error is, for `requires_any`: any real failure beats an unknown issuer,
     /// which beats a missing token (jwt_authn `verifier.cc`).
-    pub(crate) const fn specificity(self) -> u8 {
+    pub(crate) const fn specificity(&self) -> u8 {
         match self {
             Self::Missing => 0,
             Self::Claims(ClaimsError::IssuerNotAllowed) => 1,
@@ -116,7 +132,7 @@ impl From<VerifyError> for AuthError {
 
 impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.message())
+        f.write_str(&self.message())
     }
 }
 
@@ -151,6 +167,7 @@ mod tests {
         ];
         for error in samples {
             assert!(AuthError::REASONS.contains(&error.reason()), "{error:?}");
+            assert!(!error.message().is_empty());
         }
     }
 }

@@ -22,6 +22,8 @@ pub mod json;
 pub mod jwks;
 pub mod jwks_cache;
 pub mod limits;
+pub mod oci;
+pub mod openapi;
 pub mod remote;
 pub mod requirement;
 pub mod time;

@@ -117,6 +117,32 @@ impl HttpUri {
     }
 }
 
+impl HttpUri {
+    /// Whether the URI is `https`.
+    pub fn is_https(&self) -> bool {
+        self.uri.starts_with("https://")
+    }
+
+    /// The host (without IPv6 brackets) and the port, the scheme's default when not given.
+    pub fn host_and_port(&self) -> (String, u16) {
+        let default_port = if self.is_https() { 443 } else { 80 };
+        let authority = self.authority.as_str();
+        let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+            match rest.split_once(']') {
+                Some((host, tail)) => (host, tail.strip_prefix(':')),
+                None => (rest, None),
+            }
+        } else {
+            match authority.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            }
+        };
+        let port = port.and_then(|p| p.parse().ok()).unwrap_or(default_port);
+        (host.to_owned(), port)
+    }
+}
+
 /// `<issuer>/.well-known/openid-configuration` (OpenID Connect Discovery 1.0 §4).
 pub fn discovery_uri(issuer: &str) -> Result<HttpUri, String> {
     HttpUri::parse(&format!(

@@ -79,7 +79,10 @@ impl Requirement {
                             Ok(()) => return Ok(()),
                             Err(error) => {
                                 // Envoy keeps the last of the most specific errors.
-                                if best.is_none_or(|b| error.specificity() >= b.specificity()) {
+                                if best
+                                    .as_ref()
+                                    .is_none_or(|b| error.specificity() >= b.specificity())
+                                {
                                     best = Some(error);
                                 }
                             }
@@ -185,10 +188,10 @@ mod tests {
     impl Checks for Fake {
         fn provider(&mut self, provider: usize, _: Option<&[String]>) -> Result<(), AuthError> {
             self.calls += 1;
-            self.results[provider]
+            self.results[provider].clone()
         }
         fn all_present(&mut self, _lenient: bool) -> Result<(), AuthError> {
-            self.present
+            self.present.clone()
         }
     }
 
@@ -273,7 +276,7 @@ mod tests {
         let forbidden = AuthError::Claims(ClaimsError::AudienceNotAllowed);
         let any = Requirement::Any(vec![p(0), p(1)]);
         assert_eq!(
-            eval(&any, &[Err(EXPIRED), Err(forbidden)], Ok(())),
+            eval(&any, &[Err(EXPIRED), Err(forbidden.clone())], Ok(())),
             Err(forbidden)
         );
     }

@@ -20,6 +20,11 @@ pub struct Verified {
     pub claims: Claims,
     /// `claim_to_headers` values, computed once.
     pub claim_headers: Vec<(String, Vec<u8>)>,
+    /// The scopes the token grants (`scope` or `scp`), for routes with `allowed_scopes`.
+    pub scopes: Vec<String>,
+    /// The `forward_payload_header` value when it is not the payload segment itself (ESP v1's
+    /// user-info format), computed once.
+    pub payload_header: Option<Vec<u8>>,
 }
 
 /// A bounded map from (token, provider) to what verifying it established.
@@ -126,6 +131,8 @@ mod tests {
                 ..Claims::default()
             },
             claim_headers: Vec::new(),
+            scopes: Vec::new(),
+            payload_header: None,
         })
     }
 

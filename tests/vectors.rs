@@ -120,7 +120,7 @@ fn minted_tokens_get_jwt_authn_verdicts() {
             );
             let got = match outcome.decision {
                 Decision::Allow { .. } => "ok".to_owned(),
-                Decision::Deny(denial) => denial.body.to_owned(),
+                Decision::Deny(denial) => denial.body.into_owned(),
                 Decision::Wait(wait) => format!("wait {wait:?}"),
             };
             if got != expect {

@@ -2,14 +2,16 @@
 //! signature checks and the requirement tree together, and turns the result into header changes
 //! or a denial. Pure: time comes in as `now`, signatures go through a [`SignatureVerifier`].
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::config::{Config, KeySource, Provider};
+use crate::claims::{claim, scopes};
+use crate::config::{Config, FailureFormat, KeySource, PayloadFormat, Provider};
 use crate::error::AuthError;
 use crate::extractor::{remove_query_param, split_path, Location};
 use crate::jwks::KeySet;
@@ -101,10 +103,12 @@ pub enum HeaderOp {
 pub struct Denial {
     /// Why.
     pub error: AuthError,
-    /// 401, or 403 for audience.
+    /// 401, or 403 for audience, `verify_claims` and `allowed_scopes`.
     pub status: u16,
     /// The body (empty with `strip_failure_response`).
-    pub body: &'static str,
+    pub body: Cow<'static, str>,
+    /// Its `Content-Type`.
+    pub content_type: &'static str,
     /// `WWW-Authenticate` value, if any.
     pub www_authenticate: Option<String>,
 }
@@ -148,13 +152,16 @@ pub fn authenticate(
             ..allow(sanitize)
         };
     }
-    let Some(requirement) = config
+    let rule = config
         .rules
         .iter()
-        .find(|rule| rule.route.matches(request.headers))
-        .and_then(|rule| rule.requirement.as_ref())
+        .find(|rule| rule.route.matches(request.headers));
+    let Some((requirement, allowed_scopes)) =
+        rule.and_then(|rule| Some((rule.requirement.as_ref()?, &rule.allowed_scopes)))
     else {
-        return allow(sanitize);
+        let mut ops = sanitize;
+        forward_authorization(config, request, &mut ops);
+        return allow(ops);
     };
 
     let full_path = header(request, ":path").unwrap_or_default();
@@ -180,7 +187,10 @@ pub fn authenticate(
         tokens: &tokens,
         verified: Vec::new(),
     };
-    let result = requirement.evaluate(&mut session);
+    let mut result = requirement.evaluate(&mut session);
+    if result.is_ok() && !allowed_scopes.is_empty() {
+        result = session.check_scopes(allowed_scopes);
+    }
     let wait = match result {
         Ok(()) => session.wait_although_allowed,
         Err(_) => session.wait,
@@ -188,7 +198,8 @@ pub fn authenticate(
     let decision = match (wait, result) {
         (Some(wait), _) => Decision::Wait(wait),
         (None, Ok(())) => {
-            let (header_ops, path) = session.outputs(sanitize, full_path);
+            let (mut header_ops, path) = session.outputs(sanitize, full_path);
+            forward_authorization(config, request, &mut header_ops);
             Decision::Allow { header_ops, path }
         }
         (None, Err(error)) => return deny(config, request, error),
@@ -238,7 +249,7 @@ impl Checks for Session<'_, '_> {
         let mut found = false;
         for location in locations {
             match self.tokens.get(location) {
-                Some(Err(error)) => return Err(*error),
+                Some(Err(error)) => return Err(error.clone()),
                 Some(Ok(Some(_))) => {
                     found = true;
                     self.verify(location, provider, audiences)?;
@@ -258,7 +269,7 @@ impl Checks for Session<'_, '_> {
         let mut first_error = None;
         for location in 0..self.tokens.len() {
             let result = match self.tokens.get(location) {
-                Some(Err(error)) => Err(*error),
+                Some(Err(error)) => Err(error.clone()),
                 Some(Ok(Some(_))) => self
                     .provider_for(location)
                     .and_then(|provider| self.verify(location, provider, None)),
@@ -284,7 +295,7 @@ impl<'c, 't> Session<'c, 't> {
     fn token(&self, location: usize) -> Result<&'t str, AuthError> {
         match self.tokens.get(location) {
             Some(Ok(Some(token))) => Ok(token),
-            Some(Err(error)) => Err(*error),
+            Some(Err(error)) => Err(error.clone()),
             _ => Err(AuthError::Missing),
         }
     }
@@ -297,7 +308,7 @@ impl<'c, 't> Session<'c, 't> {
             .ok_or(AuthError::Missing)?
             .get_or_init(|| Jwt::parse(token, limits).map_err(AuthError::from))
             .as_ref()
-            .map_err(|error| *error)
+            .map_err(Clone::clone)
     }
 
     /// The provider a token at `location` belongs to: among the providers that look there, the
@@ -414,14 +425,43 @@ impl<'c, 't> Session<'c, 't> {
             }
             return Err(error.into());
         }
+        // jwt-gate's claim checks, once the token is known to be genuine (a forged token gets
+        // 401, not a hint about which claim would pass). Only passing tokens are cached.
+        for check in &provider.claims.verify_claims {
+            check.check(&jwt.payload)?;
+        }
+        let payload_header = match (&provider.forward_payload_header, provider.payload_format) {
+            (Some(_), PayloadFormat::EspV1) => Some(esp_v1_user_info(&jwt.payload)),
+            _ => None,
+        };
         let verified = Rc::new(Verified {
             claims: jwt.claims.clone(),
             claim_headers: claim_headers(provider, &jwt.payload),
+            scopes: scopes(&jwt.payload),
+            payload_header,
         });
         self.cache
             .insert(token, provider_index, version, now, Rc::clone(&verified));
         self.verified.push((location, provider_index, verified));
         Ok(())
+    }
+
+    /// A route's `allowed_scopes`: some verified token must grant one of them.
+    fn check_scopes(&self, allowed: &[String]) -> Result<(), AuthError> {
+        if self.verified.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        let granted = self.verified.iter().any(|(_, _, verified)| {
+            verified
+                .scopes
+                .iter()
+                .any(|scope| allowed.iter().any(|a| a == scope))
+        });
+        if granted {
+            Ok(())
+        } else {
+            Err(AuthError::ScopeNotAllowed)
+        }
     }
 
     /// Header changes for an allowed request: sanitizing removals, token removals, then outputs.
@@ -441,7 +481,10 @@ impl<'c, 't> Session<'c, 't> {
             };
             if let Some(name) = &provider.forward_payload_header {
                 let payload = token.split('.').nth(1).unwrap_or_default();
-                let mut value = payload.as_bytes().to_vec();
+                let mut value = match &verified.payload_header {
+                    Some(value) => value.clone(),
+                    None => payload.as_bytes().to_vec(),
+                };
                 if provider.pad_forward_payload_header {
                     while value.len() % 4 != 0 {
                         value.push(b'=');
@@ -489,20 +532,6 @@ fn claim_headers(
         .collect()
 }
 
-/// A claim by its full name (so `https://example.com/roles` works), else by a dotted path into
-/// nested objects (`realm_access.roles`), as jwt_authn does.
-fn claim<'p>(payload: &'p serde_json::Map<String, Value>, name: &str) -> Option<&'p Value> {
-    if let Some(value) = payload.get(name) {
-        return Some(value);
-    }
-    let mut parts = name.split('.');
-    let mut current = payload.get(parts.next()?)?;
-    for part in parts {
-        current = current.as_object()?.get(part)?;
-    }
-    Some(current)
-}
-
 /// Strings as is; numbers and booleans as JSON text; arrays of scalars comma-joined (unless an
 /// element contains a comma); objects and other arrays as base64 of their JSON (jwt_authn's encoding). A value with control characters
 /// is not emitted: it could not be a header value.
@@ -527,21 +556,105 @@ fn claim_header_value(value: &Value) -> Option<Vec<u8>> {
     clean.then(|| text.into_bytes())
 }
 
+/// ESP v1's `X-Endpoint-API-UserInfo`: padded base64url of `{"claims": <the payload as a JSON
+/// string>, "issuer", "id" (`sub`), "email", "audiences" (sorted, de-duplicated)}`, empty values
+/// left out.
+fn esp_v1_user_info(payload: &serde_json::Map<String, Value>) -> Vec<u8> {
+    let mut info = serde_json::Map::new();
+    info.insert(
+        "claims".to_owned(),
+        Value::String(Value::Object(payload.clone()).to_string()),
+    );
+    for (name, claim_name) in [("issuer", "iss"), ("id", "sub"), ("email", "email")] {
+        if let Some(Value::String(text)) = payload.get(claim_name) {
+            if !text.is_empty() {
+                info.insert(name.to_owned(), Value::String(text.clone()));
+            }
+        }
+    }
+    let mut audiences: Vec<&str> = match payload.get("aud") {
+        Some(Value::String(aud)) => vec![aud.as_str()],
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    audiences.retain(|aud| !aud.is_empty());
+    audiences.sort_unstable();
+    audiences.dedup();
+    if !audiences.is_empty() {
+        info.insert(
+            "audiences".to_owned(),
+            Value::Array(
+                audiences
+                    .into_iter()
+                    .map(|a| Value::String(a.to_owned()))
+                    .collect(),
+            ),
+        );
+    }
+    // `serde_json::Map` keeps keys sorted; ESP v1 writes claims, issuer, id, email, audiences.
+    let mut text = String::from("{");
+    for name in ["claims", "issuer", "id", "email", "audiences"] {
+        if let Some(value) = info.get(name) {
+            if text.len() > 1 {
+                text.push(',');
+            }
+            text.push_str(&Value::String(name.to_owned()).to_string());
+            text.push(':');
+            text.push_str(&value.to_string());
+        }
+    }
+    text.push('}');
+    URL_SAFE.encode(text).into_bytes()
+}
+
+/// `x_forwarded_authorization` (ESPv2's backend-auth header move): a client-sent
+/// `X-Forwarded-Authorization` never reaches the upstream, and the request's own
+/// `Authorization`, if any, is copied there, so a backend reads the caller's credential from
+/// one well-known place whatever happens to `Authorization`.
+fn forward_authorization(config: &Config, request: Request<'_>, ops: &mut Vec<HeaderOp>) {
+    if !config.x_forwarded_authorization {
+        return;
+    }
+    if let Some(value) = header(request, "authorization") {
+        ops.push(HeaderOp::Add(
+            X_FORWARDED_AUTHORIZATION.to_owned(),
+            value.to_vec(),
+        ));
+    }
+}
+
+/// The header [`forward_authorization`] writes.
+pub const X_FORWARDED_AUTHORIZATION: &str = "x-forwarded-authorization";
+
 fn deny(config: &Config, request: Request<'_>, error: AuthError) -> Outcome {
-    let (body, www_authenticate) = if config.strip_failure_response {
-        ("", None)
+    let status = error.http_status();
+    let (body, content_type, www_authenticate) = if config.strip_failure_response {
+        (Cow::Borrowed(""), "text/plain", None)
     } else {
         let mut value = format!("Bearer realm=\"{}\"", realm(request));
-        if error != AuthError::Missing {
-            value.push_str(", error=\"invalid_token\"");
+        match error {
+            AuthError::Missing => {}
+            AuthError::ScopeNotAllowed => value.push_str(", error=\"insufficient_scope\""),
+            _ => value.push_str(", error=\"invalid_token\""),
         }
-        (error.message(), Some(value))
+        let message = error.message();
+        match config.failure_response_format {
+            FailureFormat::Text => (message, "text/plain", Some(value)),
+            FailureFormat::Json => {
+                let body = format!(
+                    "{{\"code\":{status},\"message\":{}}}",
+                    Value::String(message.into_owned())
+                );
+                (Cow::Owned(body), "application/json", Some(value))
+            }
+        }
     };
     Outcome {
         decision: Decision::Deny(Denial {
             error,
-            status: error.http_status(),
+            status,
             body,
+            content_type,
             www_authenticate,
         }),
         cors_preflight_bypassed: false,

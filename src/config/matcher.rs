@@ -1,9 +1,11 @@
 //! Route matching for `rules[].match`: Envoy's RouteMatch subset jwt-gate supports (prefix, path,
-//! safe_regex, case_sensitive, headers, query_parameters), over raw header bytes. Regexes use RE2
+//! safe_regex, case_sensitive, headers, query_parameters), over raw header bytes, plus jwt-gate's
+//! `path_template` (Google's HTTP path templates, as ESPv2 matches OpenAPI paths). Regexes use RE2
 //! syntax (`regex-lite`: ASCII classes, as RE2's `\d`, `\w`, `\s`; no `\p{..}`).
 
 use regex_lite::Regex;
 
+use super::template::PathTemplate;
 use super::walk::{Field, Object};
 use super::ConfigError;
 use crate::extractor::split_path;
@@ -22,6 +24,7 @@ enum PathMatch {
     Path(String),
     Prefix(String),
     Regex(Regex),
+    Template(PathTemplate),
 }
 
 /// Envoy's HeaderMatcher.
@@ -64,7 +67,7 @@ enum StringKind {
 impl RouteMatch {
     pub(crate) fn parse(field: &Field<'_>) -> Result<Self, ConfigError> {
         let mut object = field.object()?;
-        let specifiers = ["prefix", "path", "safe_regex"];
+        let specifiers = ["prefix", "path", "safe_regex", "path_template"];
         let given: Vec<&str> = specifiers.into_iter().filter(|s| object.has(s)).collect();
         let path = match given.as_slice() {
             ["prefix"] => {
@@ -75,11 +78,22 @@ impl RouteMatch {
                 Some(regex) => PathMatch::Regex(regex_matcher(&regex)?),
                 None => return Err(field.error("safe_regex is missing")),
             },
+            ["path_template"] => match object.take("path_template") {
+                Some(template) => PathMatch::Template(
+                    PathTemplate::parse(template.string()?).map_err(|why| template.error(why))?,
+                ),
+                None => return Err(field.error("path_template is missing")),
+            },
             [] => {
                 object.finish()?;
-                return Err(field.error("one of prefix, path or safe_regex is required"));
+                return Err(
+                    field.error("one of prefix, path, safe_regex or path_template is required")
+                );
             }
-            _ => return Err(field.error("only one of prefix, path or safe_regex may be given")),
+            _ => {
+                return Err(field
+                    .error("only one of prefix, path, safe_regex or path_template may be given"))
+            }
         };
         let case_sensitive = match object.take("case_sensitive") {
             Some(flag) => flag.bool()?,
@@ -121,6 +135,7 @@ impl RouteMatch {
             }
             // Envoy refuses non-UTF-8 paths; a non-UTF-8 header value matches no regex.
             PathMatch::Regex(regex) => std::str::from_utf8(path).is_ok_and(|p| regex.is_match(p)),
+            PathMatch::Template(template) => template.matches(path, self.case_sensitive),
         };
         path_ok
             && self.headers.iter().all(|matcher| matcher.matches(headers))

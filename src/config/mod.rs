@@ -4,6 +4,7 @@
 //! Every error names the field at fault: `providers.auth0.audiences: expected a list of strings`.
 
 mod matcher;
+mod template;
 mod walk;
 
 use std::collections::BTreeMap;
@@ -12,7 +13,9 @@ use std::fmt;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
-use crate::claims::{normalize_audience, ClaimRules};
+use std::sync::Arc;
+
+use crate::claims::{normalize_audience, ClaimCheck, ClaimRules};
 use crate::extractor::Location;
 use crate::json;
 use crate::jwks::KeySet;
@@ -21,6 +24,7 @@ use crate::remote::{discovery_uri, HttpUri, RemoteJwks};
 use crate::requirement::Requirement;
 
 pub use matcher::RouteMatch;
+pub use template::PathTemplate;
 use walk::Field;
 
 /// A compiled configuration.
@@ -48,6 +52,31 @@ pub struct Config {
     pub token_cache_size: usize,
     /// Tokens longer than this are not cached (the largest `jwt_max_token_size`).
     pub token_cache_max_token_bytes: usize,
+    /// How failures are written (jwt-gate's `failure_response_format`).
+    pub failure_response_format: FailureFormat,
+    /// Copy the request's `Authorization` to `X-Forwarded-Authorization` (jwt-gate's
+    /// `x_forwarded_authorization`, ESPv2's behaviour behind `x-google-backend`).
+    pub x_forwarded_authorization: bool,
+}
+
+/// `failure_response_format`.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub enum FailureFormat {
+    /// jwt_authn's: the message as `text/plain`.
+    #[default]
+    Text,
+    /// ESPv2's and API Gateway's: `{"code":401,"message":"Jwt is missing"}`.
+    Json,
+}
+
+/// `forward_payload_header_format`.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub enum PayloadFormat {
+    /// jwt_authn's and ESPv2's: the payload segment as sent.
+    #[default]
+    Segment,
+    /// ESP v1's user info: padded base64url of `{"claims", "issuer", "id", "email", "audiences"}`.
+    EspV1,
 }
 
 /// Verified tokens kept per VM when no provider sets `jwt_cache_config.jwt_cache_size`.
@@ -86,6 +115,8 @@ pub struct Provider {
     pub forward_payload_header: Option<String>,
     /// Pad that header's value with `=`.
     pub pad_forward_payload_header: bool,
+    /// What that header carries.
+    pub payload_format: PayloadFormat,
     /// Claims copied into headers.
     pub claim_to_headers: Vec<ClaimToHeader>,
     /// `jwt_cache_config`: (`jwt_cache_size`, `jwt_max_token_size`), when given.
@@ -117,6 +148,8 @@ pub struct Rule {
     pub route: RouteMatch,
     /// What it requires; `None` means no check.
     pub requirement: Option<Requirement>,
+    /// jwt-gate's `allowed_scopes` (OCI's `ANY_OF`): a verified token must grant one of them.
+    pub allowed_scopes: Vec<String>,
 }
 
 /// A configuration that cannot be used, and the field at fault.
@@ -150,7 +183,6 @@ impl fmt::Display for ConfigError {
 impl Config {
     /// Parses and compiles the plugin configuration.
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
-        let limits = Limits::DEFAULT;
         if bytes.trim_ascii().is_empty() {
             return Err(ConfigError::new(
                 "",
@@ -159,7 +191,17 @@ impl Config {
         }
         let value =
             json::parse(bytes, 64).map_err(|error| ConfigError::new("", error.to_string()))?;
-        let root = Field::root(&value);
+        if value.get("openapi").is_some() {
+            let translated = crate::openapi::translate(&value)?;
+            return Self::from_value(&translated);
+        }
+        Self::from_value(&value)
+    }
+
+    /// Compiles an already parsed jwt_authn-form configuration.
+    pub fn from_value(value: &serde_json::Value) -> Result<Self, ConfigError> {
+        let limits = Limits::DEFAULT;
+        let root = Field::root(value);
         let mut object = root.object()?;
 
         let mut locations: Vec<Location> = Vec::new();
@@ -188,6 +230,15 @@ impl Config {
         let bypass_cors_preflight = object.bool("bypass_cors_preflight")?;
         let strip_failure_response = object.bool("strip_failure_response")?;
         let stat_prefix = object.string("stat_prefix")?.unwrap_or_default().to_owned();
+        let failure_response_format = match object.take("failure_response_format") {
+            None => FailureFormat::Text,
+            Some(field) => match field.string()? {
+                "text" => FailureFormat::Text,
+                "json" => FailureFormat::Json,
+                _ => return Err(field.error("expected \"text\" or \"json\"")),
+            },
+        };
+        let x_forwarded_authorization = object.bool("x_forwarded_authorization")?;
         let signature_verifier = match object.take("signature_verifier") {
             None => VerifierChoice::Auto,
             Some(field) => match field.string()? {
@@ -215,6 +266,10 @@ impl Config {
                     .cloned()
                     .chain(p.claim_to_headers.iter().map(|c| c.header_name.clone()))
             })
+            .chain(
+                x_forwarded_authorization
+                    .then(|| crate::authenticator::X_FORWARDED_AUTHORIZATION.to_owned()),
+            )
             .collect();
         output_headers.sort();
         output_headers.dedup();
@@ -253,6 +308,8 @@ impl Config {
             signature_verifier,
             token_cache_size,
             token_cache_max_token_bytes,
+            failure_response_format,
+            x_forwarded_authorization,
         })
     }
 }
@@ -279,7 +336,8 @@ impl Provider {
             .take("max_lifetime")
             .map(|f| f.duration_seconds())
             .transpose()?;
-        // jwt_authn: 0 (or unset) means the default of 60 seconds.
+        // jwt_authn: 0 (or unset) means the default of 60 seconds. jwt-gate's `clock_skew` (a
+        // Duration) may say 0s and mean it (OCI's default).
         let clock_skew_seconds = match object
             .take("clock_skew_seconds")
             .map(|f| f.u64())
@@ -288,6 +346,32 @@ impl Provider {
             None | Some(0) => 60,
             Some(seconds) => seconds,
         };
+        let clock_skew_seconds = match object.take("clock_skew") {
+            Some(skew) => skew.duration_seconds()?,
+            None => clock_skew_seconds,
+        };
+        let mut verify_claims = Vec::new();
+        for entry in object.list("verify_claims")? {
+            let mut entry_object = entry.object()?;
+            let key = entry_object
+                .string("key")?
+                .filter(|k| !k.is_empty())
+                .ok_or_else(|| entry.error("key (the claim name) is required"))?;
+            let values = entry_object.strings("values")?;
+            let required = match entry_object.take("is_required") {
+                Some(flag) => flag.bool()?,
+                None => true,
+            };
+            entry_object.finish()?;
+            if values.is_empty() && !required {
+                return Err(entry.error("checks nothing: give values, or is_required: true"));
+            }
+            verify_claims.push(ClaimCheck {
+                name: Arc::from(key),
+                values,
+                required,
+            });
+        }
         let keys = match (object.take("local_jwks"), object.take("remote_jwks")) {
             (Some(source), None) => KeySource::Local(parse_data_source(&source, limits)?),
             (None, Some(remote)) => {
@@ -343,6 +427,14 @@ impl Provider {
             None => None,
         };
         let pad_forward_payload_header = object.bool("pad_forward_payload_header")?;
+        let payload_format = match object.take("forward_payload_header_format") {
+            None => PayloadFormat::Segment,
+            Some(field) => match field.string()? {
+                "payload" => PayloadFormat::Segment,
+                "esp_v1" => PayloadFormat::EspV1,
+                _ => return Err(field.error("expected \"payload\" or \"esp_v1\"")),
+            },
+        };
         let mut claim_to_headers = Vec::new();
         for entry in object.list("claim_to_headers")? {
             let mut entry_object = entry.object()?;
@@ -395,12 +487,14 @@ impl Provider {
                 clock_skew_seconds,
                 require_expiration,
                 max_lifetime_seconds,
+                verify_claims,
             },
             keys,
             locations: location_indexes,
             forward,
             forward_payload_header,
             pad_forward_payload_header,
+            payload_format,
             claim_to_headers,
             cache,
         })
@@ -439,8 +533,18 @@ impl Rule {
             (None, None) => None,
         }
         .filter(|requirement| *requirement != Requirement::NoCheck);
+        let allowed_scopes = object.strings("allowed_scopes")?;
+        if !allowed_scopes.is_empty() && requirement.is_none() {
+            return Err(field.error(
+                "allowed_scopes needs a requirement (requires or requirement_name) to check tokens",
+            ));
+        }
         object.finish()?;
-        Ok(Self { route, requirement })
+        Ok(Self {
+            route,
+            requirement,
+            allowed_scopes,
+        })
     }
 }
 

@@ -68,7 +68,7 @@ pub fn send_denial(denial: &Denial) {
     }
     let body = (!denial.body.is_empty()).then_some(denial.body.as_bytes());
     if body.is_some() {
-        headers.push(("content-type", "text/plain"));
+        headers.push(("content-type", denial.content_type));
     }
     let _ = hostcalls::send_http_response(u32::from(denial.status), headers, body);
 }

@@ -1,0 +1,294 @@
+//! HTTP path templates, as Google's API infrastructure (ESP, ESPv2, `google.api.http`) and
+//! OpenAPI write them: `/v1/shelves/{shelf}/books/{book}`, `/v1/{name=shelves/*/books/*}`,
+//! `/v1/files/{path=**}`, `/v1/*/items`, `/v1/things:verb`.
+//!
+//! Matching follows ESPv2's generated routes: literal segments compare exactly, `*` and `{var}`
+//! match one non-empty segment, `**` matches any number of segments and must come last, and a
+//! single trailing `/` on the request path is ignored. Matching never allocates.
+
+/// A compiled path template.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct PathTemplate {
+    segments: Vec<Segment>,
+    verb: Option<String>,
+}
+
+#[derive(Clone, Debug, Eq, PartialEq)]
+enum Segment {
+    Literal(String),
+    /// `*` or `{var}`: one non-empty segment.
+    One,
+    /// `**`: the rest of the path, possibly nothing.
+    Rest,
+}
+
+/// Longest template accepted, in bytes.
+const MAX_TEMPLATE_LEN: usize = 4096;
+
+impl PathTemplate {
+    /// Parses a template; the error says what is wrong with it.
+    pub fn parse(template: &str) -> Result<Self, String> {
+        if template.len() > MAX_TEMPLATE_LEN {
+            return Err(format!("longer than {MAX_TEMPLATE_LEN} bytes"));
+        }
+        let Some(rest) = template.strip_prefix('/') else {
+            return Err(format!("{template:?} must start with '/'"));
+        };
+        // The verb is what follows the last ':' outside braces, after the last '/'.
+        let mut depth = 0usize;
+        let mut verb_at = None;
+        for (index, byte) in rest.bytes().enumerate() {
+            match byte {
+                b'{' => depth += 1,
+                b'}' => depth = depth.saturating_sub(1),
+                b'/' if depth == 0 => verb_at = None,
+                b':' if depth == 0 => verb_at = Some(index),
+                _ => {}
+            }
+        }
+        let (body, verb) = match verb_at {
+            Some(at) => {
+                let verb = rest.get(at + 1..).unwrap_or_default();
+                if verb.is_empty() || verb.contains(['{', '}', '/', '*']) {
+                    return Err(format!("{template:?} has an invalid verb"));
+                }
+                (rest.get(..at).unwrap_or_default(), Some(verb.to_owned()))
+            }
+            None => (rest, None),
+        };
+
+        let bad = |why: &str| format!("{template:?}: {why}");
+        let mut segments = Vec::new();
+        let mut start = 0;
+        while !body.is_empty() {
+            // One segment: a variable `{...}` or text up to the next '/'.
+            let tail = body.get(start..).unwrap_or_default();
+            if let Some(open) = tail.strip_prefix('{') {
+                let close = open.find('}').ok_or_else(|| bad("unclosed '{'"))?;
+                variable(open.get(..close).unwrap_or_default(), &mut segments)
+                    .map_err(|why| bad(&why))?;
+                let after = open.get(close + 1..).unwrap_or_default();
+                if after.is_empty() {
+                    break;
+                }
+                if !after.starts_with('/') {
+                    return Err(bad("a variable must be a whole segment"));
+                }
+                start += close + 3;
+            } else {
+                let end = tail.find('/').unwrap_or(tail.len());
+                segments.push(
+                    literal_or_wildcard(tail.get(..end).unwrap_or_default())
+                        .map_err(|why| bad(&why))?,
+                );
+                if end == tail.len() {
+                    break;
+                }
+                start += end + 1;
+            }
+        }
+        if let Some(position) = segments.iter().position(|s| *s == Segment::Rest) {
+            if position + 1 != segments.len() {
+                return Err(bad("'**' may only be the last segment"));
+            }
+        }
+        Ok(Self { segments, verb })
+    }
+
+    /// Whether `path` (the request path without its query string) matches.
+    pub fn matches(&self, path: &[u8], case_sensitive: bool) -> bool {
+        let Some(mut rest) = path.strip_prefix(b"/") else {
+            return false;
+        };
+        if let Some(verb) = &self.verb {
+            let suffix_len = verb.len() + 1;
+            let Some(split) = rest.len().checked_sub(suffix_len) else {
+                return false;
+            };
+            let (head, tail) = rest.split_at(split);
+            match tail.split_first() {
+                Some((b':', name)) if equal(name, verb.as_bytes(), case_sensitive) => {}
+                _ => return false,
+            }
+            rest = head;
+        } else if let Some(trimmed) = rest.strip_suffix(b"/") {
+            // One trailing slash is ignored.
+            rest = trimmed;
+        }
+        let mut parts = (!rest.is_empty()).then(|| rest.split(|&b| b == b'/'));
+        for segment in &self.segments {
+            match segment {
+                Segment::Rest => return true,
+                Segment::One => match parts.as_mut().and_then(Iterator::next) {
+                    Some(part) if !part.is_empty() => {}
+                    _ => return false,
+                },
+                Segment::Literal(text) => match parts.as_mut().and_then(Iterator::next) {
+                    Some(part) if equal(part, text.as_bytes(), case_sensitive) => {}
+                    _ => return false,
+                },
+            }
+        }
+        parts.is_none_or(|mut parts| parts.next().is_none())
+    }
+
+    /// Ordering key for "more specific first" (ESPv2's route order): literal segments before
+    /// `{var}`/`*`, before `**`, compared segment by segment.
+    pub fn specificity(&self) -> Vec<(u8, &str)> {
+        self.segments
+            .iter()
+            .map(|segment| match segment {
+                Segment::Literal(text) => (0, text.as_str()),
+                Segment::One => (1, ""),
+                Segment::Rest => (2, ""),
+            })
+            .collect()
+    }
+}
+
+fn equal(a: &[u8], b: &[u8], case_sensitive: bool) -> bool {
+    if case_sensitive {
+        a == b
+    } else {
+        a.eq_ignore_ascii_case(b)
+    }
+}
+
+/// `name` or `name=segments`; a variable without `=` is one segment.
+fn variable(inner: &str, segments: &mut Vec<Segment>) -> Result<(), String> {
+    let (name, pattern) = match inner.split_once('=') {
+        Some((name, pattern)) => (name, Some(pattern)),
+        None => (inner, None),
+    };
+    let name_ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+    if !name_ok {
+        return Err(format!("invalid variable name {name:?}"));
+    }
+    match pattern {
+        None => segments.push(Segment::One),
+        Some("") => return Err(format!("variable {name:?} has an empty pattern")),
+        Some(pattern) => {
+            for part in pattern.split('/') {
+                if part.contains(['{', '}']) {
+                    return Err(format!("variables cannot nest (in {name:?})"));
+                }
+                segments.push(literal_or_wildcard(part)?);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn literal_or_wildcard(text: &str) -> Result<Segment, String> {
+    match text {
+        "" => Err("empty segment ('//')".to_owned()),
+        "*" => Ok(Segment::One),
+        "**" => Ok(Segment::Rest),
+        _ if text.contains(['{', '}', '*']) => Err(format!("invalid segment {text:?}")),
+        _ => Ok(Segment::Literal(text.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(template: &str, path: &str) -> bool {
+        PathTemplate::parse(template)
+            .unwrap()
+            .matches(path.as_bytes(), true)
+    }
+
+    #[test]
+    fn literal_and_variables() {
+        let t = "/v1/shelves/{shelf}/books/{book}";
+        assert!(matches(t, "/v1/shelves/1/books/2"));
+        assert!(matches(t, "/v1/shelves/1/books/2/"));
+        assert!(!matches(t, "/v1/shelves/1/books/2//"));
+        assert!(!matches(t, "/v1/shelves/1/books"));
+        assert!(!matches(t, "/v1/shelves//books/2"));
+        assert!(!matches(t, "/v1/shelves/1/books/2/3"));
+        assert!(!matches(t, "/V1/shelves/1/books/2"));
+        assert!(PathTemplate::parse(t)
+            .unwrap()
+            .matches(b"/V1/Shelves/1/BOOKS/2", false));
+    }
+
+    #[test]
+    fn root_and_exact() {
+        assert!(matches("/", "/"));
+        assert!(!matches("/", "/a"));
+        assert!(matches("/healthz", "/healthz"));
+        assert!(matches("/healthz", "/healthz/"));
+        assert!(!matches("/healthz", "/healthzz"));
+        assert!(!matches("/healthz", "healthz"));
+        assert!(!matches("/healthz", ""));
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(matches("/v1/{name=shelves/*}", "/v1/shelves/7"));
+        assert!(!matches("/v1/{name=shelves/*}", "/v1/shelves/7/books"));
+        assert!(matches("/v1/files/{path=**}", "/v1/files/a/b/c.txt"));
+        assert!(matches("/v1/files/{path=**}", "/v1/files/"));
+        assert!(matches("/v1/files/**", "/v1/files/x"));
+        assert!(matches("/v1/*/items", "/v1/x/items"));
+        assert!(!matches("/v1/*/items", "/v1/x/y/items"));
+        assert!(matches("/**", "/anything/at/all"));
+    }
+
+    #[test]
+    fn verbs() {
+        let t = "/v1/{name=operations/*}:cancel";
+        assert!(matches(t, "/v1/operations/42:cancel"));
+        assert!(!matches(t, "/v1/operations/42"));
+        assert!(!matches(t, "/v1/operations/42:undelete"));
+        assert!(matches("/v1/things:batchGet", "/v1/things:batchGet"));
+    }
+
+    #[test]
+    fn rejects_bad_templates() {
+        for bad in [
+            "v1/x",
+            "/v1//x",
+            "/v1/{x",
+            "/v1/{}",
+            "/v1/{x=}",
+            "/v1/**/x",
+            "/v1/a{x}",
+            "/v1/{x}y",
+            "/v1/{x={y}}",
+            "/v1/x:",
+            "/v1/x*y",
+        ] {
+            assert!(PathTemplate::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn specific_templates_sort_first() {
+        let mut templates = vec![
+            "/v1/{x=**}",
+            "/v1/shelves/{shelf}",
+            "/v1/shelves/special",
+            "/v1/{a}/{b}",
+        ];
+        templates.sort_by(|a, b| {
+            let a = PathTemplate::parse(a).unwrap();
+            let b = PathTemplate::parse(b).unwrap();
+            a.specificity().cmp(&b.specificity())
+        });
+        assert_eq!(
+            templates,
+            [
+                "/v1/shelves/special",
+                "/v1/shelves/{shelf}",
+                "/v1/{a}/{b}",
+                "/v1/{x=**}"
+            ]
+        );
+    }
+}

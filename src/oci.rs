@@ -1,0 +1,1 @@
+//! OCI API Gateway's JWT policy, translated (placeholder while written).
