@@ -515,3 +515,210 @@ fn a_key_rotation_makes_cached_tokens_misses() {
         "version 1 checked once, version 2 again"
     );
 }
+
+fn bearer(name: &str) -> String {
+    format!("Bearer {}", token(name))
+}
+
+const RICH: &str = "rich claims (scope, tenant, roles, namespaced claim)";
+
+#[test]
+fn verify_claims_need_the_listed_values() {
+    let check = |checks: Value, name: &str| {
+        let config = config(json!({"verify_claims": checks}), require_p());
+        let auth = bearer(name);
+        match run(&config, &[(":path", "/"), ("authorization", &auth)]).decision {
+            Decision::Allow { .. } => "ok".to_owned(),
+            Decision::Deny(denial) => format!("{} {}", denial.status, denial.body),
+            Decision::Wait(wait) => format!("{wait:?}"),
+        }
+    };
+    let ok = |checks: Value| assert_eq!(check(checks.clone(), RICH), "ok", "{checks}");
+    ok(json!([{"key": "tenant", "values": ["globex", "acme"]}]));
+    ok(json!([{"key": "roles", "values": ["dev"]}]));
+    ok(json!([{"key": "level", "values": ["3"]}]));
+    ok(json!([{"key": "https://example.com/roles", "values": ["editor"]}]));
+    ok(json!([{"key": "realm.team", "values": ["blue"]}]));
+    ok(json!([{"key": "email", "is_required": true}]));
+    ok(json!([{"key": "department", "values": ["x"], "is_required": false}]));
+    ok(json!([{"key": "tenant", "values": ["acme"]}, {"key": "roles", "values": ["admin"]}]));
+    assert_eq!(
+        check(json!([{"key": "tenant", "values": ["globex"]}]), RICH),
+        "403 Claim tenant in Jwt is not allowed"
+    );
+    assert_eq!(
+        check(json!([{"key": "department", "values": ["x"]}]), RICH),
+        "403 Claim department is missing in Jwt"
+    );
+    assert_eq!(
+        check(json!([{"key": "roles", "values": ["root"]}]), RICH),
+        "403 Claim roles in Jwt is not allowed"
+    );
+    // A forged token learns nothing about the claim checks.
+    assert_eq!(
+        check(
+            json!([{"key": "tenant", "values": ["globex"]}]),
+            "RS256 bad signature"
+        ),
+        "401 Jwt verification fails"
+    );
+}
+
+#[test]
+fn verify_claims_in_the_configuration_are_checked() {
+    let bad = |checks: Value| {
+        let mut provider = fixtures()["provider"].clone();
+        provider["verify_claims"] = checks;
+        let config = json!({"providers": {"p": provider}});
+        Config::from_json(config.to_string().as_bytes())
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        bad(json!([{"values": ["a"]}])),
+        "providers.p.verify_claims[0]: key (the claim name) is required"
+    );
+    assert_eq!(
+        bad(json!([{"key": "a", "is_required": false}])),
+        "providers.p.verify_claims[0]: checks nothing: give values, or is_required: true"
+    );
+    // OCI's own spelling is accepted as is.
+    let mut provider = fixtures()["provider"].clone();
+    provider["verifyClaims"] = json!([{"key": "tenant", "values": ["acme"], "isRequired": true}]);
+    let config = json!({"providers": {"p": provider}});
+    assert!(Config::from_json(config.to_string().as_bytes()).is_ok());
+}
+
+#[test]
+fn allowed_scopes_need_one_granted_scope() {
+    let rules = |scopes: Value| json!([{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}, "allowed_scopes": scopes}]);
+    let verdict = |scopes: Value, name: &str| {
+        let config = config(json!({}), rules(scopes));
+        let auth = bearer(name);
+        match run(&config, &[(":path", "/"), ("authorization", &auth)]).decision {
+            Decision::Allow { .. } => "ok".to_owned(),
+            Decision::Deny(denial) => format!(
+                "{} {} | {}",
+                denial.status,
+                denial.body,
+                denial.www_authenticate.unwrap_or_default()
+            ),
+            Decision::Wait(wait) => format!("{wait:?}"),
+        }
+    };
+    assert_eq!(verdict(json!(["admin", "write:books"]), RICH), "ok");
+    assert_eq!(verdict(json!(["read:books"]), "scp list (Okta)"), "ok");
+    assert_eq!(
+        verdict(json!(["delete:books"]), RICH),
+        "403 Scopes in Jwt are not allowed | Bearer realm=\"http:///\", error=\"insufficient_scope\""
+    );
+    assert_eq!(
+        verdict(json!(["read:books"]), "RS256 valid"),
+        "403 Scopes in Jwt are not allowed | Bearer realm=\"http:///\", error=\"insufficient_scope\""
+    );
+    // A requirement that lets a missing token through still has no scopes to offer.
+    let config = config(
+        json!({}),
+        json!([{"match": {"prefix": "/"}, "requires": {"allow_missing": {}}, "allowed_scopes": ["x"]}]),
+    );
+    assert_eq!(
+        denied(&run(&config, &[(":path", "/")])).body,
+        "Jwt is missing"
+    );
+    // Scopes without a requirement are a configuration error.
+    let mut provider = fixtures()["provider"].clone();
+    provider["issuer"] = json!("https://issuer.test");
+    let bad = json!({"providers": {"p": provider}, "rules": [{"match": {"prefix": "/"}, "allowed_scopes": ["x"]}]});
+    assert_eq!(
+        Config::from_json(bad.to_string().as_bytes())
+            .unwrap_err()
+            .to_string(),
+        "rules[0]: allowed_scopes needs a requirement (requires or requirement_name) to check tokens"
+    );
+}
+
+#[test]
+fn json_failures_and_clock_skew() {
+    let mut config = config(json!({"clock_skew": "0s"}), require_p());
+    config.failure_response_format = crate::config::FailureFormat::Json;
+    let denial = denied(&run(&config, &[(":path", "/")])).clone();
+    assert_eq!(denial.body, r#"{"code":401,"message":"Jwt is missing"}"#);
+    assert_eq!(denial.content_type, "application/json");
+    // "expired within skew" is 59 s past exp: with a zero skew it is expired.
+    let auth = bearer("expired within skew");
+    let denial = denied(&run(&config, &[(":path", "/"), ("authorization", &auth)])).clone();
+    assert_eq!(denial.body, r#"{"code":401,"message":"Jwt is expired"}"#);
+}
+
+#[test]
+fn esp_v1_user_info_wraps_the_claims() {
+    use base64::engine::general_purpose::URL_SAFE;
+    let config = config(
+        json!({"forward_payload_header": "x-endpoint-api-userinfo", "forward_payload_header_format": "esp_v1"}),
+        require_p(),
+    );
+    let auth = bearer(RICH);
+    let outcome = run(&config, &[(":path", "/"), ("authorization", &auth)]);
+    let (ops, _) = allowed(&outcome);
+    let value = ops
+        .iter()
+        .find_map(|op| match op {
+            HeaderOp::Add(name, value) if name == "x-endpoint-api-userinfo" => Some(value.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(value.len() % 4, 0, "padded");
+    let info: Value = serde_json::from_slice(&URL_SAFE.decode(&value).unwrap()).unwrap();
+    let text = String::from_utf8(URL_SAFE.decode(&value).unwrap()).unwrap();
+    assert!(
+        text.starts_with("{\"claims\":\"{") && text.contains("\"issuer\":"),
+        "{text}"
+    );
+    assert_eq!(info["issuer"], "https://issuer.test");
+    assert_eq!(info["id"], "alice");
+    assert_eq!(info["email"], "alice@example.com");
+    assert_eq!(info["audiences"], json!(["api.test", "other"]));
+    let claims: Value = serde_json::from_str(info["claims"].as_str().unwrap()).unwrap();
+    assert_eq!(claims["tenant"], "acme");
+}
+
+#[test]
+fn x_forwarded_authorization_carries_the_callers_credential() {
+    let mut config = config(json!({"forward": false}), require_p());
+    config.x_forwarded_authorization = true;
+    config
+        .output_headers
+        .push(X_FORWARDED_AUTHORIZATION.to_owned());
+    let auth = bearer("RS256 valid");
+    let outcome = run(
+        &config,
+        &[
+            (":path", "/"),
+            ("authorization", &auth),
+            ("x-forwarded-authorization", "Bearer spoofed"),
+        ],
+    );
+    let (ops, _) = allowed(&outcome);
+    assert!(ops.contains(&HeaderOp::Remove("x-forwarded-authorization".into())));
+    assert!(ops.contains(&HeaderOp::Remove("authorization".into())));
+    assert!(ops.contains(&HeaderOp::Add(
+        "x-forwarded-authorization".into(),
+        auth.clone().into_bytes()
+    )));
+    // Without Authorization, a client's copy is removed and nothing is added.
+    let rules = json!([{"match": {"prefix": "/public"}}, {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}]);
+    let mut config = super::tests::config(json!({}), rules);
+    config.x_forwarded_authorization = true;
+    config
+        .output_headers
+        .push(X_FORWARDED_AUTHORIZATION.to_owned());
+    let outcome = run(
+        &config,
+        &[
+            (":path", "/public"),
+            ("x-forwarded-authorization", "Bearer spoofed"),
+        ],
+    );
+    let (ops, _) = allowed(&outcome);
+    assert_eq!(ops, [HeaderOp::Remove("x-forwarded-authorization".into())]);
+}

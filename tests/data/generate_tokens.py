@@ -109,6 +109,11 @@ def case(name, token, expect):
 for alg in signers:
     case(f"{alg} valid", mint(alg), "ok")
     case(f"{alg} bad signature", flip_last_signature_char(mint(alg)), "Jwt verification fails")
+case("rich claims (scope, tenant, roles, namespaced claim)", mint(payload=claims(
+    scope="read:books write:books", tenant="acme", roles=["admin", "dev"], level=3,
+    email="alice@example.com", aud=["api.test", "other"],
+    **{"https://example.com/roles": ["editor"]}, realm={"team": "blue"})), "ok")
+case("scp list (Okta)", mint(payload=claims(scp=["read:books"], tenant="globex")), "ok")
 case("ES256 without kid tries every P-256 key", mint("ES256", kid=None), "ok")
 case("RS256 without kid tries every RSA key", mint("RS256", kid=None), "ok")
 case("aud list with one allowed value", mint(payload=claims(aud=["other", "https://api.test/"])), "ok")
