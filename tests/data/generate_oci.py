@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Mints tests/data/oci_deployment.json: an OCI API Gateway deployment with a JWT_AUTHENTICATION
+policy (two issuers, static keys as JWK and PEM, verifyClaims, clock skew, anonymous access) and
+routes (AUTHENTICATION_ONLY, ANY_OF scopes, ANONYMOUS), plus tokens and the verdict jwt-gate must
+reach for each, through `jwt-gate from-oci`'s translation. Tokens by PyJWT, never by jwt-gate.
+Run from the repository root: .venv/bin/python tests/data/generate_oci.py
+"""
+import json
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+NOW = 1_700_000_000
+LATER = 4_000_000_000
+jwk_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+pem_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+jwk_public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(jwk_key.public_key()))
+pem_public = pem_key.public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+deployment = {
+    "pathPrefix": "/v1",
+    "specification": {
+        "requestPolicies": {
+            "authentication": {
+                "type": "JWT_AUTHENTICATION",
+                "isAnonymousAccessAllowed": True,
+                "tokenHeader": "Authorization",
+                "tokenAuthScheme": "Bearer",
+                "maxClockSkewInSeconds": 10,
+                "issuers": ["https://tenant.auth0.com/", "https://idcs.example.com"],
+                "audiences": ["https://api.example.com"],
+                "verifyClaims": [
+                    {"key": "tenant", "values": ["acme", "globex"], "isRequired": True},
+                    {"key": "email_verified", "values": ["true"], "isRequired": False},
+                ],
+                "publicKeys": {
+                    "type": "STATIC_KEYS",
+                    "keys": [
+                        {"format": "JSON_WEB_KEY", "kid": "jwk-1", "kty": "RSA", "alg": "RS256",
+                         "use": "sig", "n": jwk_public["n"], "e": jwk_public["e"]},
+                        {"format": "PEM", "kid": "pem-1", "key": pem_public},
+                    ],
+                },
+            }
+        },
+        "routes": [
+            {"path": "/pets", "methods": ["GET"],
+             "backend": {"type": "HTTP_BACKEND", "url": "https://pets.example.com/pets"}},
+            {"path": "/pets/{petId}", "methods": ["DELETE", "PUT"],
+             "backend": {"type": "HTTP_BACKEND", "url": "https://pets.example.com/pets"},
+             "requestPolicies": {"authorization": {"type": "ANY_OF",
+                                                   "allowedScope": ["pets:write", "admin"]}}},
+            {"path": "/public/{rest*}", "methods": ["ANY"],
+             "backend": {"type": "STOCK_RESPONSE_BACKEND", "status": 200},
+             "requestPolicies": {"authorization": {"type": "ANONYMOUS"}}},
+        ],
+    },
+}
+
+
+def mint(key, kid, **claims):
+    payload = {"iss": "https://tenant.auth0.com/", "aud": "https://api.example.com",
+               "sub": "u1", "iat": NOW, "exp": LATER, "tenant": "acme", **claims}
+    payload = {k: v for k, v in payload.items() if v is not None}
+    return jwt.encode(payload, key, algorithm="RS256", headers={"kid": kid})
+
+
+def case(name, method, path, token, expect):
+    return {"name": name, "method": method, "path": path, "token": token, "expect": expect}
+
+
+cases = [
+    case("JWK key, first issuer", "GET", "/v1/pets", mint(jwk_key, "jwk-1"), "ok"),
+    case("PEM key, second issuer", "GET", "/v1/pets",
+         mint(pem_key, "pem-1", iss="https://idcs.example.com"), "ok"),
+    case("no token", "GET", "/v1/pets", None, "401 Jwt is missing"),
+    case("unknown issuer", "GET", "/v1/pets", mint(jwk_key, "jwk-1", iss="https://evil.test"),
+         "401 Jwt issuer is not configured"),
+    case("wrong audience", "GET", "/v1/pets", mint(jwk_key, "jwk-1", aud="other"),
+         "403 Audiences in Jwt are not allowed"),
+    case("claim value not allowed", "GET", "/v1/pets", mint(jwk_key, "jwk-1", tenant="initech"),
+         "403 Claim tenant in Jwt is not allowed"),
+    case("required claim missing", "GET", "/v1/pets", mint(jwk_key, "jwk-1", tenant=None),
+         "403 Claim tenant is missing in Jwt"),
+    case("optional claim with a wrong value", "GET", "/v1/pets",
+         mint(jwk_key, "jwk-1", email_verified=False), "403 Claim email_verified in Jwt is not allowed"),
+    case("optional claim with the right value", "GET", "/v1/pets",
+         mint(jwk_key, "jwk-1", email_verified=True), "ok"),
+    case("expired beyond the 10 s skew", "GET", "/v1/pets", mint(jwk_key, "jwk-1", exp=NOW - 11),
+         "401 Jwt is expired"),
+    case("expired within the 10 s skew", "GET", "/v1/pets", mint(jwk_key, "jwk-1", exp=NOW - 9),
+         "ok"),
+    case("scope granted", "DELETE", "/v1/pets/7", mint(jwk_key, "jwk-1", scope="pets:read pets:write"),
+         "ok"),
+    case("scope not granted", "PUT", "/v1/pets/7", mint(jwk_key, "jwk-1", scope="pets:read"),
+         "403 Scopes in Jwt are not allowed"),
+    case("anonymous route, no token", "POST", "/v1/public/a/b", None, "ok"),
+    case("anonymous route, bad token", "GET", "/v1/public/a", "x.y.z", "ok"),
+    case("method not listed: a token is required", "POST", "/v1/pets", None, "401 Jwt is missing"),
+    case("path not listed: a token is required", "GET", "/v1/other", None, "401 Jwt is missing"),
+]
+
+with open("tests/data/oci_deployment.json", "w") as f:
+    json.dump({"generator": f"tests/data/generate_oci.py (PyJWT {jwt.__version__})", "now": NOW,
+               "deployment": deployment, "cases": cases}, f, indent=1)
+    f.write("\n")
+print(f"wrote tests/data/oci_deployment.json: {len(cases)} cases")
