@@ -31,10 +31,11 @@ $(VENV)/.installed: integration/requirements.txt
 	$(VPY) -m pip install -q -r integration/requirements.txt
 	touch $@
 
-## build: the release .wasm Envoy loads.
+## build: the release .wasm Envoy loads, and the `jwt-gate` command line (target/release/jwt-gate).
 build: deps
-	$(CARGO) build --release --target $(WASM_TARGET)
-	@ls -l $(WASM)
+	$(CARGO) build --release --target $(WASM_TARGET) --lib
+	$(CARGO) build --release --bin jwt-gate
+	@ls -l $(WASM) target/release/jwt-gate
 
 ## run: the demo (Envoy with jwt-gate, a demo identity provider, an echo backend). Ctrl-C stops it.
 run: build
@@ -46,7 +47,7 @@ test: lint unit build integration
 lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) clippy --release --target $(WASM_TARGET) -- -D warnings
+	$(CARGO) clippy --release --target $(WASM_TARGET) --lib -- -D warnings
 
 unit: deps
 	$(CARGO) test

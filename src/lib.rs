@@ -22,6 +22,7 @@ pub mod json;
 pub mod jwks;
 pub mod jwks_cache;
 pub mod limits;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod oci;
 pub mod openapi;
 pub mod remote;

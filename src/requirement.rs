@@ -38,6 +38,31 @@ pub trait Checks {
 }
 
 impl Requirement {
+    /// A one-line summary for people (`jwt-gate check`), with provider names.
+    pub fn describe(&self, providers: &[&str]) -> String {
+        let list = |children: &[Self], join: &str| {
+            let parts: Vec<String> = children.iter().map(|c| c.describe(providers)).collect();
+            format!("({})", parts.join(join))
+        };
+        match self {
+            Self::All(children) => list(children, " AND "),
+            Self::Any(children) => list(children, " OR "),
+            Self::AllowMissing => "a valid token if any (allow_missing)".to_owned(),
+            Self::AllowMissingOrFailed => "anything (allow_missing_or_failed)".to_owned(),
+            Self::NoCheck => "nothing".to_owned(),
+            Self::Provider {
+                provider,
+                audiences,
+            } => {
+                let name = providers.get(*provider).copied().unwrap_or("?");
+                match audiences {
+                    Some(audiences) => format!("{name} [audiences {}]", audiences.join(", ")),
+                    None => name.to_owned(),
+                }
+            }
+        }
+    }
+
     /// Evaluates the tree.
     pub fn evaluate(&self, checks: &mut dyn Checks) -> Result<(), AuthError> {
         match self {

@@ -118,6 +118,46 @@ impl RouteMatch {
         })
     }
 
+    /// A one-line summary for people (`jwt-gate check`): `GET template /v1/shelves/{shelf}`.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for header in &self.headers {
+            match (&header.rule, header.invert) {
+                (
+                    ValueRule::String(StringMatcher {
+                        kind: StringKind::Exact(value),
+                        ..
+                    }),
+                    false,
+                ) if header.name == ":method" => {
+                    out.push_str(value);
+                    out.push(' ');
+                }
+                _ => {}
+            }
+        }
+        out.push_str(&match &self.path {
+            PathMatch::Path(path) => format!("path {path}"),
+            PathMatch::Prefix(prefix) => format!("prefix {prefix}"),
+            PathMatch::Regex(regex) => format!("regex {}", regex.as_str()),
+            PathMatch::Template(template) => format!("template {}", template.as_str()),
+        });
+        if !self.case_sensitive {
+            out.push_str(" (any case)");
+        }
+        let others = self
+            .headers
+            .iter()
+            .filter(|h| h.name != ":method")
+            .map(|h| h.name.as_str())
+            .chain(self.query_parameters.iter().map(|q| q.name.as_str()))
+            .collect::<Vec<_>>();
+        if !others.is_empty() {
+            out.push_str(&format!(" + conditions on {}", others.join(", ")));
+        }
+        out
+    }
+
     /// Whether a request with these headers (pseudo-headers included) matches.
     pub fn matches(&self, headers: &[(Vec<u8>, Vec<u8>)]) -> bool {
         let full_path = header_value(headers, ":path").unwrap_or_default();

@@ -9,6 +9,7 @@
 /// A compiled path template.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct PathTemplate {
+    source: String,
     segments: Vec<Segment>,
     verb: Option<String>,
 }
@@ -92,7 +93,16 @@ impl PathTemplate {
                 return Err(bad("'**' may only be the last segment"));
             }
         }
-        Ok(Self { segments, verb })
+        Ok(Self {
+            source: template.to_owned(),
+            segments,
+            verb,
+        })
+    }
+
+    /// The template as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
     }
 
     /// Whether `path` (the request path without its query string) matches.

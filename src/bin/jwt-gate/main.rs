@@ -1,0 +1,20 @@
+//! `jwt-gate`: the command-line companion of the filter (native only).
+//!
+//! ```text
+//! jwt-gate check CONFIG            validate a plugin configuration with the filter's own parser
+//! jwt-gate from-openapi OPENAPI    the jwt_authn-form configuration ESPv2 would derive
+//! jwt-gate from-oci DEPLOYMENT     the same for an OCI API Gateway deployment's JWT policy
+//! jwt-gate envoy-config CONFIG     a complete Envoy bootstrap running the filter with CONFIG
+//! ```
+//! Inputs may be JSON or YAML; outputs are JSON (configurations) and YAML (the bootstrap).
+
+#[cfg(not(target_arch = "wasm32"))]
+mod cli;
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
