@@ -262,7 +262,27 @@ impl Policy {
             .ok_or_else(|| ConfigError::new(field("maxClockSkewInSeconds"), "expected 0 to 120"))?;
         provider.insert("clock_skew".to_owned(), Value::String(format!("{skew}s")));
         if let Some(checks) = claims.get("verifyClaims") {
-            provider.insert("verify_claims".to_owned(), checks.clone());
+            let checks = checks.as_array().ok_or_else(|| {
+                ConfigError::new(format!("{claims_at}.verifyClaims"), "expected a list")
+            })?;
+            // In jwt-gate's spelling (the parser takes OCI's camelCase too).
+            let checks: Vec<Value> = checks
+                .iter()
+                .map(|check| {
+                    let mut out = Map::new();
+                    for (from, to) in [
+                        ("key", "key"),
+                        ("values", "values"),
+                        ("isRequired", "is_required"),
+                    ] {
+                        if let Some(value) = check.get(from) {
+                            out.insert(to.to_owned(), value.clone());
+                        }
+                    }
+                    Value::Object(out)
+                })
+                .collect();
+            provider.insert("verify_claims".to_owned(), Value::Array(checks));
         }
         provider.insert("forward".to_owned(), Value::Bool(true));
 

@@ -112,3 +112,18 @@ fn usage_errors_exit_2() {
         "{stderr}"
     );
 }
+
+#[test]
+fn docs_show_what_check_prints() {
+    let (code, stdout, _) = jwt_gate(&["check", "petstore.yaml"]);
+    assert_eq!(code, 0);
+    let doc =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.md"))
+            .unwrap();
+    let shown = doc
+        .split("<!-- checked: jwt-gate check petstore.yaml -->\n```text\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    assert_eq!(shown, stdout, "docs/openapi.md shows another output");
+}

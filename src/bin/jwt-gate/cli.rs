@@ -10,8 +10,9 @@ use jwt_gate::extractor::Location;
 const USAGE: &str = "\
 usage:
   jwt-gate check CONFIG
-      Validate a plugin configuration (jwt_authn JSON, or {\"openapi\": ...}) with the parser the
-      filter uses; print the providers and rules it understood. Exit 1 with the filter's message.
+      Validate a plugin configuration (jwt_authn JSON, {\"openapi\": ...}, or a bare OpenAPI 2.0
+      document) with the parser the filter uses; print the providers and rules it understood.
+      Exit 1 with the message the filter would log.
   jwt-gate from-openapi OPENAPI [--options OPTIONS]
       Print the jwt_authn-form configuration that Cloud Endpoints / ESPv2 would derive from an
       OpenAPI 2.0 document (YAML or JSON). OPTIONS: a JSON/YAML object of the options that may sit
@@ -57,7 +58,11 @@ fn run(args: &[String]) -> Result<String, Failure> {
     let (positional, flags) = split_flags(rest)?;
     let input = || -> Result<Value, Failure> {
         match positional.as_slice() {
-            [file] => read(file),
+            // A bare OpenAPI document is the OpenAPI form with no options.
+            [file] => read(file).map(|value| match value.get("swagger") {
+                Some(_) => json!({"openapi": value}),
+                None => value,
+            }),
             _ => Err(Failure::Usage(format!("{command} takes one file"))),
         }
     };
@@ -74,11 +79,7 @@ fn run(args: &[String]) -> Result<String, Failure> {
         }
         "from-openapi" => {
             allowed(&["options"])?;
-            let document = input()?;
-            let mut config = match document {
-                Value::Object(ref members) if members.contains_key("openapi") => document,
-                other => json!({"openapi": other}),
-            };
+            let mut config = input()?;
             if let Some(options) = flags.get("options") {
                 let Value::Object(options) = read(options)? else {
                     return Err(Failure::Invalid("--options: expected an object".to_owned()));
