@@ -75,7 +75,7 @@ bench: build
 ## New inputs go to fuzz/work/ (git-ignored); crashes to fuzz/artifacts/: copy a crash into
 ## fuzz/regressions/<target>/ once fixed, and `make test` replays it forever.
 FUZZ_SECONDS ?= 120
-FUZZ_TARGETS := token key_set config request
+FUZZ_TARGETS := token key_set config request template
 fuzz:
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

@@ -54,6 +54,12 @@ fn fixture_config() -> &'static Option<Config> {
             "claim_to_headers".into(),
             json!([{"header_name": "x-sub", "claim_name": "sub"}, {"header_name": "x-deep", "claim_name": "a.b"}]),
         );
+        p.insert(
+            "verify_claims".into(),
+            json!([{"key": "tenant", "values": ["acme"], "is_required": false}]),
+        );
+        other.insert("forward_payload_header".into(), json!("x-user-info"));
+        other.insert("forward_payload_header_format".into(), json!("esp_v1"));
         let config = json!({
             "providers": {"p": p, "q": other},
             "rules": [
@@ -63,10 +69,13 @@ fn fixture_config() -> &'static Option<Config> {
                 {"match": {"prefix": "/any", "query_parameters": [{"name": "x", "present_match": true}]},
                  "requires": {"requires_any": {"requirements": [{"provider_name": "p"}, {"provider_name": "q"}, {"allow_missing": {}}]}}},
                 {"match": {"prefix": "/lenient"}, "requires": {"allow_missing_or_failed": {}}},
+                {"match": {"path_template": "/t/{a}/{b=x/*}/{rest=**}"}, "requires": {"provider_name": "p"}, "allowed_scopes": ["read"]},
                 {"match": {"prefix": "/aud"}, "requires": {"provider_and_audiences": {"provider_name": "p", "audiences": ["x"]}}},
                 {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}},
             ],
             "bypass_cors_preflight": true,
+            "failure_response_format": "json",
+            "x_forwarded_authorization": true,
         });
         Config::from_json(config.to_string().as_bytes()).ok()
     })
@@ -95,9 +104,34 @@ pub fn key_set(data: &[u8]) {
     let _ = KeySet::parse(data, &Limits::DEFAULT);
 }
 
-/// Parses `data` as a plugin configuration.
+/// Parses `data` as a plugin configuration; as JSON, also translates it as an OpenAPI document
+/// and as an OCI deployment.
 pub fn config(data: &[u8]) {
     let _ = Config::from_json(data);
+    if let Ok(value) = crate::json::parse(data, 64) {
+        if let Ok(translated) = crate::openapi::translate(&json!({"openapi": value.clone()})) {
+            let _ = Config::from_value(&translated);
+        }
+        if let Ok(translated) = crate::oci::translate(&value) {
+            let _ = Config::from_value(&translated);
+        }
+    }
+}
+
+/// `data` as a path template (first line) and request paths (the other lines): parsed, then
+/// matched both case-sensitively and not.
+pub fn template(data: &[u8]) {
+    let mut lines = data.split(|&b| b == b'\n');
+    let Some(Ok(text)) = lines.next().map(std::str::from_utf8) else {
+        return;
+    };
+    if let Ok(template) = crate::config::PathTemplate::parse(text) {
+        let _ = template.specificity();
+        for path in lines.take(64) {
+            let _ = template.matches(path, true);
+            let _ = template.matches(path, false);
+        }
+    }
 }
 
 /// `data` as a request: the first line is `:path`, each further line `name:value` (raw bytes).

@@ -46,3 +46,8 @@ fn config_corpus() {
 fn request_corpus() {
     assert!(replay("request", fuzzing::request) >= 5);
 }
+
+#[test]
+fn template_corpus() {
+    assert!(replay("template", fuzzing::template) >= 5);
+}
