@@ -63,6 +63,17 @@ impl Requirement {
         }
     }
 
+    /// Whether the tree lets every request through, whatever its tokens
+    /// (`allow_missing_or_failed`, alone or as an alternative).
+    pub fn always_passes(&self) -> bool {
+        match self {
+            Self::AllowMissingOrFailed | Self::NoCheck => true,
+            Self::Any(children) => children.iter().any(Self::always_passes),
+            Self::All(children) => children.iter().all(Self::always_passes),
+            Self::AllowMissing | Self::Provider { .. } => false,
+        }
+    }
+
     /// Evaluates the tree.
     pub fn evaluate(&self, checks: &mut dyn Checks) -> Result<(), AuthError> {
         match self {

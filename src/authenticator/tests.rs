@@ -722,3 +722,21 @@ fn x_forwarded_authorization_carries_the_callers_credential() {
     let (ops, _) = allowed(&outcome);
     assert_eq!(ops, [HeaderOp::Remove("x-forwarded-authorization".into())]);
 }
+
+#[test]
+fn too_many_tokens_pass_only_where_the_verdict_cannot_matter() {
+    let rules = json!([
+        {"match": {"prefix": "/lenient"}, "requires": {"allow_missing_or_failed": {}}},
+        {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}},
+    ]);
+    let mut config = config(json!({}), rules);
+    config.limits.max_tokens_per_request = 1;
+    let auth = bearer("RS256 valid");
+    let query = format!("?access_token={}", token("RS256 valid"));
+    let lenient = format!("/lenient{query}");
+    let strict = format!("/strict{query}");
+    let outcome = run(&config, &[(":path", &lenient), ("authorization", &auth)]);
+    assert!(matches!(outcome.decision, Decision::Allow { .. }), "{outcome:?}");
+    let outcome = run(&config, &[(":path", &strict), ("authorization", &auth)]);
+    assert_eq!(denied(&outcome).body, "Found multiple Jwt tokens");
+}
