@@ -736,7 +736,10 @@ fn too_many_tokens_pass_only_where_the_verdict_cannot_matter() {
     let lenient = format!("/lenient{query}");
     let strict = format!("/strict{query}");
     let outcome = run(&config, &[(":path", &lenient), ("authorization", &auth)]);
-    assert!(matches!(outcome.decision, Decision::Allow { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome.decision, Decision::Allow { .. }),
+        "{outcome:?}"
+    );
     let outcome = run(&config, &[(":path", &strict), ("authorization", &auth)]);
     assert_eq!(denied(&outcome).body, "Found multiple Jwt tokens");
 }

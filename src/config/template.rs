@@ -19,6 +19,11 @@ enum Segment {
     Literal(String),
     /// `*` or `{var}`: one non-empty segment.
     One,
+    /// `prefix{var}suffix`: one segment with this text around a non-empty variable part.
+    Partial {
+        prefix: String,
+        suffix: String,
+    },
     /// `**`: the rest of the path, possibly nothing.
     Rest,
 }
@@ -66,27 +71,30 @@ impl PathTemplate {
             let tail = body.get(start..).unwrap_or_default();
             if let Some(open) = tail.strip_prefix('{') {
                 let close = open.find('}').ok_or_else(|| bad("unclosed '{'"))?;
-                variable(open.get(..close).unwrap_or_default(), &mut segments)
-                    .map_err(|why| bad(&why))?;
                 let after = open.get(close + 1..).unwrap_or_default();
-                if after.is_empty() {
-                    break;
+                if after.is_empty() || after.starts_with('/') {
+                    variable(open.get(..close).unwrap_or_default(), &mut segments)
+                        .map_err(|why| bad(&why))?;
+                    if after.is_empty() {
+                        break;
+                    }
+                    start += close + 3;
+                    continue;
                 }
-                if !after.starts_with('/') {
-                    return Err(bad("a variable must be a whole segment"));
-                }
-                start += close + 3;
-            } else {
-                let end = tail.find('/').unwrap_or(tail.len());
-                segments.push(
-                    literal_or_wildcard(tail.get(..end).unwrap_or_default())
-                        .map_err(|why| bad(&why))?,
-                );
-                if end == tail.len() {
-                    break;
-                }
-                start += end + 1;
+                // `{name}.json`: a variable with text around it, within one segment.
             }
+            let end = tail.find('/').unwrap_or(tail.len());
+            let text = tail.get(..end).unwrap_or_default();
+            let segment = if text.contains('{') {
+                partial(text)
+            } else {
+                literal_or_wildcard(text)
+            };
+            segments.push(segment.map_err(|why| bad(&why))?);
+            if end == tail.len() {
+                break;
+            }
+            start += end + 1;
         }
         if let Some(position) = segments.iter().position(|s| *s == Segment::Rest) {
             if position + 1 != segments.len() {
@@ -137,20 +145,36 @@ impl PathTemplate {
                     Some(part) if equal(part, text.as_bytes(), case_sensitive) => {}
                     _ => return false,
                 },
+                Segment::Partial { prefix, suffix } => {
+                    let Some(part) = parts.as_mut().and_then(Iterator::next) else {
+                        return false;
+                    };
+                    let fits = part.len() > prefix.len() + suffix.len()
+                        && part
+                            .get(..prefix.len())
+                            .is_some_and(|p| equal(p, prefix.as_bytes(), case_sensitive))
+                        && part
+                            .get(part.len() - suffix.len()..)
+                            .is_some_and(|s| equal(s, suffix.as_bytes(), case_sensitive));
+                    if !fits {
+                        return false;
+                    }
+                }
             }
         }
         parts.is_none_or(|mut parts| parts.next().is_none())
     }
 
     /// Ordering key for "more specific first" (ESPv2's route order): literal segments before
-    /// `{var}`/`*`, before `**`, compared segment by segment.
+    /// partial ones (`{name}.json`), before `{var}`/`*`, before `**`, segment by segment.
     pub fn specificity(&self) -> Vec<(u8, &str)> {
         self.segments
             .iter()
             .map(|segment| match segment {
                 Segment::Literal(text) => (0, text.as_str()),
-                Segment::One => (1, ""),
-                Segment::Rest => (2, ""),
+                Segment::Partial { prefix, .. } => (1, prefix.as_str()),
+                Segment::One => (2, ""),
+                Segment::Rest => (3, ""),
             })
             .collect()
     }
@@ -190,6 +214,26 @@ fn variable(inner: &str, segments: &mut Vec<Segment>) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `prefix{name}suffix` (OpenAPI allows `/files/{name}.{ext}`-like paths; one variable per
+/// segment here).
+fn partial(text: &str) -> Result<Segment, String> {
+    let invalid =
+        || format!("invalid segment {text:?}: at most one {{variable}} with text around it");
+    let (prefix, rest) = text.split_once('{').ok_or_else(invalid)?;
+    let (name, suffix) = rest.split_once('}').ok_or_else(invalid)?;
+    let name_ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+    if !name_ok || prefix.contains(['}', '*']) || suffix.contains(['{', '}', '*']) {
+        return Err(invalid());
+    }
+    Ok(Segment::Partial {
+        prefix: prefix.to_owned(),
+        suffix: suffix.to_owned(),
+    })
 }
 
 fn literal_or_wildcard(text: &str) -> Result<Segment, String> {
@@ -251,6 +295,18 @@ mod tests {
     }
 
     #[test]
+    fn variables_within_a_segment() {
+        let t = "/files/{name}.json";
+        assert!(matches(t, "/files/report.json"));
+        assert!(!matches(t, "/files/.json"));
+        assert!(!matches(t, "/files/report.xml"));
+        assert!(!matches(t, "/files/a/b.json"));
+        assert!(matches("/v{version}/items", "/v2/items"));
+        assert!(!matches("/v{version}/items", "/v/items"));
+        assert!(matches("/a/x{id}y", "/a/x1y"));
+    }
+
+    #[test]
     fn verbs() {
         let t = "/v1/{name=operations/*}:cancel";
         assert!(matches(t, "/v1/operations/42:cancel"));
@@ -268,9 +324,10 @@ mod tests {
             "/v1/{}",
             "/v1/{x=}",
             "/v1/**/x",
-            "/v1/a{x}",
-            "/v1/{x}y",
             "/v1/{x={y}}",
+            "/v1/{a}{b}",
+            "/v1/{a}.{b}",
+            "/v1/{x=y/*}.json",
             "/v1/x:",
             "/v1/x*y",
         ] {
