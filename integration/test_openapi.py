@@ -47,7 +47,10 @@ def test_bookstore_case(bookstore, case):
     response = bookstore.request(case["path"], method=case["method"], headers=case["headers"])
     assert response.status == case["status"], response.text
     if case["status"] == 200:
-        assert response.upstream.header(USER_INFO) == case["userinfo"]
+        upstream = response.upstream
+        assert upstream.header(USER_INFO) == case["userinfo"]
+        assert upstream.method == case.get("upstream_method", case["method"])
+        assert upstream.header("x-http-method-override") is None
     else:
         assert response.text == case["body"]
         assert response.header("content-type") == "application/json"

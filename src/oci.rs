@@ -76,7 +76,7 @@ pub fn translate(deployment: &Value) -> Result<Value, ConfigError> {
             .and_then(Value::as_str)
             .ok_or_else(|| ConfigError::new(format!("{route_path}.path"), "is required"))?;
         let template = format!("{prefix}{}", template_of(path));
-        PathTemplate::parse(&template)
+        let parsed = PathTemplate::parse(&template)
             .map_err(|why| ConfigError::new(format!("{route_path}.path"), why))?;
         let authorization = route
             .get("requestPolicies")
@@ -139,6 +139,7 @@ pub fn translate(deployment: &Value) -> Result<Value, ConfigError> {
             methods.into_iter().map(Some).collect()
         };
         for method in method_matchers {
+            let any = method.is_none();
             let mut matcher = Map::new();
             matcher.insert("path_template".to_owned(), Value::String(template.clone()));
             if let Some(method) = method {
@@ -149,15 +150,24 @@ pub fn translate(deployment: &Value) -> Result<Value, ConfigError> {
             }
             let mut rule = Map::new();
             rule.insert("match".to_owned(), Value::Object(matcher));
+            let order = (parsed.clone(), any);
             if let Some(requires) = &requires {
                 rule.insert("requires".to_owned(), requires.clone());
             }
             if let Some(scopes) = &scopes {
                 rule.insert("allowed_scopes".to_owned(), Value::Array(scopes.clone()));
             }
-            rules.push(Value::Object(rule));
+            rules.push((order, Value::Object(rule)));
         }
     }
+    // The most specific route first, whatever the deployment's order: a `/{rest*}` listed
+    // before `/admin` must not decide for `/admin`. Method-specific rules before `ANY`.
+    rules.sort_by(|(a, _), (b, _)| {
+        a.0.specificity()
+            .cmp(&b.0.specificity())
+            .then(a.1.cmp(&b.1))
+    });
+    let mut rules: Vec<Value> = rules.into_iter().map(|(_, rule)| rule).collect();
     rules.push(json!({"match": {"prefix": "/"}, "requires": required}));
     Ok(json!({"providers": providers, "rules": rules}))
 }

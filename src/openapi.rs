@@ -53,6 +53,12 @@ pub fn translate(config: &Value) -> Result<Value, ConfigError> {
     let Value::Object(members) = config else {
         return Err(ConfigError::new("", "expected an object"));
     };
+    if let Some(Value::String(version)) = members.get("openapi") {
+        return Err(ConfigError::new(
+            "openapi",
+            format!("this is an OpenAPI {version} document: OpenAPI 3 is not supported yet; give the OpenAPI 2.0 (swagger: \"2.0\") document Cloud Endpoints and API Gateway use"),
+        ));
+    }
     let mut options = Options::parse(members)?;
     let document = members
         .get("openapi")
@@ -139,6 +145,21 @@ pub fn translate(config: &Value) -> Result<Value, ConfigError> {
             .cmp(&b.0.specificity())
             .then_with(|| a.2.cmp(&b.2))
     });
+    // Two operations on the same pattern and method (`/x/{id}` and `/x/{name}`): which one
+    // applies would depend on variable names. ESPv2 refuses them too.
+    for pair in operations.windows(2) {
+        if let [first, second] = pair {
+            if first.2 == second.2 && first.0.same_pattern(&second.0) {
+                return Err(ConfigError::new(
+                    format!("openapi.paths.{}", second.1),
+                    format!(
+                        "{} {} and {} {} are the same operation",
+                        first.2, first.1, second.2, second.1
+                    ),
+                ));
+            }
+        }
+    }
     let mut rules: Vec<Value> = operations
         .into_iter()
         .map(|(_, template, method, required)| {
@@ -159,7 +180,19 @@ pub fn translate(config: &Value) -> Result<Value, ConfigError> {
         None => document.x_google_allow_all()?,
     };
     if !allow_unlisted {
-        if let Some(required) = top_requirement {
+        // Fail closed: the top-level requirement, or without one a token of any definition.
+        let required = top_requirement.or_else(|| match jwt_names.len() {
+            0 => None,
+            1 => jwt_names
+                .iter()
+                .next()
+                .map(|name| json!({"provider_name": name})),
+            _ => Some(json!({"requires_any": {"requirements": jwt_names
+                .iter()
+                .map(|name| json!({"provider_name": name}))
+                .collect::<Vec<_>>()}})),
+        });
+        if let Some(required) = required {
             rules.push(json!({"match": {"prefix": "/"}, "requires": required}));
         }
     }
@@ -187,6 +220,8 @@ pub fn translate(config: &Value) -> Result<Value, ConfigError> {
         "failure_response_format".to_owned(),
         Value::String(options.failure_response_format.clone()),
     );
+    // ESPv2's header sanitizer: `X-HTTP-Method-Override` becomes the method before routing.
+    out.insert("http_method_override".to_owned(), Value::Bool(true));
     if options
         .x_forwarded_authorization
         .unwrap_or(moves_authorization)
@@ -411,8 +446,7 @@ impl<'a> Document<'a> {
             }
             let mut provider = Map::new();
             provider.insert("issuer".to_owned(), Value::String(issuer.clone()));
-            if options.audience_check {
-                let audiences = self.audiences(definition, &path)?;
+            if let Some(audiences) = self.audiences(definition, &path, options.audience_check)? {
                 provider.insert("audiences".to_owned(), json!(audiences));
             }
             let keys = self.keys(definition, &issuer, &path, options)?;
@@ -444,12 +478,14 @@ impl<'a> Document<'a> {
         Ok(out)
     }
 
-    /// `x-google-audiences` (comma-separated, trimmed), else `https://SERVICE_NAME`.
+    /// `x-google-audiences` (comma-separated, trimmed), else `https://SERVICE_NAME` (unless
+    /// `disable_jwt_audience_service_name_check`: then no audience check).
     fn audiences(
         &self,
         definition: &Map<String, Value>,
         path: &str,
-    ) -> Result<Vec<String>, ConfigError> {
+        default_check: bool,
+    ) -> Result<Option<Vec<String>>, ConfigError> {
         match definition.get("x-google-audiences") {
             Some(Value::String(list)) => {
                 let audiences: Vec<String> = list
@@ -464,14 +500,15 @@ impl<'a> Document<'a> {
                         "lists no audience",
                     ));
                 }
-                Ok(audiences)
+                Ok(Some(audiences))
             }
             Some(_) => Err(ConfigError::new(
                 format!("{path}.x-google-audiences"),
                 "expected a comma-separated string",
             )),
+            None if !default_check => Ok(None),
             None => match self.host {
-                Some(host) => Ok(vec![format!("https://{host}")]),
+                Some(host) => Ok(Some(vec![format!("https://{host}")])),
                 None => Err(ConfigError::new(
                     format!("{path}.x-google-audiences"),
                     "is required when the document has no host (the default audience is https://<host>)",
@@ -501,6 +538,7 @@ impl<'a> Document<'a> {
         match jwks_uri {
             Some(uri) => {
                 if let Some(body) = options.local_jwks.remove(&uri.uri) {
+                    check_key_set(&body, &uri.uri)?;
                     out.insert("local_jwks".to_owned(), json!({"inline_string": body}));
                 } else {
                     out.insert(
@@ -547,6 +585,7 @@ impl<'a> Document<'a> {
                                 ),
                             )
                         })?;
+                    check_key_set(&body, &found.jwks_uri.uri)?;
                     out.insert("local_jwks".to_owned(), json!({"inline_string": body}));
                 } else {
                     out.insert(
@@ -590,6 +629,13 @@ impl<'a> Document<'a> {
     }
 }
 
+/// A `local_jwks` body that must be a usable key set; the error names its entry.
+fn check_key_set(body: &str, uri: &str) -> Result<(), ConfigError> {
+    crate::jwks::KeySet::parse(body.as_bytes(), &Limits::DEFAULT)
+        .map(|_| ())
+        .map_err(|why| ConfigError::new(format!("local_jwks.{uri}"), why.to_string()))
+}
+
 /// `x-google-jwt-locations` (they replace the defaults), else ESPv2's defaults:
 /// `Authorization: Bearer`, `X-Goog-Iap-Jwt-Assertion`, `?access_token=`.
 fn locations(
@@ -621,6 +667,14 @@ fn locations(
                 };
                 match (text("header")?, text("query")?, text("cookie")?) {
                     (Some(header), None, None) => {
+                        let tchar =
+                            |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+                        if !header.bytes().all(tchar) {
+                            return Err(ConfigError::new(
+                                format!("{at}.header"),
+                                "expected a header name",
+                            ));
+                        }
                         let mut entry = json!({"name": header});
                         if let (Some(prefix), Value::Object(entry)) =
                             (text("value_prefix")?, &mut entry)
@@ -667,8 +721,10 @@ fn locations(
 }
 
 /// A `security` list as a jwt_authn requirement: the objects are alternatives (OR), the JWT
-/// schemes within one object are all required (AND); `[]` is no requirement. An alternative of
-/// only non-JWT schemes (API keys) needs no token, so the token becomes optional.
+/// schemes within one object are all required (AND); `[]` is no requirement. Alternatives of
+/// only non-JWT schemes (API keys, which jwt-gate does not check) are left out: beside a JWT
+/// alternative they would make the operation anonymous (Endpoints does not support OR with an
+/// API key either); alone, the operation needs no JWT.
 fn requirement(
     list: &Value,
     path: &str,
@@ -682,7 +738,6 @@ fn requirement(
         ));
     };
     let mut any = Vec::new();
-    let mut token_optional = false;
     for (index, alternative) in alternatives.iter().enumerate() {
         let at = format!("{path}[{index}]");
         let Value::Object(schemes) = alternative else {
@@ -700,16 +755,13 @@ fn requirement(
             }
         }
         match all.len() {
-            0 => token_optional = true,
+            0 => {}
             1 => any.extend(all),
             _ => any.push(json!({"requires_all": {"requirements": all}})),
         }
     }
     if any.is_empty() {
         return Ok(None);
-    }
-    if token_optional {
-        any.push(json!({"allow_missing": {}}));
     }
     Ok(Some(if any.len() == 1 {
         any.pop().unwrap_or_default()

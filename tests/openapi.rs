@@ -79,20 +79,30 @@ fn bookstore_cases() {
                 &RingVerifier,
                 &mut cache,
             );
-            let (status, body, user_info) = match &outcome.decision {
+            let (status, body, user_info, method) = match &outcome.decision {
                 Decision::Allow { header_ops, .. } => (
                     200,
                     None,
                     user_info_after(&headers, header_ops, "x-endpoint-api-userinfo"),
+                    header_ops.iter().find_map(|op| match op {
+                        HeaderOp::Set(name, value) if name == ":method" => {
+                            Some(String::from_utf8(value.clone()).unwrap())
+                        }
+                        _ => None,
+                    }),
                 ),
-                Decision::Deny(denial) => (denial.status, Some(denial.body.to_string()), None),
+                Decision::Deny(denial) => {
+                    (denial.status, Some(denial.body.to_string()), None, None)
+                }
                 Decision::Wait(wait) => panic!("{wait:?}"),
             };
-            let got = json!({"status": status, "body": body, "userinfo": user_info});
+            let got =
+                json!({"status": status, "body": body, "userinfo": user_info, "method": method});
             let expected = json!({
                 "status": case["status"],
                 "body": case.get("body"),
                 "userinfo": case["userinfo"],
+                "method": case.get("upstream_method"),
             });
             if got != expected {
                 failures.push(format!(

@@ -96,6 +96,8 @@ pub enum HeaderOp {
     Add(String, Vec<u8>),
     /// Remove every value of a header.
     Remove(String),
+    /// Replace a header's value (`:method`, for `http_method_override`).
+    Set(String, Vec<u8>),
 }
 
 /// A local reply.
@@ -139,6 +141,35 @@ pub fn authenticate(
         .filter(|name| request.headers.iter().any(|(n, _)| n == name.as_bytes()))
         .map(|name| HeaderOp::Remove(name.clone()))
         .collect();
+    // ESPv2's header sanitizer: the override becomes the method, for the rules and upstream.
+    let mut sanitize = sanitize;
+    let overridden: Vec<(Vec<u8>, Vec<u8>)>;
+    let request = match config
+        .http_method_override
+        .then(|| header(request, "x-http-method-override"))
+        .flatten()
+    {
+        Some(method) => {
+            sanitize.push(HeaderOp::Remove("x-http-method-override".to_owned()));
+            if !method.is_empty() && method.iter().all(u8::is_ascii_alphabetic) {
+                let method = method.to_ascii_uppercase();
+                sanitize.push(HeaderOp::Set(":method".to_owned(), method.clone()));
+                overridden = request
+                    .headers
+                    .iter()
+                    .filter(|(name, _)| name != b":method")
+                    .cloned()
+                    .chain(std::iter::once((b":method".to_vec(), method)))
+                    .collect();
+                Request {
+                    headers: &overridden,
+                }
+            } else {
+                request
+            }
+        }
+        None => request,
+    };
     let allow = |header_ops| Outcome {
         decision: Decision::Allow {
             header_ops,

@@ -57,6 +57,9 @@ pub struct Config {
     /// Copy the request's `Authorization` to `X-Forwarded-Authorization` (jwt-gate's
     /// `x_forwarded_authorization`, ESPv2's behaviour behind `x-google-backend`).
     pub x_forwarded_authorization: bool,
+    /// Take `X-HTTP-Method-Override` as the method, as ESPv2's header sanitizer does (jwt-gate's
+    /// `http_method_override`): rules match it, the upstream gets it as `:method`.
+    pub http_method_override: bool,
 }
 
 /// `failure_response_format`.
@@ -195,6 +198,11 @@ impl Config {
             let translated = crate::openapi::translate(&value)?;
             return Self::from_value(&translated);
         }
+        if value.get("swagger").is_some() {
+            // A bare OpenAPI 2.0 document: the OpenAPI form without options.
+            let translated = crate::openapi::translate(&serde_json::json!({ "openapi": value }))?;
+            return Self::from_value(&translated);
+        }
         Self::from_value(&value)
     }
 
@@ -239,6 +247,7 @@ impl Config {
             },
         };
         let x_forwarded_authorization = object.bool("x_forwarded_authorization")?;
+        let http_method_override = object.bool("http_method_override")?;
         let signature_verifier = match object.take("signature_verifier") {
             None => VerifierChoice::Auto,
             Some(field) => match field.string()? {
@@ -310,6 +319,7 @@ impl Config {
             token_cache_max_token_bytes,
             failure_response_format,
             x_forwarded_authorization,
+            http_method_override,
         })
     }
 }

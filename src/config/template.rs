@@ -6,6 +6,8 @@
 //! match one non-empty segment, `**` matches any number of segments and must come last, and a
 //! single trailing `/` on the request path is ignored. Matching never allocates.
 
+use std::cmp::Reverse;
+
 /// A compiled path template.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct PathTemplate {
@@ -28,6 +30,9 @@ enum Segment {
     Rest,
 }
 
+/// [`PathTemplate::specificity`]: per segment (kind, longer text first, text), then "no verb".
+pub type Specificity<'a> = (Vec<(u8, Reverse<usize>, &'a str)>, bool);
+
 /// Longest template accepted, in bytes.
 const MAX_TEMPLATE_LEN: usize = 4096;
 
@@ -40,6 +45,8 @@ impl PathTemplate {
         let Some(rest) = template.strip_prefix('/') else {
             return Err(format!("{template:?} must start with '/'"));
         };
+        // A trailing '/' is ignored when matching, so `/v1/items/` is `/v1/items`.
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
         // The verb is what follows the last ':' outside braces, after the last '/'.
         let mut depth = 0usize;
         let mut verb_at = None;
@@ -166,17 +173,27 @@ impl PathTemplate {
     }
 
     /// Ordering key for "more specific first" (ESPv2's route order): literal segments before
-    /// partial ones (`{name}.json`), before `{var}`/`*`, before `**`, segment by segment.
-    pub fn specificity(&self) -> Vec<(u8, &str)> {
-        self.segments
+    /// partial ones (`{name}.json`, longer text first), before `{var}`/`*`, before `**`, segment
+    /// by segment; at equal segments, a template with a `:verb` first.
+    pub fn specificity(&self) -> Specificity<'_> {
+        let segments = self
+            .segments
             .iter()
             .map(|segment| match segment {
-                Segment::Literal(text) => (0, text.as_str()),
-                Segment::Partial { prefix, .. } => (1, prefix.as_str()),
-                Segment::One => (2, ""),
-                Segment::Rest => (3, ""),
+                Segment::Literal(text) => (0, Reverse(0), text.as_str()),
+                Segment::Partial { prefix, suffix } => {
+                    (1, Reverse(prefix.len() + suffix.len()), prefix.as_str())
+                }
+                Segment::One => (2, Reverse(0), ""),
+                Segment::Rest => (3, Reverse(0), ""),
             })
-            .collect()
+            .collect();
+        (segments, self.verb.is_none())
+    }
+
+    /// Whether two templates match exactly the same paths (variable names aside).
+    pub fn same_pattern(&self, other: &Self) -> bool {
+        self.segments == other.segments && self.verb == other.verb
     }
 }
 
@@ -295,6 +312,22 @@ mod tests {
     }
 
     #[test]
+    fn a_trailing_slash_in_the_template_is_ignored() {
+        assert!(matches("/v1/items/", "/v1/items"));
+        assert!(matches("/v1/items/", "/v1/items/"));
+        assert!(matches("/", "/"));
+    }
+
+    #[test]
+    fn verbs_and_longer_partials_sort_first() {
+        let key = |t: &str| PathTemplate::parse(t).unwrap();
+        assert!(key("/v1/{id}:secret").specificity() < key("/v1/{id}").specificity());
+        assert!(key("/f/{a}.tar.json").specificity() < key("/f/{a}.json").specificity());
+        assert!(key("/x/{id}").same_pattern(&key("/x/{name}")));
+        assert!(!key("/x/{id}").same_pattern(&key("/x/{id}:v")));
+    }
+
+    #[test]
     fn variables_within_a_segment() {
         let t = "/files/{name}.json";
         assert!(matches(t, "/files/report.json"));
@@ -328,6 +361,7 @@ mod tests {
             "/v1/{a}{b}",
             "/v1/{a}.{b}",
             "/v1/{x=y/*}.json",
+            "/v1/a//",
             "/v1/x:",
             "/v1/x*y",
         ] {

@@ -54,6 +54,9 @@ pub fn apply(ops: &[HeaderOp], path: Option<&[u8]>) {
             HeaderOp::Add(name, value) => {
                 hostcalls::add_map_value_bytes(MapType::HttpRequestHeaders, name, value)
             }
+            HeaderOp::Set(name, value) => {
+                hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, Some(value))
+            }
         };
     }
     if let Some(path) = path {

@@ -141,3 +141,21 @@ fn errors_name_the_field() {
         "specification.routes[2].requestPolicies.authorization.type: ANONYMOUS needs isAnonymousAccessAllowed: true in the authentication policy"
     );
 }
+
+#[test]
+fn specific_routes_decide_whatever_the_listed_order() {
+    let mut deployment = fixture()["deployment"].clone();
+    deployment["specification"]["routes"] = json!([
+        {"path": "/{rest*}", "methods": ["ANY"],
+         "requestPolicies": {"authorization": {"type": "ANONYMOUS"}}},
+        {"path": "/admin", "methods": ["GET"]},
+    ]);
+    let out = translate(&deployment).unwrap();
+    let rules = out["rules"].as_array().unwrap();
+    assert_eq!(rules[0]["match"]["path_template"], "/v1/admin");
+    assert_eq!(
+        rules[0]["requires"],
+        json!({"requires_any": {"requirements": [{"provider_name": "oci_1"}, {"provider_name": "oci_2"}]}})
+    );
+    assert_eq!(rules[1]["match"]["path_template"], "/v1/{rest=**}");
+}

@@ -41,6 +41,9 @@ fn document() -> Value {
     })
 }
 
+/// A symmetric key file: 34 bytes of key, base64url.
+const SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA";
+
 fn translated(extra: Value) -> Value {
     let mut config = json!({"openapi": document()});
     if let (Value::Object(config), Value::Object(extra)) = (&mut config, extra) {
@@ -110,7 +113,7 @@ fn rules_are_ordered_and_combined() {
         [
             r#""GET" "/api/health" null"#,
             r#""GET" "/api/shelves/mine" {"provider_name":"auth0"}"#,
-            r#""DELETE" "/api/shelves/{shelf}" {"requires_any":{"requirements":[{"provider_name":"sa"},{"allow_missing":{}}]}}"#,
+            r#""DELETE" "/api/shelves/{shelf}" {"provider_name":"sa"}"#,
             r#""GET" "/api/shelves/{shelf}" {"requires_any":{"requirements":[{"provider_name":"auth0"},{"provider_name":"firebase"}]}}"#,
             r#""POST" "/api/shelves/{shelf}" null"#,
             r#""PUT" "/api/shelves/{shelf}" {"requires_all":{"requirements":[{"provider_name":"auth0"},{"provider_name":"sa"}]}}"#,
@@ -122,7 +125,7 @@ fn rules_are_ordered_and_combined() {
 #[test]
 fn options_change_the_output() {
     let out = translated(json!({
-        "local_jwks": {"https://tenant.auth0.com/.well-known/jwks.json": "{\"keys\":[]}"},
+        "local_jwks": {"https://tenant.auth0.com/.well-known/jwks.json": SECRET},
         "jwks_clusters": {"securetoken.google.com": "firebase_keys"},
         "generated_header_prefix": "X-Apigateway-",
         "userinfo_format": "esp_v1",
@@ -134,11 +137,10 @@ fn options_change_the_output() {
         "stat_prefix": "bookstore",
     }));
     let auth0 = &out["providers"]["auth0"];
-    assert_eq!(
-        auth0["local_jwks"],
-        json!({"inline_string": "{\"keys\":[]}"})
-    );
-    assert!(auth0.get("audiences").is_none());
+    assert_eq!(auth0["local_jwks"], json!({"inline_string": SECRET}));
+    // The flag drops only the default audience, never the document's own.
+    assert_eq!(auth0["audiences"], json!(["a", "b", "c"]));
+    assert!(out["providers"]["firebase"].get("audiences").is_none());
     assert_eq!(auth0["forward_payload_header"], "X-Apigateway-API-UserInfo");
     assert_eq!(auth0["forward_payload_header_format"], "esp_v1");
     assert_eq!(auth0["pad_forward_payload_header"], true);
@@ -225,10 +227,22 @@ fn errors_name_the_place_in_the_document() {
         ),
         (
             Box::new(|d| {
-                d["security"] = json!([]);
-                d["paths"] = json!({"/a": {"get": {"security": [{"key": []}]}}});
+                d["securityDefinitions"] = json!({"key": {"type": "apiKey", "name": "key", "in": "query"}});
+                d["security"] = json!([{"key": []}]);
+                d["paths"] = json!({"/a": {"get": {}}});
             }),
             "openapi: no operation requires a JWT",
+        ),
+        (
+            Box::new(|d| d["paths"]["/shelves/{id}"] = json!({"get": {"security": []}})),
+            "openapi.paths./api/shelves/{shelf}: GET /api/shelves/{id} and GET /api/shelves/{shelf} are the same operation",
+        ),
+        (
+            Box::new(|d| {
+                d["securityDefinitions"]["auth0"]["x-google-jwt-locations"] =
+                    json!([{"header": "X Token"}]);
+            }),
+            "openapi.securityDefinitions.auth0.x-google-jwt-locations[0].header: expected a header name",
         ),
     ];
     for (change, expected) in cases {
@@ -247,6 +261,22 @@ fn errors_name_the_place_in_the_document() {
     assert!(
         error.starts_with(
             "local_jwks.https://typo.test/jwks: is the key set of no securityDefinition"
+        ),
+        "{error}"
+    );
+    let error = translate(&json!({"openapi": document(), "local_jwks": {"https://tenant.auth0.com/.well-known/jwks.json": "{\"keys\": 7}"}}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("local_jwks.https://tenant.auth0.com/.well-known/jwks.json: "),
+        "{error}"
+    );
+    let error = translate(&json!({"openapi": "3.0.3", "info": {}}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with(
+            "openapi: this is an OpenAPI 3.0.3 document: OpenAPI 3 is not supported yet"
         ),
         "{error}"
     );
@@ -291,4 +321,18 @@ fn allow_cors_adds_unauthenticated_options() {
         .collect();
     assert_eq!(options.len(), 3);
     assert!(options.iter().all(|rule| rule.get("requires").is_none()));
+}
+
+#[test]
+fn unlisted_operations_fail_closed_without_top_level_security() {
+    let mut doc = document();
+    doc.as_object_mut().unwrap().remove("security");
+    let out = translate(&json!({"openapi": doc})).unwrap();
+    let last = out["rules"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        last,
+        json!({"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [
+            {"provider_name": "auth0"}, {"provider_name": "firebase"}, {"provider_name": "sa"}]}}})
+    );
+    assert_eq!(out["http_method_override"], true);
 }

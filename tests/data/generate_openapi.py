@@ -175,9 +175,11 @@ document = {
 }
 
 
-def case(name, method, path, status, headers=None, message=None, userinfo=None):
+def case(name, method, path, status, headers=None, message=None, userinfo=None, method_seen=None):
     out = {"name": name, "method": method, "path": path, "headers": headers or {},
            "status": status}
+    if method_seen:
+        out["upstream_method"] = method_seen
     if message is not None:
         out["body"] = json.dumps({"code": status, "message": message}, separators=(",", ":"))
     out["userinfo"] = userinfo
@@ -231,11 +233,20 @@ cases = [
          userinfo=payload_segment(c_token)),
     case("custom locations replace the defaults", "GET", "/v1/shelves/7/books/9", 401,
          bearer(c_token), message="Jwt is missing"),
-    case("api key or JWT: no token passes", "GET", "/v1/files/a/b/c.txt", 200),
-    case("api key or JWT: symmetric key", "GET", "/v1/files/a/b/c.txt", 200, bearer(h_token),
+    case("an API-key alternative is left out: a token is still required", "GET",
+         "/v1/files/a/b/c.txt", 401, message="Jwt is missing"),
+    case("API key or JWT: symmetric key", "GET", "/v1/files/a/b/c.txt", 200, bearer(h_token),
          userinfo=payload_segment(h_token)),
-    case("api key or JWT: a bad token still fails", "GET", "/v1/files/a/b/c.txt", 401,
+    case("API key or JWT: a bad token fails", "GET", "/v1/files/a/b/c.txt", 401,
          bearer(h_bad), message="Jwt verification fails"),
+    case("X-HTTP-Method-Override picks the operation (DELETE needs the service account)", "POST",
+         "/v1/shelves/7", 401, {**bearer(a_rs), "X-HTTP-Method-Override": "DELETE"},
+         message="Jwt issuer is not configured"),
+    case("X-HTTP-Method-Override: the backend sees the overriding method", "POST",
+         "/v1/shelves/7", 200, {**bearer(sa_token), "X-HTTP-Method-Override": "DELETE"},
+         userinfo=payload_segment(sa_token), method_seen="DELETE"),
+    case("X-HTTP-Method-Override onto a protected operation", "GET", "/v1/shelves", 401,
+         {"X-HTTP-Method-Override": "POST"}, message="Jwt is missing"),
     case("allowCors: OPTIONS passes without a token", "OPTIONS", "/v1/shelves/7", 200),
     case("path not in the document: top-level security", "GET", "/v2/unknown", 401,
          message="Jwt is missing"),

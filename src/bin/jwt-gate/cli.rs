@@ -21,11 +21,12 @@ usage:
       Print the jwt_authn-form configuration for an OCI API Gateway deployment (or deployment
       specification) with a JWT_AUTHENTICATION or TOKEN_AUTHENTICATION policy.
   jwt-gate envoy-config CONFIG [--wasm PATH] [--listen HOST:PORT] [--upstream HOST:PORT]
-                              [--admin HOST:PORT]
-      Print an Envoy bootstrap (YAML): a listener with the jwt-gate filter configured by CONFIG,
-      one cluster per key-set host (TLS with SNI for https), and the upstream cluster.
+                              [--admin HOST:PORT] [--ca FILE]
+      Print an Envoy bootstrap (YAML): a listener with the jwt-gate filter configured by CONFIG
+      (paths normalized and slashes merged before it), one cluster per key-set host (TLS with SNI,
+      the certificate checked against --ca and the host name), and the upstream cluster.
       Defaults: --wasm /etc/envoy/jwt_gate.wasm --listen 0.0.0.0:10000
-      --upstream 127.0.0.1:8080 --admin 127.0.0.1:9901.
+      --upstream 127.0.0.1:8080 --admin 127.0.0.1:9901 --ca /etc/ssl/certs/ca-certificates.crt.
 ";
 
 pub fn main() -> ExitCode {
@@ -99,7 +100,7 @@ fn run(args: &[String]) -> Result<String, Failure> {
             Ok(pretty(&translated))
         }
         "envoy-config" => {
-            allowed(&["wasm", "listen", "upstream", "admin"])?;
+            allowed(&["wasm", "listen", "upstream", "admin", "ca"])?;
             envoy_config(&input()?, &flags)
         }
         "help" | "--help" | "-h" => Ok(USAGE.to_owned()),
@@ -288,8 +289,10 @@ fn envoy_config(
     let socket = |(host, port): (String, u16)| json!({"socket_address": {"address": host, "port_value": port}});
     let (upstream_host, upstream_port) = address("upstream", "127.0.0.1:8080")?;
 
-    let mut clusters = vec![cluster("upstream", &upstream_host, upstream_port, false)];
-    let mut seen = std::collections::BTreeSet::new();
+    let ca = flag("ca", "/etc/ssl/certs/ca-certificates.crt");
+    let mut clusters = vec![cluster("upstream", &upstream_host, upstream_port, None)];
+    let mut seen: std::collections::BTreeMap<String, (String, u16)> =
+        std::collections::BTreeMap::new();
     for provider in &config.providers {
         let KeySource::Remote(remote) = &provider.keys else {
             continue;
@@ -297,11 +300,29 @@ fn envoy_config(
         let Some(uri) = remote.jwks_uri.as_ref().or(remote.discovery_uri.as_ref()) else {
             continue;
         };
-        if !seen.insert(remote.cluster.clone()) {
-            continue;
+        if remote.cluster == "upstream" {
+            return Err(Failure::Invalid(
+                "the key cluster \"upstream\" would clash with the upstream cluster: rename it"
+                    .to_owned(),
+            ));
         }
         let (host, port) = uri.host_and_port();
-        clusters.push(cluster(&remote.cluster, &host, port, uri.is_https()));
+        if let Some(other) = seen.get(&remote.cluster) {
+            if *other != (host.clone(), port) {
+                return Err(Failure::Invalid(format!(
+                    "cluster {:?} is used for {}:{} and for {host}:{port}: one cluster reaches one host",
+                    remote.cluster, other.0, other.1
+                )));
+            }
+            continue;
+        }
+        seen.insert(remote.cluster.clone(), (host.clone(), port));
+        clusters.push(cluster(
+            &remote.cluster,
+            &host,
+            port,
+            uri.is_https().then_some(ca.as_str()),
+        ));
     }
     let plugin_configuration = serde_json::to_string_pretty(value).unwrap_or_default();
     let bootstrap = json!({
@@ -315,6 +336,11 @@ fn envoy_config(
                     "typed_config": {
                         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                         "stat_prefix": "ingress",
+                        // The rules see the path the upstream will: `//admin`, `/a/../admin`
+                        // and `/%61dmin` are `/admin` (ESPv2's defaults too).
+                        "normalize_path": true,
+                        "merge_slashes": true,
+                        "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
                         "route_config": {"virtual_hosts": [{
                             "name": "upstream",
                             "domains": ["*"],
@@ -359,14 +385,16 @@ fn envoy_config(
     ))
 }
 
-/// A cluster reaching `host:port` (DNS names resolved by Envoy), with TLS and SNI for https.
-fn cluster(name: &str, host: &str, port: u16, tls: bool) -> Value {
+/// A cluster reaching `host:port` (a DNS name resolved by Envoy), with TLS for https: SNI, the
+/// certificate checked against `ca` and for the host name (without the name check, any publicly
+/// trusted certificate would do, and whoever holds one could serve their own keys).
+fn cluster(name: &str, host: &str, port: u16, tls_ca: Option<&str>) -> Value {
     let is_ip = host.parse::<std::net::IpAddr>().is_ok();
     let mut cluster = Map::new();
     cluster.insert("name".to_owned(), json!(name));
     cluster.insert(
         "type".to_owned(),
-        json!(if is_ip { "STATIC" } else { "STRICT_DNS" }),
+        json!(if is_ip { "STATIC" } else { "LOGICAL_DNS" }),
     );
     cluster.insert("connect_timeout".to_owned(), json!("5s"));
     if !is_ip {
@@ -379,7 +407,7 @@ fn cluster(name: &str, host: &str, port: u16, tls: bool) -> Value {
             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}]}],
         }),
     );
-    if tls {
+    if let Some(ca) = tls_ca {
         cluster.insert(
             "transport_socket".to_owned(),
             json!({
@@ -388,7 +416,10 @@ fn cluster(name: &str, host: &str, port: u16, tls: bool) -> Value {
                     "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
                     "sni": host,
                     "common_tls_context": {"validation_context": {
-                        "trusted_ca": {"filename": "/etc/ssl/certs/ca-certificates.crt"},
+                        "trusted_ca": {"filename": ca},
+                        "match_typed_subject_alt_names": [
+                            {"san_type": if is_ip { "IP_ADDRESS" } else { "DNS" }, "matcher": {"exact": host}},
+                        ],
                     }},
                 },
             }),
