@@ -101,7 +101,7 @@ TOO_LARGE = "Jwt is too large"
 EXP_TYPE = "Jwt payload [exp] field is not an integer"
 EXP_RANGE = "Jwt payload [exp] field is not a positive 64 bit integer"
 
-# --- Keys ------------------------------------------------------------------------------------------
+# --- Keys ----------------------------------------------------------------------------------------
 
 KEYS = {
     "rsa": rsa.generate_private_key(public_exponent=65537, key_size=2048),
@@ -142,7 +142,7 @@ def der(key) -> bytes:
     )
 
 
-# --- Tokens ----------------------------------------------------------------------------------------
+# --- Tokens --------------------------------------------------------------------------------------
 
 
 def b64(data: bytes | str) -> str:
@@ -247,7 +247,7 @@ def expand(value: str | list) -> str:
     return "".join(p if isinstance(p, str) else p["repeat"] * p["times"] for p in value)
 
 
-# --- Cases -----------------------------------------------------------------------------------------
+# --- Cases ---------------------------------------------------------------------------------------
 
 cases: list[dict] = []
 
@@ -740,7 +740,7 @@ case("key set of 5,000 keys (over 512 KiB)", "key-set-size", "src/limits.rs", 40
      "Jwks remote fetch is failed", path="/remote/oversize/x", tok=token("ES256"))  # fmt: skip
 
 
-# --- The document ----------------------------------------------------------------------------------
+# --- The document --------------------------------------------------------------------------------
 
 keys_json = json.dumps({"keys": [public_jwk(kid) for kid in KEYS]})
 config = {
