@@ -15,11 +15,13 @@ import itertools
 import json
 import math
 import os
+import re
 import shutil
 import socket
 import struct
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import urllib.parse
@@ -1217,6 +1219,16 @@ class Load:
             sample.elapsed = time.monotonic() - started
             with self._lock:
                 self._samples.append(sample)
+
+
+def yaml_blocks(markdown: Path) -> list:
+    """The documents of every ```yaml block of a Markdown file (indented ones too), in order: for
+    tests that keep a doc's snippets equal to what they tested."""
+    import yaml  # PyYAML: a test requirement, not needed by the rest of the harness
+
+    fence = re.compile(r"^[ \t]*```ya?ml[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.MULTILINE | re.DOTALL)
+    blocks = [textwrap.dedent(block) for block in fence.findall(markdown.read_text())]
+    return [document for block in blocks for document in yaml.safe_load_all(block)]
 
 
 def percentile(values: list[float], fraction: float) -> float:

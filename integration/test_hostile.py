@@ -20,6 +20,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from harness import (
+    REPO,
     WASM_HEALTH,
     Envoy,
     IdentityProvider,
@@ -36,6 +37,7 @@ from harness import (
     vm_failures,
     wait_for,
     wasm_health,
+    yaml_blocks,
 )
 
 DATA = Path(__file__).resolve().parent / "data" / "hostile.json"
@@ -245,3 +247,12 @@ def test_no_vm_failed(hostile: Hostile) -> None:
         and ".jwks_" not in name  # per-provider fetch counters and key gauges
     }
     assert not unexpected, unexpected
+
+
+def test_the_documented_path_normalization_is_the_tested_one() -> None:
+    """docs/security.md's HttpConnectionManager snippet is the "normalized" listener's."""
+    documented = [
+        block for block in yaml_blocks(REPO / "docs" / "security.md")
+        if isinstance(block, dict) and "normalize_path" in block
+    ]  # fmt: skip
+    assert documented == [CONNECTION_MANAGER["normalized"]]

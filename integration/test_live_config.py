@@ -29,6 +29,7 @@ import pytest
 from harness import (
     AUDIENCE,
     ISSUER,
+    REPO,
     Envoy,
     IdentityProvider,
     Keys,
@@ -45,6 +46,7 @@ from harness import (
     request,
     running_envoy,
     wait_for,
+    yaml_blocks,
 )
 
 LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
@@ -416,3 +418,11 @@ def test_failure_policy_when_a_vm_traps(trapping: Envoy, policy: str) -> None:
         assert trapping.stats(f"^{reload_stat}$")[reload_stat] > reloads
     else:
         assert set(after) == {200, 403}, after
+
+
+def test_the_documented_policy_is_the_tested_one() -> None:
+    """docs/security.md recommends the failure_policy the live listener ran with."""
+    blocks = yaml_blocks(REPO / "docs" / "security.md")
+    filters = [item for block in blocks if isinstance(block, list) for item in block]
+    policies = [item["typed_config"]["config"]["failure_policy"] for item in filters]
+    assert policies == [LISTENER_POLICIES["live"]] == ["FAIL_RELOAD"]
