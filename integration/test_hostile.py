@@ -96,7 +96,7 @@ class Hostile:
         if "token" in case:
             headers.append(("Authorization", b"Bearer " + latin1(case["token"])))
         path = expand(case.get("path", "/api/x"))
-        return listener.request(path, headers=headers, method=case.get("method", "GET"))
+        return listener.request(path, headers=headers)
 
     def counters(self) -> dict[str, int]:
         """jwt-gate's decision counters (not the key gauges, which move on their own)."""
@@ -252,7 +252,8 @@ def test_no_vm_failed(hostile: Hostile) -> None:
 def test_the_documented_path_normalization_is_the_tested_one() -> None:
     """docs/security.md's HttpConnectionManager snippet is the "normalized" listener's."""
     documented = [
-        block for block in yaml_blocks(REPO / "docs" / "security.md")
+        block
+        for block in yaml_blocks(REPO / "docs" / "security.md")
         if isinstance(block, dict) and "normalize_path" in block
-    ]  # fmt: skip
+    ]
     assert documented == [CONNECTION_MANAGER["normalized"]]
