@@ -583,7 +583,8 @@ class IdentityProvider:
     # Serving
 
     def documents(self) -> dict[str, tuple[str, bytes]]:
-        """What a healthy provider serves, by path: (content type, body)."""
+        """What a healthy provider serves, by path: (content type, body); `serve()`'s documents
+        replace the others."""
         with self._lock:
             published = [(kid, self.rsa[kid]) for kid in self.published]
         jwks = {"keys": [{**public_jwk(key, kid, "RS256"), "use": "sig"} for kid, key in published]}
@@ -592,7 +593,6 @@ class IdentityProvider:
         with self._lock:
             extra = dict(self._extra)
         return {
-            **extra,
             "/jwks": ("application/json", json.dumps(jwks).encode()),
             "/x509": ("application/json", json.dumps(x509_map).encode()),
             "/symmetric": ("text/plain", b64url(self.secret).encode()),
@@ -600,6 +600,7 @@ class IdentityProvider:
                 "application/json",
                 json.dumps(discovery).encode(),
             ),
+            **extra,
         }
 
     def answer(self, path: str, query: dict[str, list[str]]) -> Answer:
@@ -1132,6 +1133,16 @@ def assert_denied(response: Response, status: int, body: str) -> None:
     assert response.header("www-authenticate") == expected
 
 
+def yaml_blocks(markdown: Path) -> list:
+    """The documents of every ```yaml block of a Markdown file (indented ones too), in order: for
+    tests that keep a doc's snippets equal to what they tested."""
+    import yaml  # PyYAML: a test requirement, not needed by the rest of the harness
+
+    fence = re.compile(r"^[ \t]*```ya?ml[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.MULTILINE | re.DOTALL)
+    blocks = [textwrap.dedent(block) for block in fence.findall(markdown.read_text())]
+    return [document for block in blocks for document in yaml.safe_load_all(block)]
+
+
 # --- Load ----------------------------------------------------------------------------------------
 
 
@@ -1219,16 +1230,6 @@ class Load:
             sample.elapsed = time.monotonic() - started
             with self._lock:
                 self._samples.append(sample)
-
-
-def yaml_blocks(markdown: Path) -> list:
-    """The documents of every ```yaml block of a Markdown file (indented ones too), in order: for
-    tests that keep a doc's snippets equal to what they tested."""
-    import yaml  # PyYAML: a test requirement, not needed by the rest of the harness
-
-    fence = re.compile(r"^[ \t]*```ya?ml[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.MULTILINE | re.DOTALL)
-    blocks = [textwrap.dedent(block) for block in fence.findall(markdown.read_text())]
-    return [document for block in blocks for document in yaml.safe_load_all(block)]
 
 
 def percentile(values: list[float], fraction: float) -> float:
