@@ -94,9 +94,9 @@ class Recorder:
         return self.envoy.log_lines("jwt-gate: providers.faulty: key fetch from")
 
     @contextlib.contextmanager
-    def phase(self, name: str, until: Callable[[Phase], bool] | None = None) -> Iterator[Phase]:
-        """A phase that lasts until `until(phase)` holds (at most MAX_PHASE), and MIN_PHASE at
-        least; `phase.log_lines` are the lines written since it began."""
+    def phase(self, name: str, until: Callable[[list[str]], bool] | None = None) -> Iterator[Phase]:
+        """A phase that lasts until `until(fetch log lines written since it began)` holds (at
+        most MAX_PHASE), and MIN_PHASE at least."""
         phase = self.phases[name] = Phase(name, time.monotonic())
         failed, succeeded = self.counter("jwks_fetch_failed"), self.counter("jwks_fetch_success")
         lines = len(self.fetch_log_lines())
@@ -104,10 +104,9 @@ class Recorder:
         def new_lines() -> list[str]:
             return self.fetch_log_lines()[lines:]
 
-        phase.log_lines = []
         yield phase
         if until is not None:
-            wait_for(lambda: until(Phase(name, phase.start, log_lines=new_lines())), MAX_PHASE)
+            wait_for(lambda: until(new_lines()), MAX_PHASE)
         time.sleep(max(0.0, phase.start + MIN_PHASE - time.monotonic()))
         phase.end = time.monotonic()
         phase.failed = self.counter("jwks_fetch_failed") - failed
@@ -151,7 +150,8 @@ def plugin_config(idp: IdentityProvider) -> dict:
 
 
 def requests_for(idp: IdentityProvider) -> RequestMaker:
-    """The load's request maker: PATTERN's kinds in turn, valid tokens from a pool of 16."""
+    """The load's request maker: PATTERN's kinds in turn (valid every other request), valid
+    tokens from a pool of 16."""
     valid = [idp.mint(jti=f"valid-{n}") for n in range(16)]
     tokens = {
         "forged": idp.mint(key=idp.stranger),  # the published kid, another key
@@ -163,7 +163,7 @@ def requests_for(idp: IdentityProvider) -> RequestMaker:
         kind = PATTERN[number % len(PATTERN)]
         if kind == "missing":
             return kind, "/api/x", []
-        token = valid[number % len(valid)] if kind == "valid" else tokens[kind]
+        token = valid[number // 2 % len(valid)] if kind == "valid" else tokens[kind]
         return kind, "/api/x", [("Authorization", f"Bearer {token}")]
 
     return make
@@ -197,8 +197,8 @@ def run(echo: Server) -> Iterator[Run]:
                     pass
                 for fault in FAULTS:
                     # Until a failure of this fault's own, not one left over from the previous.
-                    def failed_here(phase: Phase, reason: str = FAULTS[fault]) -> bool:
-                        return any(reason in line for line in phase.log_lines)
+                    def failed_here(lines: list[str], reason: str = FAULTS[fault]) -> bool:
+                        return any(reason in line for line in lines)
 
                     with recorder.phase(fault, until=failed_here):
                         set_fault(idp, fault)
