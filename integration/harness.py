@@ -13,11 +13,15 @@ import datetime
 import http.client
 import itertools
 import json
+import math
 import os
+import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import urllib.parse
@@ -332,7 +336,24 @@ class IdentityProviderHandler(EchoHandler):
             self.reply(405, "text/plain", b"GET only\n")
             return
         url = urllib.parse.urlsplit(self.path)
-        self.reply(*self.server.issuer.answer(url.path, urllib.parse.parse_qs(url.query)))
+        try:
+            answer = self.server.issuer.answer(url.path, urllib.parse.parse_qs(url.query))
+        except ResetConnection:
+            self.reset()
+            return
+        self.reply(*answer)
+
+    def reset(self) -> None:
+        """Cut the connection with a TCP reset (SO_LINGER 0), without answering."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.rfile.close()
+        self.wfile.close()
+        self.connection.close()  # the last reference: the kernel sends RST
+
+
+class ResetConnection(Exception):
+    """Raised by an issuer's `answer` to have IdentityProviderHandler reset the connection."""
 
 
 Answer = tuple[int, str, bytes]  # status, content type, body
@@ -403,10 +424,12 @@ class IdentityProvider:
     - GET /.well-known/openid-configuration: {"issuer", "jwks_uri": <base_url>/jwks}.
 
     Modes (`set_mode`): healthy; down (503); slow (wait `delay` seconds, then as healthy);
-    garbage (200 "not a key set"); oversize (200, a JWK set padded over 512 KiB). Requests are
-    counted per path (`hits`), and the times of the 200s served recorded (`served`)."""
+    garbage (200 "not a key set"); oversize (200, a JWK set padded over 512 KiB); error (500);
+    reset (the connection is reset, no answer). Requests are counted per path (`hits`), and the
+    times of the 200s served recorded (`served`). `serve(path, body)` adds a document of one's
+    own (a healthy provider serves it, like the others)."""
 
-    MODES = ("healthy", "down", "slow", "garbage", "oversize")
+    MODES = ("healthy", "down", "slow", "garbage", "oversize", "error", "reset")
     PATHS = ("/jwks", "/x509", "/symmetric", "/.well-known/openid-configuration")
     OVERSIZE = 600 * 1024
 
@@ -426,6 +449,7 @@ class IdentityProvider:
         self._issuer = issuer
         self._x509: dict[str, tuple[object, str]] = {}
         self._stranger: rsa.RSAPrivateKey | None = None
+        self._extra: dict[str, tuple[str, bytes]] = {}  # serve(): path -> (content type, body)
         self.mode, self.delay = "healthy", 0.0
         self.set_mode(mode, delay)
         self.port = port
@@ -466,6 +490,11 @@ class IdentityProvider:
         assert mode in self.MODES, mode
         with self._lock:
             self.mode, self.delay = mode, delay
+
+    def serve(self, path: str, body: bytes, content_type: str = "application/json") -> None:
+        """Serve `body` on `path` from now on (replacing what was served there)."""
+        with self._lock:
+            self._extra[path] = (content_type, body)
 
     def rotate(self, keep_old: bool = True) -> str:
         """Publish a new RSA key (the new kid, returned, signs from now on), keeping the others
@@ -554,12 +583,15 @@ class IdentityProvider:
     # Serving
 
     def documents(self) -> dict[str, tuple[str, bytes]]:
-        """What a healthy provider serves, by path: (content type, body)."""
+        """What a healthy provider serves, by path: (content type, body); `serve()`'s documents
+        replace the others."""
         with self._lock:
             published = [(kid, self.rsa[kid]) for kid in self.published]
         jwks = {"keys": [{**public_jwk(key, kid, "RS256"), "use": "sig"} for kid, key in published]}
         x509_map = {kid: pem for kid, (_, pem) in self._x509_keys().items()}
         discovery = {"issuer": self.issuer, "jwks_uri": self.url("/jwks")}
+        with self._lock:
+            extra = dict(self._extra)
         return {
             "/jwks": ("application/json", json.dumps(jwks).encode()),
             "/x509": ("application/json", json.dumps(x509_map).encode()),
@@ -568,6 +600,7 @@ class IdentityProvider:
                 "application/json",
                 json.dumps(discovery).encode(),
             ),
+            **extra,
         }
 
     def answer(self, path: str, query: dict[str, list[str]]) -> Answer:
@@ -578,7 +611,13 @@ class IdentityProvider:
             self._wake.wait(delay)
         if mode == "down":
             return 503, "text/plain", b"down for maintenance\n"
-        if path not in self.PATHS:
+        if mode == "error":
+            return 500, "text/plain", b"internal error\n"
+        if mode == "reset":
+            raise ResetConnection
+        with self._lock:
+            extra = path in self._extra
+        if path not in self.PATHS and not extra:
             return 404, "text/plain", b"not found\n"
         if mode == "garbage":
             return 200, "application/json", b"not a key set"
@@ -777,6 +816,15 @@ def bootstrap(
     }
 
 
+def connection_manager(config: dict, listener: str) -> dict:
+    """The HttpConnectionManager of `listener` in a bootstrap from `bootstrap()`, to set more of
+    its fields (`max_request_headers_kb`, `normalize_path`, ...) before Envoy starts."""
+    for candidate in config["static_resources"]["listeners"]:
+        if candidate["name"] == listener:
+            return candidate["filter_chains"][0]["filters"][0]["typed_config"]
+    raise KeyError(listener)
+
+
 # --- Envoy processes ---------------------------------------------------------------------------
 
 _run_ids = itertools.count()
@@ -949,6 +997,41 @@ def running_envoy(
         envoy.stop()
 
 
+def connections_per_worker(envoy: Envoy, listener: str, workers: int = 2) -> list[int]:
+    """Connections each worker of `envoy` accepted on `listener` so far."""
+    stats = envoy.stats(f"listener.{listener}.worker_")
+    return [
+        stats.get(f"listener.{listener}.worker_{n}.downstream_cx_total", 0) for n in range(workers)
+    ]
+
+
+# The wasm stats Envoy 1.40 keeps (admin /stats): VMs created and alive, and the plugin's
+# reloads (failure_policy FAIL_RELOAD). A VM that traps or is replaced moves one of them.
+WASM_HEALTH = (
+    "wasm.envoy.wasm.runtime.v8.created",
+    "wasm.envoy.wasm.runtime.v8.active",
+    "wasm.wasm_vm_count",
+    "wasm.jwt_gate.vm_reload",
+    "wasm.jwt_gate.vm_reload_backoff",
+    "wasm.jwt_gate.vm_reload_failure",
+    "wasm.jwt_gate.vm_reload_success",
+)
+
+
+def wasm_health(envoy: Envoy) -> dict[str, int]:
+    """The WASM_HEALTH stats, and `vm_failures`: the log lines of trapped VM calls (Envoy logs
+    "Function: proxy_on_... failed" for a trap; it has no counter for it)."""
+    stats = envoy.stats("^wasm\\.")
+    health = {name: stats.get(name, 0) for name in WASM_HEALTH}
+    health["vm_failures"] = len(vm_failures(envoy))
+    return health
+
+
+def vm_failures(envoy: Envoy) -> list[str]:
+    """The log lines of wasm calls that trapped."""
+    return [line for line in envoy.log().splitlines() if "Function: " in line and " failed" in line]
+
+
 # --- HTTP client ---------------------------------------------------------------------------------
 
 
@@ -1048,3 +1131,111 @@ def assert_denied(response: Response, status: int, body: str) -> None:
     realm = f'Bearer realm="http://{response.host}{response.path.split("?")[0]}"'
     expected = realm if body == "Jwt is missing" else f'{realm}, error="invalid_token"'
     assert response.header("www-authenticate") == expected
+
+
+def yaml_blocks(markdown: Path) -> list:
+    """The documents of every ```yaml block of a Markdown file (indented ones too), in order: for
+    tests that keep a doc's snippets equal to what they tested."""
+    import yaml  # PyYAML: a test requirement, not needed by the rest of the harness
+
+    fence = re.compile(r"^[ \t]*```ya?ml[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.MULTILINE | re.DOTALL)
+    blocks = [textwrap.dedent(block) for block in fence.findall(markdown.read_text())]
+    return [document for block in blocks for document in yaml.safe_load_all(block)]
+
+
+# --- Load ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    """One request of a Load: its `kind` (the caller's label), the answer (`status` None when no
+    HTTP answer came; `error` says why), when it started (time.monotonic()) and how long it
+    took, in seconds."""
+
+    kind: str
+    status: int | None
+    body: str
+    started: float
+    elapsed: float
+    error: str = ""
+
+
+# What a Load sends: request number n -> (kind, path, headers).
+RequestMaker = Callable[[int], tuple[str, str, list[tuple[str, str]]]]
+
+
+class Load:
+    """`threads` threads sending requests one after the other, each on a fresh connection (the
+    kernel spreads connections over Envoy's workers), from `__enter__` until `stop()` or
+    `__exit__`, and at most `max_seconds` or `max_requests` in all: a forgotten load ends."""
+
+    def __init__(
+        self,
+        port: int,
+        make: RequestMaker,
+        threads: int = 4,
+        max_seconds: float = 30.0,
+        max_requests: int = 100_000,
+        timeout: float = HTTP_TIMEOUT,
+    ) -> None:
+        self.port, self.make, self.timeout = port, make, timeout
+        self.max_seconds, self.max_requests = max_seconds, max_requests
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._numbers = itertools.count()
+        self._samples: list[Sample] = []
+        self._threads = [
+            threading.Thread(target=self._run, name=f"load-{n}", daemon=True)
+            for n in range(threads)
+        ]
+        self._deadline = 0.0
+
+    def __enter__(self) -> Load:
+        self._deadline = time.monotonic() + self.max_seconds
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop sending and wait for the requests under way (each bounded by `timeout`)."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(self.timeout + 5)
+
+    @property
+    def samples(self) -> list[Sample]:
+        with self._lock:
+            return list(self._samples)
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self._samples)
+
+    def _run(self) -> None:
+        while not self._stop.is_set() and time.monotonic() < self._deadline:
+            with self._lock:
+                number = next(self._numbers)
+            if number >= self.max_requests:
+                return
+            kind, path, headers = self.make(number)
+            started = time.monotonic()
+            try:
+                response = request(self.port, path, headers=headers, timeout=self.timeout)
+                sample = Sample(kind, response.status, response.text, started, 0.0)
+            except (OSError, http.client.HTTPException) as error:
+                sample = Sample(kind, None, "", started, 0.0, f"{type(error).__name__}: {error}")
+            sample.elapsed = time.monotonic() - started
+            with self._lock:
+                self._samples.append(sample)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The `fraction` percentile (0.99: p99) of `values` (nearest rank); 0 for none."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = min(len(ordered), max(1, math.ceil(fraction * len(ordered))))
+    return ordered[rank - 1]

@@ -1,0 +1,432 @@
+"""Configuration changes without a restart (docs/security.md, "Live configuration changes and
+failure_policy").
+
+The listeners come from Envoy's file-based LDS (`dynamic_resources.lds_config.path_config_source`
+with a watched directory): the test rewrites the file atomically (a temporary file renamed into
+the directory) while a bounded load runs. A configuration with a new provider takes effect within
+seconds and no request fails on the way; a configuration jwt-gate refuses at on_configure is
+rejected by Envoy under every failure_policy, and the previous one keeps serving.
+
+failure_policy matters when a VM fails while serving (a trap: in Rust, a panic). jwt-gate has no
+known way to trap, so a tiny hand-assembled proxy-wasm module stands in for it: it denies every
+request (403) and traps on a request with more than 20 headers. Envoy 1.40 then answers that
+request 503, and afterwards: FAIL_CLOSED, 503 on that worker for good; FAIL_RELOAD, a new VM;
+FAIL_OPEN, the filter is skipped and requests reach the backend unchecked."""
+
+from __future__ import annotations
+
+import collections
+import copy
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness import (
+    AUDIENCE,
+    ISSUER,
+    REPO,
+    Envoy,
+    IdentityProvider,
+    Keys,
+    Listener,
+    Load,
+    RequestMaker,
+    Sample,
+    Server,
+    address,
+    bootstrap,
+    connections_per_worker,
+    free_port,
+    jwt_gate_filter,
+    request,
+    running_envoy,
+    wait_for,
+    yaml_blocks,
+)
+
+LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
+POLICIES = ("FAIL_CLOSED", "FAIL_RELOAD", "FAIL_OPEN")
+WORKERS = 2  # harness.Envoy runs --concurrency 2
+SWITCH_BOUND = 5.0  # seconds from the file's rename to the new configuration on every worker
+REJECTED = (
+    "jwt-gate: configuration rejected: providers.broken: local_jwks or remote_jwks is required"
+)
+
+
+# --- File-based LDS ------------------------------------------------------------------------------
+
+
+class ListenerFile:
+    """Envoy's file-based LDS source: `directory/lds.json`, a DiscoveryResponse of listeners,
+    replaced atomically (written beside it, then renamed: Envoy watches the directory)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / "lds.json"
+        self.version = 0
+
+    def config_source(self) -> dict:
+        return {
+            "resource_api_version": "V3",
+            "path_config_source": {
+                "path": str(self.path),
+                "watched_directory": {"path": str(self.directory)},
+            },
+        }
+
+    def write(self, listeners: list[dict]) -> None:
+        self.version += 1
+        document = {
+            "version_info": str(self.version),
+            "resources": [{"@type": LISTENER_TYPE, **listener} for listener in listeners],
+        }
+        temporary = self.directory / f".lds-{self.version}.tmp"
+        temporary.write_text(json.dumps(document))
+        os.replace(temporary, self.path)
+
+
+def dynamic_bootstrap(
+    filters: dict[str, dict], echo_port: int, clusters: dict[str, int], lds: ListenerFile
+) -> tuple[dict, dict[str, dict]]:
+    """harness.bootstrap's Envoy with its listeners moved to `lds` (each on a fixed free port, so
+    that an update keeps the address and Envoy updates the filter chain in place). Returns the
+    bootstrap and the listeners by name, to be changed and written again."""
+    config = bootstrap(filters, echo_port, clusters)
+    listeners = {item["name"]: item for item in config["static_resources"].pop("listeners")}
+    for listener in listeners.values():
+        listener["address"] = address(free_port())
+    config["node"] = {"id": "jwt-gate-test", "cluster": "jwt-gate-test"}
+    config["dynamic_resources"] = {"lds_config": lds.config_source()}
+    lds.write(list(listeners.values()))
+    return config, listeners
+
+
+def with_filter(listener: dict, http_filter: dict) -> dict:
+    """A copy of `listener` whose first HTTP filter is `http_filter`."""
+    changed = copy.deepcopy(listener)
+    manager = changed["filter_chains"][0]["filters"][0]["typed_config"]
+    manager["http_filters"][0] = http_filter
+    return changed
+
+
+def gate(plugin_config: dict, policy: str = "FAIL_CLOSED") -> dict:
+    http_filter = jwt_gate_filter(plugin_config)
+    http_filter["typed_config"]["config"]["failure_policy"] = policy
+    return http_filter
+
+
+# --- Plugin configurations -----------------------------------------------------------------------
+
+
+def original_config(keys: Keys) -> dict:
+    """v1: one provider with local keys, on every path."""
+    provider = {
+        "issuer": ISSUER,
+        "audiences": [AUDIENCE],
+        "local_jwks": {"inline_string": keys.jwks("rsa")},
+    }
+    return {
+        "providers": {"original": provider},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "original"}}],
+    }
+
+
+def with_newcomer(keys: Keys, idp: IdentityProvider) -> dict:
+    """v2: v1 plus a provider with remote keys (from `idp`) on /new."""
+    config = original_config(keys)
+    http_uri = {"uri": idp.url("/jwks"), "cluster": "idp", "timeout": "2s"}
+    config["providers"]["newcomer"] = {
+        "issuer": idp.issuer,
+        "audiences": [AUDIENCE],
+        "remote_jwks": {"http_uri": http_uri},
+    }
+    rule = {"match": {"prefix": "/new"}, "requires": {"provider_name": "newcomer"}}
+    config["rules"].insert(0, rule)
+    return config
+
+
+def with_broken(config: dict) -> dict:
+    """`config` plus a provider without keys: jwt-gate refuses it at on_configure."""
+    broken = copy.deepcopy(config)
+    broken["providers"]["broken"] = {"issuer": "https://broken.test"}
+    return broken
+
+
+# --- The Envoy under change ----------------------------------------------------------------------
+
+# Each listener's failure_policy: "live" has the recommended one (docs/security.md).
+LISTENER_POLICIES = {"live": "FAIL_RELOAD", **{policy: policy for policy in POLICIES}}
+
+
+@dataclass
+class Live:
+    """An Envoy whose listeners come from `lds`: "live" (changed by the tests) and one per
+    failure_policy (named after it), all with the v1 configuration at start."""
+
+    envoy: Envoy
+    lds: ListenerFile
+    listeners: dict[str, dict]
+    plugin_configs: dict[str, dict]
+    keys: Keys
+    idp: IdentityProvider
+
+    def port(self, name: str) -> int:
+        return self.listeners[name]["address"]["socket_address"]["port_value"]
+
+    def write(self, plugin_configs: dict[str, dict], rejected: bool = False) -> None:
+        """Give some listeners a new plugin configuration and write the file; unless Envoy is
+        expected to reject it, remember it as what Envoy runs."""
+        listeners = dict(self.listeners)
+        for name, plugin_config in plugin_configs.items():
+            http_filter = gate(plugin_config, LISTENER_POLICIES[name])
+            listeners[name] = with_filter(listeners[name], http_filter)
+        self.lds.write(list(listeners.values()))
+        if not rejected:
+            self.listeners = listeners
+            self.plugin_configs.update(plugin_configs)
+
+    def lds_stat(self, name: str) -> int:
+        stat = f"listener_manager.lds.{name}"
+        return self.envoy.stats(f"^{stat}$").get(stat, 0)
+
+
+@pytest.fixture(scope="module")
+def live(echo: Server, keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """The Envoy (--concurrency 2) with its listeners in an LDS file, and the identity provider
+    of the newcomer provider (reached through the static cluster "idp")."""
+    idp = IdentityProvider()
+    lds = ListenerFile(tmp_path_factory.mktemp("lds"))
+    plugin_configs = {name: original_config(keys) for name in LISTENER_POLICIES}
+    filters = {
+        name: gate(plugin_configs[name], policy) for name, policy in LISTENER_POLICIES.items()
+    }
+    config, listeners = dynamic_bootstrap(filters, echo.port, {"idp": idp.port}, lds)
+    envoy = Envoy(config, "live-config")
+    try:
+        envoy.wait_ready()
+        yield Live(envoy, lds, listeners, plugin_configs, keys, idp)
+    finally:
+        envoy.stop()
+        idp.stop()
+
+
+def requests_for(live: Live) -> RequestMaker:
+    """Tokens of the original provider (on /api), of the newcomer (on /new), and none."""
+    original, newcomer = live.keys.mint(), live.idp.mint()
+    kinds = [
+        ("original", "/api/x", original),
+        ("newcomer", "/new/x", newcomer),
+        ("missing", "/api/x", None),
+    ]
+
+    def make(number: int) -> tuple[str, str, list[tuple[str, str]]]:
+        kind, path, token = kinds[number % len(kinds)]
+        return kind, path, [("Authorization", f"Bearer {token}")] if token else []
+
+    return make
+
+
+def answers(samples: list[Sample]) -> list[tuple[tuple, int]]:
+    """The most common answers, for failure messages."""
+    counted = collections.Counter((s.kind, s.status, s.body[:60], s.error[:60]) for s in samples)
+    return counted.most_common(6)
+
+
+def assert_no_failure(samples: list[Sample]) -> None:
+    """No connection error and no 5xx; the original provider's tokens all 200, no token all
+    401 `Jwt is missing`."""
+    failed = [s for s in samples if s.status is None or s.status >= 500]
+    assert len(failed) == 0, f"{len(failed)} of {len(samples)} failed: {answers(failed)}"
+    original = [s for s in samples if s.kind == "original"]
+    assert original and all(s.status == 200 for s in original), answers(original)
+    missing = {(s.status, s.body) for s in samples if s.kind == "missing"}
+    assert missing == {(401, "Jwt is missing")}, answers(samples)
+
+
+def final_streak(samples: list[Sample], status: int) -> list[Sample]:
+    """The last run of `samples` (in the order they started) that all got `status`."""
+    ordered = sorted(samples, key=lambda s: s.started)
+    start = len(ordered)
+    while start > 0 and ordered[start - 1].status == status:
+        start -= 1
+    return ordered[start:]
+
+
+def test_a_new_provider_takes_effect_without_a_restart(live: Live) -> None:
+    """Under load, v1 -> v2: the newcomer's tokens are refused (unknown issuer) until the file is
+    renamed; within 5 s every one passes, on every worker, and keeps passing (30 in a row at
+    least); no request fails meanwhile, and Envoy updated the listener in place."""
+    updates = live.lds_stat("update_success")
+    in_place = live.envoy.stats("^listener_manager.listener_in_place_updated$")
+    connections = connections_per_worker(live.envoy, "live", WORKERS)
+    with Load(live.port("live"), requests_for(live), threads=4, max_seconds=30) as load:
+        wait_for(lambda: load.count() >= 60, timeout=10)
+        switched_at = time.monotonic()
+        live.write({"live": with_newcomer(live.keys, live.idp)})
+
+        def settled() -> bool:
+            newcomer = [s for s in load.samples if s.kind == "newcomer"]
+            return len(final_streak(newcomer, 200)) >= 30
+
+        wait_for(settled, timeout=SWITCH_BOUND + 5)
+    samples = load.samples
+    assert_no_failure(samples)
+    newcomer = [s for s in samples if s.kind == "newcomer"]
+    before = [s for s in newcomer if s.started + s.elapsed < switched_at]
+    refusals = {(s.status, s.body) for s in before}
+    assert before and refusals == {(401, "Jwt issuer is not configured")}, answers(before)
+    streak = final_streak(newcomer, 200)
+    took = streak[0].started - switched_at if streak else float("inf")
+    assert len(streak) >= 30 and took < SWITCH_BOUND, (
+        f"{len(streak)} passing in a row from {took:.2f} s after the switch: {answers(newcomer)}"
+    )
+    spread = connections_per_worker(live.envoy, "live", WORKERS)
+    assert all(now > then for now, then in zip(spread, connections, strict=True)), spread
+    assert live.lds_stat("update_success") == updates + 1
+    assert live.envoy.stats("^listener_manager.listener_in_place_updated$") != in_place
+
+
+def test_a_refused_configuration_keeps_the_previous_one_serving(live: Live) -> None:
+    """Under load, every listener (one per failure_policy) gets a configuration jwt-gate refuses
+    at on_configure: Envoy rejects the update (lds.update_rejected), logs jwt-gate's reason, and
+    every listener keeps answering with its previous configuration, no request failing."""
+    rejected_before = live.lds_stat("update_rejected")
+    current = dict(live.plugin_configs)
+    with Load(live.port("live"), requests_for(live), threads=4, max_seconds=30) as load:
+        wait_for(lambda: load.count() >= 60, timeout=10)
+        live.write({name: with_broken(config) for name, config in current.items()}, rejected=True)
+        rejected = wait_for(lambda: live.lds_stat("update_rejected") > rejected_before, 10)
+        seen = load.count()
+        wait_for(lambda: load.count() >= seen + 60, timeout=10)
+    assert rejected, f"lds.update_rejected stayed at {rejected_before}\n{live.envoy.log_tail()}"
+    assert live.envoy.log_lines(REJECTED), live.envoy.log_tail()
+    assert_no_failure(load.samples)
+    newcomer_v2 = "newcomer" in current["live"]["providers"]
+    newcomer = [s for s in load.samples if s.kind == "newcomer"]
+    status = 200 if newcomer_v2 else 401
+    assert newcomer and all(s.status == status for s in newcomer), answers(newcomer)
+    token = live.keys.mint()
+    for policy in POLICIES:  # v1, still
+        port = live.port(policy)
+        answered = [request(port, "/api/x", token=token).status for _ in range(6)]
+        answered.append(request(port, "/api/x").status)
+        assert answered == [200] * 6 + [401], f"{policy}: {answered}"
+
+
+# --- failure_policy when a VM traps while serving ------------------------------------------------
+
+
+def deny_or_trap_module(trap_over_headers: int = 20) -> bytes:
+    """The smallest proxy-wasm (ABI 0.2.1) module that answers every request 403 through
+    proxy_send_local_response, and traps (`unreachable`) on a request with more than
+    `trap_over_headers` headers, which Envoy hands to proxy_on_request_headers as its count."""
+
+    def size(n: int) -> bytes:  # unsigned LEB128
+        return bytes([n & 0x7F | 0x80]) + size(n >> 7) if n > 0x7F else bytes([n])
+
+    def vector(items: list[bytes]) -> bytes:
+        return size(len(items)) + b"".join(items)
+
+    def section(section_id: int, items: list[bytes]) -> bytes:
+        payload = vector(items)
+        return bytes([section_id]) + size(len(payload)) + payload
+
+    def name(text: str) -> bytes:
+        return size(len(text)) + text.encode()
+
+    def function_type(params: int, results: int) -> bytes:
+        return b"\x60" + vector([b"\x7f"] * params) + vector([b"\x7f"] * results)  # i32s
+
+    types = [(0, 0), (1, 1), (2, 0), (2, 1), (3, 1), (8, 1)]  # (params, results)
+    # Function 0, imported: proxy_send_local_response(status, details ptr, details size, body
+    # ptr, body size, headers ptr, headers size, grpc status) -> status.
+    imports = [name("env") + name("proxy_send_local_response") + b"\x00\x05"]
+    deny = (
+        b"\x41\x93\x03"  # i32.const 403
+        + b"\x41\x00" * 6  # no details, no body, no headers
+        + b"\x41\x7f"  # i32.const -1: no gRPC status
+        + b"\x10\x00\x1a"  # call 0, drop its result
+        + b"\x41\x01"  # i32.const 1: StopIteration
+    )
+    trap = b"\x20\x01\x41" + bytes([trap_over_headers]) + b"\x4b\x04\x40\x00\x0b"
+    functions = {  # export name: (index in types, body: no locals, instructions, end)
+        "proxy_abi_version_0_2_1": (0, b"\x00\x0b"),
+        "proxy_on_memory_allocate": (1, b"\x00\x41\x80\x08\x0b"),  # return 1024
+        "proxy_on_context_create": (2, b"\x00\x0b"),
+        "proxy_on_vm_start": (3, b"\x00\x41\x01\x0b"),  # return 1: success
+        "proxy_on_configure": (3, b"\x00\x41\x01\x0b"),
+        # if num_headers > limit: unreachable; then deny
+        "proxy_on_request_headers": (4, b"\x00" + trap + deny + b"\x0b"),
+    }
+    exports = [name(export) + bytes([0, 1 + n]) for n, export in enumerate(functions)]
+    return b"".join(
+        [
+            b"\x00asm\x01\x00\x00\x00",
+            section(1, [function_type(*t) for t in types]),
+            section(2, imports),
+            section(3, [bytes([type_index]) for type_index, _ in functions.values()]),
+            section(5, [b"\x00\x01"]),  # one memory, at least one page
+            section(7, exports + [name("memory") + b"\x02\x00"]),
+            section(10, [size(len(body)) + body for _, body in functions.values()]),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def trapping(echo: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Envoy]:
+    """One listener per failure_policy, named after it, each with its own VM of the module."""
+    wasm = tmp_path_factory.mktemp("wasm") / "deny-or-trap.wasm"
+    wasm.write_bytes(deny_or_trap_module())
+    filters = {}
+    for policy in POLICIES:
+        http_filter = jwt_gate_filter({}, wasm)
+        plugin = http_filter["typed_config"]["config"]
+        plugin.update(name=policy.lower(), failure_policy=policy)
+        plugin["vm_config"]["vm_id"] = policy.lower()
+        filters[policy] = http_filter
+    with running_envoy(filters, echo.port, "failure-policy") as envoy:
+        yield envoy
+
+
+def statuses(listener: Listener, count: int = 20) -> collections.Counter:
+    """The statuses of `count` requests on fresh connections (both workers get some)."""
+    return collections.Counter(listener.request("/x").status for _ in range(count))
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_failure_policy_when_a_vm_traps(trapping: Envoy, policy: str) -> None:
+    """The module denies (403) until a request makes its VM trap (503). Then, on the worker
+    whose VM trapped: FAIL_CLOSED answers 503 for good; FAIL_RELOAD starts a new VM and denies
+    again (vm_reload_success), never letting a request through; FAIL_OPEN skips the filter and
+    requests reach the backend unchecked (200)."""
+    listener = Listener(trapping, policy)
+    reload_stat = f"wasm.{policy.lower()}.vm_reload_success"
+    reloads = trapping.stats(f"^{reload_stat}$")[reload_stat]
+    assert statuses(listener) == {403: 20}
+    many_headers = [(f"x-filler-{n}", "x") for n in range(30)]
+    assert listener.request("/x", headers=many_headers).status == 503
+    time.sleep(0.5)
+    after = statuses(listener)
+    if policy == "FAIL_CLOSED":
+        assert set(after) == {403, 503}, after
+        time.sleep(1.5)
+        assert 503 in statuses(listener), "a FAIL_CLOSED VM came back"
+    elif policy == "FAIL_RELOAD":
+        assert 200 not in after, after
+        assert wait_for(lambda: statuses(listener, 10) == {403: 10}, timeout=5), after
+        assert trapping.stats(f"^{reload_stat}$")[reload_stat] > reloads
+    else:
+        assert set(after) == {200, 403}, after
+
+
+def test_the_documented_policy_is_the_tested_one() -> None:
+    """docs/security.md recommends the failure_policy the live listener ran with."""
+    blocks = yaml_blocks(REPO / "docs" / "security.md")
+    filters = [item for block in blocks if isinstance(block, list) for item in block]
+    policies = [item["typed_config"]["config"]["failure_policy"] for item in filters]
+    assert policies == [LISTENER_POLICIES["live"]] == ["FAIL_RELOAD"]
