@@ -205,16 +205,21 @@ fn equal(a: &[u8], b: &[u8], case_sensitive: bool) -> bool {
     }
 }
 
+/// A variable name: a field path such as `shelf` or `book.name`.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+}
+
 /// `name` or `name=segments`; a variable without `=` is one segment.
 fn variable(inner: &str, segments: &mut Vec<Segment>) -> Result<(), String> {
     let (name, pattern) = match inner.split_once('=') {
         Some((name, pattern)) => (name, Some(pattern)),
         None => (inner, None),
     };
-    let name_ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+    let name_ok = valid_name(name);
     if !name_ok {
         return Err(format!("invalid variable name {name:?}"));
     }
@@ -240,10 +245,7 @@ fn partial(text: &str) -> Result<Segment, String> {
         || format!("invalid segment {text:?}: at most one {{variable}} with text around it");
     let (prefix, rest) = text.split_once('{').ok_or_else(invalid)?;
     let (name, suffix) = rest.split_once('}').ok_or_else(invalid)?;
-    let name_ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+    let name_ok = valid_name(name);
     if !name_ok || prefix.contains(['}', '*']) || suffix.contains(['{', '}', '*']) {
         return Err(invalid());
     }
