@@ -60,8 +60,7 @@ pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<u64>) 
         host::send_internal_error();
         return Step::Stop;
     };
-    let now = host::now();
-    let now_ms = host::now_ms();
+    let (now, now_ms) = host::clock();
     let may_wait = held_until.is_none_or(|deadline| now_ms < deadline)
         && shared.held.borrow().len() < MAX_HELD;
     let outcome = {
@@ -77,6 +76,9 @@ pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<u64>) 
         )
     };
     shared.metrics.count(&outcome);
+    shared
+        .metrics
+        .count_cache(shared.cache.borrow_mut().take_counts());
     match outcome.decision {
         Decision::Allow { header_ops, path } => {
             host::apply(&header_ops, path.as_deref());
