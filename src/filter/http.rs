@@ -119,14 +119,16 @@ impl Filter {
     }
 }
 
-impl Context for Filter {
-    fn on_done(&mut self) -> bool {
+impl Context for Filter {}
+
+// Cleanup on drop (the SDK drops the context at `proxy_on_delete`), not in `on_done`: the build
+// does not export `proxy_on_done`, so Envoy need not call into the VM for it (tools/wasm-ld).
+impl Drop for Filter {
+    fn drop(&mut self) {
         let id = self.context_id;
-        self.shared
-            .held
-            .borrow_mut()
-            .retain(|held| held.context_id != id);
-        true
+        if let Ok(mut held) = self.shared.held.try_borrow_mut() {
+            held.retain(|held| held.context_id != id);
+        }
     }
 }
 
