@@ -25,4 +25,7 @@ def test_counters_follow_decisions(gate, keys):
         "jwt_gate.denied_by_reason.jwt_missing": 1,
         "jwt_gate.denied_by_reason.jwt_expired": 1,
         "jwt_gate.denied_by_reason.jwt_audience_not_allowed": 1,
+        # Four tokens, each new to the worker's cache (the expired one and the one for another
+        # audience are looked up before their claims are checked).
+        "jwt_gate.token_cache_miss": 4,
     }

@@ -100,7 +100,10 @@ impl Location {
                 }
             }
         }
-        Ok(found.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+        Ok(found.map(|bytes| {
+            String::from_utf8(bytes)
+                .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+        }))
     }
 }
 

@@ -10,6 +10,7 @@ use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType, Status};
 use crate::authenticator::{Decision, Denial, HeaderOp, Outcome};
 use crate::error::AuthError;
 use crate::time::UnixTime;
+use crate::token_cache::Counts;
 
 /// The plugin configuration bytes (empty if there are none).
 pub fn plugin_configuration() -> Vec<u8> {
@@ -26,11 +27,22 @@ pub fn log(level: LogLevel, message: &str) {
 /// The host's clock, in whole seconds. If it cannot be read, the end of time: every token with
 /// an `exp` is then expired (fail closed), never the reverse.
 pub fn now() -> UnixTime {
-    let seconds = hostcalls::get_current_time()
+    clock().0
+}
+
+/// One reading of the host's clock: in whole seconds (as [`now`]) and in milliseconds (as
+/// [`now_ms`]).
+pub fn clock() -> (UnixTime, u64) {
+    match hostcalls::get_current_time()
         .ok()
         .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .map_or(u64::MAX, |elapsed| elapsed.as_secs());
-    UnixTime(seconds)
+    {
+        Some(elapsed) => (
+            UnixTime(elapsed.as_secs()),
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        ),
+        None => (UnixTime(u64::MAX), 0),
+    }
 }
 
 /// Every request header, pseudo-headers included, as bytes.
@@ -89,6 +101,8 @@ pub struct Metrics {
     allowed: Option<u32>,
     denied: Option<u32>,
     cors_preflight_bypassed: Option<u32>,
+    token_cache_hit: Option<u32>,
+    token_cache_miss: Option<u32>,
     by_reason: Vec<(&'static str, Option<u32>)>,
 }
 
@@ -108,11 +122,19 @@ impl Metrics {
             allowed: counter("allowed"),
             denied: counter("denied"),
             cors_preflight_bypassed: counter("cors_preflight_bypassed"),
+            token_cache_hit: counter("token_cache_hit"),
+            token_cache_miss: counter("token_cache_miss"),
             by_reason: AuthError::REASONS
                 .iter()
                 .map(|reason| (*reason, counter(&format!("denied_by_reason.{reason}"))))
                 .collect(),
         }
+    }
+
+    /// Token cache lookups (only those that happened: most requests make one).
+    pub fn count_cache(&self, counts: Counts) {
+        add(self.token_cache_hit, counts.hits);
+        add(self.token_cache_miss, counts.misses);
     }
 
     pub fn count(&self, outcome: &Outcome) {
@@ -133,14 +155,9 @@ impl Metrics {
     }
 }
 
-/// The host's clock in milliseconds.
+/// The host's clock in milliseconds (0 if it cannot be read).
 pub fn now_ms() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
+    clock().1
 }
 
 /// A random number from the host (WASI `random_get`), for this VM's lease identity.
@@ -300,6 +317,13 @@ impl ProviderMetrics {
 pub fn increment(id: Option<u32>) {
     if let Some(id) = id {
         let _ = hostcalls::increment_metric(id, 1);
+    }
+}
+
+/// Adds `count` to a counter; nothing (no hostcall) for 0.
+pub fn add(id: Option<u32>, count: u64) {
+    if let (Some(id), Ok(count @ 1..)) = (id, i64::try_from(count)) {
+        let _ = hostcalls::increment_metric(id, count);
     }
 }
 

@@ -60,8 +60,7 @@ pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<u64>) 
         host::send_internal_error();
         return Step::Stop;
     };
-    let now = host::now();
-    let now_ms = host::now_ms();
+    let (now, now_ms) = host::clock();
     let may_wait = held_until.is_none_or(|deadline| now_ms < deadline)
         && shared.held.borrow().len() < MAX_HELD;
     let outcome = {
@@ -77,6 +76,9 @@ pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<u64>) 
         )
     };
     shared.metrics.count(&outcome);
+    shared
+        .metrics
+        .count_cache(shared.cache.borrow_mut().take_counts());
     match outcome.decision {
         Decision::Allow { header_ops, path } => {
             host::apply(&header_ops, path.as_deref());
@@ -117,14 +119,16 @@ impl Filter {
     }
 }
 
-impl Context for Filter {
-    fn on_done(&mut self) -> bool {
+impl Context for Filter {}
+
+// Cleanup on drop (the SDK drops the context at `proxy_on_delete`), not in `on_done`: the build
+// does not export `proxy_on_done`, so Envoy need not call into the VM for it (tools/wasm-ld).
+impl Drop for Filter {
+    fn drop(&mut self) {
         let id = self.context_id;
-        self.shared
-            .held
-            .borrow_mut()
-            .retain(|held| held.context_id != id);
-        true
+        if let Ok(mut held) = self.shared.held.try_borrow_mut() {
+            held.retain(|held| held.context_id != id);
+        }
     }
 }
 
