@@ -230,7 +230,8 @@ def test_every_worker_still_serves_valid_tokens(hostile: Hostile) -> None:
 
 def test_no_vm_failed(hostile: Hostile) -> None:
     """The wasm VM stats are where they were after start-up (no VM trapped, was re-created or
-    reloaded), no 5xx was answered, and jwt-gate counted nothing but decisions and fetches."""
+    reloaded), no 5xx was answered, and jwt-gate counted nothing but decisions, fetches and
+    token-cache lookups."""
     envoy = hostile.envoy
     assert not vm_failures(envoy), "\n".join(vm_failures(envoy)[:5])
     assert wasm_health(envoy) == hostile.health
@@ -238,7 +239,14 @@ def test_no_vm_failed(hostile: Hostile) -> None:
     for name in LISTENERS:
         key = f"http.{name}.downstream_rq_5xx"
         assert envoy.stats(f"^{key}$") == {key: 0}
-    expected = ("allowed", "denied", "jwks_fetch_success", "jwks_fetch_failed")
+    expected = (
+        "allowed",
+        "denied",
+        "jwks_fetch_success",
+        "jwks_fetch_failed",
+        "token_cache_hit",
+        "token_cache_miss",
+    )
     unexpected = {
         name: value
         for name, value in envoy.gate_stats().items()
