@@ -667,9 +667,7 @@ fn locations(
                 };
                 match (text("header")?, text("query")?, text("cookie")?) {
                     (Some(header), None, None) => {
-                        let tchar =
-                            |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-                        if !header.bytes().all(tchar) {
+                        if !crate::config::is_header_name(&header) {
                             return Err(ConfigError::new(
                                 format!("{at}.header"),
                                 "expected a header name",

@@ -598,18 +598,10 @@ fn claim_header_value(value: &Value) -> Option<Vec<u8>> {
 /// string>, "issuer", "id" (`sub`), "email", "audiences" (sorted, de-duplicated)}`, empty values
 /// left out.
 fn esp_v1_user_info(payload: &serde_json::Map<String, Value>) -> Vec<u8> {
-    let mut info = serde_json::Map::new();
-    info.insert(
-        "claims".to_owned(),
-        Value::String(Value::Object(payload.clone()).to_string()),
-    );
-    for (name, claim_name) in [("issuer", "iss"), ("id", "sub"), ("email", "email")] {
-        if let Some(Value::String(text)) = payload.get(claim_name) {
-            if !text.is_empty() {
-                info.insert(name.to_owned(), Value::String(text.clone()));
-            }
-        }
-    }
+    let text_claim = |name: &str| match payload.get(name) {
+        Some(Value::String(text)) if !text.is_empty() => Some(Value::String(text.clone())),
+        _ => None,
+    };
     let mut audiences: Vec<&str> = match payload.get("aud") {
         Some(Value::String(aud)) => vec![aud.as_str()],
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
@@ -618,30 +610,26 @@ fn esp_v1_user_info(payload: &serde_json::Map<String, Value>) -> Vec<u8> {
     audiences.retain(|aud| !aud.is_empty());
     audiences.sort_unstable();
     audiences.dedup();
-    if !audiences.is_empty() {
-        info.insert(
-            "audiences".to_owned(),
-            Value::Array(
-                audiences
-                    .into_iter()
-                    .map(|a| Value::String(a.to_owned()))
-                    .collect(),
-            ),
-        );
-    }
-    // `serde_json::Map` keeps keys sorted; ESP v1 writes claims, issuer, id, email, audiences.
-    let mut text = String::from("{");
-    for name in ["claims", "issuer", "id", "email", "audiences"] {
-        if let Some(value) = info.get(name) {
-            if text.len() > 1 {
-                text.push(',');
-            }
-            text.push_str(&Value::String(name.to_owned()).to_string());
-            text.push(':');
-            text.push_str(&value.to_string());
-        }
-    }
-    text.push('}');
+    let members = [
+        (
+            "claims",
+            Some(Value::String(Value::Object(payload.clone()).to_string())),
+        ),
+        ("issuer", text_claim("iss")),
+        ("id", text_claim("sub")),
+        ("email", text_claim("email")),
+        (
+            "audiences",
+            (!audiences.is_empty()).then(|| audiences.into()),
+        ),
+    ];
+    // In ESP v1's member order (a `serde_json::Map` would sort them).
+    let text = members
+        .iter()
+        .filter_map(|(name, value)| Some(format!("\"{name}\":{}", value.as_ref()?)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let text = format!("{{{text}}}");
     URL_SAFE.encode(text).into_bytes()
 }
 

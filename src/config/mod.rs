@@ -692,11 +692,16 @@ fn parse_remote_jwks(field: &Field<'_>, issuer: Option<&str>) -> Result<RemoteJw
 /// A header name we may write: lower-cased, an RFC 9110 token, not a pseudo-header.
 fn header_name_field(field: &Field<'_>) -> Result<String, ConfigError> {
     let name = field.string()?.to_ascii_lowercase();
-    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    if name.is_empty() || !name.bytes().all(tchar) {
+    if !is_header_name(&name) {
         return Err(field.error("expected a header name"));
     }
     Ok(name)
+}
+
+/// Whether `name` is an RFC 9110 token (so not empty and not a pseudo-header).
+pub(crate) fn is_header_name(name: &str) -> bool {
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    !name.is_empty() && name.bytes().all(tchar)
 }
 
 pub(crate) use walk::Field as ConfigField;
