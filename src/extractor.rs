@@ -5,6 +5,8 @@
 //! (repeated headers, comma-joined values, repeated parameters or cookies) is an error rather than
 //! a first-one-wins guess.
 
+use std::borrow::Cow;
+
 use crate::error::AuthError;
 
 /// Where a provider looks for tokens.
@@ -35,48 +37,70 @@ impl Location {
         ]
     }
 
-    /// The token at this location, if any; `MultipleTokens` if there are several.
-    pub fn extract(
+    /// The token at this location, if any; `MultipleTokens` if there are several. Borrowed from
+    /// the request where it can be (every location but a percent-encoded query parameter).
+    pub fn extract<'a>(
         &self,
-        headers: &[(Vec<u8>, Vec<u8>)],
-        query: Option<&[u8]>,
-    ) -> Result<Option<String>, AuthError> {
-        let mut found: Option<Vec<u8>> = None;
-        let mut take = |token: &[u8]| {
+        headers: &'a [(Vec<u8>, Vec<u8>)],
+        query: Option<&'a [u8]>,
+    ) -> Result<Option<Cow<'a, str>>, AuthError> {
+        let mut found: Option<Cow<'a, [u8]>> = None;
+        let mut take = |token: Cow<'a, [u8]>| {
             if token.is_empty() {
                 return Ok(());
             }
-            if found.replace(token.to_vec()).is_some() {
+            if found.replace(token).is_some() {
                 return Err(AuthError::MultipleTokens);
             }
             Ok(())
         };
         match self {
             Self::Header { name, value_prefix } => {
-                // Envoy joins repeated headers with commas, and no JWT contains one: each
-                // comma-separated part is one credential. A location holding a token must hold
-                // exactly one credential, so `Basic x, Bearer <t>` (two Authorization headers)
-                // is refused rather than guessed at.
-                let parts: Vec<&[u8]> = headers
-                    .iter()
-                    .filter(|(n, _)| n == name.as_bytes())
-                    .flat_map(|(_, value)| value.split(|&b| b == b','))
-                    .map(<[u8]>::trim_ascii)
-                    .filter(|part| !part.is_empty())
-                    .collect();
-                for part in &parts {
-                    if let Some(token) = strip_prefix_ignore_case(part, value_prefix.as_bytes()) {
-                        if parts.len() > 1 {
-                            return Err(AuthError::MultipleTokens);
+                let values = || {
+                    headers
+                        .iter()
+                        .filter(|(n, _)| n == name.as_bytes())
+                        .map(|(_, value)| value.as_slice())
+                };
+                let mut present = values();
+                match (present.next(), present.next()) {
+                    // The usual request: one such header holding one credential (`contains`
+                    // looks for the comma a word at a time).
+                    (Some(value), None) if !value.contains(&b',') => {
+                        if let Some(token) =
+                            strip_prefix_ignore_case(value.trim_ascii(), value_prefix.as_bytes())
+                        {
+                            take(Cow::Borrowed(token.trim_ascii()))?;
                         }
-                        take(token.trim_ascii())?;
                     }
+                    // Envoy joins repeated headers with commas, and no JWT contains one: each
+                    // comma-separated part is one credential. A location holding a token must
+                    // hold exactly one credential, so `Basic x, Bearer <t>` (two Authorization
+                    // headers) is refused rather than guessed at.
+                    (Some(_), _) => {
+                        let parts: Vec<&[u8]> = values()
+                            .flat_map(|value| value.split(|&b| b == b','))
+                            .map(<[u8]>::trim_ascii)
+                            .filter(|part| !part.is_empty())
+                            .collect();
+                        for part in &parts {
+                            if let Some(token) =
+                                strip_prefix_ignore_case(part, value_prefix.as_bytes())
+                            {
+                                if parts.len() > 1 {
+                                    return Err(AuthError::MultipleTokens);
+                                }
+                                take(Cow::Borrowed(token.trim_ascii()))?;
+                            }
+                        }
+                    }
+                    (None, _) => {}
                 }
             }
             Self::Param(name) => {
                 for (key, value) in query_pairs(query.unwrap_or_default()) {
                     if key == name.as_bytes() {
-                        take(&value)?;
+                        take(Cow::Owned(value))?;
                     }
                 }
             }
@@ -94,15 +118,20 @@ impl Location {
                                 .strip_prefix(b"\"")
                                 .and_then(|v| v.strip_suffix(b"\""))
                                 .unwrap_or(value);
-                            take(unquoted)?;
+                            take(Cow::Borrowed(unquoted))?;
                         }
                     }
                 }
             }
         }
-        Ok(found.map(|bytes| {
-            String::from_utf8(bytes)
-                .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+        // Not UTF-8: replaced characters, so the token fails to parse (never a panic).
+        Ok(found.map(|bytes| match bytes {
+            Cow::Borrowed(bytes) => std::str::from_utf8(bytes)
+                .map_or_else(|_| String::from_utf8_lossy(bytes), Cow::Borrowed),
+            Cow::Owned(bytes) => Cow::Owned(
+                String::from_utf8(bytes)
+                    .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()),
+            ),
         }))
     }
 }
@@ -197,8 +226,8 @@ mod tests {
     #[test]
     fn scheme_is_case_insensitive_and_must_start_the_value() {
         for value in [&b"Bearer a.b.c"[..], b"bearer a.b.c", b"BEARER   a.b.c  "] {
-            let found = bearer().extract(&headers(&[("authorization", value)]), None);
-            assert_eq!(found, Ok(Some("a.b.c".into())));
+            let request = headers(&[("authorization", value)]);
+            assert_eq!(bearer().extract(&request, None), Ok(Some("a.b.c".into())));
         }
         for value in [
             &b"Basic abc"[..],
@@ -206,9 +235,28 @@ mod tests {
             b"Bearer",
             b"Bearer ",
         ] {
-            let found = bearer().extract(&headers(&[("authorization", value)]), None);
-            assert_eq!(found, Ok(None), "{value:?}");
+            let request = headers(&[("authorization", value)]);
+            assert_eq!(bearer().extract(&request, None), Ok(None), "{value:?}");
         }
+    }
+
+    #[test]
+    fn header_and_cookie_tokens_are_borrowed_from_the_request() {
+        let request = headers(&[("authorization", b"Bearer a.b.c"), ("cookie", b"s=x.y.z")]);
+        assert!(matches!(
+            bearer().extract(&request, None),
+            Ok(Some(Cow::Borrowed("a.b.c")))
+        ));
+        let cookie = Location::Cookie("s".into());
+        assert!(matches!(
+            cookie.extract(&request, None),
+            Ok(Some(Cow::Borrowed("x.y.z")))
+        ));
+        let one_header_two_credentials = headers(&[("authorization", b"Bearer a.b.c, Basic x")]);
+        assert_eq!(
+            bearer().extract(&one_header_two_credentials, None),
+            Err(AuthError::MultipleTokens)
+        );
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! The cache of verified tokens (ESP: "five minutes or until the token expires, whichever is
 //! first"). A hit skips parsing and the signature check; the claims that depend on time, issuer
 //! and audience are re-checked on every hit. Entries are found by a keyed SipHash of the provider
-//! and the token (keys random per cache, so collisions cannot be aimed at) and hold the whole
-//! token, compared byte for byte: a hit costs one pass of a fast hash and one comparison, where a
-//! cryptographic digest of the token cost several times more in wasm. Each entry remembers the key
+//! and the token's last [`HASHED_TAIL`] bytes (keys random per cache, so collisions cannot be
+//! aimed at) and hold the whole token, compared eight bytes at a time: a hit costs a short hash and
+//! one comparison, where a cryptographic digest of the token cost several times more in wasm. Only
+//! the tail is hashed because it is the signature, which a client cannot choose for a token that
+//! verifies (and only such tokens are cached); tokens sharing a tail only share a slot, never an
+//! answer. Each entry remembers the key
 //! set version it was verified with: a rotation makes it a miss. Bounded: the oldest entry goes
 //! first. One cache per VM and per configuration.
 
@@ -17,6 +20,9 @@ use crate::token::Claims;
 
 /// How long a verified token is trusted without a new signature check, at most.
 pub const MAX_AGE_SECONDS: u64 = 300;
+
+/// How many of a token's last bytes its cache key is computed from.
+pub const HASHED_TAIL: usize = 64;
 
 /// What a hit gives back: enough to re-check the claims and produce the outputs.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -88,7 +94,7 @@ impl TokenCache {
             .get(&self.key(token, provider))
             .filter(|entry| {
                 entry.provider == provider
-                    && *entry.token == *token
+                    && same_bytes(entry.token.as_bytes(), token.as_bytes())
                     && entry.key_version == key_version
                     && now.seconds() < entry.cached_until
             })
@@ -149,8 +155,27 @@ impl TokenCache {
     }
 
     fn key(&self, token: &str, provider: usize) -> u64 {
-        self.hasher.hash_one((provider, token))
+        let bytes = token.as_bytes();
+        let tail = bytes
+            .get(bytes.len().saturating_sub(HASHED_TAIL)..)
+            .unwrap_or(bytes);
+        self.hasher.hash_one((provider, bytes.len(), tail))
     }
+}
+
+/// Byte equality, eight bytes at a time: wasm's `memcmp` (wasi-libc) goes byte by byte, and a
+/// cache hit compares a whole token.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (words_a, words_b) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (rest_a, rest_b) = (words_a.remainder(), words_b.remainder());
+    rest_a == rest_b
+        && words_a.zip(words_b).all(|(x, y)| {
+            u64::from_ne_bytes(x.try_into().unwrap_or_default())
+                == u64::from_ne_bytes(y.try_into().unwrap_or_default())
+        })
 }
 
 #[cfg(test)]
@@ -199,6 +224,43 @@ mod tests {
         }
         assert!(cache.get("a.b.X", 0, 0, now).is_none());
         assert!(cache.get("a.b.c", 0, 0, now).is_none());
+    }
+
+    #[test]
+    fn tokens_sharing_a_tail_share_a_slot_not_an_answer() {
+        let mut cache = TokenCache::new(10, 1_000);
+        let now = UnixTime(0);
+        let tail = "s".repeat(HASHED_TAIL);
+        let (a, b) = (format!("a.x.{tail}"), format!("b.x.{tail}"));
+        assert_eq!(cache.key(&a, 0), cache.key(&b, 0));
+        cache.insert(&a, 0, 0, now, verified("a"));
+        assert!(cache.get(&b, 0, 0, now).is_none());
+        assert_eq!(
+            cache.get(&a, 0, 0, now).map(|v| v.claims.sub.clone()),
+            Some(Some("a".into()))
+        );
+        assert_ne!(
+            cache.key("a.b.c", 0),
+            cache.key("a.b.cc", 0),
+            "length is hashed"
+        );
+    }
+
+    #[test]
+    fn word_wise_equality() {
+        let base: Vec<u8> = (0..=40).collect();
+        for len in 0..=base.len() {
+            let a = base.get(..len).unwrap_or_default();
+            assert!(same_bytes(a, a));
+            for flip in 0..len {
+                let mut b = a.to_vec();
+                if let Some(byte) = b.get_mut(flip) {
+                    *byte ^= 1;
+                }
+                assert!(!same_bytes(a, &b), "len {len}, byte {flip}");
+            }
+        }
+        assert!(!same_bytes(b"abc", b"abcd"));
     }
 
     #[test]

@@ -197,7 +197,7 @@ pub fn authenticate(
 
     let full_path = header(request, ":path").unwrap_or_default();
     let (_, query) = split_path(full_path);
-    let tokens: Vec<Result<Option<String>, AuthError>> = config
+    let tokens: Vec<Result<Option<Cow<'_, str>>, AuthError>> = config
         .locations
         .iter()
         .map(|location| location.extract(request.headers, query))
@@ -260,7 +260,7 @@ struct Session<'c, 't> {
     /// Set when an `allow_missing_or_failed` check needed keys that may still arrive.
     wait_although_allowed: Option<Wait>,
     cache: &'c mut TokenCache,
-    tokens: &'t [Result<Option<String>, AuthError>],
+    tokens: &'t [Result<Option<Cow<'t, str>>, AuthError>],
     parsed: Vec<OnceCell<Result<Jwt<'t>, AuthError>>>,
     verified: Vec<(usize, usize, Rc<Verified>)>,
 }
@@ -278,14 +278,14 @@ enum Keys<'k> {
 
 impl Checks for Session<'_, '_> {
     fn provider(&mut self, provider: usize, audiences: Option<&[String]>) -> Result<(), AuthError> {
-        let locations = self
-            .config
+        let config = self.config;
+        let locations = config
             .providers
             .get(provider)
-            .map(|p| p.locations.clone())
+            .map(|p| p.locations.as_slice())
             .unwrap_or_default();
         let mut found = false;
-        for location in locations {
+        for &location in locations {
             match self.tokens.get(location) {
                 Some(Err(error)) => return Err(error.clone()),
                 Some(Ok(Some(_))) => {
