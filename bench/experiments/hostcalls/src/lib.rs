@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { ops: Rc::new(Vec::new()), metric: 0 }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { ops: Rc::new(Vec::new()), metric: 0, verify: Rc::new(Vec::new()) }) });
 }}
 
 #[derive(Clone)]
@@ -24,11 +24,15 @@ enum Op {
     Deny,
     Deny0,
     Alloc(usize),
+    /// `verify_signature` with the `VerifySignatureArguments` the configuration's `verify` holds
+    /// (hex), as jwt-gate calls it for a new token.
+    Verify,
 }
 
 struct Root {
     ops: Rc<Vec<Op>>,
     metric: u32,
+    verify: Rc<Vec<u8>>,
 }
 
 impl Context for Root {}
@@ -41,6 +45,8 @@ impl RootContext for Root {
             .unwrap_or_default();
         let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
         self.metric = hostcalls::define_metric(MetricType::Counter, "exp.counter").unwrap_or(0);
+        let hex = json["verify"].as_str().unwrap_or("");
+        self.verify = Rc::new((0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0)).collect());
         let mut ops = Vec::new();
         for spec in json["ops"].as_array().cloned().unwrap_or_default() {
             let spec = spec.as_str().unwrap_or("").to_owned();
@@ -59,6 +65,7 @@ impl RootContext for Root {
                 "deny" => Op::Deny,
                 "deny0" => Op::Deny0,
                 "alloc" => Op::Alloc(arg.parse().unwrap_or(100)),
+                "verify" => Op::Verify,
                 _ => continue,
             };
             for _ in 0..n {
@@ -70,7 +77,7 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Filter { ops: self.ops.clone() }))
+        Some(Box::new(Filter { ops: self.ops.clone(), verify: self.verify.clone() }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -80,6 +87,7 @@ impl RootContext for Root {
 
 struct Filter {
     ops: Rc<Vec<Op>>,
+    verify: Rc<Vec<u8>>,
 }
 
 impl Context for Filter {}
@@ -118,6 +126,13 @@ impl HttpContext for Filter {
                 Op::Deny0 => {
                     let _ = hostcalls::send_http_response(401, vec![], None);
                     return Action::Pause;
+                }
+                Op::Verify => {
+                    let result = hostcalls::call_foreign_function("verify_signature", Some(&self.verify));
+                    // VerifySignatureResult { result: true } starts 0x08 0x01.
+                    if !matches!(result, Ok(Some(ref r)) if r.starts_with(&[0x08, 0x01])) {
+                        return Action::Pause;
+                    }
                 }
                 Op::Alloc(n) => {
                     let v = vec![1u8; *n];
