@@ -2,11 +2,14 @@
 to Envoy when jwt-gate rejects one (Envoy 1.40: the process exits with status 1 within about a
 second, before /ready, logging jwt-gate's message and "Unable to create Wasm plugin jwt_gate")."""
 
+import base64
+import json
+import os
 import time
 
 import pytest
 
-from harness import AUDIENCE, ISSUER, READY_TIMEOUT, Envoy, bootstrap, jwt_gate_filter, segments
+from harness import AUDIENCE, ISSUER, READY_TIMEOUT, Envoy, bootstrap, jwt_gate_filter, request, segments
 
 
 def test_lower_camel_case_fields(gate, keys):
@@ -70,3 +73,21 @@ def test_rejected_config_stops_envoy(echo, keys, case):
     log = envoy.log()
     assert exit_code == 1, f"exit code {exit_code}\n{envoy.log_tail()}"
     assert message in log and "Unable to create Wasm plugin jwt_gate" in log, envoy.log_tail()
+
+
+def test_keys_beyond_the_limit_are_logged_not_silently_dropped(echo, keys):
+    """A key set of 300 keys: the first 256 are used (the RSA key first, so tokens verify), the
+    other 44 ignored with a warning that says so."""
+    fillers = [
+        {"kty": "oct", "kid": f"filler-{i}", "k": base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")}
+        for i in range(299)
+    ]
+    jwks = json.dumps({"keys": [json.loads(keys.jwks("rsa"))["keys"][0], *fillers]})
+    config = {"providers": {"big": {"issuer": ISSUER, "audiences": [AUDIENCE], "local_jwks": {"inline_string": jwks}}}}
+    envoy = Envoy(bootstrap({"gate": jwt_gate_filter(config)}, echo.port), "key-limit")
+    try:
+        envoy.wait_ready()
+        assert request(envoy.port("gate"), "/", token=keys.mint()).status == 200
+        assert envoy.log_lines("jwt-gate: providers.big: 44 key(s) beyond the limit of 256 ignored"), envoy.log_tail()
+    finally:
+        envoy.stop()

@@ -36,6 +36,9 @@ pub struct KeySet {
     pub keys: Vec<Jwk>,
     /// Entries that were skipped, and why (for logging).
     pub skipped: Vec<(Option<String>, JwkError)>,
+    /// Entries left unread or unused because the document holds more than
+    /// [`Limits::max_keys`] keys (for logging).
+    pub over_limit: usize,
 }
 
 /// One verification key.
@@ -169,10 +172,14 @@ impl KeySet {
                     key: PublicKey::Hmac(secret),
                 }],
                 skipped: Vec::new(),
+                over_limit: 0,
             }
         } else {
             return Err(KeySetError::UnknownFormat);
         };
+        set.over_limit = set
+            .over_limit
+            .saturating_add(set.keys.len().saturating_sub(limits.max_keys));
         set.keys.truncate(limits.max_keys);
         if set.keys.is_empty() {
             let first = set.skipped.first().map(|(_, reason)| reason.clone());
@@ -185,8 +192,12 @@ impl KeySet {
         let Some(Value::Array(entries)) = object.get("keys") else {
             return Err(KeySetError::KeysNotArray);
         };
-        let mut set = Self::default();
-        for entry in entries.iter().take(limits.max_keys.saturating_mul(4)) {
+        let examined = limits.max_keys.saturating_mul(4);
+        let mut set = Self {
+            over_limit: entries.len().saturating_sub(examined),
+            ..Self::default()
+        };
+        for entry in entries.iter().take(examined) {
             let kid = entry.get("kid").and_then(Value::as_str).map(str::to_owned);
             match Jwk::from_json(entry) {
                 Ok(jwk) => set.keys.push(jwk),
@@ -200,7 +211,10 @@ impl KeySet {
         object: &Map<String, Value>,
         limits: &Limits,
     ) -> Result<Self, KeySetError> {
-        let mut set = Self::default();
+        let mut set = Self {
+            over_limit: object.len().saturating_sub(limits.max_keys),
+            ..Self::default()
+        };
         for (kid, value) in object.iter().take(limits.max_keys) {
             let Some(pem) = value
                 .as_str()
@@ -228,7 +242,8 @@ impl KeySet {
 
     fn from_pem(text: &[u8], limits: &Limits) -> Result<Self, KeySetError> {
         let mut set = Self::default();
-        for block in Pem::iter_from_buffer(text).take(limits.max_keys) {
+        let mut blocks = Pem::iter_from_buffer(text);
+        for block in blocks.by_ref().take(limits.max_keys) {
             let block = block.map_err(|error| KeySetError::Pem(error.to_string()))?;
             let key = match block.label.as_str() {
                 "PUBLIC KEY" => key_from_spki(&block.contents),
@@ -243,6 +258,7 @@ impl KeySet {
                 key,
             });
         }
+        set.over_limit = blocks.count();
         Ok(set)
     }
 }
@@ -582,5 +598,33 @@ mod tests {
         let key = URL_SAFE_NO_PAD.encode([7u8; 32]);
         let set = KeySet::parse(key.as_bytes(), &Limits::DEFAULT).unwrap();
         assert_eq!(set.keys[0].key, PublicKey::Hmac(vec![7; 32]));
+    }
+
+    #[test]
+    fn keys_over_the_limit_are_counted() {
+        let limits = Limits {
+            max_keys: 2,
+            ..Limits::DEFAULT
+        };
+        let jwk = |i: u8| {
+            format!(
+                r#"{{"kty":"oct","kid":"k{i}","k":"{}"}}"#,
+                URL_SAFE_NO_PAD.encode([i; 32])
+            )
+        };
+        let set = |n: u8| {
+            format!(
+                r#"{{"keys":[{}]}}"#,
+                (0..n).map(jwk).collect::<Vec<_>>().join(",")
+            )
+        };
+        let two = KeySet::parse(set(2).as_bytes(), &limits).unwrap();
+        assert_eq!((two.keys.len(), two.over_limit), (2, 0));
+        // Three usable keys: one beyond the limit. Ten entries: eight examined (4 x the limit),
+        // two more unread, six usable ones beyond the limit.
+        let three = KeySet::parse(set(3).as_bytes(), &limits).unwrap();
+        assert_eq!((three.keys.len(), three.over_limit), (2, 1));
+        let ten = KeySet::parse(set(10).as_bytes(), &limits).unwrap();
+        assert_eq!((ten.keys.len(), ten.over_limit), (2, 8));
     }
 }

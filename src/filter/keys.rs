@@ -361,6 +361,22 @@ impl KeyCache {
                 flight.uri.uri
             ),
         );
+        if keys.over_limit > 0 || !keys.skipped.is_empty() {
+            host::log(
+                LogLevel::Warn,
+                &format!(
+                    "jwt-gate: providers.{}: {} key(s) from {} skipped (first: {}), {} beyond the limit of {} ignored",
+                    provider.name,
+                    keys.skipped.len(),
+                    flight.uri.uri,
+                    keys.skipped
+                        .first()
+                        .map_or_else(|| "none".to_owned(), |(_, reason)| reason.to_string()),
+                    keys.over_limit,
+                    limits.max_keys
+                ),
+            );
+        }
         provider.keys = Some(keys);
         provider.version = version;
         provider.fetched_at = now.seconds();

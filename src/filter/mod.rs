@@ -86,6 +86,15 @@ impl RootContext for Root {
             .collect();
         for provider in &config.providers {
             if let KeySource::Local(keys) = &provider.keys {
+                if keys.over_limit > 0 {
+                    host::log(
+                        LogLevel::Warn,
+                        &format!(
+                            "jwt-gate: providers.{}: {} key(s) beyond the limit of {} ignored",
+                            provider.name, keys.over_limit, config.limits.max_keys
+                        ),
+                    );
+                }
                 for (kid, reason) in &keys.skipped {
                     host::log(
                         LogLevel::Warn,
