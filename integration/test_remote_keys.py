@@ -11,9 +11,12 @@ confirms its lease one tick later; a request that arrives before any keys is hel
 
 from __future__ import annotations
 
+import base64
 import collections
 import concurrent.futures
 import contextlib
+import json
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -213,6 +216,7 @@ def stack(echo):
         Provider("nocluster", idp(), cluster="no_such_cluster", remote=backoff("2s")),
         Provider("two_a", idp(issuer=shared), provider="p", issuer=shared),
         Provider("two_b", idp(issuer=shared), provider="p", issuer=shared),
+        Provider("mixed", mixed_key_set(idp()), path="/mixed"),
     ]
     with started(providers, echo.port, "remote-keys") as stack:
         yield stack
@@ -220,8 +224,19 @@ def stack(echo):
 
 HEALTHY_AT_START = [
     *("rotate", "burst", "flood", "outage", "discovery", "x509", "symmetric"),
-    *("slow_ok", "two_a", "two_b"),
+    *("slow_ok", "two_a", "two_b", "mixed"),
 ]
+
+
+def mixed_key_set(idp: IdentityProvider) -> IdentityProvider:
+    """`idp`, also serving /mixed: its signing key, then an encryption key (skipped) and 260 HMAC
+    keys, so that 5 usable keys lie beyond the 256-key limit."""
+    document = json.loads(idp.documents()["/jwks"][1])
+    secret = lambda: base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")  # noqa: E731
+    document["keys"].append({"kty": "oct", "kid": "enc", "use": "enc", "k": secret()})
+    document["keys"] += [{"kty": "oct", "kid": f"filler-{i}", "k": secret()} for i in range(260)]
+    idp.serve("/mixed", json.dumps(document).encode())
+    return idp
 FAILING_AT_START = ["unreachable", "garbage", "oversize", "slow_timeout", "nocluster"]
 
 
@@ -240,6 +255,16 @@ def test_first_requests_get_keys_or_fail_in_bounded_time(stack):
         except AssertionError as error:
             failures.append(f"{error}\n{stack.context(name)}")
     assert not failures, "\n\n".join(failures)
+
+
+def test_skipped_and_over_limit_keys_are_logged(stack):
+    """uri /mixed: the usable keys are used; the skipped entry and the keys past the limit are
+    counted in one warning per fetch."""
+    assert stack.request("mixed", stack.providers["mixed"].token()).status == 200
+    warnings = stack.envoy.log_lines("jwt-gate: providers.mixed: 1 key(s) from")
+    assert any(
+        "skipped (first: " in line and "5 beyond the limit of 256 ignored" in line for line in warnings
+    ), stack.context("mixed")
 
 
 def test_slow_issuer_within_the_timeout(stack):
