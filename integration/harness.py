@@ -632,6 +632,48 @@ class IdentityProvider:
         return 200, content_type, body
 
 
+def wasm_module(
+    types: list[tuple[int, int]],
+    functions: dict[str, tuple[int, bytes]],
+    imports: list[tuple[str, str, int]] = (),
+) -> bytes:
+    """A minimal wasm binary for tests that need a misbehaving proxy-wasm module: `types` are
+    (i32 params, i32 results) signatures; `imports` are (module, name, type index) functions,
+    numbered first; `functions` maps each exported name to (type index, body: locals,
+    instructions, end); one memory of at least one page is exported as `memory`."""
+
+    def size(n: int) -> bytes:  # unsigned LEB128
+        return bytes([n & 0x7F | 0x80]) + size(n >> 7) if n > 0x7F else bytes([n])
+
+    def vector(items: list[bytes]) -> bytes:
+        return size(len(items)) + b"".join(items)
+
+    def section(section_id: int, items: list[bytes]) -> bytes:
+        payload = vector(items)
+        return bytes([section_id]) + size(len(payload)) + payload
+
+    def name(text: str) -> bytes:
+        return size(len(text)) + text.encode()
+
+    def function_type(params: int, results: int) -> bytes:
+        return b"\x60" + vector([b"\x7f"] * params) + vector([b"\x7f"] * results)  # i32s
+
+    exports = [
+        name(export) + b"\x00" + size(len(imports) + n) for n, export in enumerate(functions)
+    ]
+    return b"".join(
+        [
+            b"\x00asm\x01\x00\x00\x00",
+            section(1, [function_type(*t) for t in types]),
+            *([section(2, [name(m) + name(f) + b"\x00" + size(t) for m, f, t in imports])] if imports else []),
+            section(3, [size(type_index) for type_index, _ in functions.values()]),
+            section(5, [b"\x00\x01"]),  # one memory, at least one page
+            section(7, exports + [name("memory") + b"\x02\x00"]),
+            section(10, [size(len(body)) + body for _, body in functions.values()]),
+        ]
+    )
+
+
 def free_port() -> int:
     """A port of 127.0.0.1 that nothing listens on now, for a server started on it later."""
     with socket.socket() as sock:

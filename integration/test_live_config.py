@@ -46,6 +46,7 @@ from harness import (
     request,
     running_envoy,
     wait_for,
+    wasm_module,
     yaml_blocks,
 )
 
@@ -325,27 +326,10 @@ def deny_or_trap_module(trap_over_headers: int = 20) -> bytes:
     """The smallest proxy-wasm (ABI 0.2.1) module that answers every request 403 through
     proxy_send_local_response, and traps (`unreachable`) on a request with more than
     `trap_over_headers` headers, which Envoy hands to proxy_on_request_headers as its count."""
-
-    def size(n: int) -> bytes:  # unsigned LEB128
-        return bytes([n & 0x7F | 0x80]) + size(n >> 7) if n > 0x7F else bytes([n])
-
-    def vector(items: list[bytes]) -> bytes:
-        return size(len(items)) + b"".join(items)
-
-    def section(section_id: int, items: list[bytes]) -> bytes:
-        payload = vector(items)
-        return bytes([section_id]) + size(len(payload)) + payload
-
-    def name(text: str) -> bytes:
-        return size(len(text)) + text.encode()
-
-    def function_type(params: int, results: int) -> bytes:
-        return b"\x60" + vector([b"\x7f"] * params) + vector([b"\x7f"] * results)  # i32s
-
     types = [(0, 0), (1, 1), (2, 0), (2, 1), (3, 1), (8, 1)]  # (params, results)
     # Function 0, imported: proxy_send_local_response(status, details ptr, details size, body
     # ptr, body size, headers ptr, headers size, grpc status) -> status.
-    imports = [name("env") + name("proxy_send_local_response") + b"\x00\x05"]
+    imports = [("env", "proxy_send_local_response", 5)]
     deny = (
         b"\x41\x93\x03"  # i32.const 403
         + b"\x41\x00" * 6  # no details, no body, no headers
@@ -363,18 +347,7 @@ def deny_or_trap_module(trap_over_headers: int = 20) -> bytes:
         # if num_headers > limit: unreachable; then deny
         "proxy_on_request_headers": (4, b"\x00" + trap + deny + b"\x0b"),
     }
-    exports = [name(export) + bytes([0, 1 + n]) for n, export in enumerate(functions)]
-    return b"".join(
-        [
-            b"\x00asm\x01\x00\x00\x00",
-            section(1, [function_type(*t) for t in types]),
-            section(2, imports),
-            section(3, [bytes([type_index]) for type_index, _ in functions.values()]),
-            section(5, [b"\x00\x01"]),  # one memory, at least one page
-            section(7, exports + [name("memory") + b"\x02\x00"]),
-            section(10, [size(len(body)) + body for _, body in functions.values()]),
-        ]
-    )
+    return wasm_module(types, functions, imports)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from harness import Listener, gate_config, jwt_gate_filter, raw_request, running_envoy
+from harness import Listener, gate_config, jwt_gate_filter, raw_request, running_envoy, wasm_module
 
 WORKERS = 2  # harness.Envoy runs --concurrency 2
 ROUNDS = 20  # fresh connections per phase: the kernel spreads them over both workers
@@ -92,20 +92,6 @@ def test_vm_failure_would_be_detected(echo, tmp_path):
 def trapping_module() -> bytes:
     """The smallest proxy-wasm module Envoy loads: it configures fine, then traps (`unreachable`)
     on every request."""
-
-    def size(n: int) -> bytes:  # unsigned LEB128
-        return bytes([n & 0x7F | 0x80]) + size(n >> 7) if n > 0x7F else bytes([n])
-
-    def vector(items: list[bytes]) -> bytes:
-        return size(len(items)) + b"".join(items)
-
-    def section(section_id: int, items: list[bytes]) -> bytes:
-        payload = vector(items)
-        return bytes([section_id]) + size(len(payload)) + payload
-
-    def function_type(params: int, results: int) -> bytes:
-        return b"\x60" + vector([b"\x7f"] * params) + vector([b"\x7f"] * results)  # i32s
-
     types = [(0, 0), (1, 1), (2, 0), (2, 1), (3, 1)]  # (params, results)
     functions = {  # export name: (index in types, body: no locals, instructions, end)
         "proxy_abi_version_0_2_1": (0, b"\x00\x0b"),
@@ -115,16 +101,4 @@ def trapping_module() -> bytes:
         "proxy_on_configure": (3, b"\x00\x41\x01\x0b"),
         "proxy_on_request_headers": (4, b"\x00\x00\x0b"),  # unreachable
     }
-    exports = [
-        size(len(name)) + name.encode() + bytes([0, index]) for index, name in enumerate(functions)
-    ]
-    return b"".join(
-        [
-            b"\x00asm\x01\x00\x00\x00",
-            section(1, [function_type(*t) for t in types]),
-            section(3, [bytes([type_index]) for type_index, _ in functions.values()]),
-            section(5, [b"\x00\x01"]),  # one memory, at least one page
-            section(7, exports + [b"\x06memory\x02\x00"]),
-            section(10, [size(len(body)) + body for _, body in functions.values()]),
-        ]
-    )
+    return wasm_module(types, functions)

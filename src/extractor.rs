@@ -126,8 +126,7 @@ impl Location {
         }
         // Not UTF-8: replaced characters, so the token fails to parse (never a panic).
         Ok(found.map(|bytes| match bytes {
-            Cow::Borrowed(bytes) => std::str::from_utf8(bytes)
-                .map_or_else(|_| String::from_utf8_lossy(bytes), Cow::Borrowed),
+            Cow::Borrowed(bytes) => String::from_utf8_lossy(bytes),
             Cow::Owned(bytes) => Cow::Owned(
                 String::from_utf8(bytes)
                     .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()),
