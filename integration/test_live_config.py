@@ -43,10 +43,10 @@ from harness import (
     connections_per_worker,
     free_port,
     jwt_gate_filter,
+    proxy_wasm_module,
     request,
     running_envoy,
     wait_for,
-    wasm_module,
     yaml_blocks,
 )
 
@@ -326,10 +326,9 @@ def deny_or_trap_module(trap_over_headers: int = 20) -> bytes:
     """The smallest proxy-wasm (ABI 0.2.1) module that answers every request 403 through
     proxy_send_local_response, and traps (`unreachable`) on a request with more than
     `trap_over_headers` headers, which Envoy hands to proxy_on_request_headers as its count."""
-    types = [(0, 0), (1, 1), (2, 0), (2, 1), (3, 1), (8, 1)]  # (params, results)
     # Function 0, imported: proxy_send_local_response(status, details ptr, details size, body
     # ptr, body size, headers ptr, headers size, grpc status) -> status.
-    imports = [("env", "proxy_send_local_response", 5)]
+    imports = [("env", "proxy_send_local_response", (8, 1))]
     deny = (
         b"\x41\x93\x03"  # i32.const 403
         + b"\x41\x00" * 6  # no details, no body, no headers
@@ -337,17 +336,9 @@ def deny_or_trap_module(trap_over_headers: int = 20) -> bytes:
         + b"\x10\x00\x1a"  # call 0, drop its result
         + b"\x41\x01"  # i32.const 1: StopIteration
     )
+    # if num_headers > limit: unreachable; then deny
     trap = b"\x20\x01\x41" + bytes([trap_over_headers]) + b"\x4b\x04\x40\x00\x0b"
-    functions = {  # export name: (index in types, body: no locals, instructions, end)
-        "proxy_abi_version_0_2_1": (0, b"\x00\x0b"),
-        "proxy_on_memory_allocate": (1, b"\x00\x41\x80\x08\x0b"),  # return 1024
-        "proxy_on_context_create": (2, b"\x00\x0b"),
-        "proxy_on_vm_start": (3, b"\x00\x41\x01\x0b"),  # return 1: success
-        "proxy_on_configure": (3, b"\x00\x41\x01\x0b"),
-        # if num_headers > limit: unreachable; then deny
-        "proxy_on_request_headers": (4, b"\x00" + trap + deny + b"\x0b"),
-    }
-    return wasm_module(types, functions, imports)
+    return proxy_wasm_module(b"\x00" + trap + deny + b"\x0b", imports)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,14 @@ import re
 
 import pytest
 
-from harness import Listener, gate_config, jwt_gate_filter, raw_request, running_envoy, wasm_module
+from harness import (
+    Listener,
+    gate_config,
+    jwt_gate_filter,
+    proxy_wasm_module,
+    raw_request,
+    running_envoy,
+)
 
 WORKERS = 2  # harness.Envoy runs --concurrency 2
 ROUNDS = 20  # fresh connections per phase: the kernel spreads them over both workers
@@ -92,13 +99,4 @@ def test_vm_failure_would_be_detected(echo, tmp_path):
 def trapping_module() -> bytes:
     """The smallest proxy-wasm module Envoy loads: it configures fine, then traps (`unreachable`)
     on every request."""
-    types = [(0, 0), (1, 1), (2, 0), (2, 1), (3, 1)]  # (params, results)
-    functions = {  # export name: (index in types, body: no locals, instructions, end)
-        "proxy_abi_version_0_2_1": (0, b"\x00\x0b"),
-        "proxy_on_memory_allocate": (1, b"\x00\x41\x80\x08\x0b"),  # return 1024
-        "proxy_on_context_create": (2, b"\x00\x0b"),
-        "proxy_on_vm_start": (3, b"\x00\x41\x01\x0b"),  # return 1: success
-        "proxy_on_configure": (3, b"\x00\x41\x01\x0b"),
-        "proxy_on_request_headers": (4, b"\x00\x00\x0b"),  # unreachable
-    }
-    return wasm_module(types, functions)
+    return proxy_wasm_module(b"\x00\x00\x0b")  # no locals, unreachable, end
