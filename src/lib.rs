@@ -36,5 +36,5 @@ pub mod verify;
 mod filter;
 
 pub use authenticator::{authenticate, Decision, Denial, HeaderOp, Outcome, Request};
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, ConfigWarning};
 pub use time::UnixTime;

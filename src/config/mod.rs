@@ -60,6 +60,10 @@ pub struct Config {
     /// Take `X-HTTP-Method-Override` as the method, as ESPv2's header sanitizer does (jwt-gate's
     /// `http_method_override`): rules match it, the upstream gets it as `:method`.
     pub http_method_override: bool,
+    /// What the configuration does that its author should know about (an accepted field that
+    /// does nothing here, a translated check left out by an explicit choice): logged once at
+    /// load, printed by `jwt-gate check`.
+    pub warnings: Vec<ConfigWarning>,
 }
 
 /// `failure_response_format`.
@@ -164,6 +168,34 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// A configuration that loads, but does something its author should know about.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct ConfigWarning {
+    /// Where: `providers.auth0.remote_jwks.async_fetch.fast_listener`.
+    pub path: String,
+    /// What it means.
+    pub message: String,
+}
+
+impl ConfigWarning {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
 impl ConfigError {
     pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
@@ -209,6 +241,7 @@ impl Config {
     /// Compiles an already parsed jwt_authn-form configuration.
     pub fn from_value(value: &serde_json::Value) -> Result<Self, ConfigError> {
         let limits = Limits::DEFAULT;
+        let mut warnings = Vec::new();
         let root = Field::root(value);
         let mut object = root.object()?;
 
@@ -218,7 +251,13 @@ impl Config {
             .take("providers")
             .ok_or_else(|| ConfigError::new("providers", "at least one provider is required"))?;
         for (name, field) in provider_fields.entries()? {
-            providers.push(Provider::parse(name, &field, &mut locations, &limits)?);
+            providers.push(Provider::parse(
+                name,
+                &field,
+                &mut locations,
+                &limits,
+                &mut warnings,
+            )?);
         }
         if providers.is_empty() {
             return Err(provider_fields.error("at least one provider is required"));
@@ -320,6 +359,7 @@ impl Config {
             failure_response_format,
             x_forwarded_authorization,
             http_method_override,
+            warnings,
         })
     }
 }
@@ -330,6 +370,7 @@ impl Provider {
         field: &Field<'_>,
         locations: &mut Vec<Location>,
         limits: &Limits,
+        warnings: &mut Vec<ConfigWarning>,
     ) -> Result<Self, ConfigError> {
         let mut object = field.object()?;
         let issuer = object
@@ -385,7 +426,7 @@ impl Provider {
         let keys = match (object.take("local_jwks"), object.take("remote_jwks")) {
             (Some(source), None) => KeySource::Local(parse_data_source(&source, limits)?),
             (None, Some(remote)) => {
-                KeySource::Remote(parse_remote_jwks(&remote, issuer.as_deref())?)
+                KeySource::Remote(parse_remote_jwks(&remote, issuer.as_deref(), warnings)?)
             }
             (Some(_), Some(_)) => {
                 return Err(field.error("give local_jwks or remote_jwks, not both"))
@@ -578,7 +619,11 @@ fn parse_data_source(field: &Field<'_>, limits: &Limits) -> Result<KeySet, Confi
 
 /// `remote_jwks`: jwt_authn's `RemoteJwks`, plus jwt-gate's extensions (`http_uri.uri` may be
 /// omitted to use OpenID discovery; `kid_refetch_interval`; `max_stale`).
-fn parse_remote_jwks(field: &Field<'_>, issuer: Option<&str>) -> Result<RemoteJwks, ConfigError> {
+fn parse_remote_jwks(
+    field: &Field<'_>,
+    issuer: Option<&str>,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<RemoteJwks, ConfigError> {
     let mut object = field.object()?;
     let http_uri = object
         .take("http_uri")
@@ -636,9 +681,27 @@ fn parse_remote_jwks(field: &Field<'_>, issuer: Option<&str>) -> Result<RemoteJw
     let mut backoff_base_ms = RemoteJwks::DEFAULT_BACKOFF_BASE_MS;
     let mut backoff_max_ms = RemoteJwks::DEFAULT_BACKOFF_MAX_MS;
     if let Some(async_fetch) = object.take("async_fetch") {
-        // jwt-gate always fetches in the background; fast_listener is implied.
+        // jwt-gate always fetches in the background. A proxy-wasm filter cannot keep Envoy's
+        // listener closed until the first fetch (jwt_authn's `fast_listener: false`, the
+        // default): say what happens instead.
         let mut async_object = async_fetch.object()?;
-        let _ = async_object.bool("fast_listener")?;
+        let fast_listener = async_object.take("fast_listener");
+        let waits_for_listener = match &fast_listener {
+            Some(flag) => !flag.bool()?,
+            None => true,
+        };
+        if waits_for_listener {
+            let path = fast_listener.map_or_else(
+                || format!("{}.fast_listener", async_fetch.path),
+                |flag| flag.path,
+            );
+            warnings.push(ConfigWarning::new(
+                path,
+                "false: jwt-gate cannot hold Envoy's listener closed until the first key fetch; \
+                 requests that need these keys wait for them instead (up to twice the fetch \
+                 timeout plus 1.5 s), then get 401 Jwks remote fetch is failed",
+            ));
+        }
         if let Some(retry) = async_object.take("failed_refetch_duration") {
             backoff_base_ms = retry.duration_seconds()?.saturating_mul(1000).max(100);
         }

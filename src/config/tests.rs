@@ -242,3 +242,24 @@ fn empty_forward_payload_header_means_unset() {
     let config = parse(json!({"providers": {"p": {"local_jwks": {"inline_string": jwks()}, "forward_payload_header": ""}}})).unwrap();
     assert_eq!(config.providers[0].forward_payload_header, None);
 }
+
+#[test]
+fn async_fetch_without_fast_listener_is_a_warning() {
+    let remote = |async_fetch: Value| {
+        json!({"providers": {"p": {"issuer": "https://issuer.test", "remote_jwks": {
+            "http_uri": {"uri": "https://issuer.test/jwks", "cluster": "idp"},
+            "async_fetch": async_fetch,
+        }}}})
+    };
+    for async_fetch in [json!({}), json!({"fast_listener": false})] {
+        let warnings = parse(remote(async_fetch)).unwrap().warnings;
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(
+            warnings[0].path,
+            "providers.p.remote_jwks.async_fetch.fast_listener"
+        );
+        assert!(warnings[0].message.contains("cannot hold Envoy's listener"));
+    }
+    let config = parse(remote(json!({"fast_listener": true}))).unwrap();
+    assert_eq!(config.warnings, []);
+}

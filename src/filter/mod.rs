@@ -75,6 +75,9 @@ impl RootContext for Root {
                 return false;
             }
         };
+        for warning in &config.warnings {
+            host::log(LogLevel::Warn, &format!("jwt-gate: {warning}"));
+        }
         let metrics = Metrics::define(&config.stat_prefix);
         let provider_metrics = config
             .providers

@@ -90,13 +90,13 @@ fn run(args: &[String]) -> Result<String, Failure> {
                 }
             }
             let translated = jwt_gate::openapi::translate(&config).map_err(invalid)?;
-            Config::from_value(&translated).map_err(invalid)?;
+            warn(&Config::from_value(&translated).map_err(invalid)?);
             Ok(pretty(&translated))
         }
         "from-oci" => {
             allowed(&[])?;
             let translated = jwt_gate::oci::translate(&input()?).map_err(invalid)?;
-            Config::from_value(&translated).map_err(invalid)?;
+            warn(&Config::from_value(&translated).map_err(invalid)?);
             Ok(pretty(&translated))
         }
         "envoy-config" => {
@@ -133,6 +133,13 @@ fn split_flags(
     Ok((positional, flags))
 }
 
+/// The configuration's warnings, on standard error (standard output carries the translation).
+fn warn(config: &Config) {
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
+    }
+}
+
 fn invalid(error: impl std::fmt::Display) -> Failure {
     Failure::Invalid(format!("configuration rejected: {error}"))
 }
@@ -167,7 +174,11 @@ fn pretty(value: &Value) -> String {
 fn check(value: &Value) -> Result<String, Failure> {
     let config = Config::from_json(value.to_string().as_bytes()).map_err(invalid)?;
     let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
-    let mut out = String::from("configuration OK\n\nproviders:\n");
+    let mut out = String::from("configuration OK\n");
+    for warning in &config.warnings {
+        let _ = writeln!(out, "warning: {warning}");
+    }
+    out.push_str("\nproviders:\n");
     for provider in &config.providers {
         let claims = &provider.claims;
         let _ = writeln!(
