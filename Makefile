@@ -21,9 +21,6 @@ deps: $(VENV)/.installed
 	@command -v clang >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq clang; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq clang; fi; }
-	@command -v buildah >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq buildah; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq buildah; fi; }
 
 $(VENV)/.installed: integration/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -59,7 +56,8 @@ integration: build
 release: build
 	tools/release.sh
 
-## oci: the OCI image Istio's WasmPlugin and Envoy Gateway pull (dist/oci, dist/*.oci.tar), built with buildah.
+## oci: the OCI image Istio's WasmPlugin and Envoy Gateway pull (dist/oci, dist/*.oci.tar), built with
+## buildah (tools/oci.sh installs it with apt-get when missing; nothing else needs it).
 oci: release
 	tools/oci.sh
 
