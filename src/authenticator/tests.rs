@@ -287,6 +287,86 @@ fn claim_values() {
     assert_eq!(value("absent"), None);
 }
 
+#[test]
+fn subjects_restrict_sub_on_misses_and_cache_hits() {
+    let rules = require_p();
+    let counting = Counting::default();
+    let decide = |config: &Config, cache: &mut TokenCache, token: &str| {
+        let headers = [
+            (b":path".to_vec(), b"/".to_vec()),
+            (b"authorization".to_vec(), bearer(token).into_bytes()),
+        ];
+        authenticate(
+            config,
+            Request { headers: &headers },
+            now(),
+            &NoRemoteKeys,
+            &counting,
+            cache,
+        )
+        .decision
+    };
+    let status = |decision: Decision| match decision {
+        Decision::Allow { .. } => 200,
+        Decision::Deny(denial) => {
+            assert_eq!(
+                (denial.body.as_ref(), denial.error.reason()),
+                ("Jwt verification fails", "jwt_subject_not_allowed")
+            );
+            denial.status
+        }
+        Decision::Wait(_) => 0,
+    };
+    for (subjects, expected) in [
+        (json!({"exact": "alice"}), 200),
+        (json!({"exact": "ALICE"}), 401),
+        (json!({"exact": "ALICE", "ignore_case": true}), 200),
+        (json!({"prefix": "ali"}), 200),
+        (json!({"suffix": "ice"}), 200),
+        (json!({"contains": "lic"}), 200),
+        (json!({"safe_regex": {"regex": "a.*e"}}), 200),
+        (json!({"safe_regex": {"regex": "lic"}}), 401),
+        (json!({"prefix": "spiffe://example.org/"}), 401),
+    ] {
+        let config = config(json!({ "subjects": subjects }), rules.clone());
+        let mut cache = TokenCache::new(10, 8192);
+        let first = status(decide(&config, &mut cache, "RS256 valid"));
+        let second = status(decide(&config, &mut cache, "RS256 valid"));
+        assert_eq!((first, second), (expected, expected), "{subjects}");
+    }
+    // A mismatch is found before the signature is checked, as in jwt_authn.
+    let calls = counting.0.get();
+    let bob = config(json!({"subjects": {"exact": "bob"}}), rules.clone());
+    let mut cache = TokenCache::new(10, 8192);
+    assert_eq!(status(decide(&bob, &mut cache, "RS256 bad signature")), 401);
+    assert_eq!(counting.0.get(), calls);
+    // An entry in the cache (however it got there) is checked against `subjects` again.
+    let verified = Rc::new(Verified {
+        claims: Jwt::parse(&token("RS256 valid"), &bob.limits)
+            .unwrap()
+            .claims,
+        claim_headers: Vec::new(),
+        scopes: Vec::new(),
+        payload_header: None,
+    });
+    cache.insert(&token("RS256 valid"), 0, 0, now(), verified);
+    assert_eq!(status(decide(&bob, &mut cache, "RS256 valid")), 401);
+    assert_eq!(counting.0.get(), calls, "a hit, not a signature check");
+    // No `sub` is matched as the empty string (jwt_authn's `jwt_->sub_`).
+    let mut claims = Jwt::parse(&token("RS256 valid"), &bob.limits)
+        .unwrap()
+        .claims;
+    claims.sub = None;
+    let empty = config(json!({"subjects": {"exact": ""}}), rules.clone());
+    let provider = &empty.providers[0];
+    assert_eq!(provider.claims.check(&claims, now(), None), Ok(()));
+    let prefixed = config(json!({"subjects": {"prefix": "a"}}), rules);
+    assert_eq!(
+        prefixed.providers[0].claims.check(&claims, now(), None),
+        Err(crate::claims::ClaimsError::SubjectNotAllowed)
+    );
+}
+
 /// A remote provider "r" whose keys are the fixture keys, in whatever state the test says.
 struct FakeRemote {
     keys: Option<KeySet>,

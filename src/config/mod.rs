@@ -23,7 +23,7 @@ use crate::limits::Limits;
 use crate::remote::{discovery_uri, HttpUri, RemoteJwks};
 use crate::requirement::Requirement;
 
-pub use matcher::RouteMatch;
+pub use matcher::{RouteMatch, StringMatcher};
 pub use template::PathTemplate;
 use walk::Field;
 
@@ -401,6 +401,12 @@ impl Provider {
             Some(skew) => skew.duration_seconds()?,
             None => clock_skew_seconds,
         };
+        // jwt_authn checks `sub` with its StringMatcher (exact, prefix, suffix, contains,
+        // safe_regex; ignore_case), e.g. a SPIFFE ID prefix for JWT-SVIDs.
+        let subjects = object
+            .take("subjects")
+            .map(|field| StringMatcher::parse(&field))
+            .transpose()?;
         let mut verify_claims = Vec::new();
         for entry in object.list("verify_claims")? {
             let mut entry_object = entry.object()?;
@@ -538,6 +544,7 @@ impl Provider {
                 clock_skew_seconds,
                 require_expiration,
                 max_lifetime_seconds,
+                subjects,
                 verify_claims,
             },
             keys,
