@@ -570,28 +570,43 @@ fn claim_headers(
         .collect()
 }
 
-/// Strings as is; numbers and booleans as JSON text; arrays of scalars comma-joined (unless an
-/// element contains a comma); objects and other arrays as base64 of their JSON (jwt_authn's encoding). A value with control characters
-/// is not emitted: it could not be a header value.
+/// A claim as a header value that, read as a comma-separated list, gives back exactly the claim's
+/// values: a string, number or boolean is one element, a list its elements, comma-joined (as
+/// OCI API Gateway writes lists). Strings as is and numbers and booleans as JSON text (as
+/// jwt_authn writes them), unless that would be ambiguous: a string or list element containing
+/// a comma, an object or a nested list makes the whole value one element, the base64 of its
+/// JSON (jwt_authn's encoding of objects and lists). So a string claim never passes for a list
+/// (`"user,admin"` is `InVzZXIsYWRtaW4i`, `["user","admin"]` is `user,admin`). A string or list
+/// element with control characters makes no header (it could not be a header value).
 fn claim_header_value(value: &Value) -> Option<Vec<u8>> {
-    let scalar = |value: &Value| match value {
-        Value::String(text) => Some(text.clone()),
+    let control = |text: &str| text.bytes().any(|b| b != b'\t' && (b < 0x20 || b == 0x7f));
+    let has_control = match value {
+        Value::String(text) => control(text),
+        Value::Array(items) => items.iter().filter_map(Value::as_str).any(control),
+        _ => false,
+    };
+    if has_control {
+        return None;
+    }
+    let element = |value: &Value| match value {
+        Value::String(text) => (!text.contains(',')).then(|| text.clone()),
         Value::Number(number) => Some(number.to_string()),
         Value::Bool(flag) => Some(flag.to_string()),
         _ => None,
     };
     let text = match value {
         Value::Null => return None,
-        Value::Array(items) => match items.iter().map(scalar).collect::<Option<Vec<_>>>() {
-            // An element with a comma would be ambiguous once joined: fall back to base64 JSON.
-            Some(parts) if !parts.iter().any(|part| part.contains(',')) => parts.join(","),
-            _ => STANDARD.encode(value.to_string()),
-        },
-        Value::Object(_) => STANDARD.encode(value.to_string()),
-        other => scalar(other)?,
+        Value::Array(items) => items
+            .iter()
+            .map(element)
+            .collect::<Option<Vec<_>>>()
+            .map(|parts| parts.join(",")),
+        other => element(other),
     };
-    let clean = text.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
-    clean.then(|| text.into_bytes())
+    Some(
+        text.unwrap_or_else(|| STANDARD.encode(value.to_string()))
+            .into_bytes(),
+    )
 }
 
 /// ESP v1's `X-Endpoint-API-UserInfo`: padded base64url of `{"claims": <the payload as a JSON

@@ -265,7 +265,8 @@ fn claim_values() {
     let payload: serde_json::Map<String, Value> = serde_json::from_value(json!({
         "s": "x", "n": 7, "f": 1.5, "b": true, "list": ["a", 2, false], "nested": {"a": {"b": "deep"}},
         "https://example.com/role": "admin", "obj": {"k": "v"}, "bad": "a\nb", "null": null,
-        "commas": ["a,b", "c"],
+        "commas": ["a,b", "c"], "comma": "user,admin", "joined": ["user", "admin"],
+        "control list": ["a", "b\u{0}"], "control comma": "a,\nb", "tab": "a\tb",
     }))
     .unwrap();
     let value = |name: &str| {
@@ -282,9 +283,70 @@ fn claim_values() {
     assert_eq!(value("https://example.com/role").as_deref(), Some("admin"));
     assert_eq!(value("obj").as_deref(), Some("eyJrIjoidiJ9"));
     assert_eq!(value("commas").as_deref(), Some("WyJhLGIiLCJjIl0="));
+    // A string with a comma never passes for a list: it is one base64 element, `"user,admin"`.
+    assert_eq!(value("comma").as_deref(), Some("InVzZXIsYWRtaW4i"));
+    assert_eq!(value("joined").as_deref(), Some("user,admin"));
+    assert_eq!(value("control list"), None);
+    assert_eq!(value("control comma"), None);
+    assert_eq!(value("tab").as_deref(), Some("a\tb"));
     assert_eq!(value("bad"), None);
     assert_eq!(value("null"), None);
     assert_eq!(value("absent"), None);
+}
+
+#[test]
+fn claim_header_values_split_at_commas_give_back_the_claims_values() {
+    // Every string of up to 3 characters from an alphabet with a comma, a quote and a space, and
+    // every list of up to 3 of them: split at commas, the header value is the list's elements
+    // (one element for a string), or one base64 element; no two claims give one header value
+    // unless they have the same elements (a string and the list of just that string).
+    let alphabet = ["a", ",", "\"", " ", "="];
+    let mut strings = vec![String::new()];
+    for _ in 0..3 {
+        let longer: Vec<String> = strings
+            .iter()
+            .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+            .collect();
+        strings.extend(longer);
+    }
+    strings.sort();
+    strings.dedup();
+    let few = &strings[..40];
+    let mut values: Vec<Value> = strings.iter().map(|s| json!(s)).collect();
+    for a in few {
+        values.push(json!([a]));
+        for b in few {
+            values.push(json!([a, b]));
+            values.push(json!([a, b, "a"]));
+        }
+    }
+    let elements = |value: &Value| -> Vec<String> {
+        match value {
+            Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().unwrap().to_owned())
+                .collect(),
+            other => vec![other.as_str().unwrap().to_owned()],
+        }
+    };
+    let mut seen: std::collections::HashMap<Vec<u8>, Vec<String>> = Default::default();
+    for value in &values {
+        let header = claim_header_value(value).unwrap();
+        let text = String::from_utf8(header.clone()).unwrap();
+        let parts: Vec<&str> = text.split(',').collect();
+        let expected = elements(value);
+        let decoded = STANDARD
+            .decode(&text)
+            .ok()
+            .and_then(|json| serde_json::from_slice::<Value>(&json).ok());
+        assert!(
+            parts == expected || (parts.len() == 1 && decoded.as_ref() == Some(value)),
+            "{value} -> {text}"
+        );
+        if let Some(other) = seen.insert(header, expected.clone()) {
+            assert_eq!(other, expected, "{value} -> {text}");
+        }
+    }
 }
 
 #[test]
