@@ -133,42 +133,46 @@ pub fn authenticate(
     verifier: &dyn SignatureVerifier,
     cache: &mut TokenCache,
 ) -> Outcome {
-    // Incoming copies of our output headers go, on every request; only those present cost a
-    // hostcall (each removal is one).
-    let sanitize: Vec<HeaderOp> = config
-        .output_headers
-        .iter()
-        .filter(|name| request.headers.iter().any(|(n, _)| n == name.as_bytes()))
-        .map(|name| HeaderOp::Remove(name.clone()))
-        .collect();
-    // ESPv2's header sanitizer: the override becomes the method, for the rules and upstream.
-    let mut sanitize = sanitize;
+    // Incoming copies of the headers jwt-gate writes or obeys go, on every request: by their own
+    // name and by every spelling with `_` for `-`, which CGI, WSGI, Rack and PHP backends merge
+    // with it (`X_User` arrives as `HTTP_X_USER`). Only those present cost a hostcall.
+    let mut sanitize: Vec<HeaderOp> = Vec::new();
+    for (name, _) in request.headers {
+        let owned = config
+            .output_headers
+            .iter()
+            .any(|output| same_header_name(name, output.as_bytes()));
+        let remove = owned
+            .then(|| String::from_utf8(name.to_ascii_lowercase()).ok())
+            .flatten()
+            .map(HeaderOp::Remove);
+        if let Some(remove) = remove.filter(|remove| !sanitize.contains(remove)) {
+            sanitize.push(remove);
+        }
+    }
+    // ESPv2's header sanitizer: the override becomes the method, for the rules and upstream (the
+    // header itself is one of `output_headers`, removed above).
     let overridden: Vec<(Vec<u8>, Vec<u8>)>;
     let request = match config
         .http_method_override
-        .then(|| header(request, "x-http-method-override"))
+        .then(|| header(request, X_HTTP_METHOD_OVERRIDE))
         .flatten()
     {
-        Some(method) => {
-            sanitize.push(HeaderOp::Remove("x-http-method-override".to_owned()));
-            if !method.is_empty() && method.iter().all(u8::is_ascii_alphabetic) {
-                let method = method.to_ascii_uppercase();
-                sanitize.push(HeaderOp::Set(":method".to_owned(), method.clone()));
-                overridden = request
-                    .headers
-                    .iter()
-                    .filter(|(name, _)| name != b":method")
-                    .cloned()
-                    .chain(std::iter::once((b":method".to_vec(), method)))
-                    .collect();
-                Request {
-                    headers: &overridden,
-                }
-            } else {
-                request
+        Some(method) if !method.is_empty() && method.iter().all(u8::is_ascii_alphabetic) => {
+            let method = method.to_ascii_uppercase();
+            sanitize.push(HeaderOp::Set(":method".to_owned(), method.clone()));
+            overridden = request
+                .headers
+                .iter()
+                .filter(|(name, _)| name != b":method")
+                .cloned()
+                .chain(std::iter::once((b":method".to_vec(), method)))
+                .collect();
+            Request {
+                headers: &overridden,
             }
         }
-        None => request,
+        _ => request,
     };
     let allow = |header_ops| Outcome {
         decision: Decision::Allow {
@@ -666,6 +670,19 @@ fn forward_authorization(config: &Config, request: Request<'_>, ops: &mut Vec<He
 
 /// The header [`forward_authorization`] writes.
 pub const X_FORWARDED_AUTHORIZATION: &str = "x-forwarded-authorization";
+
+/// The header `http_method_override` takes the method from.
+pub const X_HTTP_METHOD_OVERRIDE: &str = "x-http-method-override";
+
+/// Whether two header names are one for a backend that reads `_` as `-` (CGI's `HTTP_X_USER`
+/// for both `X-User` and `X_User`), compared case-insensitively.
+pub(crate) fn same_header_name(a: &[u8], b: &[u8]) -> bool {
+    let fold = |byte: u8| match byte {
+        b'_' => b'-',
+        other => other.to_ascii_lowercase(),
+    };
+    a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| fold(x) == fold(y))
+}
 
 fn deny(config: &Config, request: Request<'_>, error: AuthError) -> Outcome {
     let status = error.http_status();

@@ -350,6 +350,81 @@ fn claim_header_values_split_at_commas_give_back_the_claims_values() {
 }
 
 #[test]
+fn underscore_spellings_of_owned_headers_are_removed_on_every_request() {
+    let mut provider = fixtures()["provider"].clone();
+    provider["forward_payload_header"] = json!("x-jwt-payload");
+    provider["claim_to_headers"] = json!([{"header_name": "x-user", "claim_name": "sub"}]);
+    let rules = json!([
+        {"match": {"prefix": "/delete", "headers": [{"name": ":method", "string_match": {"exact": "DELETE"}}]},
+         "requires": {"provider_name": "p"}},
+        {"match": {"prefix": "/public"}},
+        {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}},
+    ]);
+    let config = json!({"providers": {"p": provider}, "rules": rules,
+        "x_forwarded_authorization": true, "http_method_override": true});
+    let config = Config::from_json(config.to_string().as_bytes()).unwrap();
+    let smuggled = [
+        ("X_Jwt_Payload", "e30"),
+        ("x-jwt_payload", "e30"),
+        ("X_User", "admin"),
+        ("X_Forwarded_Authorization", "Bearer forged"),
+        ("X_HTTP_Method_Override", "DELETE"),
+        ("x_user", "root"),
+        ("x_custom", "kept"),
+        ("x-users", "kept"),
+    ];
+    let removed: Vec<HeaderOp> = [
+        "x_jwt_payload",
+        "x-jwt_payload",
+        "x_user",
+        "x_forwarded_authorization",
+        "x_http_method_override",
+    ]
+    .map(|name| HeaderOp::Remove(name.into()))
+    .to_vec();
+    let auth = bearer("RS256 valid");
+    let request = |path: &'static str, with_token: bool| {
+        let mut headers = vec![(":path", path), (":method", "POST")];
+        headers.extend(smuggled);
+        headers.extend(with_token.then_some(("authorization", auth.as_str())));
+        headers
+    };
+    // No check, not matched as DELETE: the underscore override is not obeyed, only removed.
+    let outcome = run(&config, &request("/public/x", false));
+    assert_eq!(allowed(&outcome).0, removed);
+    let outcome = run(&config, &request("/delete/x", false));
+    assert_eq!(denied(&outcome).body, "Jwt is missing");
+    // Verified: removals first, then the genuine outputs.
+    let outcome = run(&config, &request("/x", true));
+    let ops = allowed(&outcome).0;
+    assert_eq!(ops[..removed.len()], removed[..]);
+    assert!(ops.contains(&HeaderOp::Add("x-user".into(), b"alice".to_vec())));
+    // The dash spelling is obeyed (and removed), as before.
+    let mut with_override = request("/delete/x", false);
+    with_override.push(("x-http-method-override", "delete"));
+    assert_eq!(denied(&run(&config, &with_override)).body, "Jwt is missing");
+}
+
+#[test]
+fn a_token_location_may_not_be_an_output_under_another_spelling() {
+    let mut provider = fixtures()["provider"].clone();
+    provider["from_headers"] = json!([{"name": "x_token"}]);
+    provider["claim_to_headers"] = json!([{"header_name": "X-Token", "claim_name": "sub"}]);
+    let config = json!({"providers": {"p": provider}});
+    let error = Config::from_json(config.to_string().as_bytes()).unwrap_err();
+    assert!(
+        error.to_string().starts_with(
+            "providers: header \"x_token\" is both a token location and an output (\"x-token\""
+        ),
+        "{error}"
+    );
+    let mut provider = fixtures()["provider"].clone();
+    provider["from_headers"] = json!([{"name": "x-http-method-override"}]);
+    let config = json!({"providers": {"p": provider}, "http_method_override": true});
+    assert!(Config::from_json(config.to_string().as_bytes()).is_err());
+}
+
+#[test]
 fn subjects_restrict_sub_on_misses_and_cache_hits() {
     let rules = require_p();
     let counting = Counting::default();

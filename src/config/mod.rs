@@ -42,7 +42,9 @@ pub struct Config {
     pub strip_failure_response: bool,
     /// Extra name segment for this filter's counters.
     pub stat_prefix: String,
-    /// Every header jwt-gate writes; incoming copies are removed from every request.
+    /// Every header jwt-gate writes or obeys (`forward_payload_header`, `claim_to_headers`,
+    /// `x-forwarded-authorization`, `x-http-method-override`), lower case: incoming copies, and
+    /// spellings with `_` for `-`, are removed from every request.
     pub output_headers: Vec<String>,
     /// Size limits.
     pub limits: Limits,
@@ -318,17 +320,25 @@ impl Config {
                 x_forwarded_authorization
                     .then(|| crate::authenticator::X_FORWARDED_AUTHORIZATION.to_owned()),
             )
+            .chain(
+                http_method_override
+                    .then(|| crate::authenticator::X_HTTP_METHOD_OVERRIDE.to_owned()),
+            )
             .collect();
         output_headers.sort();
         output_headers.dedup();
-        // An output header that is also where some provider reads tokens would be stripped from
-        // every request (anti-spoofing), silently breaking that provider.
+        // An output header that is also where some provider reads tokens (under any spelling
+        // with `_` for `-`) would be stripped from every request (anti-spoofing), silently
+        // breaking that provider.
         for location in &locations {
             if let Location::Header { name, .. } = location {
-                if output_headers.contains(name) {
+                let output = output_headers.iter().find(|output| {
+                    crate::authenticator::same_header_name(name.as_bytes(), output.as_bytes())
+                });
+                if let Some(output) = output {
                     return Err(ConfigError::new(
                         "providers",
-                        format!("header {name:?} is both a token location and an output (forward_payload_header or claim_to_headers)"),
+                        format!("header {name:?} is both a token location and an output ({output:?}: forward_payload_header, claim_to_headers, x_forwarded_authorization or http_method_override), which jwt-gate removes from every request"),
                     ));
                 }
             }

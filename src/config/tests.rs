@@ -313,3 +313,18 @@ fn subjects_is_a_string_matcher_on_sub() {
         );
     }
 }
+
+#[test]
+fn output_headers_include_the_method_override_it_obeys() {
+    let config = parse(
+        json!({"providers": {"p": provider()}, "http_method_override": true,
+        "x_forwarded_authorization": true}),
+    )
+    .unwrap();
+    assert_eq!(
+        config.output_headers,
+        ["x-forwarded-authorization", "x-http-method-override"]
+    );
+    let config = parse(json!({"providers": {"p": provider()}})).unwrap();
+    assert_eq!(config.output_headers, [] as [&str; 0]);
+}
