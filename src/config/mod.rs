@@ -413,10 +413,22 @@ impl Provider {
         };
         // jwt_authn checks `sub` with its StringMatcher (exact, prefix, suffix, contains,
         // safe_regex; ignore_case), e.g. a SPIFFE ID prefix for JWT-SVIDs.
-        let subjects = object
-            .take("subjects")
-            .map(|field| StringMatcher::parse(&field))
-            .transpose()?;
+        let subjects = match object.take("subjects") {
+            Some(field) => {
+                // Envoy's proto validation: prefix, suffix and contains need a character (an
+                // empty one would match every `sub`).
+                for kind in ["prefix", "suffix", "contains"] {
+                    if field.value.get(kind).and_then(|v| v.as_str()) == Some("") {
+                        return Err(ConfigError::new(
+                            format!("{}.{kind}", field.path),
+                            "must not be empty (it would match every sub)",
+                        ));
+                    }
+                }
+                Some(StringMatcher::parse(&field)?)
+            }
+            None => None,
+        };
         let mut verify_claims = Vec::new();
         for entry in object.list("verify_claims")? {
             let mut entry_object = entry.object()?;

@@ -305,6 +305,14 @@ fn subjects_is_a_string_matcher_on_sub() {
             json!({"safe_regex": {"regex": "("}}),
             "providers.p.subjects.safe_regex: invalid regex",
         ),
+        (
+            json!({"prefix": ""}),
+            "providers.p.subjects.prefix: must not be empty",
+        ),
+        (
+            json!({"contains": "", "ignore_case": true}),
+            "providers.p.subjects.contains: must not be empty",
+        ),
     ] {
         let got = with(bad).unwrap_err().to_string();
         assert!(
