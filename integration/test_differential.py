@@ -274,7 +274,9 @@ def subjects_config(keys) -> dict:
         }
         for name, matcher in SUBJECTS.items()
     }
-    rules = [{"match": {"prefix": f"/{name}"}, "requires": {"provider_name": name}} for name in SUBJECTS]
+    rules = [
+        {"match": {"prefix": f"/{name}"}, "requires": {"provider_name": name}} for name in SUBJECTS
+    ]
     return {"providers": providers, "rules": rules}
 
 
