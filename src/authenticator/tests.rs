@@ -477,7 +477,8 @@ fn subjects_restrict_sub_on_misses_and_cache_hits() {
     let mut cache = TokenCache::new(10, 8192);
     assert_eq!(status(decide(&bob, &mut cache, "RS256 bad signature")), 401);
     assert_eq!(counting.0.get(), calls);
-    // An entry in the cache (however it got there) is checked against `subjects` again.
+    // A cache hit is checked against `subjects` again. The entry is planted for a token whose
+    // signature is bad, so that only a hit can let it through.
     let verified = Rc::new(Verified {
         claims: Jwt::parse(&token("RS256 valid"), &bob.limits)
             .unwrap()
@@ -486,9 +487,14 @@ fn subjects_restrict_sub_on_misses_and_cache_hits() {
         scopes: Vec::new(),
         payload_header: None,
     });
-    cache.insert(&token("RS256 valid"), 0, 0, now(), verified);
-    assert_eq!(status(decide(&bob, &mut cache, "RS256 valid")), 401);
-    assert_eq!(counting.0.get(), calls, "a hit, not a signature check");
+    cache.insert(&token("RS256 bad signature"), 0, 0, now(), verified);
+    let alice = config(json!({"subjects": {"exact": "alice"}}), rules.clone());
+    assert_eq!(
+        status(decide(&alice, &mut cache, "RS256 bad signature")),
+        200
+    );
+    assert_eq!(status(decide(&bob, &mut cache, "RS256 bad signature")), 401);
+    assert_eq!(counting.0.get(), calls, "hits, no signature check");
     // No `sub` is matched as the empty string (jwt_authn's `jwt_->sub_`).
     let mut claims = Jwt::parse(&token("RS256 valid"), &bob.limits)
         .unwrap()
