@@ -821,12 +821,18 @@ def static_cluster(name: str, port: int, connect_timeout: str = "1s") -> dict:
 
 
 def bootstrap(
-    listeners: dict[str, dict], backend_port: int, clusters: dict[str, int] | None = None
+    listeners: dict[str, dict],
+    backend_port: int,
+    clusters: dict[str, int] | None = None,
+    headers_with_underscores_action: str | None = None,
 ) -> dict:
     """A static bootstrap: one listener per name (on a free port of 127.0.0.1) running that HTTP
     filter then the router, every route going to the backend; admin on a free port too.
     `clusters` adds a STATIC cluster (connect_timeout 1s) per name, to 127.0.0.1:<port> (an
-    identity provider's)."""
+    identity provider's). `headers_with_underscores_action` (`REJECT_REQUEST`, `DROP_HEADER`)
+    sets the connection managers' `common_http_protocol_options`; by default Envoy's default,
+    ALLOW, so that tests see what jwt-gate itself does with such headers (the bootstraps
+    jwt-gate ships say REJECT_REQUEST)."""
 
     def listener(name: str, http_filter: dict) -> dict:
         manager = {
@@ -843,6 +849,10 @@ def bootstrap(
             },
             "http_filters": [http_filter, ROUTER],
         }
+        if headers_with_underscores_action:
+            manager["common_http_protocol_options"] = {
+                "headers_with_underscores_action": headers_with_underscores_action
+            }
         return {
             "name": name,
             "stat_prefix": name,
@@ -1042,9 +1052,12 @@ def running_envoy(
     name: str,
     clusters: dict[str, int] | None = None,
     concurrency: int = 2,
+    headers_with_underscores_action: str | None = None,
 ) -> Iterator[Envoy]:
-    """An Envoy with `bootstrap(listeners, backend_port, clusters)`, ready, stopped on exit."""
-    envoy = Envoy(bootstrap(listeners, backend_port, clusters), name, concurrency=concurrency)
+    """An Envoy with `bootstrap(listeners, backend_port, clusters,
+    headers_with_underscores_action)`, ready, stopped on exit."""
+    config = bootstrap(listeners, backend_port, clusters, headers_with_underscores_action)
+    envoy = Envoy(config, name, concurrency=concurrency)
     try:
         yield envoy.wait_ready()
     finally:

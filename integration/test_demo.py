@@ -48,6 +48,14 @@ def test_readme_curls(stack):
     assert request(demo.LISTENER_PORT, "/public/hello").status == 200
 
 
+def test_underscore_header_names_get_400(stack):
+    """envoy/envoy.yaml sets headers_with_underscores_action: REJECT_REQUEST, so `X_User`
+    (which CGI-style backends read as `X-User`) never reaches the backend or jwt-gate."""
+    token = request(demo.IDP_PORT, "/token").text
+    response = request(demo.LISTENER_PORT, "/hello", headers=[("X_User", "admin")], token=token)
+    assert (response.status, response.text) == (400, "Bad Request")
+
+
 def test_identity_provider(stack):
     token = request(demo.IDP_PORT, "/token?sub=bob").text
     assert request(demo.LISTENER_PORT, "/x", token=token).upstream.header("x-user") == "bob"

@@ -120,6 +120,8 @@ KNOWN_KINDS = {
     ("security.istio.io/v1", "AuthorizationPolicy"),
     ("gateway.envoyproxy.io/v1alpha1", "EnvoyExtensionPolicy"),
     ("gateway.envoyproxy.io/v1alpha1", "EnvoyPatchPolicy"),
+    ("gateway.envoyproxy.io/v1alpha1", "ClientTrafficPolicy"),
+    ("networking.istio.io/v1alpha3", "EnvoyFilter"),
 }
 
 

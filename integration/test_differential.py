@@ -245,3 +245,75 @@ def test_host_and_ring_verifiers_give_identical_answers(verifiers, keys):
         rows.append((case.name, a.status, b.status, "" if ok else "MISMATCH", denial(a), denial(b)))
     head = ("case", "host", "ring", "", "host denial", "ring denial")
     assert not mismatches, table(head, rows)
+
+
+# --- Provider `subjects` (jwt_authn's StringMatcher on `sub`) -------------------------------------
+
+SPIFFE = "spiffe://example.org/ns/payments/sa/api"
+SUBJECTS = {
+    "exact": {"exact": SPIFFE},
+    "prefix": {"prefix": "spiffe://example.org/"},
+    "prefix_ignore_case": {"prefix": "SPIFFE://EXAMPLE.ORG/", "ignore_case": True},
+    "suffix": {"suffix": "/sa/api"},
+    "contains": {"contains": "/ns/payments/"},
+    "regex": {"safe_regex": {"google_re2": {}, "regex": "spiffe://example\\.org/ns/[a-z]+/sa/api"}},
+    "exact_empty": {"exact": ""},  # only a missing or empty `sub`
+}
+
+
+def subjects_config(keys) -> dict:
+    """One provider per matcher kind, each behind `/<name>`, with the token cache on (jwt_authn
+    caches only with jwt_cache_config), so the second request of a pair is a cache hit."""
+    providers = {
+        name: {
+            "issuer": ISSUER,
+            "audiences": [AUDIENCE],
+            "local_jwks": {"inline_string": keys.jwks("rsa")},
+            "subjects": matcher,
+            "jwt_cache_config": {"jwt_cache_size": 100},
+        }
+        for name, matcher in SUBJECTS.items()
+    }
+    rules = [
+        {"match": {"prefix": f"/{name}"}, "requires": {"provider_name": name}} for name in SUBJECTS
+    ]
+    return {"providers": providers, "rules": rules}
+
+
+@pytest.fixture(scope="module")
+def subjects_pair(keys, echo):
+    config = subjects_config(keys)
+    listeners = {"jwt_gate": jwt_gate_filter(config), "jwt_authn": jwt_authn_filter(config)}
+    with running_envoy(listeners, echo.port, "differential-subjects") as envoy:
+        yield Listener(envoy, "jwt_gate"), Listener(envoy, "jwt_authn")
+
+
+def test_subjects_as_jwt_authn(subjects_pair, keys):
+    """Every matcher kind against matching, differently cased, foreign, empty and missing `sub`s,
+    and a forged token with a matching `sub`: the same status and body as jwt_authn (a mismatch
+    is 401 "Jwt verification fails"), twice in a row (the second a token-cache hit)."""
+    gate, native = subjects_pair
+    subs = {
+        "spiffe id": SPIFFE,
+        "upper-case spiffe id": SPIFFE.upper(),
+        "other trust domain": "spiffe://evil.org/ns/payments/sa/api",
+        "plain user": "alice",
+        "empty sub": "",
+        "no sub": None,
+    }
+    tokens = {name: keys.mint(sub=sub) for name, sub in subs.items()}
+    tokens["forged, spiffe id"] = keys.mint(sub=SPIFFE, key="rsa2")
+    rows, mismatches, denied = [], 0, 0
+    for path in SUBJECTS:
+        for name, token in tokens.items():
+            for attempt in ("first", "cached"):
+                got = gate.request(f"/{path}", token=token)
+                reference = native.request(f"/{path}", token=token)
+                ok = (got.status, denial(got)) == (reference.status, denial(reference))
+                mismatches += not ok
+                denied += reference.status != 200
+                row = (f"{path}: {name} ({attempt})", got.status, reference.status)
+                rows.append(row + ("" if ok else "MISMATCH", denial(got), denial(reference)))
+    head = ("case", "jwt-gate", "jwt_authn", "", "jwt-gate denial", "jwt_authn denial")
+    assert not mismatches, table(head, rows)
+    assert 0 < denied < len(rows), table(head, rows)

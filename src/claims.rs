@@ -1,4 +1,4 @@
-//! Claim checks, in jwt_authn's order: issuer, time (`nbf`, `exp`), audience, lifetime.
+//! Claim checks, in jwt_authn's order: issuer, time (`nbf`, `exp`), audience, subject, lifetime.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::config::StringMatcher;
 use crate::time::UnixTime;
 use crate::token::Claims;
 
 /// What a provider requires of a token's claims.
-#[derive(Clone, Debug, Default, Eq, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct ClaimRules {
     /// Required `iss`, compared exactly. `None`: any issuer.
     pub issuer: Option<String>,
@@ -22,6 +23,9 @@ pub struct ClaimRules {
     pub require_expiration: bool,
     /// Reject tokens whose remaining lifetime (`exp - now`) exceeds this many seconds.
     pub max_lifetime_seconds: Option<u64>,
+    /// jwt_authn's `subjects`: the `sub` claim must match (a token without `sub` is matched as
+    /// the empty string, as jwt_authn does).
+    pub subjects: Option<StringMatcher>,
     /// jwt-gate's `verify_claims` (OCI API Gateway's `verifyClaims`): checked once the signature
     /// verified.
     pub verify_claims: Vec<ClaimCheck>,
@@ -133,6 +137,8 @@ pub enum ClaimsError {
     IssuerNotAllowed,
     /// `exp - now` exceeds the provider's `max_lifetime`.
     LifetimeTooLong,
+    /// `sub` does not match the provider's `subjects`.
+    SubjectNotAllowed,
     /// `now` plus the skew is before `nbf`.
     NotYetValid {
         /// The token's `nbf`.
@@ -178,6 +184,12 @@ impl ClaimRules {
         {
             return Err(ClaimsError::AudienceNotAllowed);
         }
+        if let Some(subjects) = &self.subjects {
+            let sub = claims.sub.as_deref().unwrap_or_default();
+            if !subjects.matches(sub.as_bytes()) {
+                return Err(ClaimsError::SubjectNotAllowed);
+            }
+        }
         if let (Some(max), Some(exp)) = (self.max_lifetime_seconds, claims.exp) {
             if exp.saturating_sub(now.seconds()) > max {
                 return Err(ClaimsError::LifetimeTooLong);
@@ -218,7 +230,10 @@ impl ClaimsError {
                 return Cow::Owned(format!("Claim {name} in Jwt is not allowed"))
             }
             Self::AudienceNotAllowed => "Audiences in Jwt are not allowed",
-            Self::ExpirationRequired | Self::LifetimeTooLong => "Jwt verification fails",
+            // jwt_authn answers a subject mismatch with JwtVerificationFail too.
+            Self::ExpirationRequired | Self::LifetimeTooLong | Self::SubjectNotAllowed => {
+                "Jwt verification fails"
+            }
             Self::Expired { .. } => "Jwt is expired",
             Self::IssuerNotAllowed => "Jwt issuer is not configured",
             Self::NotYetValid { .. } => "Jwt not yet valid",

@@ -71,6 +71,7 @@ impl AuthError {
             Self::Claims(ClaimsError::ExpirationRequired | ClaimsError::LifetimeTooLong) => {
                 "jwt_lifetime_not_allowed"
             }
+            Self::Claims(ClaimsError::SubjectNotAllowed) => "jwt_subject_not_allowed",
             Self::JwksFetchFailed => "jwks_fetch_failed",
             Self::Missing => "jwt_missing",
             Self::MultipleTokens => "jwt_multiple_tokens",
@@ -83,7 +84,7 @@ impl AuthError {
     }
 
     /// Every `reason()` value, so the host can define the counters up front.
-    pub const REASONS: [&'static str; 15] = [
+    pub const REASONS: [&'static str; 16] = [
         "jwt_audience_not_allowed",
         "jwt_claim_not_allowed",
         "jwt_scope_not_allowed",
@@ -91,6 +92,7 @@ impl AuthError {
         "jwt_issuer_not_configured",
         "jwt_not_yet_valid",
         "jwt_lifetime_not_allowed",
+        "jwt_subject_not_allowed",
         "jwks_fetch_failed",
         "jwt_missing",
         "jwt_multiple_tokens",
@@ -158,6 +160,7 @@ mod tests {
         let samples = [
             AuthError::Claims(ClaimsError::AudienceNotAllowed),
             AuthError::Claims(ClaimsError::LifetimeTooLong),
+            AuthError::Claims(ClaimsError::SubjectNotAllowed),
             AuthError::JwksFetchFailed,
             AuthError::Missing,
             AuthError::MultipleTokens,

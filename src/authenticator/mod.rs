@@ -133,42 +133,46 @@ pub fn authenticate(
     verifier: &dyn SignatureVerifier,
     cache: &mut TokenCache,
 ) -> Outcome {
-    // Incoming copies of our output headers go, on every request; only those present cost a
-    // hostcall (each removal is one).
-    let sanitize: Vec<HeaderOp> = config
-        .output_headers
-        .iter()
-        .filter(|name| request.headers.iter().any(|(n, _)| n == name.as_bytes()))
-        .map(|name| HeaderOp::Remove(name.clone()))
-        .collect();
-    // ESPv2's header sanitizer: the override becomes the method, for the rules and upstream.
-    let mut sanitize = sanitize;
+    // Incoming copies of the headers jwt-gate writes or obeys go, on every request: by their own
+    // name and by every spelling with `_` for `-`, which CGI, WSGI, Rack and PHP backends merge
+    // with it (`X_User` arrives as `HTTP_X_USER`). Only those present cost a hostcall.
+    let mut sanitize: Vec<HeaderOp> = Vec::new();
+    for (name, _) in request.headers {
+        let owned = config
+            .output_headers
+            .iter()
+            .any(|output| same_header_name(name, output.as_bytes()));
+        let remove = owned
+            .then(|| String::from_utf8(name.to_ascii_lowercase()).ok())
+            .flatten()
+            .map(HeaderOp::Remove);
+        if let Some(remove) = remove.filter(|remove| !sanitize.contains(remove)) {
+            sanitize.push(remove);
+        }
+    }
+    // ESPv2's header sanitizer: the override becomes the method, for the rules and upstream (the
+    // header itself is one of `output_headers`, removed above).
     let overridden: Vec<(Vec<u8>, Vec<u8>)>;
     let request = match config
         .http_method_override
-        .then(|| header(request, "x-http-method-override"))
+        .then(|| header(request, X_HTTP_METHOD_OVERRIDE))
         .flatten()
     {
-        Some(method) => {
-            sanitize.push(HeaderOp::Remove("x-http-method-override".to_owned()));
-            if !method.is_empty() && method.iter().all(u8::is_ascii_alphabetic) {
-                let method = method.to_ascii_uppercase();
-                sanitize.push(HeaderOp::Set(":method".to_owned(), method.clone()));
-                overridden = request
-                    .headers
-                    .iter()
-                    .filter(|(name, _)| name != b":method")
-                    .cloned()
-                    .chain(std::iter::once((b":method".to_vec(), method)))
-                    .collect();
-                Request {
-                    headers: &overridden,
-                }
-            } else {
-                request
+        Some(method) if !method.is_empty() && method.iter().all(u8::is_ascii_alphabetic) => {
+            let method = method.to_ascii_uppercase();
+            sanitize.push(HeaderOp::Set(":method".to_owned(), method.clone()));
+            overridden = request
+                .headers
+                .iter()
+                .filter(|(name, _)| name != b":method")
+                .cloned()
+                .chain(std::iter::once((b":method".to_vec(), method)))
+                .collect();
+            Request {
+                headers: &overridden,
             }
         }
-        None => request,
+        _ => request,
     };
     let allow = |header_ops| Outcome {
         decision: Decision::Allow {
@@ -570,28 +574,43 @@ fn claim_headers(
         .collect()
 }
 
-/// Strings as is; numbers and booleans as JSON text; arrays of scalars comma-joined (unless an
-/// element contains a comma); objects and other arrays as base64 of their JSON (jwt_authn's encoding). A value with control characters
-/// is not emitted: it could not be a header value.
+/// A claim as a header value that, read as a comma-separated list, gives back exactly the claim's
+/// values: a string, number or boolean is one element, a list its elements, comma-joined (as
+/// OCI API Gateway writes lists). Strings as is and numbers and booleans as JSON text (as
+/// jwt_authn writes them), unless that would be ambiguous: a string or list element containing
+/// a comma, an object or a nested list makes the whole value one element, the base64 of its
+/// JSON (jwt_authn's encoding of objects and lists). So a string claim never passes for a list
+/// (`"user,admin"` is `InVzZXIsYWRtaW4i`, `["user","admin"]` is `user,admin`). A string or list
+/// element with control characters makes no header (it could not be a header value).
 fn claim_header_value(value: &Value) -> Option<Vec<u8>> {
-    let scalar = |value: &Value| match value {
-        Value::String(text) => Some(text.clone()),
+    let control = |text: &str| text.bytes().any(|b| b != b'\t' && (b < 0x20 || b == 0x7f));
+    let has_control = match value {
+        Value::String(text) => control(text),
+        Value::Array(items) => items.iter().filter_map(Value::as_str).any(control),
+        _ => false,
+    };
+    if has_control {
+        return None;
+    }
+    let element = |value: &Value| match value {
+        Value::String(text) => (!text.contains(',')).then(|| text.clone()),
         Value::Number(number) => Some(number.to_string()),
         Value::Bool(flag) => Some(flag.to_string()),
         _ => None,
     };
     let text = match value {
         Value::Null => return None,
-        Value::Array(items) => match items.iter().map(scalar).collect::<Option<Vec<_>>>() {
-            // An element with a comma would be ambiguous once joined: fall back to base64 JSON.
-            Some(parts) if !parts.iter().any(|part| part.contains(',')) => parts.join(","),
-            _ => STANDARD.encode(value.to_string()),
-        },
-        Value::Object(_) => STANDARD.encode(value.to_string()),
-        other => scalar(other)?,
+        Value::Array(items) => items
+            .iter()
+            .map(element)
+            .collect::<Option<Vec<_>>>()
+            .map(|parts| parts.join(",")),
+        other => element(other),
     };
-    let clean = text.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
-    clean.then(|| text.into_bytes())
+    Some(
+        text.unwrap_or_else(|| STANDARD.encode(value.to_string()))
+            .into_bytes(),
+    )
 }
 
 /// ESP v1's `X-Endpoint-API-UserInfo`: padded base64url of `{"claims": <the payload as a JSON
@@ -651,6 +670,19 @@ fn forward_authorization(config: &Config, request: Request<'_>, ops: &mut Vec<He
 
 /// The header [`forward_authorization`] writes.
 pub const X_FORWARDED_AUTHORIZATION: &str = "x-forwarded-authorization";
+
+/// The header `http_method_override` takes the method from.
+pub const X_HTTP_METHOD_OVERRIDE: &str = "x-http-method-override";
+
+/// Whether two header names are one for a backend that reads `_` as `-` (CGI's `HTTP_X_USER`
+/// for both `X-User` and `X_User`), compared case-insensitively.
+pub(crate) fn same_header_name(a: &[u8], b: &[u8]) -> bool {
+    let fold = |byte: u8| match byte {
+        b'_' => b'-',
+        other => other.to_ascii_lowercase(),
+    };
+    a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| fold(x) == fold(y))
+}
 
 fn deny(config: &Config, request: Request<'_>, error: AuthError) -> Outcome {
     let status = error.http_status();

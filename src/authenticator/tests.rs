@@ -265,7 +265,8 @@ fn claim_values() {
     let payload: serde_json::Map<String, Value> = serde_json::from_value(json!({
         "s": "x", "n": 7, "f": 1.5, "b": true, "list": ["a", 2, false], "nested": {"a": {"b": "deep"}},
         "https://example.com/role": "admin", "obj": {"k": "v"}, "bad": "a\nb", "null": null,
-        "commas": ["a,b", "c"],
+        "commas": ["a,b", "c"], "comma": "user,admin", "joined": ["user", "admin"],
+        "control list": ["a", "b\u{0}"], "control comma": "a,\nb", "tab": "a\tb",
     }))
     .unwrap();
     let value = |name: &str| {
@@ -282,9 +283,231 @@ fn claim_values() {
     assert_eq!(value("https://example.com/role").as_deref(), Some("admin"));
     assert_eq!(value("obj").as_deref(), Some("eyJrIjoidiJ9"));
     assert_eq!(value("commas").as_deref(), Some("WyJhLGIiLCJjIl0="));
+    // A string with a comma never passes for a list: it is one base64 element, `"user,admin"`.
+    assert_eq!(value("comma").as_deref(), Some("InVzZXIsYWRtaW4i"));
+    assert_eq!(value("joined").as_deref(), Some("user,admin"));
+    assert_eq!(value("control list"), None);
+    assert_eq!(value("control comma"), None);
+    assert_eq!(value("tab").as_deref(), Some("a\tb"));
     assert_eq!(value("bad"), None);
     assert_eq!(value("null"), None);
     assert_eq!(value("absent"), None);
+}
+
+#[test]
+fn claim_header_values_split_at_commas_give_back_the_claims_values() {
+    // Every string of up to 3 characters from an alphabet with a comma, a quote and a space, and
+    // every list of up to 3 of them: split at commas, the header value is the list's elements
+    // (one element for a string), or one base64 element; no two claims give one header value
+    // unless they have the same elements (a string and the list of just that string).
+    let alphabet = ["a", ",", "\"", " ", "="];
+    let mut strings = vec![String::new()];
+    for _ in 0..3 {
+        let longer: Vec<String> = strings
+            .iter()
+            .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+            .collect();
+        strings.extend(longer);
+    }
+    strings.sort();
+    strings.dedup();
+    let few = &strings[..40];
+    let mut values: Vec<Value> = strings.iter().map(|s| json!(s)).collect();
+    for a in few {
+        values.push(json!([a]));
+        for b in few {
+            values.push(json!([a, b]));
+            values.push(json!([a, b, "a"]));
+        }
+    }
+    let elements = |value: &Value| -> Vec<String> {
+        match value {
+            Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().unwrap().to_owned())
+                .collect(),
+            other => vec![other.as_str().unwrap().to_owned()],
+        }
+    };
+    let mut seen: std::collections::HashMap<Vec<u8>, Vec<String>> = Default::default();
+    for value in &values {
+        let header = claim_header_value(value).unwrap();
+        let text = String::from_utf8(header.clone()).unwrap();
+        let parts: Vec<&str> = text.split(',').collect();
+        let expected = elements(value);
+        let decoded = STANDARD
+            .decode(&text)
+            .ok()
+            .and_then(|json| serde_json::from_slice::<Value>(&json).ok());
+        assert!(
+            parts == expected || (parts.len() == 1 && decoded.as_ref() == Some(value)),
+            "{value} -> {text}"
+        );
+        if let Some(other) = seen.insert(header, expected.clone()) {
+            assert_eq!(other, expected, "{value} -> {text}");
+        }
+    }
+}
+
+#[test]
+fn underscore_spellings_of_owned_headers_are_removed_on_every_request() {
+    let mut provider = fixtures()["provider"].clone();
+    provider["forward_payload_header"] = json!("x-jwt-payload");
+    provider["claim_to_headers"] = json!([{"header_name": "x-user", "claim_name": "sub"}]);
+    let rules = json!([
+        {"match": {"prefix": "/delete", "headers": [{"name": ":method", "string_match": {"exact": "DELETE"}}]},
+         "requires": {"provider_name": "p"}},
+        {"match": {"prefix": "/public"}},
+        {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}},
+    ]);
+    let config = json!({"providers": {"p": provider}, "rules": rules,
+        "x_forwarded_authorization": true, "http_method_override": true});
+    let config = Config::from_json(config.to_string().as_bytes()).unwrap();
+    let smuggled = [
+        ("X_Jwt_Payload", "e30"),
+        ("x-jwt_payload", "e30"),
+        ("X_User", "admin"),
+        ("X_Forwarded_Authorization", "Bearer forged"),
+        ("X_HTTP_Method_Override", "DELETE"),
+        ("x_user", "root"),
+        ("x_custom", "kept"),
+        ("x-users", "kept"),
+    ];
+    let removed: Vec<HeaderOp> = [
+        "x_jwt_payload",
+        "x-jwt_payload",
+        "x_user",
+        "x_forwarded_authorization",
+        "x_http_method_override",
+    ]
+    .map(|name| HeaderOp::Remove(name.into()))
+    .to_vec();
+    let auth = bearer("RS256 valid");
+    let request = |path: &'static str, with_token: bool| {
+        let mut headers = vec![(":path", path), (":method", "POST")];
+        headers.extend(smuggled);
+        headers.extend(with_token.then_some(("authorization", auth.as_str())));
+        headers
+    };
+    // No check, not matched as DELETE: the underscore override is not obeyed, only removed.
+    let outcome = run(&config, &request("/public/x", false));
+    assert_eq!(allowed(&outcome).0, removed);
+    let outcome = run(&config, &request("/delete/x", false));
+    assert_eq!(denied(&outcome).body, "Jwt is missing");
+    // Verified: removals first, then the genuine outputs.
+    let outcome = run(&config, &request("/x", true));
+    let ops = allowed(&outcome).0;
+    assert_eq!(ops[..removed.len()], removed[..]);
+    assert!(ops.contains(&HeaderOp::Add("x-user".into(), b"alice".to_vec())));
+    // The dash spelling is obeyed (and removed), as before.
+    let mut with_override = request("/delete/x", false);
+    with_override.push(("x-http-method-override", "delete"));
+    assert_eq!(denied(&run(&config, &with_override)).body, "Jwt is missing");
+}
+
+#[test]
+fn a_token_location_may_not_be_an_output_under_another_spelling() {
+    let mut provider = fixtures()["provider"].clone();
+    provider["from_headers"] = json!([{"name": "x_token"}]);
+    provider["claim_to_headers"] = json!([{"header_name": "X-Token", "claim_name": "sub"}]);
+    let config = json!({"providers": {"p": provider}});
+    let error = Config::from_json(config.to_string().as_bytes()).unwrap_err();
+    assert!(
+        error.to_string().starts_with(
+            "providers: header \"x_token\" is both a token location and an output (\"x-token\""
+        ),
+        "{error}"
+    );
+    let mut provider = fixtures()["provider"].clone();
+    provider["from_headers"] = json!([{"name": "x-http-method-override"}]);
+    let config = json!({"providers": {"p": provider}, "http_method_override": true});
+    assert!(Config::from_json(config.to_string().as_bytes()).is_err());
+}
+
+#[test]
+fn subjects_restrict_sub_on_misses_and_cache_hits() {
+    let rules = require_p();
+    let counting = Counting::default();
+    let decide = |config: &Config, cache: &mut TokenCache, token: &str| {
+        let headers = [
+            (b":path".to_vec(), b"/".to_vec()),
+            (b"authorization".to_vec(), bearer(token).into_bytes()),
+        ];
+        authenticate(
+            config,
+            Request { headers: &headers },
+            now(),
+            &NoRemoteKeys,
+            &counting,
+            cache,
+        )
+        .decision
+    };
+    let status = |decision: Decision| match decision {
+        Decision::Allow { .. } => 200,
+        Decision::Deny(denial) => {
+            assert_eq!(
+                (denial.body.as_ref(), denial.error.reason()),
+                ("Jwt verification fails", "jwt_subject_not_allowed")
+            );
+            denial.status
+        }
+        Decision::Wait(_) => 0,
+    };
+    for (subjects, expected) in [
+        (json!({"exact": "alice"}), 200),
+        (json!({"exact": "ALICE"}), 401),
+        (json!({"exact": "ALICE", "ignore_case": true}), 200),
+        (json!({"prefix": "ali"}), 200),
+        (json!({"suffix": "ice"}), 200),
+        (json!({"contains": "lic"}), 200),
+        (json!({"safe_regex": {"regex": "a.*e"}}), 200),
+        (json!({"safe_regex": {"regex": "lic"}}), 401),
+        (json!({"prefix": "spiffe://example.org/"}), 401),
+    ] {
+        let config = config(json!({ "subjects": subjects }), rules.clone());
+        let mut cache = TokenCache::new(10, 8192);
+        let first = status(decide(&config, &mut cache, "RS256 valid"));
+        let second = status(decide(&config, &mut cache, "RS256 valid"));
+        assert_eq!((first, second), (expected, expected), "{subjects}");
+    }
+    // A mismatch is found before the signature is checked, as in jwt_authn.
+    let calls = counting.0.get();
+    let bob = config(json!({"subjects": {"exact": "bob"}}), rules.clone());
+    let mut cache = TokenCache::new(10, 8192);
+    assert_eq!(status(decide(&bob, &mut cache, "RS256 bad signature")), 401);
+    assert_eq!(counting.0.get(), calls);
+    // A cache hit is checked against `subjects` again. The entry is planted for a token whose
+    // signature is bad, so that only a hit can let it through.
+    let verified = Rc::new(Verified {
+        claims: Jwt::parse(&token("RS256 valid"), &bob.limits)
+            .unwrap()
+            .claims,
+        claim_headers: Vec::new(),
+        scopes: Vec::new(),
+        payload_header: None,
+    });
+    cache.insert(&token("RS256 bad signature"), 0, 0, now(), verified);
+    let alice = config(json!({"subjects": {"exact": "alice"}}), rules.clone());
+    assert_eq!(
+        status(decide(&alice, &mut cache, "RS256 bad signature")),
+        200
+    );
+    assert_eq!(status(decide(&bob, &mut cache, "RS256 bad signature")), 401);
+    assert_eq!(counting.0.get(), calls, "hits, no signature check");
+    // No `sub` is matched as the empty string (jwt_authn's `jwt_->sub_`).
+    let mut claims = Jwt::parse(&token("RS256 valid"), &bob.limits)
+        .unwrap()
+        .claims;
+    claims.sub = None;
+    let empty = config(json!({"subjects": {"exact": ""}}), rules.clone());
+    let provider = &empty.providers[0];
+    assert_eq!(provider.claims.check(&claims, now(), None), Ok(()));
+    let prefixed = config(json!({"subjects": {"prefix": "a"}}), rules);
+    assert_eq!(
+        prefixed.providers[0].claims.check(&claims, now(), None),
+        Err(crate::claims::ClaimsError::SubjectNotAllowed)
+    );
 }
 
 /// A remote provider "r" whose keys are the fixture keys, in whatever state the test says.

@@ -23,7 +23,7 @@ use crate::limits::Limits;
 use crate::remote::{discovery_uri, HttpUri, RemoteJwks};
 use crate::requirement::Requirement;
 
-pub use matcher::RouteMatch;
+pub use matcher::{RouteMatch, StringMatcher};
 pub use template::PathTemplate;
 use walk::Field;
 
@@ -42,7 +42,9 @@ pub struct Config {
     pub strip_failure_response: bool,
     /// Extra name segment for this filter's counters.
     pub stat_prefix: String,
-    /// Every header jwt-gate writes; incoming copies are removed from every request.
+    /// Every header jwt-gate writes or obeys (`forward_payload_header`, `claim_to_headers`,
+    /// `x-forwarded-authorization`, `x-http-method-override`), lower case: incoming copies, and
+    /// spellings with `_` for `-`, are removed from every request.
     pub output_headers: Vec<String>,
     /// Size limits.
     pub limits: Limits,
@@ -318,17 +320,25 @@ impl Config {
                 x_forwarded_authorization
                     .then(|| crate::authenticator::X_FORWARDED_AUTHORIZATION.to_owned()),
             )
+            .chain(
+                http_method_override
+                    .then(|| crate::authenticator::X_HTTP_METHOD_OVERRIDE.to_owned()),
+            )
             .collect();
         output_headers.sort();
         output_headers.dedup();
-        // An output header that is also where some provider reads tokens would be stripped from
-        // every request (anti-spoofing), silently breaking that provider.
+        // An output header that is also where some provider reads tokens (under any spelling
+        // with `_` for `-`) would be stripped from every request (anti-spoofing), silently
+        // breaking that provider.
         for location in &locations {
             if let Location::Header { name, .. } = location {
-                if output_headers.contains(name) {
+                let output = output_headers.iter().find(|output| {
+                    crate::authenticator::same_header_name(name.as_bytes(), output.as_bytes())
+                });
+                if let Some(output) = output {
                     return Err(ConfigError::new(
                         "providers",
-                        format!("header {name:?} is both a token location and an output (forward_payload_header or claim_to_headers)"),
+                        format!("header {name:?} is both a token location and an output ({output:?}: forward_payload_header, claim_to_headers, x_forwarded_authorization or http_method_override), which jwt-gate removes from every request"),
                     ));
                 }
             }
@@ -400,6 +410,24 @@ impl Provider {
         let clock_skew_seconds = match object.take("clock_skew") {
             Some(skew) => skew.duration_seconds()?,
             None => clock_skew_seconds,
+        };
+        // jwt_authn checks `sub` with its StringMatcher (exact, prefix, suffix, contains,
+        // safe_regex; ignore_case), e.g. a SPIFFE ID prefix for JWT-SVIDs.
+        let subjects = match object.take("subjects") {
+            Some(field) => {
+                // Envoy's proto validation: prefix, suffix and contains need a character (an
+                // empty one would match every `sub`).
+                for kind in ["prefix", "suffix", "contains"] {
+                    if field.value.get(kind).and_then(|v| v.as_str()) == Some("") {
+                        return Err(ConfigError::new(
+                            format!("{}.{kind}", field.path),
+                            "must not be empty (it would match every sub)",
+                        ));
+                    }
+                }
+                Some(StringMatcher::parse(&field)?)
+            }
+            None => None,
         };
         let mut verify_claims = Vec::new();
         for entry in object.list("verify_claims")? {
@@ -538,6 +566,7 @@ impl Provider {
                 clock_skew_seconds,
                 require_expiration,
                 max_lifetime_seconds,
+                subjects,
                 verify_claims,
             },
             keys,

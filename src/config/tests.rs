@@ -263,3 +263,76 @@ fn async_fetch_without_fast_listener_is_a_warning() {
     let config = parse(remote(json!({"fast_listener": true}))).unwrap();
     assert_eq!(config.warnings, []);
 }
+
+#[test]
+fn subjects_is_a_string_matcher_on_sub() {
+    let with = |subjects: Value| {
+        let mut p = provider();
+        p["subjects"] = subjects;
+        parse(json!({"providers": {"p": p}}))
+    };
+    for ok in [
+        json!({"exact": "spiffe://example.org/ns/a/sa/b"}),
+        json!({"prefix": "spiffe://example.org/", "ignore_case": true}),
+        json!({"safe_regex": {"google_re2": {}, "regex": "spiffe://example\\.org/.*"}}),
+        json!({"suffix": "/sa/b"}),
+        json!({"contains": "/ns/"}),
+    ] {
+        let config = with(ok.clone()).unwrap();
+        assert!(config.providers[0].claims.subjects.is_some(), "{ok}");
+    }
+    assert!(parse(json!({"providers": {"p": provider()}}))
+        .unwrap()
+        .providers[0]
+        .claims
+        .subjects
+        .is_none());
+    for (bad, expected) in [
+        (
+            json!("spiffe://x"),
+            "providers.p.subjects: expected an object",
+        ),
+        (json!({}), "providers.p.subjects: one of exact, prefix"),
+        (
+            json!({"exact": "a", "prefix": "b"}),
+            "providers.p.subjects: only one of",
+        ),
+        (
+            json!({"exakt": "a"}),
+            "providers.p.subjects.exakt: unknown field",
+        ),
+        (
+            json!({"safe_regex": {"regex": "("}}),
+            "providers.p.subjects.safe_regex: invalid regex",
+        ),
+        (
+            json!({"prefix": ""}),
+            "providers.p.subjects.prefix: must not be empty",
+        ),
+        (
+            json!({"contains": "", "ignore_case": true}),
+            "providers.p.subjects.contains: must not be empty",
+        ),
+    ] {
+        let got = with(bad).unwrap_err().to_string();
+        assert!(
+            got.starts_with(expected),
+            "got {got:?}, expected {expected:?}"
+        );
+    }
+}
+
+#[test]
+fn output_headers_include_the_method_override_it_obeys() {
+    let config = parse(
+        json!({"providers": {"p": provider()}, "http_method_override": true,
+        "x_forwarded_authorization": true}),
+    )
+    .unwrap();
+    assert_eq!(
+        config.output_headers,
+        ["x-forwarded-authorization", "x-http-method-override"]
+    );
+    let config = parse(json!({"providers": {"p": provider()}})).unwrap();
+    assert_eq!(config.output_headers, [] as [&str; 0]);
+}

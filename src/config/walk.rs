@@ -61,7 +61,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "not supported by jwt-gate: use inline_string",
     ),
     ("range_match", "not supported by jwt-gate"),
-    ("subjects", "not supported yet"),
     (
         "extract_only_without_validation",
         "not supported by jwt-gate",

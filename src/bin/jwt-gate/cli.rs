@@ -352,6 +352,11 @@ fn envoy_config(
                         "normalize_path": true,
                         "merge_slashes": true,
                         "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
+                        // `X_User` gets 400: backends that read `_` as `-` (CGI, WSGI, Rack,
+                        // PHP) would take it for jwt-gate's `X-User` (ESPv2's default too).
+                        "common_http_protocol_options": {
+                            "headers_with_underscores_action": "REJECT_REQUEST",
+                        },
                         "route_config": {"virtual_hosts": [{
                             "name": "upstream",
                             "domains": ["*"],

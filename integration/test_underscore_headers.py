@@ -1,0 +1,399 @@
+"""Headers a client smuggles past jwt-gate under another spelling: `X_User` for the `X-User`
+jwt-gate writes. Envoy forwards such names by default, and CGI, WSGI, Rack and PHP backends
+read `_` as `-` and merge the two (`HTTP_X_USER='admin,alice'`). Both layers, in Envoy 1.40:
+
+- with Envoy's default (ALLOW), jwt-gate removes every spelling of the headers it writes or
+  obeys, on every request: the echo backend shows what arrived, a WSGI backend what it made of it;
+- with `headers_with_underscores_action: REJECT_REQUEST`, which every bootstrap jwt-gate ships
+  or generates sets (and the Istio and Envoy Gateway manifests), Envoy answers 400 before
+  jwt-gate runs."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+import threading
+import wsgiref.simple_server
+
+import pytest
+import yaml
+
+from harness import (
+    AUDIENCE,
+    ISSUER,
+    REPO,
+    Envoy,
+    Listener,
+    bootstrap,
+    connection_manager,
+    header_values,
+    jwt_gate_filter,
+    segments,
+    yaml_blocks,
+)
+
+ESP_ISSUER = "https://esp.test"
+
+# Every header the configuration below makes jwt-gate write or obey.
+OWNED = {
+    "x-jwt-payload",
+    "x-user",
+    "x-roles",
+    "x-endpoint-api-userinfo",
+    "x-forwarded-authorization",
+    "x-http-method-override",
+}
+
+# Their underscore spellings, in assorted cases, with forged values.
+SMUGGLED = [
+    ("X_Jwt_Payload", "eyJzdWIiOiJhZG1pbiJ9"),
+    ("x-jwt_payload", "eyJzdWIiOiJhZG1pbiJ9"),
+    ("X_User", "admin"),
+    ("x_USER", "root"),
+    ("X_Roles", "admin"),
+    ("X_Endpoint_API_UserInfo", "eyJzdWIiOiJhZG1pbiJ9"),
+    ("X_Forwarded_Authorization", "Bearer forged"),
+    ("X_HTTP_Method_Override", "DELETE"),
+]
+# Underscore names jwt-gate does not own: they must still arrive (with ALLOW, Envoy passes them).
+BYSTANDERS = [("X_Custom", "kept"), ("X-Users_Extra", "kept")]
+
+
+def gate_config(keys) -> dict:
+    def provider(issuer: str, **fields) -> dict:
+        return {
+            "issuer": issuer,
+            "audiences": [AUDIENCE],
+            "local_jwks": {"inline_string": keys.jwks("rsa")},
+            **fields,
+        }
+
+    return {
+        "providers": {
+            "p": provider(
+                ISSUER,
+                forward_payload_header="x-jwt-payload",
+                claim_to_headers=[
+                    {"header_name": "x-user", "claim_name": "sub"},
+                    {"header_name": "x-roles", "claim_name": "roles"},
+                ],
+            ),
+            "esp": provider(ESP_ISSUER, forward_payload_header="x-endpoint-api-userinfo"),
+        },
+        "rules": [
+            {"match": {"prefix": "/public"}},
+            {
+                "match": {
+                    "prefix": "/items",
+                    "headers": [{"name": ":method", "string_match": {"exact": "DELETE"}}],
+                },
+                "requires": {"provider_name": "p"},
+            },
+            {"match": {"prefix": "/items"}},
+            {"match": {"prefix": "/allow-missing"}, "requires": {"allow_missing": {}}},
+            {"match": {"prefix": "/esp"}, "requires": {"provider_name": "esp"}},
+            {"match": {"prefix": "/api"}, "requires": {"provider_name": "p"}},
+        ],
+        "x_forwarded_authorization": True,
+        "http_method_override": True,
+    }
+
+
+def normalized(name: str) -> str:
+    """A header name as a CGI-style backend reads it."""
+    return name.lower().replace("_", "-")
+
+
+def owned_headers(headers: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
+    """The headers that, read as a CGI-style backend reads them, are one jwt-gate owns."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for name, value in headers:
+        if normalized(name) in OWNED:
+            found.setdefault(normalized(name), []).append((name, value))
+    return found
+
+
+# --- A WSGI backend (Python's wsgiref: it merges `X_User` into HTTP_X_USER with `X-User`) --------
+
+
+def wsgi_app(environ, start_response):
+    seen = {k: v for k, v in environ.items() if k.startswith("HTTP_") or k == "REQUEST_METHOD"}
+    body = json.dumps(seen).encode()
+    start_response("200 OK", [("content-type", "application/json")])
+    return [body]
+
+
+class QuietWSGIRequestHandler(wsgiref.simple_server.WSGIRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def wsgi_port():
+    server = wsgiref.simple_server.make_server(
+        "127.0.0.1", 0, wsgi_app, handler_class=QuietWSGIRequestHandler
+    )
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+    )
+    thread.start()
+    yield server.server_port
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def allowing(keys, echo, wsgi_port):
+    """Envoy's default (ALLOW): listener `echo` in front of the echo backend, `wsgi` in front of
+    the WSGI backend, both with jwt-gate."""
+    gate = jwt_gate_filter(gate_config(keys))
+    config = bootstrap({"echo": gate, "wsgi": gate}, echo.port, clusters={"wsgi": wsgi_port})
+    [host] = connection_manager(config, "wsgi")["route_config"]["virtual_hosts"]
+    host["routes"][0]["route"]["cluster"] = "wsgi"
+    envoy = Envoy(config, "underscores-allow")
+    try:
+        envoy.wait_ready()
+        yield Listener(envoy, "echo"), Listener(envoy, "wsgi")
+    finally:
+        envoy.stop()
+
+
+# --- jwt-gate removes every spelling of its headers ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path, issuer",
+    [
+        ("/public/x", None),  # a rule without a requirement
+        ("/elsewhere", None),  # no rule
+        ("/allow-missing/x", None),
+        ("/allow-missing/x", ISSUER),
+        ("/api/x", ISSUER),
+        ("/esp/x", ESP_ISSUER),
+    ],
+)
+def test_the_backend_gets_only_jwt_gates_own_values(allowing, keys, path, issuer):
+    echo, _ = allowing
+    token = keys.mint(iss=issuer, sub="alice", roles=["user"]) if issuer else None
+    response = echo.request(path, headers=SMUGGLED + BYSTANDERS, token=token)
+    upstream = response.upstream
+    genuine: dict[str, list[tuple[str, str]]] = {}
+    if token:
+        payload = segments(token)[1]
+        genuine["x-forwarded-authorization"] = [("x-forwarded-authorization", f"Bearer {token}")]
+        if issuer == ISSUER:
+            genuine["x-jwt-payload"] = [("x-jwt-payload", payload)]
+            genuine["x-user"] = [("x-user", "alice")]
+            genuine["x-roles"] = [("x-roles", "user")]
+        else:
+            genuine["x-endpoint-api-userinfo"] = [("x-endpoint-api-userinfo", payload)]
+    assert owned_headers(upstream.headers) == genuine
+    for name, value in BYSTANDERS:
+        assert header_values(upstream.headers, name) == [value], "Envoy's ALLOW is in effect"
+
+
+def test_the_underscore_method_override_is_removed_not_obeyed(allowing):
+    """A request checked as POST (and let through, POST needs no token) must not run as DELETE
+    at a backend that honours X_HTTP_Method_Override; the dash spelling is the one jwt-gate
+    obeys, and DELETE needs a token."""
+    echo, _ = allowing
+    upstream = echo.request(
+        "/items/7", method="POST", headers=[("X_HTTP_Method_Override", "DELETE")]
+    ).upstream
+    assert upstream.method == "POST"
+    assert owned_headers(upstream.headers) == {}
+    obeyed = echo.request(
+        "/items/7", method="POST", headers=[("X-HTTP-Method-Override", "DELETE")]
+    )
+    assert (obeyed.status, obeyed.text) == (401, "Jwt is missing")
+
+
+def test_a_wsgi_backend_reads_jwt_gates_values_only(allowing, keys):
+    """What the report saw (HTTP_X_USER='admin,alice', HTTP_X_HTTP_METHOD_OVERRIDE='DELETE' on a
+    request checked as POST), through a real WSGI server."""
+    _, wsgi = allowing
+    token = keys.mint(sub="alice", roles=["user"])
+    environ = wsgi.request("/api/x", headers=SMUGGLED + BYSTANDERS, token=token).json()
+    assert environ["HTTP_X_USER"] == "alice"
+    assert environ["HTTP_X_ROLES"] == "user"
+    assert environ["HTTP_X_JWT_PAYLOAD"] == segments(token)[1]
+    assert environ["HTTP_X_FORWARDED_AUTHORIZATION"] == f"Bearer {token}"
+    assert "HTTP_X_ENDPOINT_API_USERINFO" not in environ
+    assert "HTTP_X_HTTP_METHOD_OVERRIDE" not in environ
+    assert environ["HTTP_X_CUSTOM"] == "kept", "underscore names do reach this backend"
+
+    environ = wsgi.request(
+        "/items/7", method="POST", headers=[("X_HTTP_Method_Override", "DELETE")]
+    ).json()
+    assert environ["REQUEST_METHOD"] == "POST"
+    assert "HTTP_X_HTTP_METHOD_OVERRIDE" not in environ
+
+
+# --- Envoy refuses underscore names: the setting jwt-gate's bootstraps and manifests use ---------
+
+ISTIO_FILTER = REPO / "envoy" / "istio" / "reject-underscore-headers.yaml"
+GATEWAY_POLICY = REPO / "envoy" / "envoy-gateway" / "clienttrafficpolicy.yaml"
+
+
+@pytest.fixture(scope="module")
+def rejecting(keys, echo):
+    """Listener `gate`: bootstrap(headers_with_underscores_action=REJECT_REQUEST); listener
+    `istio`: Envoy's default with the Istio EnvoyFilter's patch merged into its connection
+    manager, as Istio's MERGE does; listener `drop`: DROP_HEADER, the documented alternative."""
+    gate = jwt_gate_filter(gate_config(keys))
+    config = bootstrap(
+        {"gate": gate, "istio": gate, "drop": gate},
+        echo.port,
+        headers_with_underscores_action="REJECT_REQUEST",
+    )
+    connection_manager(config, "drop")["common_http_protocol_options"] = {
+        "headers_with_underscores_action": "DROP_HEADER"
+    }
+    manager = connection_manager(config, "istio")
+    del manager["common_http_protocol_options"]
+    [patch] = yaml.safe_load(ISTIO_FILTER.read_text())["spec"]["configPatches"]
+    value = copy.deepcopy(patch["patch"]["value"]["typed_config"])
+    assert value.pop("@type") == manager["@type"]
+    manager.update(value)
+    envoy = Envoy(config, "underscores-reject")
+    try:
+        envoy.wait_ready()
+        yield envoy
+    finally:
+        envoy.stop()
+
+
+@pytest.mark.parametrize("listener", ["gate", "istio"])
+def test_reject_request_answers_400_before_jwt_gate(rejecting, keys, listener):
+    gate = Listener(rejecting, listener)
+    counter = "http1.requests_rejected_with_underscores_in_headers"
+    before = rejecting.gate_stats(), rejecting.stats(counter)[counter]
+    token = keys.mint()
+    requests = 0
+    for name, value in SMUGGLED + BYSTANDERS:
+        for path in ("/public/x", "/api/x"):
+            response = gate.request(path, headers=[(name, value)], token=token)
+            assert (response.status, response.text) == (400, "Bad Request"), (name, path)
+            requests += 1
+    after = rejecting.gate_stats(), rejecting.stats(counter)[counter]
+    assert after == (before[0], before[1] + requests), "Envoy refused them; jwt-gate saw nothing"
+    # Everything else is unchanged.
+    assert gate.request("/api/x", token=token).status == 200
+    assert gate.request("/api/x").status == 401
+
+
+def test_drop_header_drops_them_before_the_backend(rejecting, keys):
+    token = keys.mint(sub="alice")
+    upstream = Listener(rejecting, "drop").request(
+        "/api/x", headers=SMUGGLED + BYSTANDERS, token=token
+    ).upstream
+    assert [name for name, _ in upstream.headers if "_" in name] == []
+    assert header_values(upstream.headers, "x-user") == ["alice"]
+
+
+# --- Every bootstrap jwt-gate ships or generates says REJECT_REQUEST -----------------------------
+
+
+def connection_managers(node):
+    """Every HttpConnectionManager config in a parsed YAML/JSON document."""
+    if isinstance(node, dict):
+        if str(node.get("@type", "")).endswith("HttpConnectionManager"):
+            yield node
+        for value in node.values():
+            yield from connection_managers(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from connection_managers(item)
+
+
+def bootstraps() -> list[tuple[str, dict]]:
+    paths = sorted((REPO / "envoy").rglob("*.yaml")) + [
+        REPO / "tests" / "data" / "cli" / "envoy-config.golden.yaml"
+    ]
+    found = []
+    for path in paths:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if isinstance(doc, dict) and "static_resources" in doc:
+                found.append((str(path.relative_to(REPO)), doc))
+    return found
+
+
+def test_every_shipped_and_generated_bootstrap_rejects_underscore_headers():
+    labels = []
+    for label, doc in bootstraps():
+        managers = list(connection_managers(doc))
+        assert managers, label
+        for manager in managers:
+            options = manager.get("common_http_protocol_options", {})
+            assert options.get("headers_with_underscores_action") == "REJECT_REQUEST", label
+        labels.append(label)
+    assert labels == [
+        "envoy/compose/envoy.yaml",
+        "envoy/envoy-remote-example.yaml",
+        "envoy/envoy.yaml",
+        "tests/data/cli/envoy-config.golden.yaml",
+    ]
+
+
+def test_the_istio_and_envoy_gateway_manifests_reject_underscore_headers():
+    [istio] = yaml.safe_load_all(ISTIO_FILTER.read_text())
+    assert (istio["apiVersion"], istio["kind"]) == ("networking.istio.io/v1alpha3", "EnvoyFilter")
+    [patch] = istio["spec"]["configPatches"]
+    assert patch["applyTo"] == "NETWORK_FILTER" and patch["patch"]["operation"] == "MERGE"
+    assert patch["match"]["listener"]["filterChain"]["filter"]["name"] == (
+        "envoy.filters.network.http_connection_manager"
+    )
+    wasm_plugin = yaml.safe_load((REPO / "envoy" / "istio" / "wasmplugin.yaml").read_text())
+    selector = wasm_plugin["spec"]["selector"]["matchLabels"]
+    assert istio["spec"]["workloadSelector"]["labels"] == selector
+
+    [policy] = yaml.safe_load_all(GATEWAY_POLICY.read_text())
+    assert (policy["apiVersion"], policy["kind"]) == (
+        "gateway.envoyproxy.io/v1alpha1",
+        "ClientTrafficPolicy",
+    )
+    assert policy["spec"]["headers"] == {"withUnderscoresAction": "RejectRequest"}
+    extension = yaml.safe_load(
+        (REPO / "envoy" / "envoy-gateway" / "envoyextensionpolicy.yaml").read_text()
+    )
+    assert policy["spec"]["targetRefs"] == extension["spec"]["targetRefs"]
+
+
+def test_docs_show_the_setting():
+    """The README, docs/deploy.md and docs/security.md show the setting the bootstraps use
+    (and the `rejecting` Envoy above runs)."""
+    expected = {
+        "common_http_protocol_options": {"headers_with_underscores_action": "REJECT_REQUEST"}
+    }
+    for doc in ("README.md", "docs/deploy.md", "docs/security.md"):
+        shown = [
+            block
+            for block in yaml_blocks(REPO / doc)
+            if isinstance(block, dict) and "common_http_protocol_options" in block
+        ]
+        assert shown == [expected], doc
+
+
+@pytest.mark.skipif(
+    "HTTP2" not in subprocess.run(["curl", "--version"], capture_output=True, text=True).stdout
+    if shutil.which("curl")
+    else True,
+    reason="needs curl with HTTP/2",
+)
+def test_reject_request_resets_http2_streams(rejecting):
+    """What docs/deploy.md says of HTTP/2: the stream is reset (curl's exit 92) and counted."""
+    port = Listener(rejecting, "gate").port
+    counter = "http2.requests_rejected_with_underscores_in_headers"
+    before = rejecting.stats(counter).get(counter, 0)
+    curl = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10"]
+    curl += ["--http2-prior-knowledge", f"http://127.0.0.1:{port}/public/x"]
+    smuggled = subprocess.run(
+        [*curl, "-H", "X_User: admin"], capture_output=True, text=True, timeout=30
+    )
+    assert smuggled.returncode == 92 and "INTERNAL_ERROR" in smuggled.stderr, smuggled
+    plain = subprocess.run(curl, capture_output=True, text=True, timeout=30)
+    assert (plain.returncode, plain.stdout) == (0, "200"), plain
+    assert rejecting.stats(counter)[counter] == before + 1
