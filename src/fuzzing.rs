@@ -110,7 +110,7 @@ pub fn config(data: &[u8]) {
     let _ = Config::from_json(data);
     if let Ok(value) = crate::json::parse(data, 64) {
         if let Ok(translated) = crate::openapi::translate(&json!({"openapi": value.clone()})) {
-            let _ = Config::from_value(&translated);
+            let _ = Config::from_value(&translated.config);
         }
         if let Ok(translated) = crate::oci::translate(&value) {
             let _ = Config::from_value(&translated);

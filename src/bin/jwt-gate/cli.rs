@@ -89,9 +89,12 @@ fn run(args: &[String]) -> Result<String, Failure> {
                     config.extend(options);
                 }
             }
-            let translated = jwt_gate::openapi::translate(&config).map_err(invalid)?;
-            warn(&Config::from_value(&translated).map_err(invalid)?);
-            Ok(pretty(&translated))
+            let translation = jwt_gate::openapi::translate(&config).map_err(invalid)?;
+            for warning in &translation.warnings {
+                eprintln!("warning: {warning}");
+            }
+            warn(&Config::from_value(&translation.config).map_err(invalid)?);
+            Ok(pretty(&translation.config))
         }
         "from-oci" => {
             allowed(&[])?;
@@ -257,10 +260,12 @@ fn check(value: &Value) -> Result<String, Failure> {
         out.push_str("  (none: every request passes unchecked)\n");
     }
     for (index, rule) in config.rules.iter().enumerate() {
-        let requirement = rule
-            .requirement
-            .as_ref()
-            .map_or_else(|| "no check".to_owned(), |r| r.describe(&names));
+        let requirement = match (&rule.deny, &rule.requirement) {
+            (Some(deny), _) => format!("deny {} {:?}", deny.status, deny.message),
+            (None, requirement) => requirement
+                .as_ref()
+                .map_or_else(|| "no check".to_owned(), |r| r.describe(&names)),
+        };
         let scopes = if rule.allowed_scopes.is_empty() {
             String::new()
         } else {
