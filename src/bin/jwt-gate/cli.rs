@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use serde_json::{json, Map, Value};
 
+use jwt_gate::api_key::{Accepted, KeyLocation};
 use jwt_gate::config::{Config, KeySource};
 use jwt_gate::extractor::Location;
 
@@ -254,6 +255,28 @@ fn check(value: &Value) -> Result<String, Failure> {
                 .collect();
             let _ = writeln!(out, "    claims: {}", checks.join("; "));
         }
+    }
+    if !config.api_keys.is_empty() {
+        out.push_str("\napi keys:\n");
+    }
+    for check in &config.api_keys {
+        let places: Vec<String> = check
+            .locations
+            .iter()
+            .map(|location| match location {
+                KeyLocation::Param(name) => format!("query ?{name}="),
+                KeyLocation::Header(name) => format!("header {name}"),
+            })
+            .collect();
+        let what = match &check.accepted {
+            Accepted::Digests(digests) => format!(
+                "from {}; {} accepted key digest(s)",
+                places.join(", "),
+                digests.len()
+            ),
+            Accepted::Unchecked => "unchecked: every request passes".to_owned(),
+        };
+        let _ = writeln!(out, "  {}: {what}", check.name);
     }
     out.push_str("\nrules (first match decides):\n");
     if config.rules.is_empty() {
