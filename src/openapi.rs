@@ -314,10 +314,15 @@ fn api_key_choice(
                 } else {
                     "its JWT requirement still applies"
                 };
+                let noun = if keys.len() == 1 {
+                    "API key"
+                } else {
+                    "API keys"
+                };
                 warnings.push(ConfigWarning::new(
                     operation.path.clone(),
                     format!(
-                        "{}: API key {} not checked (\"api_keys\": \"unchecked\"): {effect}",
+                        "{}: {noun} {} not checked (\"api_keys\": \"unchecked\"): {effect}",
                         operation.label,
                         keys.join(", ")
                     ),

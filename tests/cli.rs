@@ -89,6 +89,19 @@ fn check_prints_what_it_understood() {
 }
 
 #[test]
+fn check_refuses_api_keys_it_cannot_check() {
+    // The filter would refuse the bookstore without api_keys: so does check, with its line.
+    let (code, stdout, stderr) = jwt_gate(&["check", "bookstore.yaml"]);
+    assert_eq!((code, stdout.as_str()), (1, ""));
+    assert!(
+        stderr.starts_with(
+            "jwt-gate: configuration rejected: openapi: GET /v1/files/{name=**} (GetFile), "
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn check_fails_with_the_filters_message() {
     let (code, stdout, stderr) = jwt_gate(&["check", "invalid.json"]);
     assert_eq!(code, 1);
