@@ -1,9 +1,11 @@
 """OpenAPI 2.0 as the plugin configuration, in a real Envoy: the bookstore of
 tests/data/openapi_bookstore.json (the same cases the core runs in tests/openapi.rs) with only
-`{"openapi": ..., "local_jwks": ...}` as configuration, ESPv2's JSON failures and the exact
-X-Endpoint-API-UserInfo the backend sees; keys fetched by OpenID discovery through a named cluster;
-API Gateway's header name and ESP v1's user-info format; X-Forwarded-Authorization; and the
-`jwt-gate` command line's outputs accepted by Envoy."""
+`{"openapi": ..., "local_jwks": ..., "api_keys": ...}` as configuration, ESPv2's JSON failures
+and the exact X-Endpoint-API-UserInfo the backend sees; what fails closed (API keys refused
+unless configured, or let through by a logged choice; misspelled Google extensions; ESP's
+x-security; ESPv2's 404 and 405 outside the document, HEAD, percent-encoded paths); keys fetched
+by OpenID discovery through a named cluster; API Gateway's header name and ESP v1's user-info
+format; X-Forwarded-Authorization; and the `jwt-gate` command line's outputs accepted by Envoy."""
 
 from __future__ import annotations
 
@@ -33,11 +35,18 @@ USER_INFO = "x-endpoint-api-userinfo"
 
 
 @pytest.fixture(scope="module")
-def bookstore(echo):
+def bookstore_envoy(echo):
     with running_envoy(
-        {"bookstore": jwt_gate_filter(BOOKSTORE["config"])}, echo.port, "openapi"
+        {"bookstore": jwt_gate_filter(BOOKSTORE["config"]),
+         "unchecked": jwt_gate_filter({**BOOKSTORE["config"], "api_keys": "unchecked"})},
+        echo.port, "openapi",
     ) as envoy:
-        yield Listener(envoy, "bookstore")
+        yield envoy
+
+
+@pytest.fixture(scope="module")
+def bookstore(bookstore_envoy):
+    return Listener(bookstore_envoy, "bookstore")
 
 
 @pytest.mark.parametrize("case", BOOKSTORE["cases"], ids=[c["name"] for c in BOOKSTORE["cases"]])
@@ -52,9 +61,125 @@ def test_bookstore_case(bookstore, case):
         assert upstream.method == case.get("upstream_method", case["method"])
         assert upstream.header("x-http-method-override") is None
     else:
-        assert response.text == case["body"]
+        # A response to HEAD has no body (its content-length is the body's a GET would get).
+        assert response.text == ("" if case["method"] == "HEAD" else case["body"])
         assert response.header("content-type") == "application/json"
-        assert response.header("www-authenticate").startswith('Bearer realm="http://')
+        if case["challenge"]:
+            assert response.header("www-authenticate").startswith('Bearer realm="http://')
+        else:  # ESPv2's API key answers, 404, 405: not about a bearer token
+            assert response.header("www-authenticate") is None
+
+
+def case_named(name: str) -> dict:
+    return next(case for case in BOOKSTORE["cases"] if case["name"] == name)
+
+
+def without_api_keys() -> dict:
+    """The bookstore without its API key operations and without `api_keys`: a configuration
+    jwt-gate 4f0b2dc loads too, to show what it let through."""
+    document = json.loads(json.dumps(BOOKSTORE["config"]["openapi"]))
+    for path in ("/v1/files/{name=**}", "/v1/shelves/{shelf}/books"):
+        del document["paths"][path]
+    for name in ("api_key", "header_key"):
+        del document["securityDefinitions"][name]
+    # ESP's legacy x-security: a token is required although `security` is empty.
+    document["paths"]["/v1/legacy"] = {"get": {
+        "operationId": "Legacy", "security": [],
+        "x-security": [{"auth0_jwk": {"audiences": []}}],
+    }}
+    return {"openapi": document, "local_jwks": BOOKSTORE["config"]["local_jwks"]}
+
+
+@pytest.fixture(scope="module")
+def fail_closed(echo):
+    with running_envoy(
+        {"outside": jwt_gate_filter(without_api_keys())}, echo.port, "openapi-closed"
+    ) as envoy:
+        yield envoy
+
+
+@pytest.mark.parametrize("name", [
+    "path not in the document: ESPv2's 404, even with a token",
+    "method not in the document: ESPv2's 405",
+    "HEAD is not GET where the document does not say so",
+    "an encoded ':' that would reach the :verb operation is refused",
+])
+def test_requests_outside_the_document_are_refused(fail_closed, name):
+    """Issue 13 item 5: with a valid user token, a path the document does not list, another
+    method on a known path, HEAD on a GET-only admin operation, and `1%3Apurge` (which the
+    backend decodes to the admin-only `:purge` verb) no longer pass on the top-level
+    requirement: ESPv2's 404 and 405, and a 400 for the ambiguous path."""
+    case = case_named(name)
+    response = Listener(fail_closed, "outside").request(
+        case["path"], method=case["method"], headers=case["headers"])
+    body = "" if case["method"] == "HEAD" else case["body"]
+    assert (response.status, response.text) == (case["status"], body)
+    assert response.header("www-authenticate") is None
+
+
+def test_esp_x_security_requires_its_token(fail_closed):
+    """ESP's legacy x-security (beside `security: []`, as ESP's own documents wrote it) requires
+    a token, as ESP did; it used to make the operation public."""
+    listener = Listener(fail_closed, "outside")
+    assert listener.request("/v1/legacy").json() == {"code": 401, "message": "Jwt is missing"}
+    token = case_named("top-level security, valid RS256")["headers"]["Authorization"]
+    assert listener.request("/v1/legacy", headers={"Authorization": token}).status == 200
+
+
+def test_unchecked_api_keys_pass_with_a_warning_per_operation(bookstore_envoy):
+    """`"api_keys": "unchecked"`: the operations that need only a key pass without one, and
+    the load logged one warning per operation that names an API key."""
+    fail_closed = bookstore_envoy
+    listener = Listener(bookstore_envoy, "unchecked")
+    assert listener.request("/v1/files/a.txt").status == 200
+    # A key ANDed with a JWT still needs the JWT.
+    assert listener.request("/v1/shelves/7/books", method="POST").status == 401
+    log = fail_closed.log()
+    for operation in ("GET /v1/files/{name=**} (GetFile): API key \"api_key\" not checked "
+                      "(\"api_keys\": \"unchecked\"): the operation is open to anyone",
+                      "POST /v1/shelves/{shelf}/books (CreateBook): API key \"header_key\" not "
+                      "checked (\"api_keys\": \"unchecked\"): its JWT requirement still applies"):
+        assert operation in log, fail_closed.log_tail()
+
+
+def rejected(echo, config: dict, name: str) -> str:
+    """The log of an Envoy that refused `config` at load (and exited 1)."""
+    envoy = Envoy(bootstrap({"bad": jwt_gate_filter(config)}, echo.port), name)
+    try:
+        exit_code = envoy.wait_exit(READY_TIMEOUT)
+        log = envoy.log()
+    finally:
+        envoy.stop()
+    assert exit_code == 1, envoy.log_tail()
+    return log
+
+
+def test_api_key_operations_are_refused_without_api_keys(echo):
+    """Issue 12 item 1: the bookstore names API keys; without `api_keys` Envoy refuses the
+    plugin with one line naming the operations and schemes (it used to run them anonymous)."""
+    config = {k: v for k, v in BOOKSTORE["config"].items() if k != "api_keys"}
+    log = rejected(echo, config, "openapi-keys")
+    assert (
+        "configuration rejected: openapi: GET /v1/files/{name=**} (GetFile), POST "
+        "/v1/shelves/{shelf}/books (CreateBook) require API keys \"api_key\", \"header_key\", "
+        "which jwt-gate cannot check; set \"api_keys\" (see docs/openapi.md)" in log
+    ), log[-2000:]
+
+
+def test_a_misspelled_google_extension_is_refused(echo):
+    """Issue 12 item 4: `x-google-jwks-uri` (hyphen) used to mean OpenID discovery, silently;
+    now Envoy refuses the plugin, naming the path and the spelling meant."""
+    config = without_api_keys()
+    auth0 = config["openapi"]["securityDefinitions"]["auth0_jwk"]
+    uri = auth0.pop("x-google-jwks_uri")
+    auth0["x-google-jwks-uri"] = uri
+    # As a user would have it: keys fetched from there, not given inline.
+    config["local_jwks"] = {k: v for k, v in config["local_jwks"].items() if k != uri}
+    log = rejected(echo, config, "openapi-typo")
+    assert (
+        "configuration rejected: openapi.securityDefinitions.auth0_jwk.x-google-jwks-uri: "
+        "unknown extension: did you mean x-google-jwks_uri?" in log
+    ), log[-2000:]
 
 
 def discovery_document(idp: IdentityProvider, **definition_fields) -> dict:
@@ -200,14 +325,18 @@ def test_envoy_config_is_a_bootstrap_envoy_accepts():
 
 def test_from_openapi_output_loads_in_envoy(echo):
     """What `from-openapi` prints is a jwt_authn-form configuration the filter runs: the same
-    bookstore answers the same way (checked on a few cases)."""
+    bookstore answers every case the same way (API keys, 404, 405 and the ambiguous path
+    included: the jwt_authn form says them with api_keys, api_key_name and deny)."""
     TMP.mkdir(parents=True, exist_ok=True)
     source = TMP / "cli-bookstore.json"
     source.write_text(json.dumps(BOOKSTORE["config"]))
     translated = json.loads(cli("from-openapi", str(source)))
     assert "openapi" not in translated and "providers" in translated
+    assert set(translated["api_keys"]) == {"api_key", "header_key"}
     with running_envoy({"t": jwt_gate_filter(translated)}, echo.port, "openapi-cli") as envoy:
         listener = Listener(envoy, "t")
-        for case in BOOKSTORE["cases"][:8]:
+        for case in BOOKSTORE["cases"]:
             response = listener.request(case["path"], method=case["method"], headers=case["headers"])
             assert response.status == case["status"], case["name"]
+            if "body" in case and case["method"] != "HEAD":
+                assert response.text == case["body"], case["name"]

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::claims::ClaimsError;
+use crate::config::Deny;
 use crate::token::TokenError;
 use crate::verify::VerifyError;
 
@@ -12,8 +13,21 @@ use crate::verify::VerifyError;
 #[derive(Clone, Debug, Eq, PartialEq)]
 #[non_exhaustive]
 pub enum AuthError {
+    /// A path template rule applies to the path as sent but not to the path a backend that
+    /// percent-decodes it would route (or the other way round): `/v1/things/1%3Apurge` where
+    /// `/v1/things/{id}` and `/v1/things/{id}:purge` differ.
+    AmbiguousPath,
+    /// No API key where an `api_key_name` requirement looks for one (ESPv2's answer, from its
+    /// service control filter).
+    ApiKeyMissing,
+    /// An API key whose SHA-256 digest is not among the accepted ones (Service Control's
+    /// `API_KEY_INVALID`, as ESPv2 answers it).
+    ApiKeyNotValid,
     /// The claims are not acceptable.
     Claims(ClaimsError),
+    /// The rule that matched denies (`deny`: ESPv2's 404 for requests outside the OpenAPI
+    /// document, 405 for a known path with another method).
+    Denied(Deny),
     /// The provider's key set could not be obtained.
     JwksFetchFailed,
     /// No token where one is required.
@@ -33,7 +47,11 @@ impl AuthError {
     /// The response body: jwt_authn's text.
     pub fn message(&self) -> Cow<'static, str> {
         Cow::Borrowed(match self {
+            Self::AmbiguousPath => "The request path is ambiguous once percent-decoded",
+            Self::ApiKeyMissing => "UNAUTHENTICATED: Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
+            Self::ApiKeyNotValid => "INVALID_ARGUMENT: API key not valid. Please pass a valid API key.",
             Self::Claims(error) => return error.message(),
+            Self::Denied(deny) => return Cow::Owned(deny.message.to_string()),
             Self::JwksFetchFailed => "Jwks remote fetch is failed",
             Self::Missing => "Jwt is missing",
             Self::MultipleTokens => "Found multiple Jwt tokens",
@@ -44,9 +62,12 @@ impl AuthError {
     }
 
     /// 403 when the token is genuine but not for this request (audience, `verify_claims`,
-    /// `allowed_scopes`), else 401.
+    /// `allowed_scopes`); 400 for an ambiguous path and an API key that is not valid (ESPv2's
+    /// `INVALID_ARGUMENT`); a `deny` rule's own status; else 401.
     pub const fn http_status(&self) -> u16 {
         match self {
+            Self::AmbiguousPath | Self::ApiKeyNotValid => 400,
+            Self::Denied(deny) => deny.status,
             Self::Claims(
                 ClaimsError::AudienceNotAllowed
                 | ClaimsError::ClaimMissing(_)
@@ -60,6 +81,10 @@ impl AuthError {
     /// The suffix of the `denied_by_reason` counter this failure increments.
     pub const fn reason(&self) -> &'static str {
         match self {
+            Self::AmbiguousPath => "path_ambiguous",
+            Self::ApiKeyMissing => "api_key_missing",
+            Self::ApiKeyNotValid => "api_key_not_valid",
+            Self::Denied(_) => "rule_denied",
             Self::Claims(ClaimsError::AudienceNotAllowed) => "jwt_audience_not_allowed",
             Self::Claims(ClaimsError::ClaimMissing(_) | ClaimsError::ClaimNotAllowed(_)) => {
                 "jwt_claim_not_allowed"
@@ -84,7 +109,11 @@ impl AuthError {
     }
 
     /// Every `reason()` value, so the host can define the counters up front.
-    pub const REASONS: [&'static str; 16] = [
+    pub const REASONS: [&'static str; 20] = [
+        "path_ambiguous",
+        "api_key_missing",
+        "api_key_not_valid",
+        "rule_denied",
         "jwt_audience_not_allowed",
         "jwt_claim_not_allowed",
         "jwt_scope_not_allowed",
@@ -104,10 +133,10 @@ impl AuthError {
     ];
 
     /// How specific an error is, for `requires_any`: any real failure beats an unknown issuer,
-    /// which beats a missing token (jwt_authn `verifier.cc`).
+    /// which beats a missing token or API key (jwt_authn `verifier.cc`).
     pub(crate) const fn specificity(&self) -> u8 {
         match self {
-            Self::Missing => 0,
+            Self::Missing | Self::ApiKeyMissing => 0,
             Self::Claims(ClaimsError::IssuerNotAllowed) => 1,
             _ => 2,
         }
@@ -156,6 +185,27 @@ mod tests {
     }
 
     #[test]
+    fn api_key_and_rule_answers_are_espv2s() {
+        assert_eq!(AuthError::ApiKeyMissing.http_status(), 401);
+        assert!(AuthError::ApiKeyMissing
+            .message()
+            .starts_with("UNAUTHENTICATED: Method doesn't allow unregistered callers"));
+        assert_eq!(AuthError::ApiKeyNotValid.http_status(), 400);
+        assert_eq!(
+            AuthError::ApiKeyNotValid.message(),
+            "INVALID_ARGUMENT: API key not valid. Please pass a valid API key."
+        );
+        let denied = AuthError::Denied(Deny {
+            status: 405,
+            message: "nope".into(),
+        });
+        assert_eq!(
+            (denied.http_status(), denied.message()),
+            (405, "nope".into())
+        );
+    }
+
+    #[test]
     fn every_reason_is_listed() {
         let samples = [
             AuthError::Claims(ClaimsError::AudienceNotAllowed),
@@ -167,6 +217,13 @@ mod tests {
             AuthError::Signature(VerifyError::KidAlgMismatch),
             AuthError::Token(TokenError::BadFormat),
             AuthError::Token(TokenError::TooLarge),
+            AuthError::AmbiguousPath,
+            AuthError::ApiKeyMissing,
+            AuthError::ApiKeyNotValid,
+            AuthError::Denied(Deny {
+                status: 404,
+                message: "The current request is not defined by this API.".into(),
+            }),
         ];
         for error in samples {
             assert!(AuthError::REASONS.contains(&error.reason()), "{error:?}");

@@ -110,7 +110,7 @@ pub fn config(data: &[u8]) {
     let _ = Config::from_json(data);
     if let Ok(value) = crate::json::parse(data, 64) {
         if let Ok(translated) = crate::openapi::translate(&json!({"openapi": value.clone()})) {
-            let _ = Config::from_value(&translated);
+            let _ = Config::from_value(&translated.config);
         }
         if let Ok(translated) = crate::oci::translate(&value) {
             let _ = Config::from_value(&translated);
@@ -119,7 +119,7 @@ pub fn config(data: &[u8]) {
 }
 
 /// `data` as a path template (first line) and request paths (the other lines): parsed, then
-/// matched both case-sensitively and not.
+/// matched both case-sensitively and not, as sent and percent-decoded.
 pub fn template(data: &[u8]) {
     let mut lines = data.split(|&b| b == b'\n');
     let Some(Ok(text)) = lines.next().map(std::str::from_utf8) else {
@@ -128,8 +128,11 @@ pub fn template(data: &[u8]) {
     if let Ok(template) = crate::config::PathTemplate::parse(text) {
         let _ = template.specificity();
         for path in lines.take(64) {
-            let _ = template.matches(path, true);
-            let _ = template.matches(path, false);
+            let decoded = crate::config::percent_decoded_path(path);
+            for path in std::iter::once(path).chain(decoded.as_deref()) {
+                let _ = template.matches(path, true);
+                let _ = template.matches(path, false);
+            }
         }
     }
 }

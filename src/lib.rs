@@ -8,6 +8,7 @@
 //! that talks to Envoy through proxy-wasm.
 
 pub mod algorithm;
+pub mod api_key;
 pub mod authenticator;
 pub mod claims;
 pub mod config;

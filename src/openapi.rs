@@ -1,21 +1,29 @@
 //! OpenAPI 2.0 as the plugin configuration: `{"openapi": <document>, ...options}` is translated
 //! into jwt_authn's form the way Google Service Management plus ESPv2 do it (the document's
 //! `securityDefinitions` become providers, each operation's `security` becomes a rule on its
-//! method and path template), with ESPv2's defaults: the token is forwarded, the backend gets
-//! `X-Endpoint-API-UserInfo`, failures are `{"code":401,"message":"Jwt is missing"}`.
+//! method and path template, requests outside the document get ESPv2's 404 or 405), with
+//! ESPv2's defaults: the token is forwarded, the backend gets `X-Endpoint-API-UserInfo`,
+//! failures are `{"code":401,"message":"Jwt is missing"}`.
 //!
 //! Pure: the result is a [`serde_json::Value`] in jwt_authn's form (what `jwt-gate from-openapi`
-//! prints), compiled by the same parser as any other configuration. Every error names the place
-//! in the document: `openapi.paths./v1/shelves.get.security[0]: "api" is not in
-//! securityDefinitions`.
+//! prints), compiled by the same parser as any other configuration, and the warnings the
+//! translation owes its user. Every error names the place in the document:
+//! `openapi.paths./v1/shelves.get.security[0]: "api" is not in securityDefinitions`. Nothing
+//! the document asks for is dropped silently: an API key is checked (`api_keys`), let through
+//! by an explicit and logged choice (`"api_keys": "unchecked"`), or the document is refused.
+
+mod extensions;
+mod security;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
-use crate::config::{ConfigError, PathTemplate};
+use crate::config::{ConfigError, ConfigWarning, PathTemplate};
 use crate::limits::Limits;
 use crate::remote::{parse_discovery, HttpUri};
+use extensions::Place;
+use security::{Requirement, Scheme};
 
 /// The operations (OpenAPI 2.0 `paths` item keys) that carry methods.
 const METHODS: [&str; 7] = ["get", "put", "post", "delete", "options", "head", "patch"];
@@ -25,6 +33,22 @@ const DEFAULT_JWKS_CACHE_SECONDS: u64 = 300;
 
 /// ESPv2's `--jwt_cache_size` default.
 const DEFAULT_JWT_CACHE_SIZE: u64 = 1000;
+
+/// ESPv2's answer to a request outside the document (`routegen/deny_all.go`): 404.
+pub const NOT_DEFINED: &str = "The current request is not defined by this API.";
+
+/// Operations named in one refusal message before "and N more".
+const LISTED_OPERATIONS: usize = 5;
+
+/// A translated configuration.
+#[derive(Clone, Debug)]
+pub struct Translation {
+    /// jwt_authn's form.
+    pub config: Value,
+    /// What the translation did that its user must know (logged at load, printed by
+    /// `jwt-gate check` and `from-openapi`).
+    pub warnings: Vec<ConfigWarning>,
+}
 
 /// What the options next to `openapi` say.
 struct Options {
@@ -39,7 +63,16 @@ struct Options {
     allow_unlisted: Option<bool>,
     x_forwarded_authorization: Option<bool>,
     failure_response_format: String,
+    api_keys: Option<ApiKeys>,
     passthrough: Map<String, Value>,
+}
+
+/// `api_keys` next to `openapi`.
+enum ApiKeys {
+    /// `{"sha256": [...]}`: keys of every `apiKey` scheme are checked against these digests.
+    Digests(Vec<String>),
+    /// `"unchecked"`: API key requirements count as met.
+    Unchecked,
 }
 
 /// One JWT `securityDefinitions` entry, as jwt_authn's provider.
@@ -48,8 +81,21 @@ struct Definition {
     provider: Value,
 }
 
+/// One operation of the document.
+struct Operation {
+    template: PathTemplate,
+    /// `basePath` + the path, as written.
+    template_text: String,
+    method: String,
+    /// Where it is in the document: `openapi.paths./v1/shelves.get`.
+    path: String,
+    /// `GET /v1/shelves (ListShelves)`, for messages.
+    label: String,
+    requirement: Requirement,
+}
+
 /// Translates a plugin configuration with an `openapi` member into jwt_authn's form.
-pub fn translate(config: &Value) -> Result<Value, ConfigError> {
+pub fn translate(config: &Value) -> Result<Translation, ConfigError> {
     let Value::Object(members) = config else {
         return Err(ConfigError::new("", "expected an object"));
     };
@@ -64,112 +110,60 @@ pub fn translate(config: &Value) -> Result<Value, ConfigError> {
         .get("openapi")
         .ok_or_else(|| ConfigError::new("openapi", "the OpenAPI document is required"))?;
     let document = Document::new(document)?;
+    let mut warnings = Vec::new();
 
-    let definitions = document.definitions(&mut options)?;
-    let jwt_names: BTreeSet<&str> = definitions.iter().map(|d| d.name.as_str()).collect();
-    let all_schemes = document.scheme_names();
-
-    let top_security = document.root.get("security");
-    let top_requirement = match top_security {
-        Some(list) => requirement(list, "openapi.security", &jwt_names, &all_schemes)?,
-        None => None,
-    };
-    let allow_cors = document.allow_cors()?;
-    let mut operations = Vec::new();
-    let mut moves_authorization = backend_auth(document.root.get("x-google-backend"));
-    let Some(Value::Object(paths)) = document.root.get("paths") else {
+    let (definitions, schemes) = document.definitions(&mut options)?;
+    let operations = document.operations(&schemes)?;
+    let used_keys: BTreeSet<&str> = operations
+        .iter()
+        .flat_map(|operation| operation.requirement.keys())
+        .collect();
+    if operations
+        .iter()
+        .all(|operation| operation.requirement.is_none())
+    {
         return Err(ConfigError::new(
-            "openapi.paths",
-            "expected an object of paths",
+            "openapi",
+            "no operation requires a JWT or an API key (no security, or only basic schemes): nothing for jwt-gate to check",
         ));
-    };
-    for (path, item) in paths {
-        if !path.starts_with('/') {
-            // `x-` extensions live beside the paths.
-            if path.starts_with("x-") {
-                continue;
-            }
-            return Err(ConfigError::new(
-                format!("openapi.paths.{path}"),
-                "a path must start with '/'",
+    }
+    api_key_choice(&options, &operations, &used_keys, &mut warnings)?;
+    for (name, scheme) in &schemes {
+        if matches!(scheme, Scheme::Basic) {
+            warnings.push(ConfigWarning::new(
+                format!("openapi.securityDefinitions.{name}"),
+                "type basic: neither jwt-gate nor Cloud Endpoints checks it; the backend must",
             ));
-        }
-        let item_path = format!("openapi.paths.{path}");
-        let Value::Object(item) = item else {
-            return Err(ConfigError::new(item_path, "expected an object"));
-        };
-        if item.contains_key("$ref") {
-            return Err(ConfigError::new(
-                format!("{item_path}.$ref"),
-                "path items by reference are not supported: write the operations inline",
-            ));
-        }
-        let template_text = format!("{}{}", document.base_path, path);
-        let template = PathTemplate::parse(&template_text)
-            .map_err(|why| ConfigError::new(item_path.clone(), why))?;
-        let mut has_options = false;
-        for method in METHODS {
-            let Some(operation) = item.get(method) else {
-                continue;
-            };
-            has_options |= method == "options";
-            let operation_path = format!("{item_path}.{method}");
-            let Value::Object(operation) = operation else {
-                return Err(ConfigError::new(operation_path, "expected an object"));
-            };
-            moves_authorization |= backend_auth(operation.get("x-google-backend"));
-            let required = match operation.get("security") {
-                Some(list) => requirement(
-                    list,
-                    &format!("{operation_path}.security"),
-                    &jwt_names,
-                    &all_schemes,
-                )?,
-                None => top_requirement.clone(),
-            };
-            operations.push((
-                template.clone(),
-                template_text.clone(),
-                method.to_ascii_uppercase(),
-                required,
-            ));
-        }
-        // ESPv2 with `allowCors`: every path gets an unauthenticated OPTIONS method.
-        if allow_cors && !has_options {
-            operations.push((template, template_text, "OPTIONS".to_owned(), None));
         }
     }
-    // ESPv2's route order: literal segments before variables before `**`, then by method.
-    operations.sort_by(|a, b| {
-        a.0.specificity()
-            .cmp(&b.0.specificity())
-            .then_with(|| a.2.cmp(&b.2))
-    });
+
     // Two operations on the same pattern and method (`/x/{id}` and `/x/{name}`): which one
     // applies would depend on variable names. ESPv2 refuses them too.
     for pair in operations.windows(2) {
         if let [first, second] = pair {
-            if first.2 == second.2 && first.0.same_pattern(&second.0) {
+            if first.method == second.method && first.template.same_pattern(&second.template) {
                 return Err(ConfigError::new(
-                    format!("openapi.paths.{}", second.1),
+                    format!("openapi.paths.{}", second.template_text),
                     format!(
                         "{} {} and {} {} are the same operation",
-                        first.2, first.1, second.2, second.1
+                        first.method, first.template_text, second.method, second.template_text
                     ),
                 ));
             }
         }
     }
     let mut rules: Vec<Value> = operations
-        .into_iter()
-        .map(|(_, template, method, required)| {
+        .iter()
+        .map(|operation| {
             let mut rule = json!({
                 "match": {
-                    "path_template": template,
-                    "headers": [{"name": ":method", "string_match": {"exact": method}}],
+                    "path_template": operation.template_text,
+                    "headers": [{"name": ":method", "string_match": {"exact": operation.method}}],
                 },
             });
-            if let (Some(required), Value::Object(rule)) = (required, &mut rule) {
+            if let (Some(required), Value::Object(rule)) =
+                (operation.requirement.to_json(), &mut rule)
+            {
                 rule.insert("requires".to_owned(), required);
             }
             rule
@@ -179,28 +173,17 @@ pub fn translate(config: &Value) -> Result<Value, ConfigError> {
         Some(allow) => allow,
         None => document.x_google_allow_all()?,
     };
-    if !allow_unlisted {
-        // Fail closed: the top-level requirement, or without one a token of any definition.
-        let required = top_requirement.or_else(|| match jwt_names.len() {
-            0 => None,
-            1 => jwt_names
-                .iter()
-                .next()
-                .map(|name| json!({"provider_name": name})),
-            _ => Some(json!({"requires_any": {"requirements": jwt_names
-                .iter()
-                .map(|name| json!({"provider_name": name}))
-                .collect::<Vec<_>>()}})),
-        });
-        if let Some(required) = required {
-            rules.push(json!({"match": {"prefix": "/"}, "requires": required}));
-        }
-    }
-    if rules.iter().all(|rule| rule.get("requires").is_none()) {
-        return Err(ConfigError::new(
-            "openapi",
-            "no operation requires a JWT (no security, or only non-JWT schemes): nothing for jwt-gate to check",
+    if allow_unlisted {
+        warnings.push(ConfigWarning::new(
+            match options.allow_unlisted {
+                Some(_) => "allow_unlisted_operations",
+                None => "openapi.x-google-allow",
+            },
+            "requests the document does not list pass unchecked, HEAD on an operation defined \
+             only for GET included (most frameworks answer HEAD with the GET handler)",
         ));
+    } else {
+        rules.extend(not_allowed_rules(&operations));
     }
     if let Some(uri) = options.local_jwks.keys().next() {
         return Err(ConfigError::new(
@@ -215,6 +198,21 @@ pub fn translate(config: &Value) -> Result<Value, ConfigError> {
     }
     let mut out = Map::new();
     out.insert("providers".to_owned(), Value::Object(providers));
+    if !used_keys.is_empty() {
+        let mut api_keys = Map::new();
+        for name in &used_keys {
+            let entry = match (&options.api_keys, schemes.get(*name)) {
+                (Some(ApiKeys::Digests(digests)), Some(Scheme::ApiKey(locations))) => {
+                    let mut entry = locations.clone();
+                    entry.insert("sha256".to_owned(), json!(digests));
+                    Value::Object(entry)
+                }
+                _ => Value::String("unchecked".to_owned()),
+            };
+            api_keys.insert((*name).to_owned(), entry);
+        }
+        out.insert("api_keys".to_owned(), Value::Object(api_keys));
+    }
     out.insert("rules".to_owned(), Value::Array(rules));
     out.insert(
         "failure_response_format".to_owned(),
@@ -224,12 +222,128 @@ pub fn translate(config: &Value) -> Result<Value, ConfigError> {
     out.insert("http_method_override".to_owned(), Value::Bool(true));
     if options
         .x_forwarded_authorization
-        .unwrap_or(moves_authorization)
+        .unwrap_or(document.moves_authorization())
     {
         out.insert("x_forwarded_authorization".to_owned(), Value::Bool(true));
     }
     out.extend(options.passthrough);
-    Ok(Value::Object(out))
+    Ok(Translation {
+        config: Value::Object(out),
+        warnings,
+    })
+}
+
+/// ESPv2's routes after the operations' (`routegen/deny_invalid_method.go`, `deny_all.go`): a
+/// known template with another method is 405, anything else 404.
+fn not_allowed_rules(operations: &[Operation]) -> Vec<Value> {
+    let mut seen: Vec<&PathTemplate> = Vec::new();
+    let mut rules = Vec::new();
+    for operation in operations {
+        if seen.iter().any(|t| t.same_pattern(&operation.template)) {
+            continue;
+        }
+        seen.push(&operation.template);
+        rules.push(json!({
+            "match": {"path_template": operation.template_text},
+            "deny": {"status": 405, "message": format!(
+                "The current request is matched to the defined url template \"{}\" but its http method is not allowed",
+                operation.template_text
+            )},
+        }));
+    }
+    rules.push(json!({"match": {"prefix": "/"}, "deny": {"status": 404, "message": NOT_DEFINED}}));
+    rules
+}
+
+/// Operations that require an API key: refused without `api_keys`; with `"unchecked"`, one
+/// warning each; checked, a warning where a key alone may replace a JWT (Cloud Endpoints would
+/// require the JWT there).
+fn api_key_choice(
+    options: &Options,
+    operations: &[Operation],
+    used_keys: &BTreeSet<&str>,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<(), ConfigError> {
+    let with_keys = || {
+        operations
+            .iter()
+            .filter(|operation| !operation.requirement.keys().is_empty())
+    };
+    match &options.api_keys {
+        None if !used_keys.is_empty() => {
+            let labels: Vec<&str> = with_keys().map(|o| o.label.as_str()).collect();
+            let mut listed = labels
+                .iter()
+                .take(LISTED_OPERATIONS)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if labels.len() > LISTED_OPERATIONS {
+                listed.push_str(&format!(" and {} more", labels.len() - LISTED_OPERATIONS));
+            }
+            let keys: Vec<String> = used_keys.iter().map(|k| format!("{k:?}")).collect();
+            let (verb, noun) = match (labels.len(), keys.len()) {
+                (1, 1) => ("requires", "API key"),
+                (1, _) => ("requires", "API keys"),
+                (_, 1) => ("require", "API key"),
+                _ => ("require", "API keys"),
+            };
+            Err(ConfigError::new(
+                "openapi",
+                format!(
+                    "{listed} {verb} {noun} {}, which jwt-gate cannot check; set \"api_keys\" (see docs/openapi.md)",
+                    keys.join(", ")
+                ),
+            ))
+        }
+        None => Ok(()),
+        Some(_) if used_keys.is_empty() => Err(ConfigError::new(
+            "api_keys",
+            "no operation of the document requires an API key",
+        )),
+        Some(ApiKeys::Unchecked) => {
+            for operation in with_keys() {
+                let keys: Vec<String> = operation
+                    .requirement
+                    .keys()
+                    .iter()
+                    .map(|k| format!("{k:?}"))
+                    .collect();
+                let effect = if operation.requirement.open_without_keys() {
+                    "the operation is open to anyone"
+                } else {
+                    "its JWT requirement still applies"
+                };
+                let noun = if keys.len() == 1 {
+                    "API key"
+                } else {
+                    "API keys"
+                };
+                warnings.push(ConfigWarning::new(
+                    operation.path.clone(),
+                    format!(
+                        "{}: {noun} {} not checked (\"api_keys\": \"unchecked\"): {effect}",
+                        operation.label,
+                        keys.join(", ")
+                    ),
+                ));
+            }
+            Ok(())
+        }
+        Some(ApiKeys::Digests(_)) => {
+            for operation in with_keys().filter(|o| o.requirement.key_instead_of_jwt()) {
+                warnings.push(ConfigWarning::new(
+                    operation.path.clone(),
+                    format!(
+                        "{}: an API key alone passes (its security lists it as an alternative \
+                         to a JWT); Cloud Endpoints requires the JWT there",
+                        operation.label
+                    ),
+                ));
+            }
+            Ok(())
+        }
+    }
 }
 
 impl Options {
@@ -246,6 +360,7 @@ impl Options {
             allow_unlisted: None,
             x_forwarded_authorization: None,
             failure_response_format: "json".to_owned(),
+            api_keys: None,
             passthrough: Map::new(),
         };
         for (name, value) in members {
@@ -294,6 +409,7 @@ impl Options {
                 "failure_response_format" => {
                     string_value()?.clone_into(&mut options.failure_response_format);
                 }
+                "api_keys" => options.api_keys = Some(ApiKeys::parse(value)?),
                 "stat_prefix" | "signature_verifier" | "strip_failure_response" => {
                     options.passthrough.insert(name.clone(), value.clone());
                 }
@@ -319,6 +435,53 @@ impl Options {
             .or_else(|| self.jwks_clusters.get(&uri.authority))
             .cloned()
             .unwrap_or_else(|| format!("jwt-provider-cluster-{host_port}"))
+    }
+}
+
+impl ApiKeys {
+    /// `"unchecked"` or `{"sha256": ["<64 hex digits>", ...]}`.
+    fn parse(value: &Value) -> Result<Self, ConfigError> {
+        let expected = "expected \"unchecked\" or {\"sha256\": [\"<hex SHA-256 of a key>\", ...]}";
+        match value {
+            Value::String(text) if text == "unchecked" => Ok(Self::Unchecked),
+            Value::Object(members) => {
+                if let Some(other) = members.keys().find(|k| *k != "sha256") {
+                    return Err(ConfigError::new(
+                        format!("api_keys.{other}"),
+                        "unknown field",
+                    ));
+                }
+                let Some(Value::Array(items)) = members.get("sha256") else {
+                    return Err(ConfigError::new(
+                        "api_keys.sha256",
+                        "expected a list of digests",
+                    ));
+                };
+                if items.is_empty() {
+                    return Err(ConfigError::new(
+                        "api_keys.sha256",
+                        "lists no digest (\"unchecked\" lets requests through without a key)",
+                    ));
+                }
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(index, item)| {
+                        item.as_str()
+                            .filter(|text| crate::api_key::parse_digest(text).is_some())
+                            .map(str::to_ascii_lowercase)
+                            .ok_or_else(|| {
+                                ConfigError::new(
+                                    format!("api_keys.sha256[{index}]"),
+                                    "expected the hex SHA-256 digest of a key (64 digits)",
+                                )
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Self::Digests)
+            }
+            _ => Err(ConfigError::new("api_keys", expected)),
+        }
     }
 }
 
@@ -392,6 +555,7 @@ impl<'a> Document<'a> {
                 ))
             }
         };
+        extensions::check(root, Place::Root, "openapi")?;
         Ok(Self {
             root,
             host,
@@ -399,17 +563,16 @@ impl<'a> Document<'a> {
         })
     }
 
-    fn scheme_names(&self) -> BTreeSet<&'a str> {
-        match self.root.get("securityDefinitions") {
-            Some(Value::Object(definitions)) => definitions.keys().map(String::as_str).collect(),
-            _ => BTreeSet::new(),
-        }
-    }
-
-    /// The JWT definitions (`type: oauth2` with `x-google-issuer`) as providers.
-    fn definitions(&self, options: &mut Options) -> Result<Vec<Definition>, ConfigError> {
+    /// Every `securityDefinitions` entry as a scheme; the JWT ones (`type: oauth2` with
+    /// `x-google-issuer`) also as providers.
+    fn definitions(
+        &self,
+        options: &mut Options,
+    ) -> Result<(Vec<Definition>, BTreeMap<String, Scheme>), ConfigError> {
+        let mut out = Vec::new();
+        let mut schemes = BTreeMap::new();
         let definitions = match self.root.get("securityDefinitions") {
-            None => return Ok(Vec::new()),
+            None => return Ok((out, schemes)),
             Some(Value::Object(definitions)) => definitions,
             Some(_) => {
                 return Err(ConfigError::new(
@@ -418,22 +581,40 @@ impl<'a> Document<'a> {
                 ))
             }
         };
-        let mut out = Vec::new();
         let mut issuers: BTreeMap<String, String> = BTreeMap::new();
         for (name, definition) in definitions {
             let path = format!("openapi.securityDefinitions.{name}");
             let Value::Object(definition) = definition else {
                 return Err(ConfigError::new(path, "expected an object"));
             };
-            // apiKey and basic schemes are Service Control's and the backend's business.
-            if definition.get("type").and_then(Value::as_str) != Some("oauth2") {
+            let scheme = match definition.get("type").and_then(Value::as_str) {
+                Some("oauth2") => Scheme::Jwt,
+                Some("apiKey") => Scheme::ApiKey(security::api_key_locations(definition, &path)?),
+                Some("basic") => Scheme::Basic,
+                _ => {
+                    return Err(ConfigError::new(
+                        format!("{path}.type"),
+                        "expected \"oauth2\", \"apiKey\" or \"basic\"",
+                    ))
+                }
+            };
+            let is_jwt = matches!(scheme, Scheme::Jwt);
+            let place = if is_jwt {
+                Place::JwtDefinition
+            } else {
+                Place::OtherDefinition
+            };
+            extensions::check(definition, place, &path)?;
+            schemes.insert(name.clone(), scheme);
+            if !is_jwt {
                 continue;
             }
-            let issuer = match definition.get("x-google-issuer") {
+            let (issuer_name, issuer) = legacy(definition, "x-google-issuer", "x-issuer", &path)?;
+            let issuer = match issuer {
                 Some(Value::String(issuer)) if !issuer.is_empty() => issuer.clone(),
                 _ => {
                     return Err(ConfigError::new(
-                        format!("{path}.x-google-issuer"),
+                        format!("{path}.{issuer_name}"),
                         "is required (the issuer whose tokens this definition accepts)",
                     ))
                 }
@@ -475,7 +656,125 @@ impl<'a> Document<'a> {
                 provider: Value::Object(provider),
             });
         }
-        Ok(out)
+        Ok((out, schemes))
+    }
+
+    /// The operations, sorted in ESPv2's route order: literal segments before variables before
+    /// `**`, then by method.
+    fn operations(
+        &self,
+        schemes: &BTreeMap<String, Scheme>,
+    ) -> Result<Vec<Operation>, ConfigError> {
+        let top_security = self
+            .root
+            .get("security")
+            .map(|list| security::alternatives(list, "openapi.security", schemes))
+            .transpose()?
+            .flatten();
+        let top_x_security = self
+            .root
+            .get("x-security")
+            .map(|list| security::x_security(list, "openapi.x-security", schemes))
+            .transpose()?;
+        let allow_cors = self.allow_cors()?;
+        let Some(Value::Object(paths)) = self.root.get("paths") else {
+            return Err(ConfigError::new(
+                "openapi.paths",
+                "expected an object of paths",
+            ));
+        };
+        extensions::check(paths, Place::Paths, "openapi.paths")?;
+        let mut operations = Vec::new();
+        for (path, item) in paths {
+            if !path.starts_with('/') {
+                // `x-` extensions live beside the paths (checked above).
+                if path.starts_with("x-") {
+                    continue;
+                }
+                return Err(ConfigError::new(
+                    format!("openapi.paths.{path}"),
+                    "a path must start with '/'",
+                ));
+            }
+            let item_path = format!("openapi.paths.{path}");
+            let Value::Object(item) = item else {
+                return Err(ConfigError::new(item_path, "expected an object"));
+            };
+            if item.contains_key("$ref") {
+                return Err(ConfigError::new(
+                    format!("{item_path}.$ref"),
+                    "path items by reference are not supported: write the operations inline",
+                ));
+            }
+            extensions::check(item, Place::PathItem, &item_path)?;
+            let template_text = format!("{}{}", self.base_path, path);
+            let template = PathTemplate::parse(&template_text)
+                .map_err(|why| ConfigError::new(item_path.clone(), why))?;
+            for method in METHODS {
+                let Some(operation) = item.get(method) else {
+                    continue;
+                };
+                let operation_path = format!("{item_path}.{method}");
+                let Value::Object(operation) = operation else {
+                    return Err(ConfigError::new(operation_path, "expected an object"));
+                };
+                extensions::check(operation, Place::Operation, &operation_path)?;
+                let method = method.to_ascii_uppercase();
+                let label = match operation.get("operationId").and_then(Value::as_str) {
+                    Some(id) => format!("{method} {template_text} ({id})"),
+                    None => format!("{method} {template_text}"),
+                };
+                let requirement = operation_requirement(
+                    operation,
+                    &operation_path,
+                    schemes,
+                    (&top_security, &top_x_security),
+                )?;
+                operations.push(Operation {
+                    template: template.clone(),
+                    template_text: template_text.clone(),
+                    method,
+                    path: operation_path,
+                    label,
+                    requirement,
+                });
+            }
+            // ESPv2 with `allowCors`: every path gets an unauthenticated OPTIONS method.
+            if allow_cors && !item.contains_key("options") {
+                operations.push(Operation {
+                    template,
+                    template_text: template_text.clone(),
+                    method: "OPTIONS".to_owned(),
+                    path: format!("{item_path}.options"),
+                    label: format!("OPTIONS {template_text}"),
+                    requirement: Requirement::default(),
+                });
+            }
+        }
+        operations.sort_by(|a, b| {
+            a.template
+                .specificity()
+                .cmp(&b.template.specificity())
+                .then_with(|| a.method.cmp(&b.method))
+        });
+        Ok(operations)
+    }
+
+    /// Whether an `x-google-backend` (top level or on an operation) makes ESPv2 replace
+    /// `Authorization` with a backend token.
+    fn moves_authorization(&self) -> bool {
+        let operations = match self.root.get("paths") {
+            Some(Value::Object(paths)) => paths
+                .values()
+                .filter_map(Value::as_object)
+                .flat_map(|item| METHODS.iter().filter_map(|m| item.get(*m)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        backend_auth(self.root.get("x-google-backend"))
+            || operations
+                .iter()
+                .any(|operation| backend_auth(operation.get("x-google-backend")))
     }
 
     /// `x-google-audiences` (comma-separated, trimmed), else `https://SERVICE_NAME` (unless
@@ -526,8 +825,9 @@ impl<'a> Document<'a> {
         options: &mut Options,
     ) -> Result<Map<String, Value>, ConfigError> {
         let mut out = Map::new();
-        let jwks_path = format!("{path}.x-google-jwks_uri");
-        let jwks_uri = match definition.get("x-google-jwks_uri") {
+        let (jwks_name, jwks_value) = legacy(definition, "x-google-jwks_uri", "x-jwks_uri", path)?;
+        let jwks_path = format!("{path}.{jwks_name}");
+        let jwks_uri = match jwks_value {
             None => None,
             Some(Value::String(uri)) if uri.is_empty() => None,
             Some(Value::String(uri)) => {
@@ -718,54 +1018,69 @@ fn locations(
     Ok(out)
 }
 
-/// A `security` list as a jwt_authn requirement: the objects are alternatives (OR), the JWT
-/// schemes within one object are all required (AND); `[]` is no requirement. Alternatives of
-/// only non-JWT schemes (API keys, which jwt-gate does not check) are left out: beside a JWT
-/// alternative they would make the operation anonymous (Endpoints does not support OR with an
-/// API key either); alone, the operation needs no JWT.
-fn requirement(
-    list: &Value,
+/// An operation's requirement. Its own `security` replaces the top level's; ESP's legacy
+/// `x-security` (its own, or else the top level's when it has no `security` either) adds JWT
+/// requirements that hold together with the API keys `security` asks for, as in ESP, where the
+/// key check and the token check were separate.
+fn operation_requirement(
+    operation: &Map<String, Value>,
     path: &str,
-    jwt_names: &BTreeSet<&str>,
-    all_schemes: &BTreeSet<&str>,
-) -> Result<Option<Value>, ConfigError> {
-    let Value::Array(alternatives) = list else {
-        return Err(ConfigError::new(
-            path,
-            "expected a list of security requirements",
-        ));
+    schemes: &BTreeMap<String, Scheme>,
+    (top_security, top_x_security): (
+        &Option<security::Alternatives>,
+        &Option<security::Alternatives>,
+    ),
+) -> Result<Requirement, ConfigError> {
+    let own_security = operation
+        .get("security")
+        .map(|list| security::alternatives(list, &format!("{path}.security"), schemes))
+        .transpose()?;
+    let own_x_security = operation
+        .get("x-security")
+        .map(|list| security::x_security(list, &format!("{path}.x-security"), schemes))
+        .transpose()?;
+    let x_security = match (&own_security, &own_x_security) {
+        (None, None) => top_x_security.clone(),
+        _ => own_x_security,
     };
-    let mut any = Vec::new();
-    for (index, alternative) in alternatives.iter().enumerate() {
-        let at = format!("{path}[{index}]");
-        let Value::Object(schemes) = alternative else {
-            return Err(ConfigError::new(at, "expected an object"));
-        };
-        let mut all = Vec::new();
-        for name in schemes.keys() {
-            if jwt_names.contains(name.as_str()) {
-                all.push(json!({"provider_name": name}));
-            } else if !all_schemes.contains(name.as_str()) {
-                return Err(ConfigError::new(
-                    at,
-                    format!("{name:?} is not in securityDefinitions"),
-                ));
-            }
-        }
-        match all.len() {
-            0 => {}
-            1 => any.extend(all),
-            _ => any.push(json!({"requires_all": {"requirements": all}})),
-        }
+    let security = own_security.unwrap_or_else(|| top_security.clone());
+    let Some(x_security) = x_security else {
+        return Ok(Requirement::new(security.into_iter().collect()));
+    };
+    // ESP read JWT schemes from both lists as alternatives, API keys from `security` alone:
+    // beside x-security, a `security` that names JWT schemes means two different things.
+    let names_jwt = security
+        .iter()
+        .flatten()
+        .flatten()
+        .any(|need| matches!(need, security::Need::Jwt { .. }));
+    if names_jwt {
+        return Err(ConfigError::new(
+            format!("{path}.x-security"),
+            "ESP's legacy x-security beside a security list that names JWT schemes: write every requirement in security (x-security's audiences become the definitions' x-google-audiences)",
+        ));
     }
-    if any.is_empty() {
-        return Ok(None);
+    Ok(Requirement::new(
+        std::iter::once(x_security).chain(security).collect(),
+    ))
+}
+
+/// The member `current` or its legacy name (Google's api-compiler reads either, and refuses
+/// both); which one, and its value.
+fn legacy<'v>(
+    definition: &'v Map<String, Value>,
+    current: &'static str,
+    old: &'static str,
+    path: &str,
+) -> Result<(&'static str, Option<&'v Value>), ConfigError> {
+    match (definition.get(current), definition.get(old)) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            format!("{path}.{old}"),
+            format!("give {current} only ({old} is ESP's legacy name for it)"),
+        )),
+        (None, Some(value)) => Ok((old, Some(value))),
+        (value, None) => Ok((current, value)),
     }
-    Ok(Some(if any.len() == 1 {
-        any.pop().unwrap_or_default()
-    } else {
-        json!({"requires_any": {"requirements": any}})
-    }))
 }
 
 /// Whether an `x-google-backend` makes ESPv2 replace `Authorization` with a backend token (and

@@ -1,6 +1,7 @@
 //! Requirement trees (jwt_authn `JwtRequirement` and its `verifier.cc`): which tokens a request
-//! must carry, combined with AND, OR and the two "allow" modes.
+//! must carry, combined with AND, OR and the two "allow" modes, plus jwt-gate's API key leaf.
 
+use crate::api_key::{Accepted, ApiKeyCheck};
 use crate::config::{ConfigError, ConfigField};
 use crate::error::AuthError;
 
@@ -9,6 +10,16 @@ use crate::error::AuthError;
 pub enum Requirement {
     /// Every child must pass; the first failure is the result.
     All(Vec<Requirement>),
+    /// jwt-gate's `api_key_name`: the request must carry a key this `api_keys` entry accepts
+    /// (an `"unchecked"` entry passes every request).
+    ApiKey {
+        /// Index into `Config::api_keys`.
+        key: usize,
+        /// Its name there.
+        name: String,
+        /// `false` for an `"unchecked"` entry.
+        checked: bool,
+    },
     /// Tokens present must verify (against the provider their `iss` selects); none is fine.
     AllowMissing,
     /// Tokens present are verified (for their outputs), but the request passes regardless.
@@ -35,6 +46,17 @@ pub trait Checks {
     /// at all is fine. `lenient`: the verdict will be ignored (`allow_missing_or_failed`), the
     /// checks run for the outputs of valid tokens.
     fn all_present(&mut self, lenient: bool) -> Result<(), AuthError>;
+    /// The request carries a key `api_keys[key]` accepts.
+    fn api_key(&mut self, key: usize) -> Result<(), AuthError>;
+}
+
+/// What requirements may name: providers and API key checks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Names<'a> {
+    /// Provider names, in index order.
+    pub providers: &'a [&'a str],
+    /// `api_keys`, in index order.
+    pub api_keys: &'a [ApiKeyCheck],
 }
 
 impl Requirement {
@@ -50,6 +72,12 @@ impl Requirement {
             Self::AllowMissing => "a valid token if any (allow_missing)".to_owned(),
             Self::AllowMissingOrFailed => "anything (allow_missing_or_failed)".to_owned(),
             Self::NoCheck => "nothing".to_owned(),
+            Self::ApiKey {
+                name,
+                checked: true,
+                ..
+            } => format!("API key {name}"),
+            Self::ApiKey { name, .. } => format!("API key {name} (unchecked: passes)"),
             Self::Provider {
                 provider,
                 audiences,
@@ -68,6 +96,7 @@ impl Requirement {
     pub fn always_passes(&self) -> bool {
         match self {
             Self::AllowMissingOrFailed | Self::NoCheck => true,
+            Self::ApiKey { checked, .. } => !checked,
             Self::Any(children) => children.iter().any(Self::always_passes),
             Self::All(children) => children.iter().all(Self::always_passes),
             Self::AllowMissing | Self::Provider { .. } => false,
@@ -77,7 +106,8 @@ impl Requirement {
     /// Evaluates the tree.
     pub fn evaluate(&self, checks: &mut dyn Checks) -> Result<(), AuthError> {
         match self {
-            Self::NoCheck => Ok(()),
+            Self::NoCheck | Self::ApiKey { checked: false, .. } => Ok(()),
+            Self::ApiKey { key, .. } => checks.api_key(*key),
             Self::Provider {
                 provider,
                 audiences,
@@ -137,13 +167,31 @@ impl Requirement {
         }
     }
 
-    pub(crate) fn parse(field: &ConfigField<'_>, providers: &[&str]) -> Result<Self, ConfigError> {
+    pub(crate) fn parse(field: &ConfigField<'_>, names: Names<'_>) -> Result<Self, ConfigError> {
+        let providers = names.providers;
         let mut object = field.object()?;
         let mut found = Vec::new();
         if let Some(name) = object.take("provider_name") {
             found.push(Self::Provider {
                 provider: provider_index(&name, providers)?,
                 audiences: None,
+            });
+        }
+        if let Some(name_field) = object.take("api_key_name") {
+            let name = name_field.string()?;
+            let key = names
+                .api_keys
+                .iter()
+                .position(|check| check.name == name)
+                .ok_or_else(|| name_field.error(format!("{name:?} is not in api_keys")))?;
+            let checked = names
+                .api_keys
+                .get(key)
+                .is_some_and(|check| check.accepted != Accepted::Unchecked);
+            found.push(Self::ApiKey {
+                key,
+                name: name.to_owned(),
+                checked,
             });
         }
         if let Some(inner) = object.take("provider_and_audiences") {
@@ -173,7 +221,7 @@ impl Requirement {
                 let children = group_object
                     .list("requirements")?
                     .iter()
-                    .map(|child| Self::parse(child, providers))
+                    .map(|child| Self::parse(child, names))
                     .collect::<Result<Vec<_>, _>>()?;
                 if children.is_empty() {
                     return Err(group.error("requirements must list at least one requirement"));
@@ -218,6 +266,7 @@ mod tests {
     struct Fake {
         results: Vec<Result<(), AuthError>>,
         present: Result<(), AuthError>,
+        keys: Vec<Result<(), AuthError>>,
         calls: usize,
     }
 
@@ -228,6 +277,10 @@ mod tests {
         }
         fn all_present(&mut self, _lenient: bool) -> Result<(), AuthError> {
             self.present.clone()
+        }
+        fn api_key(&mut self, key: usize) -> Result<(), AuthError> {
+            self.calls += 1;
+            self.keys[key].clone()
         }
     }
 
@@ -246,6 +299,7 @@ mod tests {
         requirement.evaluate(&mut Fake {
             results: results.to_vec(),
             present,
+            keys: Vec::new(),
             calls: 0,
         })
     }
@@ -323,6 +377,7 @@ mod tests {
         let mut fake = Fake {
             results: vec![Err(EXPIRED), Ok(())],
             present: Ok(()),
+            keys: Vec::new(),
             calls: 0,
         };
         assert_eq!(all.evaluate(&mut fake), Err(EXPIRED));
@@ -340,6 +395,76 @@ mod tests {
         assert_eq!(
             eval(&Requirement::AllowMissingOrFailed, &[], Err(EXPIRED)),
             Ok(())
+        );
+    }
+
+    fn key(key: usize, checked: bool) -> Requirement {
+        Requirement::ApiKey {
+            key,
+            name: format!("k{key}"),
+            checked,
+        }
+    }
+
+    fn eval_keys(
+        requirement: &Requirement,
+        results: &[Result<(), AuthError>],
+        keys: &[Result<(), AuthError>],
+    ) -> Result<(), AuthError> {
+        requirement.evaluate(&mut Fake {
+            results: results.to_vec(),
+            present: Ok(()),
+            keys: keys.to_vec(),
+            calls: 0,
+        })
+    }
+
+    #[test]
+    fn api_keys_combine_as_openapi_security_does() {
+        // One object, two schemes: both must pass (the JWT first, as ESPv2 runs jwt_authn first).
+        let both = Requirement::All(vec![p(0), key(0, true)]);
+        assert_eq!(
+            eval_keys(&both, &[Ok(())], &[Err(AuthError::ApiKeyMissing)]),
+            Err(AuthError::ApiKeyMissing)
+        );
+        assert_eq!(eval_keys(&both, &[Err(EXPIRED)], &[Ok(())]), Err(EXPIRED));
+        assert_eq!(eval_keys(&both, &[Ok(())], &[Ok(())]), Ok(()));
+        // Two objects: either passes; a key that is not valid beats a missing token.
+        let either = Requirement::Any(vec![p(0), key(0, true)]);
+        assert_eq!(
+            eval_keys(&either, &[Err(AuthError::Missing)], &[Ok(())]),
+            Ok(())
+        );
+        assert_eq!(
+            eval_keys(
+                &either,
+                &[Err(AuthError::Missing)],
+                &[Err(AuthError::ApiKeyNotValid)]
+            ),
+            Err(AuthError::ApiKeyNotValid)
+        );
+        assert_eq!(
+            eval_keys(&either, &[Err(EXPIRED)], &[Err(AuthError::ApiKeyMissing)]),
+            Err(EXPIRED)
+        );
+    }
+
+    #[test]
+    fn an_unchecked_key_passes_without_asking() {
+        let mut fake = Fake {
+            results: vec![Err(AuthError::Missing)],
+            present: Ok(()),
+            keys: vec![Err(AuthError::ApiKeyMissing)],
+            calls: 0,
+        };
+        let either = Requirement::Any(vec![p(0), key(0, false)]);
+        assert_eq!(either.evaluate(&mut fake), Ok(()));
+        assert!(either.always_passes());
+        assert!(!Requirement::All(vec![p(0), key(0, false)]).always_passes());
+        assert!(!key(0, true).always_passes());
+        assert_eq!(
+            either.describe(&["auth0"]),
+            "(auth0 OR API key k0 (unchecked: passes))"
         );
     }
 }

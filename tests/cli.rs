@@ -43,8 +43,30 @@ fn golden(name: &str, actual: &str) {
 
 #[test]
 fn from_openapi_yaml() {
+    // The bookstore's API keys: refused until the options say how to check them.
     let (code, stdout, stderr) = jwt_gate(&["from-openapi", "bookstore.yaml"]);
-    assert_eq!((code, stderr.as_str()), (0, ""));
+    assert_eq!((code, stdout.as_str()), (1, ""));
+    assert_eq!(
+        stderr,
+        "jwt-gate: configuration rejected: openapi: GET /v1/files/{name=**} (GetFile), \
+         POST /v1/shelves/{shelf}/books (CreateBook) require API keys \"api_key\", \"header_key\", which \
+         jwt-gate cannot check; set \"api_keys\" (see docs/openapi.md)\n"
+    );
+    let (code, stdout, stderr) = jwt_gate(&[
+        "from-openapi",
+        "bookstore.yaml",
+        "--options",
+        "bookstore-api-keys.json",
+    ]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (
+            0,
+            "warning: openapi.paths./v1/files/{name=**}.get: GET /v1/files/{name=**} (GetFile): \
+             an API key alone passes (its security lists it as an alternative to a JWT); Cloud \
+             Endpoints requires the JWT there\n"
+        )
+    );
     golden("from-openapi.golden.json", &stdout);
 }
 
@@ -64,6 +86,19 @@ fn check_prints_what_it_understood() {
     let (code, stdout, _) = jwt_gate(&["check", "bookstore-plugin.json"]);
     assert_eq!(code, 0, "{stdout}");
     golden("check-openapi.golden.txt", &stdout);
+}
+
+#[test]
+fn check_refuses_api_keys_it_cannot_check() {
+    // The filter would refuse the bookstore without api_keys: so does check, with its line.
+    let (code, stdout, stderr) = jwt_gate(&["check", "bookstore.yaml"]);
+    assert_eq!((code, stdout.as_str()), (1, ""));
+    assert!(
+        stderr.starts_with(
+            "jwt-gate: configuration rejected: openapi: GET /v1/files/{name=**} (GetFile), "
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]

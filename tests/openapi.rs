@@ -1,7 +1,9 @@
 //! OpenAPI 2.0 configurations end to end through the core: `openapi_bookstore.json` (minted by
 //! `generate_openapi.py` with PyJWT) holds a bookstore document, its key sets as `local_jwks`, and
-//! requests with the status, the ESPv2 JSON body and the exact `X-Endpoint-API-UserInfo` the
-//! backend must see. The same file drives `integration/test_openapi.py` in a real Envoy.
+//! requests with the status, the ESPv2 JSON body (and whether it carries `WWW-Authenticate`) and
+//! the exact `X-Endpoint-API-UserInfo` the backend must see: JWT and API key requirements, ESPv2's
+//! 404 and 405 outside the document, and a percent-encoded path that would reach another
+//! operation once decoded. The same file drives `integration/test_openapi.py` in a real Envoy.
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -79,7 +81,7 @@ fn bookstore_cases() {
                 &RingVerifier,
                 &mut cache,
             );
-            let (status, body, user_info, method) = match &outcome.decision {
+            let (status, body, user_info, method, challenge) = match &outcome.decision {
                 Decision::Allow { header_ops, .. } => (
                     200,
                     None,
@@ -90,19 +92,25 @@ fn bookstore_cases() {
                         }
                         _ => None,
                     }),
+                    None,
                 ),
-                Decision::Deny(denial) => {
-                    (denial.status, Some(denial.body.to_string()), None, None)
-                }
+                Decision::Deny(denial) => (
+                    denial.status,
+                    Some(denial.body.to_string()),
+                    None,
+                    None,
+                    Some(denial.www_authenticate.is_some()),
+                ),
                 Decision::Wait(wait) => panic!("{wait:?}"),
             };
-            let got =
-                json!({"status": status, "body": body, "userinfo": user_info, "method": method});
+            let got = json!({"status": status, "body": body, "userinfo": user_info,
+                "method": method, "challenge": challenge});
             let expected = json!({
                 "status": case["status"],
                 "body": case.get("body"),
                 "userinfo": case["userinfo"],
                 "method": case.get("upstream_method"),
+                "challenge": case.get("challenge"),
             });
             if got != expected {
                 failures.push(format!(

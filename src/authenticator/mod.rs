@@ -105,7 +105,8 @@ pub enum HeaderOp {
 pub struct Denial {
     /// Why.
     pub error: AuthError,
-    /// 401, or 403 for audience, `verify_claims` and `allowed_scopes`.
+    /// 401; 403 for audience, `verify_claims` and `allowed_scopes`; 400 for an API key that is not
+    /// valid and an ambiguous path; a `deny` rule's own.
     pub status: u16,
     /// The body (empty with `strip_failure_response`).
     pub body: Cow<'static, str>,
@@ -187,10 +188,13 @@ pub fn authenticate(
             ..allow(sanitize)
         };
     }
-    let rule = config
-        .rules
-        .iter()
-        .find(|rule| rule.route.matches(request.headers));
+    let rule = match select_rule(config, request) {
+        Ok(rule) => rule,
+        Err(error) => return deny(config, request, error),
+    };
+    if let Some(denied) = rule.and_then(|rule| rule.deny.as_ref()) {
+        return deny(config, request, AuthError::Denied(denied.clone()));
+    }
     let Some((requirement, allowed_scopes)) =
         rule.and_then(|rule| Some((rule.requirement.as_ref()?, &rule.allowed_scopes)))
     else {
@@ -227,6 +231,7 @@ pub fn authenticate(
         cache,
         parsed: tokens.iter().map(|_| OnceCell::new()).collect(),
         tokens: &tokens,
+        headers: request.headers,
         verified: Vec::new(),
     };
     let mut result = requirement.evaluate(&mut session);
@@ -265,6 +270,8 @@ struct Session<'c, 't> {
     wait_although_allowed: Option<Wait>,
     cache: &'c mut TokenCache,
     tokens: &'t [Result<Option<Cow<'t, str>>, AuthError>],
+    /// The request's headers (API keys are read there and in `:path`).
+    headers: &'t [(Vec<u8>, Vec<u8>)],
     parsed: Vec<OnceCell<Result<Jwt<'t>, AuthError>>>,
     verified: Vec<(usize, usize, Rc<Verified>)>,
 }
@@ -331,6 +338,57 @@ impl Checks for Session<'_, '_> {
         }
         first_error.map_or(Ok(()), Err)
     }
+
+    fn api_key(&mut self, key: usize) -> Result<(), AuthError> {
+        self.config
+            .api_keys
+            .get(key)
+            .map_or(Err(AuthError::ApiKeyMissing), |check| {
+                check.check(self.headers)
+            })
+    }
+}
+
+/// The first rule that matches. Where a `path_template` rule decides, the path must choose the
+/// same rule as sent and percent-decoded (as most backends decode it before routing):
+/// `/v1/things/1%3Apurge` is `{id}` as sent and `{id}:purge` decoded, and which one the backend
+/// runs is not for jwt-gate to guess, so such a request is refused.
+fn select_rule<'c>(
+    config: &'c Config,
+    request: Request<'_>,
+) -> Result<Option<&'c crate::config::Rule>, AuthError> {
+    let find = |headers: &[(Vec<u8>, Vec<u8>)]| {
+        config
+            .rules
+            .iter()
+            .position(|rule| rule.route.matches(headers))
+    };
+    let chosen = find(request.headers);
+    let rule = |index: Option<usize>| index.and_then(|index| config.rules.get(index));
+    let decoded = config
+        .rules
+        .iter()
+        .any(|rule| rule.path_template)
+        .then(|| header(request, ":path").and_then(crate::config::percent_decoded_path))
+        .flatten();
+    if let Some(path) = decoded {
+        let headers: Vec<(Vec<u8>, Vec<u8>)> = request
+            .headers
+            .iter()
+            .map(|(name, value)| match name.as_slice() {
+                b":path" => (name.clone(), path.clone()),
+                _ => (name.clone(), value.clone()),
+            })
+            .collect();
+        let other = find(&headers);
+        let by_template = [chosen, other]
+            .into_iter()
+            .any(|index| rule(index).is_some_and(|rule| rule.path_template));
+        if other != chosen && by_template {
+            return Err(AuthError::AmbiguousPath);
+        }
+    }
+    Ok(rule(chosen))
 }
 
 impl<'c, 't> Session<'c, 't> {
@@ -689,21 +747,33 @@ fn deny(config: &Config, request: Request<'_>, error: AuthError) -> Outcome {
     let (body, content_type, www_authenticate) = if config.strip_failure_response {
         (Cow::Borrowed(""), "text/plain", None)
     } else {
-        let mut value = format!("Bearer realm=\"{}\"", realm(request));
-        match error {
-            AuthError::Missing => {}
-            AuthError::ScopeNotAllowed => value.push_str(", error=\"insufficient_scope\""),
-            _ => value.push_str(", error=\"invalid_token\""),
-        }
+        let www_authenticate = match &error {
+            // Not about a bearer token (ESPv2 sends none with these either).
+            AuthError::AmbiguousPath
+            | AuthError::ApiKeyMissing
+            | AuthError::ApiKeyNotValid
+            | AuthError::Denied(_) => None,
+            other => {
+                let mut value = format!("Bearer realm=\"{}\"", realm(request));
+                match other {
+                    AuthError::Missing => {}
+                    AuthError::ScopeNotAllowed => {
+                        value.push_str(", error=\"insufficient_scope\"");
+                    }
+                    _ => value.push_str(", error=\"invalid_token\""),
+                }
+                Some(value)
+            }
+        };
         let message = error.message();
         match config.failure_response_format {
-            FailureFormat::Text => (message, "text/plain", Some(value)),
+            FailureFormat::Text => (message, "text/plain", www_authenticate),
             FailureFormat::Json => {
                 let body = format!(
                     "{{\"code\":{status},\"message\":{}}}",
                     Value::String(message.into_owned())
                 );
-                (Cow::Owned(body), "application/json", Some(value))
+                (Cow::Owned(body), "application/json", www_authenticate)
             }
         }
     };

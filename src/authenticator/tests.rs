@@ -966,3 +966,169 @@ fn too_many_tokens_pass_only_where_the_verdict_cannot_matter() {
     let outcome = run(&config, &[(":path", &strict), ("authorization", &auth)]);
     assert_eq!(denied(&outcome).body, "Found multiple Jwt tokens");
 }
+
+/// A config from a whole JSON body (providers use the fixture keys).
+fn config_with(mut body: Value) -> Config {
+    if body.get("providers").is_some() {
+        body["providers"] = json!({"p": fixtures()["provider"]});
+    }
+    Config::from_json(body.to_string().as_bytes()).unwrap()
+}
+
+/// `printf %s good-key | sha256sum`.
+const GOOD_KEY_DIGEST: &str = "b8ce88d57f4916859bcecb01b98b041299a759313987af89f9fc6608d7440537";
+
+#[test]
+fn api_keys_get_espv2s_answers() {
+    let config = config_with(json!({
+        "providers": {},
+        "api_keys": {"k": {"from_params": ["key"], "from_headers": [{"name": "X-Api-Key"}],
+                           "sha256": [GOOD_KEY_DIGEST]}},
+        "rules": [
+            {"match": {"prefix": "/both"}, "requires": {"requires_all": {"requirements": [
+                {"provider_name": "p"}, {"api_key_name": "k"}]}}},
+            {"match": {"prefix": "/"}, "requires": {"api_key_name": "k"}},
+        ],
+        "failure_response_format": "json",
+    }));
+    assert!(matches!(
+        run(&config, &[(":path", "/a?key=good-key")]).decision,
+        Decision::Allow { .. }
+    ));
+    assert!(matches!(
+        run(&config, &[(":path", "/a"), ("x-api-key", "good-key")]).decision,
+        Decision::Allow { .. }
+    ));
+    let missing = run(&config, &[(":path", "/a"), (":authority", "api.test")]);
+    let denial = denied(&missing);
+    assert_eq!(denial.status, 401);
+    assert_eq!(
+        denial.body,
+        "{\"code\":401,\"message\":\"UNAUTHENTICATED: Method doesn't allow unregistered callers \
+         (callers without established identity). Please use API Key or other form of API \
+         consumer identity to call this API.\"}"
+    );
+    assert_eq!(denial.www_authenticate, None);
+    let wrong = run(&config, &[(":path", "/a?key=bad-key")]);
+    let denial = denied(&wrong);
+    assert_eq!(
+        (denial.status, denial.body.as_ref()),
+        (
+            400,
+            "{\"code\":400,\"message\":\"INVALID_ARGUMENT: API key not valid. Please pass a valid API key.\"}"
+        )
+    );
+    assert_eq!(denial.error.reason(), "api_key_not_valid");
+    // Both: the token first (ESPv2 runs jwt_authn before its key check), then the key.
+    let bearer = format!("Bearer {}", token("RS256 valid"));
+    let denial = run(&config, &[(":path", "/both?key=bad-key")]);
+    assert_eq!(
+        denied(&denial).body,
+        "{\"code\":401,\"message\":\"Jwt is missing\"}"
+    );
+    let denial = run(
+        &config,
+        &[(":path", "/both?key=bad-key"), ("authorization", &bearer)],
+    );
+    assert_eq!(denied(&denial).status, 400);
+    let passed = run(
+        &config,
+        &[(":path", "/both?key=good-key"), ("authorization", &bearer)],
+    );
+    assert!(matches!(passed.decision, Decision::Allow { .. }));
+}
+
+#[test]
+fn an_unchecked_api_key_passes_and_is_a_warning() {
+    let config = config_with(json!({
+        "api_keys": {"k": "unchecked"},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"api_key_name": "k"}}],
+    }));
+    assert_eq!(config.warnings.len(), 1);
+    assert_eq!(config.warnings[0].path, "api_keys.k");
+    assert!(matches!(
+        run(&config, &[(":path", "/a")]).decision,
+        Decision::Allow { .. }
+    ));
+}
+
+#[test]
+fn deny_rules_answer_with_their_status() {
+    let config = config_with(json!({
+        "providers": {},
+        "rules": [
+            {"match": {"path_template": "/v1/things/{id}", "headers": [
+                {"name": ":method", "string_match": {"exact": "GET"}}]}},
+            {"match": {"path_template": "/v1/things/{id}"},
+             "deny": {"status": 405, "message": "method not allowed"}},
+            {"match": {"prefix": "/"},
+             "deny": {"status": 404, "message": "The current request is not defined by this API."}},
+        ],
+        "failure_response_format": "json",
+        "x_forwarded_authorization": true,
+    }));
+    assert!(matches!(
+        run(&config, &[(":path", "/v1/things/1"), (":method", "GET")]).decision,
+        Decision::Allow { .. }
+    ));
+    let head = run(&config, &[(":path", "/v1/things/1"), (":method", "HEAD")]);
+    assert_eq!(
+        (denied(&head).status, denied(&head).body.as_ref()),
+        (405, "{\"code\":405,\"message\":\"method not allowed\"}")
+    );
+    let unknown = run(&config, &[(":path", "/v2"), (":method", "GET")]);
+    let denial = denied(&unknown);
+    assert_eq!(denial.status, 404);
+    assert_eq!(denial.www_authenticate, None);
+    assert_eq!(denial.error.reason(), "rule_denied");
+}
+
+#[test]
+fn a_path_that_decodes_to_another_template_is_refused() {
+    let rules = json!([
+        {"match": {"path_template": "/v1/things/{id}:purge"}, "requires": {"provider_name": "p"}},
+        {"match": {"path_template": "/v1/things/{id}"}},
+        {"match": {"path_template": "/v1/files/{name=**}"}},
+        {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}},
+    ]);
+    let config = config(json!({}), rules);
+    for path in [
+        "/v1/things/1%3Apurge",
+        "/v1/things/1%3apurge?x=1",
+        "/v1/things/1:%70urge",
+        "/v1/things/a%2Fb",
+    ] {
+        let outcome = run(&config, &[(":path", path)]);
+        let denial = denied(&outcome);
+        assert_eq!(
+            (denial.status, denial.body.as_ref()),
+            (400, "The request path is ambiguous once percent-decoded"),
+            "{path}"
+        );
+        assert_eq!(denial.error.reason(), "path_ambiguous");
+    }
+    // The same rule either way: no ambiguity.
+    for path in [
+        "/v1/things/a%20b",
+        "/v1/things/1%3Aother",
+        "/v1/files/a%2Fb",
+        "/v1/things/1?next=%3Apurge",
+    ] {
+        assert!(
+            matches!(
+                run(&config, &[(":path", path)]).decision,
+                Decision::Allow { .. }
+            ),
+            "{path}"
+        );
+    }
+    // Rules without templates match as jwt_authn does, on the path as sent.
+    let plain = config_with(json!({
+        "providers": {},
+        "rules": [{"match": {"path": "/a/b"}, "requires": {"provider_name": "p"}}],
+    }));
+    assert!(matches!(
+        run(&plain, &[(":path", "/a%2Fb")]).decision,
+        Decision::Allow { .. }
+    ));
+}

@@ -15,16 +15,17 @@ use base64::Engine as _;
 
 use std::sync::Arc;
 
+use crate::api_key::{Accepted, ApiKeyCheck};
 use crate::claims::{normalize_audience, ClaimCheck, ClaimRules};
 use crate::extractor::Location;
 use crate::json;
 use crate::jwks::KeySet;
 use crate::limits::Limits;
 use crate::remote::{discovery_uri, HttpUri, RemoteJwks};
-use crate::requirement::Requirement;
+use crate::requirement::{Names, Requirement};
 
 pub use matcher::{RouteMatch, StringMatcher};
-pub use template::PathTemplate;
+pub use template::{percent_decoded_path, PathTemplate};
 use walk::Field;
 
 /// A compiled configuration.
@@ -36,6 +37,8 @@ pub struct Config {
     pub locations: Vec<Location>,
     /// Route rules; the first that matches decides.
     pub rules: Vec<Rule>,
+    /// jwt-gate's `api_keys`: API key checks requirements name with `api_key_name`.
+    pub api_keys: Vec<ApiKeyCheck>,
     /// Let CORS preflight requests through unchecked.
     pub bypass_cors_preflight: bool,
     /// Deny with the status code only: no body, no `WWW-Authenticate`.
@@ -159,7 +162,28 @@ pub struct Rule {
     pub requirement: Option<Requirement>,
     /// jwt-gate's `allowed_scopes` (OCI's `ANY_OF`): a verified token must grant one of them.
     pub allowed_scopes: Vec<String>,
+    /// jwt-gate's `deny`: requests this rule matches are answered with this status and message.
+    pub deny: Option<Deny>,
+    /// The rule matches a `path_template` (such a rule must apply to the path as sent and as a
+    /// backend that percent-decodes it reads it alike).
+    pub path_template: bool,
 }
+
+/// A rule's `deny`: `{"status": 404, "message": "The current request is not defined by this
+/// API."}`.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct Deny {
+    /// 400 to 599.
+    pub status: u16,
+    /// The body (inside `{"code", "message"}` with `failure_response_format: json`).
+    pub message: Arc<str>,
+}
+
+/// Longest `deny.message` accepted, in bytes.
+const MAX_DENY_MESSAGE: usize = 1024;
+
+/// Most `api_keys` entries.
+const MAX_API_KEYS: usize = 64;
 
 /// A configuration that cannot be used, and the field at fault.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -228,16 +252,20 @@ impl Config {
         }
         let value =
             json::parse(bytes, 64).map_err(|error| ConfigError::new("", error.to_string()))?;
-        if value.get("openapi").is_some() {
-            let translated = crate::openapi::translate(&value)?;
-            return Self::from_value(&translated);
-        }
-        if value.get("swagger").is_some() {
+        let translation = if value.get("openapi").is_some() {
+            crate::openapi::translate(&value)?
+        } else if value.get("swagger").is_some() {
             // A bare OpenAPI 2.0 document: the OpenAPI form without options.
-            let translated = crate::openapi::translate(&serde_json::json!({ "openapi": value }))?;
-            return Self::from_value(&translated);
-        }
-        Self::from_value(&value)
+            crate::openapi::translate(&serde_json::json!({ "openapi": value }))?
+        } else {
+            return Self::from_value(&value);
+        };
+        // The translator's warnings (choices it made for the document) come first.
+        let mut config = Self::from_value(&translation.config)?;
+        let mut warnings = translation.warnings;
+        warnings.append(&mut config.warnings);
+        config.warnings = warnings;
+        Ok(config)
     }
 
     /// Compiles an already parsed jwt_authn-form configuration.
@@ -247,34 +275,67 @@ impl Config {
         let root = Field::root(value);
         let mut object = root.object()?;
 
+        let mut api_keys = Vec::new();
+        if let Some(map) = object.take("api_keys") {
+            let entries = map.entries()?;
+            if entries.len() > MAX_API_KEYS {
+                return Err(map.error(format!("at most {MAX_API_KEYS} entries")));
+            }
+            for (name, field) in entries {
+                let check = ApiKeyCheck::parse(name, &field)?;
+                if check.accepted == Accepted::Unchecked {
+                    warnings.push(ConfigWarning::new(
+                        field.path.clone(),
+                        "\"unchecked\": every requirement naming this API key counts as met; \
+                         requests pass without a key",
+                    ));
+                }
+                api_keys.push(check);
+            }
+        }
+
         let mut locations: Vec<Location> = Vec::new();
         let mut providers = Vec::new();
-        let provider_fields = object
-            .take("providers")
-            .ok_or_else(|| ConfigError::new("providers", "at least one provider is required"))?;
-        for (name, field) in provider_fields.entries()? {
-            providers.push(Provider::parse(
-                name,
-                &field,
-                &mut locations,
-                &limits,
-                &mut warnings,
-            )?);
+        // Without API keys to check, there is nothing to check without a provider.
+        let provider_fields = match object.take("providers") {
+            Some(fields) => Some(fields),
+            None if api_keys.is_empty() => {
+                return Err(ConfigError::new(
+                    "providers",
+                    "at least one provider is required",
+                ))
+            }
+            None => None,
+        };
+        if let Some(provider_fields) = &provider_fields {
+            for (name, field) in provider_fields.entries()? {
+                providers.push(Provider::parse(
+                    name,
+                    &field,
+                    &mut locations,
+                    &limits,
+                    &mut warnings,
+                )?);
+            }
+            if providers.is_empty() && api_keys.is_empty() {
+                return Err(provider_fields.error("at least one provider is required"));
+            }
         }
-        if providers.is_empty() {
-            return Err(provider_fields.error("at least one provider is required"));
-        }
-        let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+        let provider_names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+        let names = Names {
+            providers: &provider_names,
+            api_keys: &api_keys,
+        };
 
         let mut requirement_map = BTreeMap::new();
         if let Some(map) = object.take("requirement_map") {
             for (name, field) in map.entries()? {
-                requirement_map.insert(name.to_owned(), Requirement::parse(&field, &names)?);
+                requirement_map.insert(name.to_owned(), Requirement::parse(&field, names)?);
             }
         }
         let mut rules = Vec::new();
         for field in object.list("rules")? {
-            rules.push(Rule::parse(&field, &names, &requirement_map)?);
+            rules.push(Rule::parse(&field, names, &requirement_map)?);
         }
         let bypass_cors_preflight = object.bool("bypass_cors_preflight")?;
         let strip_failure_response = object.bool("strip_failure_response")?;
@@ -358,6 +419,7 @@ impl Config {
             providers,
             locations,
             rules,
+            api_keys,
             bypass_cors_preflight,
             strip_failure_response,
             stat_prefix,
@@ -584,7 +646,7 @@ impl Provider {
 impl Rule {
     fn parse(
         field: &Field<'_>,
-        providers: &[&str],
+        names: Names<'_>,
         requirement_map: &BTreeMap<String, Requirement>,
     ) -> Result<Self, ConfigError> {
         let mut object = field.object()?;
@@ -592,13 +654,20 @@ impl Rule {
             .take("match")
             .ok_or_else(|| field.error("match is required"))?;
         let route = RouteMatch::parse(&route_field)?;
+        let path_template = route_field.value.as_object().is_some_and(|members| {
+            members.contains_key("path_template") || members.contains_key("pathTemplate")
+        });
+        let deny = object
+            .take("deny")
+            .map(|deny| parse_deny(&deny))
+            .transpose()?;
         let requires = object.take("requires");
         let requirement_name = object.take("requirement_name");
         let requirement = match (requires, requirement_name) {
             (Some(_), Some(_)) => {
                 return Err(field.error("give requires or requirement_name, not both"))
             }
-            (Some(requires), None) => Some(Requirement::parse(&requires, providers)?),
+            (Some(requires), None) => Some(Requirement::parse(&requires, names)?),
             (None, Some(name_field)) => {
                 let name = name_field.string()?;
                 let requirement = requirement_map.get(name).ok_or_else(|| {
@@ -620,12 +689,45 @@ impl Rule {
             ));
         }
         object.finish()?;
+        if deny.is_some() && (requirement.is_some() || !allowed_scopes.is_empty()) {
+            return Err(field.error(
+                "a rule that denies checks nothing: give deny alone, or requires without deny",
+            ));
+        }
         Ok(Self {
             route,
             requirement,
             allowed_scopes,
+            deny,
+            path_template,
         })
     }
+}
+
+/// A rule's `deny`: `{"status": 400..599, "message": "..."}`.
+fn parse_deny(field: &Field<'_>) -> Result<Deny, ConfigError> {
+    let mut object = field.object()?;
+    let status_field = object
+        .take("status")
+        .ok_or_else(|| field.error("status is required"))?;
+    let status = status_field
+        .u64()
+        .ok()
+        .and_then(|status| u16::try_from(status).ok())
+        .filter(|status| (400..=599).contains(status))
+        .ok_or_else(|| status_field.error("expected an HTTP status from 400 to 599"))?;
+    let message_field = object
+        .take("message")
+        .ok_or_else(|| field.error("message (the response body) is required"))?;
+    let message = message_field.string()?;
+    if message.is_empty() || message.len() > MAX_DENY_MESSAGE {
+        return Err(message_field.error(format!("expected 1 to {MAX_DENY_MESSAGE} bytes of text")));
+    }
+    object.finish()?;
+    Ok(Deny {
+        status,
+        message: Arc::from(message),
+    })
 }
 
 /// `local_jwks`: a DataSource with `inline_string` or `inline_bytes` (base64).

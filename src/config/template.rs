@@ -197,6 +197,45 @@ impl PathTemplate {
     }
 }
 
+/// `:path` with its path part percent-decoded as a backend decodes it before routing (`%3A` is
+/// `:`, `%2F` is `/`, `%70` is `p`), the query string as it was; `None` when decoding changes
+/// nothing. `%3F` and `%23` stay encoded: decoded, they would end the path.
+pub fn percent_decoded_path(full_path: &[u8]) -> Option<Vec<u8>> {
+    let end = full_path
+        .iter()
+        .position(|&b| b == b'?' || b == b'#')
+        .unwrap_or(full_path.len());
+    let (path, rest) = full_path.split_at(end);
+    if !path.contains(&b'%') {
+        return None;
+    }
+    let mut out = Vec::with_capacity(full_path.len());
+    let mut changed = false;
+    let mut index = 0;
+    while let Some(&byte) = path.get(index) {
+        let hex = |at: usize| path.get(at).and_then(|&c| char::from(c).to_digit(16));
+        let decoded = match (byte, hex(index + 1), hex(index + 2)) {
+            (b'%', Some(high), Some(low)) => u8::try_from(high * 16 + low)
+                .ok()
+                .filter(|b| *b != b'?' && *b != b'#'),
+            _ => None,
+        };
+        match decoded {
+            Some(decoded) => {
+                out.push(decoded);
+                changed = true;
+                index += 3;
+            }
+            None => {
+                out.push(byte);
+                index += 1;
+            }
+        }
+    }
+    out.extend_from_slice(rest);
+    changed.then_some(out)
+}
+
 fn equal(a: &[u8], b: &[u8], case_sensitive: bool) -> bool {
     if case_sensitive {
         a == b
@@ -348,6 +387,30 @@ mod tests {
         assert!(!matches(t, "/v1/operations/42"));
         assert!(!matches(t, "/v1/operations/42:undelete"));
         assert!(matches("/v1/things:batchGet", "/v1/things:batchGet"));
+    }
+
+    #[test]
+    fn paths_decode_as_a_backend_decodes_them() {
+        let decoded = |path: &str| {
+            percent_decoded_path(path.as_bytes()).map(|p| String::from_utf8(p).unwrap())
+        };
+        assert_eq!(
+            decoded("/v1/things/1%3Apurge").as_deref(),
+            Some("/v1/things/1:purge")
+        );
+        assert_eq!(decoded("/v1/a%2fb%2Fc").as_deref(), Some("/v1/a/b/c"));
+        assert_eq!(
+            decoded("/v1/%70urge?x=%3A").as_deref(),
+            Some("/v1/purge?x=%3A")
+        );
+        assert_eq!(decoded("/v1/a%3Fb%23c"), None);
+        assert_eq!(decoded("/v1/a%zz%4"), None);
+        assert_eq!(decoded("/v1/a?x=%3A"), None);
+        assert_eq!(decoded("/v1/%25%32%46").as_deref(), Some("/v1/%2F"));
+        assert_eq!(
+            percent_decoded_path(b"/v1/%ff%00"),
+            Some(b"/v1/\xff\x00".to_vec())
+        );
     }
 
     #[test]

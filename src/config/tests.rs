@@ -336,3 +336,83 @@ fn output_headers_include_the_method_override_it_obeys() {
     let config = parse(json!({"providers": {"p": provider()}})).unwrap();
     assert_eq!(config.output_headers, [] as [&str; 0]);
 }
+
+/// `printf %s good-key | sha256sum`.
+const GOOD_KEY_DIGEST: &str = "b8ce88d57f4916859bcecb01b98b041299a759313987af89f9fc6608d7440537";
+
+#[test]
+fn api_keys_and_deny_rules_parse() {
+    let config = parse(json!({
+        "api_keys": {
+            "defaults": {"sha256": [GOOD_KEY_DIGEST]},
+            "header": {"from_headers": [{"name": "X-Key"}], "sha256": [GOOD_KEY_DIGEST]},
+        },
+        "rules": [
+            {"match": {"prefix": "/a"}, "requires": {"api_key_name": "header"}},
+            {"match": {"prefix": "/"}, "deny": {"status": 404, "message": "no"}},
+        ],
+    }))
+    .unwrap();
+    assert!(config.providers.is_empty());
+    assert_eq!(
+        config.api_keys[0].locations,
+        crate::api_key::default_locations()
+    );
+    assert_eq!(
+        config.api_keys[1].locations,
+        [crate::api_key::KeyLocation::Header("x-key".into())]
+    );
+    assert_eq!(config.rules[1].deny.as_ref().map(|d| d.status), Some(404));
+    assert!(!config.rules[0].path_template);
+}
+
+#[test]
+fn bad_api_keys_and_deny_rules_name_the_field() {
+    let key = json!({"sha256": [GOOD_KEY_DIGEST]});
+    for (body, expected) in [
+        (
+            json!({"api_keys": {"k": key}, "rules": [{"match": {"prefix": "/"}, "requires": {"api_key_name": "x"}}]}),
+            "rules[0].requires.api_key_name: \"x\" is not in api_keys",
+        ),
+        (
+            json!({"api_keys": {"k": {"sha256": ["00"]}}}),
+            "api_keys.k.sha256[0]: expected the lower-case hex SHA-256 digest",
+        ),
+        (
+            json!({"api_keys": {"k": {"sha256": []}}}),
+            "api_keys.k.sha256: expected 1 to 1000 digests",
+        ),
+        (
+            json!({"api_keys": {"k": {}}}),
+            "api_keys.k: sha256 (the digests",
+        ),
+        (
+            json!({"api_keys": {"k": "none"}}),
+            "api_keys.k: expected \"unchecked\"",
+        ),
+        (
+            json!({"api_keys": {"k": {"sha256": [GOOD_KEY_DIGEST], "key": "x"}}}),
+            "api_keys.k.key: unknown field",
+        ),
+        (
+            json!({"api_keys": {"k": key}, "rules": [{"match": {"prefix": "/"}, "deny": {"status": 200, "message": "x"}}]}),
+            "rules[0].deny.status: expected an HTTP status from 400 to 599",
+        ),
+        (
+            json!({"api_keys": {"k": key}, "rules": [{"match": {"prefix": "/"}, "deny": {"status": 404}}]}),
+            "rules[0].deny: message (the response body) is required",
+        ),
+        (
+            json!({"api_keys": {"k": key}, "rules": [{"match": {"prefix": "/"}, "deny": {"status": 404, "message": "x"},
+                "requires": {"api_key_name": "k"}}]}),
+            "rules[0]: a rule that denies checks nothing",
+        ),
+        (
+            json!({"rules": []}),
+            "providers: at least one provider is required",
+        ),
+    ] {
+        let error = error(body);
+        assert!(error.starts_with(expected), "{error}");
+    }
+}

@@ -11,6 +11,7 @@ the same file drives the core tests (tests/openapi.rs, at NOW) and the real-Envo
 """
 import base64
 import datetime
+import hashlib
 import json
 import os
 
@@ -33,6 +34,13 @@ DISCOVERY_C = "https://issuer-c.test/.well-known/openid-configuration"
 JWKS_C = "https://keys.issuer-c.test/v1/keys"
 ISSUER_H = "https://issuer-h.test"
 SECRET_H = "https://issuer-h.test/secret"
+API_KEY = "AIzaSyBookstoreTestKey-0123456789abcd"  # what a client sends; only its digest is configured
+NOT_DEFINED = "The current request is not defined by this API."
+AMBIGUOUS = "The request path is ambiguous once percent-decoded"
+KEY_MISSING = ("UNAUTHENTICATED: Method doesn't allow unregistered callers (callers without "
+               "established identity). Please use API Key or other form of API consumer identity "
+               "to call this API.")
+KEY_NOT_VALID = "INVALID_ARGUMENT: API key not valid. Please pass a valid API key."
 
 
 def b64(data: bytes) -> str:
@@ -141,6 +149,7 @@ document = {
             "x-google-audiences": "files-api",
         },
         "api_key": {"type": "apiKey", "name": "key", "in": "query"},
+        "header_key": {"type": "apiKey", "name": "X-Api-Key", "in": "header"},
     },
     "paths": {
         "/v1/shelves": {
@@ -166,6 +175,27 @@ document = {
             "get": {"operationId": "GetBook", "security": [{"partner": []}],
                     "responses": {"200": {"description": "A book"}}},
         },
+        "/v1/shelves/{shelf}/books": {
+            "post": {"operationId": "CreateBook",
+                     "security": [{"auth0_jwk": [], "header_key": []}],
+                     "responses": {"200": {"description": "The new book"}}},
+        },
+        "/v1/things/{id}": {
+            "get": {"operationId": "GetThing",
+                     "responses": {"200": {"description": "A thing"}}},
+            "post": {"operationId": "UpdateThing",
+                     "responses": {"200": {"description": "The thing"}}},
+        },
+        "/v1/things/{id}:purge": {
+            "post": {"operationId": "PurgeThing",
+                     "security": [{"google_service_account": []}],
+                     "responses": {"200": {"description": "Purged"}}},
+        },
+        "/v1/admin/{id}": {
+            "get": {"operationId": "GetAdminRecord",
+                    "security": [{"google_service_account": []}],
+                    "responses": {"200": {"description": "An admin record"}}},
+        },
         "/v1/files/{name=**}": {
             "get": {"operationId": "GetFile",
                     "security": [{"api_key": []}, {"shared_secret": []}],
@@ -175,15 +205,24 @@ document = {
 }
 
 
-def case(name, method, path, status, headers=None, message=None, userinfo=None, method_seen=None):
+def case(name, method, path, status, headers=None, message=None, userinfo=None, method_seen=None,
+         challenge=True):
+    """`challenge`: a failure about a bearer token carries WWW-Authenticate; ESPv2's API key
+    answers, its 404 and 405, and the ambiguous-path refusal do not."""
     out = {"name": name, "method": method, "path": path, "headers": headers or {},
            "status": status}
     if method_seen:
         out["upstream_method"] = method_seen
     if message is not None:
         out["body"] = json.dumps({"code": status, "message": message}, separators=(",", ":"))
+        out["challenge"] = challenge
     out["userinfo"] = userinfo
     return out
+
+
+def not_allowed(template):
+    return (f'The current request is matched to the defined url template "{template}" but its '
+            "http method is not allowed")
 
 
 def bearer(tok):
@@ -233,12 +272,27 @@ cases = [
          userinfo=payload_segment(c_token)),
     case("custom locations replace the defaults", "GET", "/v1/shelves/7/books/9", 401,
          bearer(c_token), message="Jwt is missing"),
-    case("an API-key alternative is left out: a token is still required", "GET",
-         "/v1/files/a/b/c.txt", 401, message="Jwt is missing"),
+    case("API key or JWT: neither", "GET", "/v1/files/a/b/c.txt", 401,
+         message="Jwt is missing"),
+    case("API key or JWT: the key alone (?key=)", "GET", f"/v1/files/a/b/c.txt?key={API_KEY}",
+         200),
+    case("API key or JWT: a key that is not accepted is ESPv2's 400", "GET",
+         "/v1/files/a/b/c.txt?key=AIzaSyGuessedKey", 400, message=KEY_NOT_VALID,
+         challenge=False),
+    case("API key or JWT: the key in another place is no key", "GET", "/v1/files/a/b/c.txt",
+         401, {"X-Api-Key": API_KEY}, message="Jwt is missing"),
     case("API key or JWT: symmetric key", "GET", "/v1/files/a/b/c.txt", 200, bearer(h_token),
          userinfo=payload_segment(h_token)),
     case("API key or JWT: a bad token fails", "GET", "/v1/files/a/b/c.txt", 401,
          bearer(h_bad), message="Jwt verification fails"),
+    case("JWT and API key: the token alone is ESPv2's 401 UNAUTHENTICATED", "POST",
+         "/v1/shelves/7/books", 401, bearer(a_rs), message=KEY_MISSING, challenge=False),
+    case("JWT and API key: the key alone", "POST", "/v1/shelves/7/books", 401,
+         {"X-Api-Key": API_KEY}, message="Jwt is missing"),
+    case("JWT and API key: both (the key in its header)", "POST", "/v1/shelves/7/books", 200,
+         {**bearer(a_rs), "X-Api-Key": API_KEY}, userinfo=payload_segment(a_rs)),
+    case("JWT and API key: a key that is not accepted", "POST", "/v1/shelves/7/books", 400,
+         {**bearer(a_rs), "X-Api-Key": API_KEY + "x"}, message=KEY_NOT_VALID, challenge=False),
     case("X-HTTP-Method-Override picks the operation (DELETE needs the service account)", "POST",
          "/v1/shelves/7", 401, {**bearer(a_rs), "X-HTTP-Method-Override": "DELETE"},
          message="Jwt issuer is not configured"),
@@ -248,16 +302,32 @@ cases = [
     case("X-HTTP-Method-Override onto a protected operation", "GET", "/v1/shelves", 401,
          {"X-HTTP-Method-Override": "POST"}, message="Jwt is missing"),
     case("allowCors: OPTIONS passes without a token", "OPTIONS", "/v1/shelves/7", 200),
-    case("path not in the document: top-level security", "GET", "/v2/unknown", 401,
-         message="Jwt is missing"),
-    case("method not in the document: top-level security", "PUT", "/v1/shelves/7", 200,
+    case("path not in the document: ESPv2's 404, even with a token", "GET", "/v2/unknown", 404,
+         bearer(a_rs), message=NOT_DEFINED, challenge=False),
+    case("method not in the document: ESPv2's 405", "PUT", "/v1/shelves/7", 405, bearer(a_rs),
+         message=not_allowed("/v1/shelves/{shelf}"), challenge=False),
+    case("HEAD is not GET where the document does not say so", "HEAD", "/v1/admin/7", 405,
+         bearer(a_rs), message=not_allowed("/v1/admin/{id}"), challenge=False),
+    case("admin operation: a user token is refused", "GET", "/v1/admin/7", 401, bearer(a_rs),
+         message="Jwt issuer is not configured"),
+    case("top-level security on a template", "POST", "/v1/things/1", 200, bearer(a_rs),
+         userinfo=payload_segment(a_rs)),
+    case(":verb operation: a user token is refused", "POST", "/v1/things/1:purge", 401,
+         bearer(a_rs), message="Jwt issuer is not configured"),
+    case(":verb operation: the service account", "POST", "/v1/things/1:purge", 200,
+         bearer(sa_token), userinfo=payload_segment(sa_token)),
+    case("an encoded ':' that would reach the :verb operation is refused", "POST",
+         "/v1/things/1%3Apurge", 400, bearer(a_rs), message=AMBIGUOUS, challenge=False),
+    case("an encoded ':' that changes nothing passes", "GET", "/v1/things/1%3Ablue", 200,
          bearer(a_rs), userinfo=payload_segment(a_rs)),
 ]
 
 out = {
     "generator": f"tests/data/generate_openapi.py (PyJWT {jwt.__version__})",
     "now": NOW,
-    "config": {"openapi": document, "local_jwks": local_jwks},
+    "config": {"openapi": document, "local_jwks": local_jwks,
+               "api_keys": {"sha256": [hashlib.sha256(API_KEY.encode()).hexdigest()]}},
+    "api_key": API_KEY,
     "cases": cases,
 }
 with open("tests/data/openapi_bookstore.json", "w") as f:

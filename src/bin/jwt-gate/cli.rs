@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use serde_json::{json, Map, Value};
 
+use jwt_gate::api_key::{Accepted, KeyLocation};
 use jwt_gate::config::{Config, KeySource};
 use jwt_gate::extractor::Location;
 
@@ -89,9 +90,12 @@ fn run(args: &[String]) -> Result<String, Failure> {
                     config.extend(options);
                 }
             }
-            let translated = jwt_gate::openapi::translate(&config).map_err(invalid)?;
-            warn(&Config::from_value(&translated).map_err(invalid)?);
-            Ok(pretty(&translated))
+            let translation = jwt_gate::openapi::translate(&config).map_err(invalid)?;
+            for warning in &translation.warnings {
+                eprintln!("warning: {warning}");
+            }
+            warn(&Config::from_value(&translation.config).map_err(invalid)?);
+            Ok(pretty(&translation.config))
         }
         "from-oci" => {
             allowed(&[])?;
@@ -252,15 +256,39 @@ fn check(value: &Value) -> Result<String, Failure> {
             let _ = writeln!(out, "    claims: {}", checks.join("; "));
         }
     }
+    if !config.api_keys.is_empty() {
+        out.push_str("\napi keys:\n");
+    }
+    for check in &config.api_keys {
+        let places: Vec<String> = check
+            .locations
+            .iter()
+            .map(|location| match location {
+                KeyLocation::Param(name) => format!("query ?{name}="),
+                KeyLocation::Header(name) => format!("header {name}"),
+            })
+            .collect();
+        let what = match &check.accepted {
+            Accepted::Digests(digests) => format!(
+                "from {}; {} accepted key digest(s)",
+                places.join(", "),
+                digests.len()
+            ),
+            Accepted::Unchecked => "unchecked: every request passes".to_owned(),
+        };
+        let _ = writeln!(out, "  {}: {what}", check.name);
+    }
     out.push_str("\nrules (first match decides):\n");
     if config.rules.is_empty() {
         out.push_str("  (none: every request passes unchecked)\n");
     }
     for (index, rule) in config.rules.iter().enumerate() {
-        let requirement = rule
-            .requirement
-            .as_ref()
-            .map_or_else(|| "no check".to_owned(), |r| r.describe(&names));
+        let requirement = match (&rule.deny, &rule.requirement) {
+            (Some(deny), _) => format!("deny {} {:?}", deny.status, deny.message),
+            (None, requirement) => requirement
+                .as_ref()
+                .map_or_else(|| "no check".to_owned(), |r| r.describe(&names)),
+        };
         let scopes = if rule.allowed_scopes.is_empty() {
             String::new()
         } else {
