@@ -2,8 +2,10 @@
 //! (`prefix`, `path`, `path_separated_prefix`, `safe_regex`, and jwt-gate's `path_template`),
 //! `case_sensitive`, `headers` and `query_parameters`, over the raw header bytes Envoy hands us.
 //!
-//! What this follows, read in Envoy's sources and checked against Envoy 1.40 itself (the
-//! side-by-side test integration/test_rule_matching.py):
+//! What this follows, read in Envoy's sources (jwt_authn/matcher.cc, common/http/header_utility.cc,
+//! common/common/matchers.cc, router/config_utility.cc; the 1.39 changelog entry for
+//! `match_headers_individually`) and checked against Envoy 1.40 itself, case by case (the unit
+//! tests below) and on generated requests (integration/test_rule_matching.py):
 //! - jwt_authn's `matcher.cc`: every path specifier sees `:path` without its query and fragment
 //!   (`Http::PathUtil::removeQueryAndFragment`, through `Matchers::PathMatcher`);
 //!   `case_sensitive: false` folds ASCII case for `prefix`, `path` and `path_separated_prefix`,
@@ -24,11 +26,14 @@
 //!   whitespace, no overflow), then `start <= value < end`.
 //! - `Router::ConfigUtility::QueryParameterMatcher`: the query is split at `&` and at the first
 //!   `=`, nothing is percent-decoded, only the FIRST occurrence of a name counts, a bare `name`
-//!   has the value "", and `present_match: false` matches when the name is absent.
-//! - Regexes are RE2 in Envoy, which matches them byte by byte (Latin-1): `.` is one byte, even
-//!   of a UTF-8 sequence or an invalid one, and a non-ASCII pattern character is its UTF-8
-//!   bytes. We run regex-lite on the same Latin-1 view (`Latin1Regex`), so non-UTF-8 values
-//!   match exactly as in Envoy instead of never.
+//!   has the value "", and `present_match: false` matches when the name is absent
+//!   (`enable_new_query_param_present_match_behavior`, on in 1.40).
+//! - Regexes: Envoy 1.40's RE2 matches byte by byte (Latin-1): `.` is one byte, even of a UTF-8
+//!   or an invalid sequence, a non-ASCII pattern character is its UTF-8 bytes, and `\x{100}` is
+//!   refused ("invalid escape sequence"). We run regex-lite on the same Latin-1 view
+//!   (`Latin1Regex`), so non-UTF-8 values match as in Envoy instead of never. Not copied: RE2's
+//!   program-size limit (Envoy refuses big patterns that jwt-gate accepts) and `\C`, which
+//!   regex-lite refuses.
 
 use std::borrow::Cow;
 
@@ -224,10 +229,9 @@ impl RouteMatch {
         let full_path = headers
             .iter()
             .find(|(name, _)| name.as_slice() == b":path")
-            .map(|(_, value)| value.as_slice())
-            .unwrap_or_default();
+            .map(|(_, value)| value.as_slice());
         // `path` is up to the first '?' or '#', as Envoy's removeQueryAndFragment cuts it.
-        let (path, query) = split_path(full_path);
+        let (path, query) = split_path(full_path.unwrap_or_default());
         let path_ok = match &self.path {
             PathMatch::Prefix(prefix) => starts_with(path, prefix.as_bytes(), self.case_sensitive),
             PathMatch::PathSeparatedPrefix(prefix) => {
@@ -241,7 +245,8 @@ impl RouteMatch {
                     path.eq_ignore_ascii_case(exact.as_bytes())
                 }
             }
-            PathMatch::Regex(regex) => regex.is_match(path),
+            // Envoy's RegexMatcherImpl: no `:path` (CONNECT), no match.
+            PathMatch::Regex(regex) => full_path.is_some() && regex.is_match(path),
             PathMatch::Template(template) => template.matches(path, self.case_sensitive),
         };
         path_ok

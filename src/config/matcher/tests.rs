@@ -273,9 +273,11 @@ fn path_specifiers_ignore_the_query_and_fragment() {
         json!({"safe_regex": {"regex": "/r/[0-9]+"}, "case_sensitive": false}),
         "/R/1"
     ));
-    // No :path at all: only an empty prefix matches.
+    // No :path at all (CONNECT): the path is "", but a regex never matches.
     assert!(route(json!({"prefix": ""})).matches(&[]));
+    assert!(route(json!({"path": ""})).matches(&[]));
     assert!(!route(json!({"prefix": "/"})).matches(&[]));
+    assert!(!route(json!({"safe_regex": {"regex": ".*"}})).matches(&[]));
 }
 
 #[test]
