@@ -43,8 +43,10 @@ jwt-gate demo: Envoy on 127.0.0.1:{LISTENER_PORT} (admin :{ADMIN_PORT}), identit
   curl -i -H "Authorization: Bearer $TOKEN" 127.0.0.1:{LISTENER_PORT}/hello
   # 401 Jwt is missing
   curl -i 127.0.0.1:{LISTENER_PORT}/hello
-  # 200 without a token: /public is not checked
+  # 200 without a token: /public and what is under it are not checked
   curl -i 127.0.0.1:{LISTENER_PORT}/public/hello
+  # 401: path_separated_prefix matches whole segments, so /publicity is checked
+  curl -i 127.0.0.1:{LISTENER_PORT}/publicity
   # jwt-gate's counters
   curl -s 127.0.0.1:{ADMIN_PORT}/stats?filter=jwt_gate
 

@@ -46,6 +46,9 @@ def test_readme_curls(stack):
 
     assert_denied(request(demo.LISTENER_PORT, "/hello"), 401, "Jwt is missing")
     assert request(demo.LISTENER_PORT, "/public/hello").status == 200
+    assert request(demo.LISTENER_PORT, "/public").status == 200
+    # The public rule is a path_separated_prefix: a longer first segment is not under it.
+    assert_denied(request(demo.LISTENER_PORT, "/publicity"), 401, "Jwt is missing")
 
 
 def test_underscore_header_names_get_400(stack):

@@ -1,9 +1,21 @@
 """Which rule applies to a request (first match wins) and what its requirement demands; CORS
-preflights. The rules are harness.GATE_RULES."""
+preflights. The rules are harness.GATE_RULES, except for the header smuggling cases, which run
+side by side with Envoy's jwt_authn (integration/test_rule_matching.py compares every matcher)."""
 
 import pytest
 
-from harness import CORS_PREFLIGHT, OTHER_ISSUER, assert_denied
+from harness import (
+    AUDIENCE,
+    CORS_PREFLIGHT,
+    ISSUER,
+    OTHER_ISSUER,
+    Listener,
+    assert_denied,
+    jwt_authn_filter,
+    jwt_gate_filter,
+    rule,
+    running_envoy,
+)
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +119,71 @@ def test_cors_preflight_bypasses_the_check(gate):
 def test_options_without_preflight_headers_is_checked(gate, header):
     headers = {name: value for name, value in CORS_PREFLIGHT.items() if name != header}
     assert_denied(gate.request("/api/x", method="OPTIONS", headers=headers), 401, "Jwt is missing")
+
+
+# Rules a request must not slip past by repeating a header or by naming the host: the admin
+# tenant needs a token (written both ways round), and so does the admin host; the rest is open.
+ADMIN_HOST = {"exact": "admin.example"}
+SMUGGLING_RULES = [
+    rule(
+        {"prefix": "/h", "headers": [{"name": "x-tenant", "string_match": {"exact": "admin"}}]},
+        {"provider_name": "p"},
+    ),
+    rule(
+        {
+            "prefix": "/i",
+            "headers": [
+                {"name": "x-tenant", "string_match": {"exact": "admin"}, "invert_match": True}
+            ],
+        }
+    ),
+    rule({"prefix": "/i"}, {"provider_name": "p"}),
+    rule(
+        {"prefix": "/host", "headers": [{"name": "host", "string_match": ADMIN_HOST}]},
+        {"provider_name": "p"},
+    ),
+    rule({"prefix": "/"}),
+]
+
+# (path, headers) -> status from both filters, without a token.
+SMUGGLING_CASES = [
+    ("/h", [("x-tenant", "user"), ("x-tenant", "admin")], 401),
+    ("/h", [("X-Tenant", "admin"), ("x-tenant", "user")], 401),
+    ("/h", [("x-tenant", "user"), ("X-TENANT", "admin"), ("x-tenant", "guest")], 401),
+    ("/h", [("x-tenant", "user")], 200),
+    ("/h", [("x-tenant", "user,admin")], 200),  # one value, and it is not "admin"
+    ("/i", [("x-tenant", "user"), ("x-tenant", "admin")], 401),
+    ("/i", [("x-tenant", "user"), ("x-tenant", "guest")], 200),
+    ("/host", [("Host", "admin.example")], 401),
+    ("/host", [("Host", "www.example")], 200),
+    ("/host", [("Host", "admin.example:8443")], 200),  # Envoy compares the port too
+]
+
+
+@pytest.fixture(scope="module")
+def smuggling_pair(keys, echo):
+    config = {
+        "providers": {
+            "p": {
+                "issuer": ISSUER,
+                "audiences": [AUDIENCE],
+                "local_jwks": {"inline_string": keys.jwks("rsa")},
+            }
+        },
+        "rules": SMUGGLING_RULES,
+    }
+    listeners = {"jwt_gate": jwt_gate_filter(config), "jwt_authn": jwt_authn_filter(config)}
+    with running_envoy(listeners, echo.port, "smuggling") as envoy:
+        yield Listener(envoy, "jwt_gate"), Listener(envoy, "jwt_authn")
+
+
+@pytest.mark.parametrize("path, headers, status", SMUGGLING_CASES)
+def test_repeated_headers_and_host_cannot_skip_a_rule(smuggling_pair, path, headers, status):
+    """Envoy matches each value of a repeated header (any one matches; an inverted matcher needs
+    none to), and answers a `host` matcher from :authority; jwt-gate once matched the values
+    joined with commas and had no `host` header, so these requests skipped the token check."""
+    gate, native = smuggling_pair
+    answers = (gate.request(path, headers=headers), native.request(path, headers=headers))
+    assert [answer.status for answer in answers] == [status, status], answers[0].text[:200]
+    if status == 401:
+        assert_denied(answers[0], 401, "Jwt is missing")

@@ -71,6 +71,13 @@ fn fixture_config() -> &'static Option<Config> {
                 {"match": {"prefix": "/lenient"}, "requires": {"allow_missing_or_failed": {}}},
                 {"match": {"path_template": "/t/{a}/{b=x/*}/{rest=**}"}, "requires": {"provider_name": "p"}, "allowed_scopes": ["read"]},
                 {"match": {"prefix": "/aud"}, "requires": {"provider_and_audiences": {"provider_name": "p", "audiences": ["x"]}}},
+                {"match": {"path_separated_prefix": "/seg", "case_sensitive": false, "headers": [
+                    {"name": "host", "string_match": {"suffix": ":8080"}},
+                    {"name": "x-n", "range_match": {"start": -5, "end": 5}, "invert_match": true, "treat_missing_header_as_empty": true},
+                    {"name": "x-r", "string_match": {"safe_regex": {"regex": "\u{e9}.*"}}},
+                    {"name": "x-c", "string_match": {"contains": "Ab", "ignore_case": true}}],
+                  "query_parameters": [{"name": "q", "present_match": false}]},
+                 "requires": {"provider_name": "q"}},
                 {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}},
             ],
             "bypass_cors_preflight": true,
@@ -169,5 +176,14 @@ pub fn request(data: &[u8]) {
             &RingVerifier,
             &mut cache,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The fixture must load: `request` does nothing at all without it.
+    #[test]
+    fn fixture_config_loads() {
+        assert!(super::fixture_config().is_some());
     }
 }

@@ -40,10 +40,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "payload_in_metadata",
         "proxy-wasm filters cannot write dynamic metadata",
     ),
-    (
-        "path_separated_prefix",
-        "not supported by jwt-gate: use prefix",
-    ),
     ("connect_matcher", "not supported by jwt-gate"),
     ("path_match_policy", "not supported by jwt-gate"),
     ("grpc", "not supported by jwt-gate"),
@@ -60,7 +56,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "environment_variable",
         "not supported by jwt-gate: use inline_string",
     ),
-    ("range_match", "not supported by jwt-gate"),
     (
         "extract_only_without_validation",
         "not supported by jwt-gate",
