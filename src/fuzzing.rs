@@ -113,7 +113,7 @@ pub fn config(data: &[u8]) {
             let _ = Config::from_value(&translated);
         }
         if let Ok(translated) = crate::oci::translate(&value) {
-            let _ = Config::from_value(&translated);
+            let _ = Config::from_value(&translated.config);
         }
     }
 }

@@ -95,9 +95,12 @@ fn run(args: &[String]) -> Result<String, Failure> {
         }
         "from-oci" => {
             allowed(&[])?;
-            let translated = jwt_gate::oci::translate(&input()?).map_err(invalid)?;
-            warn(&Config::from_value(&translated).map_err(invalid)?);
-            Ok(pretty(&translated))
+            let translation = jwt_gate::oci::translate(&input()?).map_err(invalid)?;
+            for warning in &translation.warnings {
+                eprintln!("warning: {warning}");
+            }
+            warn(&Config::from_value(&translation.config).map_err(invalid)?);
+            Ok(pretty(&translation.config))
         }
         "envoy-config" => {
             allowed(&["wasm", "listen", "upstream", "admin", "ca"])?;
