@@ -127,15 +127,14 @@ fn run(args: &[String]) -> Result<String, Failure> {
         return Ok(usage(Some(command)));
     }
     let (positional, flags) = split_flags(rest).map_err(usage_error)?;
-    let allowed = |names: &[&str]| -> Result<(), Failure> {
-        match flags
-            .keys()
-            .find(|flag| *flag != "format" && !names.contains(&flag.as_str()))
-        {
-            Some(flag) => Err(usage_error(format!("{command} has no option --{flag}"))),
-            None => Ok(()),
-        }
+    let options: &[&str] = match command.as_str() {
+        "from-openapi" => &["options", "format"],
+        "envoy-config" => &["wasm", "listen", "upstream", "admin", "ca", "format"],
+        _ => &["format"],
     };
+    if let Some(flag) = flags.keys().find(|flag| !options.contains(&flag.as_str())) {
+        return Err(usage_error(format!("{command} has no option --{flag}")));
+    }
     let [file] = positional.as_slice() else {
         return Err(usage_error(format!("{command} takes one file")));
     };
@@ -151,12 +150,8 @@ fn run(args: &[String]) -> Result<String, Failure> {
     };
     let bytes = read_bytes(file)?;
     match command.as_str() {
-        "check" => {
-            allowed(&[])?;
-            check(file, &bytes, format)
-        }
+        "check" => check(file, &bytes, format),
         "from-openapi" => {
-            allowed(&["options"])?;
             let mut config = openapi_form(parse(file, &bytes, format)?);
             if let Some(options) = flags.get("options") {
                 let options_format = if is_yaml_name(options) {
@@ -178,7 +173,6 @@ fn run(args: &[String]) -> Result<String, Failure> {
             Ok(pretty(&translated))
         }
         "from-oci" => {
-            allowed(&[])?;
             let deployment = parse(file, &bytes, format)?;
             let translation = jwt_gate::oci::translate(&deployment)
                 .map_err(|error| rejected(error, &deployment, command))?;
@@ -189,7 +183,6 @@ fn run(args: &[String]) -> Result<String, Failure> {
             Ok(pretty(&translation.config))
         }
         "envoy-config" => {
-            allowed(&["wasm", "listen", "upstream", "admin", "ca"])?;
             let value = openapi_form(parse(file, &bytes, format)?);
             envoy_config(&value, &flags).map_err(|failure| match failure {
                 Failure::Invalid(message) => Failure::Invalid(with_hint(message, &value, command)),
