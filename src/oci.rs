@@ -238,22 +238,7 @@ impl Policy {
                 if let Some(failure) = policy.get("validationFailurePolicy") {
                     failure_policy(&failure, warnings)?;
                 }
-                let fields =
-                    match tag(&validation)? {
-                        Some("REMOTE_JWKS") => TOKEN_REMOTE_JWKS,
-                        Some("STATIC_KEYS") => TOKEN_STATIC_KEYS,
-                        Some("REMOTE_DISCOVERY") => return Err(ConfigError::new(
-                            join(&validation.path, "type"),
-                            "REMOTE_DISCOVERY is token introspection (RFC 7662), which jwt-gate \
-                             does not do: use REMOTE_JWKS with the provider's jwks_uri",
-                        )),
-                        _ => {
-                            return Err(ConfigError::new(
-                                join(&validation.path, "type"),
-                                "expected REMOTE_JWKS or STATIC_KEYS",
-                            ))
-                        }
-                    };
+                let fields = validation_fields(&validation)?;
                 let claims = validation
                     .object(fields)?
                     .required("additionalValidationPolicy")?
@@ -323,6 +308,20 @@ impl Policy {
             token_header,
             provider,
         })
+    }
+}
+
+/// The fields of a TOKEN_AUTHENTICATION `validationPolicy`, by its type.
+fn validation_fields(validation: &Node<'_>) -> Result<&'static [&'static str], ConfigError> {
+    let error = |message: &str| ConfigError::new(join(&validation.path, "type"), message);
+    match tag(validation)? {
+        Some("REMOTE_JWKS") => Ok(TOKEN_REMOTE_JWKS),
+        Some("STATIC_KEYS") => Ok(TOKEN_STATIC_KEYS),
+        Some("REMOTE_DISCOVERY") => Err(error(
+            "REMOTE_DISCOVERY is token introspection (RFC 7662), which jwt-gate does not do: use \
+             REMOTE_JWKS with the provider's jwks_uri",
+        )),
+        _ => Err(error("expected REMOTE_JWKS or STATIC_KEYS")),
     }
 }
 
