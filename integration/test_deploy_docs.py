@@ -344,3 +344,59 @@ def test_relative_links_resolve(path):
         assert destination.exists(), f"{target}: {destination} does not exist"
         if anchor:
             assert anchor in anchors(destination), f"{target}: no heading #{anchor}"
+
+
+# --- tools/check_config.py never passes what it did not check --------------------------------------
+
+
+def run_check_config(tmp_path: Path, name: str, text: str) -> subprocess.CompletedProcess:
+    path = tmp_path / name
+    path.write_text(text)
+    return subprocess.run(
+        [sys.executable, str(REPO / "tools" / "check_config.py"), str(path)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+
+
+OPENAPI_YAML = """\
+swagger: "2.0"
+info: {title: t, version: "1"}
+host: t.endpoints.example.cloud.goog
+securityDefinitions:
+  auth0:
+    type: oauth2
+    flow: implicit
+    authorizationUrl: ""
+    x-google-issuer: https://tenant.auth0.com/
+    x-google-jwks_uri: https://tenant.auth0.com/.well-known/jwks.json
+security: [{auth0: []}]
+paths:
+  /things: {get: {operationId: ListThings}}
+"""
+
+
+def test_check_config_checks_openapi_yaml_and_fails_what_it_cannot_check(tmp_path):
+    """An OpenAPI 2.0 document in YAML (Google's usual form) is a plugin configuration: checked,
+    so a broken one fails (it used to be skipped with exit 0). A file with nothing checkable, or
+    another product's format, fails instead of passing unchecked."""
+    good = run_check_config(tmp_path, "openapi.yaml", OPENAPI_YAML)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "ok   " in good.stdout and "openapi.yaml#0: jwt-gate configuration" in good.stdout
+    broken = run_check_config(
+        tmp_path, "broken.yaml", OPENAPI_YAML.replace("security: [{auth0: []}]", "security: [{auth: []}]")
+    )
+    assert broken.returncode == 1, broken.stdout
+    assert '"auth" is not in securityDefinitions' in broken.stdout, broken.stdout
+    oci = json.loads((REPO / "tests/data/cli/oci-deployment.json").read_text())
+    for name, text, reason in [
+        ("deployment.json", json.dumps(oci), "translate it with `jwt-gate from-oci FILE`"),
+        ("openapi3.yaml", "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths: {}\n",
+         "jwt-gate reads OpenAPI 2.0"),
+        ("prometheus.yaml", "scrape_configs: []\n", "cannot be checked: not a jwt-gate configuration"),
+        ("trailing-comma.json", '{"providers": {},}', "trailing comma"),
+    ]:
+        result = run_check_config(tmp_path, name, text)
+        assert result.returncode == 1, f"{name}: {result.stdout}"
+        assert "FAIL" in result.stdout and reason in result.stdout, f"{name}: {result.stdout}"
+    readme = run_check_config(tmp_path, "notes.md", "# Notes\n\nNothing to check here.\n")
+    assert readme.returncode == 1 and "nothing to check" in readme.stdout, readme.stdout

@@ -41,12 +41,43 @@ pub struct ClaimCheck {
     pub values: Vec<String>,
     /// The claim must be present.
     pub required: bool,
+    /// How `name` is looked up.
+    pub lookup: ClaimLookup,
+}
+
+/// How a configured claim name finds its claim (jwt-gate's provider field `claim_lookup`).
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub enum ClaimLookup {
+    /// jwt_authn's: the claim of that full name, else a dotted path into nested objects.
+    #[default]
+    Path,
+    /// The claim of that full name only; a dot is part of the name (OCI API Gateway's
+    /// `request.auth[...]` and `verifyClaims` keys).
+    Literal,
+}
+
+impl ClaimLookup {
+    /// The claim `name` of `payload`, looked up this way.
+    pub fn find<'p>(
+        self,
+        payload: &'p serde_json::Map<String, Value>,
+        name: &str,
+    ) -> Option<&'p Value> {
+        match self {
+            Self::Path => claim(payload, name),
+            Self::Literal => payload.get(name),
+        }
+    }
 }
 
 impl ClaimCheck {
     /// Checks one payload.
     pub fn check(&self, payload: &serde_json::Map<String, Value>) -> Result<(), ClaimsError> {
-        let Some(value) = claim(payload, &self.name).filter(|v| !v.is_null()) else {
+        let Some(value) = self
+            .lookup
+            .find(payload, &self.name)
+            .filter(|v| !v.is_null())
+        else {
             return if self.required {
                 Err(ClaimsError::ClaimMissing(Arc::clone(&self.name)))
             } else {

@@ -120,7 +120,7 @@ pub fn config(data: &[u8]) {
             let _ = Config::from_value(&translated.config);
         }
         if let Ok(translated) = crate::oci::translate(&value) {
-            let _ = Config::from_value(&translated);
+            let _ = Config::from_value(&translated.config);
         }
     }
 }

@@ -4,8 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use jwt_gate::Config;
 
 fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -20,6 +23,25 @@ fn jwt_gate(args: &[&str]) -> (i32, String, String) {
         .current_dir(data(""))
         .output()
         .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+/// Runs the CLI with `stdin` as standard input.
+fn jwt_gate_stdin(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jwt-gate"))
+        .args(args)
+        .current_dir(data(""))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let output = child.wait_with_output().unwrap();
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8(output.stdout).unwrap(),
@@ -73,8 +95,37 @@ fn from_openapi_yaml() {
 #[test]
 fn from_oci() {
     let (code, stdout, stderr) = jwt_gate(&["from-oci", "oci-deployment.json"]);
-    assert_eq!((code, stderr.as_str()), (0, ""));
+    assert_eq!(code, 0, "{stderr}");
     golden("from-oci.golden.json", &stdout);
+    // What it does not translate is on standard error, one line each, naming its place.
+    golden("from-oci.warnings.txt", &stderr);
+    assert!(stderr
+        .lines()
+        .all(|line| line.starts_with("warning: specification.")));
+}
+
+#[test]
+fn from_oci_refuses_what_it_cannot_translate() {
+    let deployment: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data("oci-deployment.json")).unwrap()).unwrap();
+    let mut typo = deployment.clone();
+    let policy = &mut typo["specification"]["requestPolicies"]["authentication"];
+    policy["verifyClaim"] = policy["verifyClaims"].take();
+    let (code, stdout, stderr) = jwt_gate_stdin(&["from-oci", "-"], typo.to_string().as_bytes());
+    assert_eq!((code, stdout.as_str()), (1, ""));
+    assert_eq!(
+        stderr,
+        "jwt-gate: configuration rejected: specification.requestPolicies.authentication.verifyClaim: unknown field (did you mean verifyClaims?)\n"
+    );
+    // A jwt-gate configuration given to from-oci: say which command reads it.
+    let (code, _, stderr) = jwt_gate(&["from-oci", "jwt_authn.json"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.ends_with(
+            "\n  this is already jwt-gate's configuration: `jwt-gate check FILE` checks it\n"
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -127,6 +178,191 @@ fn envoy_config() {
     golden("envoy-config.golden.yaml", &stdout);
 }
 
+/// A file under the test's temporary directory with these bytes.
+fn temporary(name: &str, bytes: &[u8]) -> PathBuf {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Inputs where a lenient reader and the filter's parser disagree, for the verdict test.
+const TRICKY_INPUTS: &[(&str, &[u8])] = &[
+    (
+        "trailing-comma.json",
+        br#"{"providers": {"p": {"issuer": "i", "local_jwks": {"inline_string": "x"}},}}"#,
+    ),
+    (
+        "duplicate-member.json",
+        br#"{"providers": {}, "providers": {}}"#,
+    ),
+    ("yaml-in-json.json", b"providers:\n  p:\n    issuer: i\n"),
+    ("comment.json", b"// a comment\n{}"),
+    ("bom.json", b"\xef\xbb\xbf{}"),
+    ("empty.json", b""),
+    ("not-utf8.json", b"{\"providers\": \"\xff\"}"),
+    ("single-quotes.json", b"{'providers': {}}"),
+    (
+        "no-extension",
+        br#"{"providers": {"p": {"issuer": "i", "local_jwks": {"inline_string": "x"}},}}"#,
+    ),
+];
+
+#[test]
+fn check_verdict_is_the_filters_on_every_input() {
+    // The fuzz seeds and regressions, and inputs a lenient reader would accept: `check` exits 0
+    // exactly when the filter's own parser accepts the file's bytes.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut files: Vec<PathBuf> = ["corpus/config", "regressions/config"]
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(root.join(dir)).ok())
+        .flatten()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.extend(
+        TRICKY_INPUTS
+            .iter()
+            .map(|(name, bytes)| temporary(name, bytes)),
+    );
+    files.push(data("jwt_authn.json"));
+    files.push(data("invalid.json"));
+    files.push(data("oci-deployment.json"));
+    assert!(files.len() >= 18, "{files:?}");
+    let mut accepted = 0;
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap();
+        let filter = Config::from_json(&bytes);
+        let (code, stdout, stderr) = jwt_gate(&["check", file.to_str().unwrap()]);
+        match &filter {
+            Ok(_) => {
+                accepted += 1;
+                assert_eq!(code, 0, "{}: {stderr}", file.display());
+                assert!(stdout.starts_with("configuration OK\n"));
+            }
+            Err(error) => {
+                assert_eq!(code, 1, "{}: {stdout}", file.display());
+                assert!(
+                    stderr.starts_with(&format!("jwt-gate: configuration rejected: {error}\n")),
+                    "{}: {stderr}",
+                    file.display()
+                );
+            }
+        }
+        // Standard input is the same parser.
+        let (code_stdin, _, _) = jwt_gate_stdin(&["check", "-"], &bytes);
+        assert_eq!(code_stdin, code, "{} on stdin", file.display());
+    }
+    assert!(
+        accepted >= 4,
+        "too few accepted inputs: the test would pass with everything refused"
+    );
+}
+
+#[test]
+fn check_reads_yaml_only_when_told() {
+    let yaml = b"providers:\n  p:\n    issuer: i\n    remote_jwks:\n      http_uri: {uri: 'https://i.test/jwks', cluster: c}\n";
+    let file = temporary("config.yaml", yaml);
+    let (code, stdout, _) = jwt_gate(&["check", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
+    let (code, _, _) = jwt_gate_stdin(&["check", "-"], yaml);
+    assert_eq!(code, 1);
+    let (code, _, stderr) = jwt_gate_stdin(&["check", "-", "--format", "yaml"], yaml);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn check_names_the_command_for_other_formats() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "oci-deployment.json",
+            "providers: at least one provider is required",
+            "this is an OCI API Gateway deployment: `jwt-gate from-oci FILE` translates it (then check what it prints)",
+        ),
+        (
+            "openapi3.json",
+            "",
+            "this is an OpenAPI 3.0.3 document: jwt-gate reads OpenAPI 2.0 (`swagger: \"2.0\"`, Cloud Endpoints' form) only",
+        ),
+        (
+            "bootstrap.yaml",
+            "",
+            "this is an Envoy bootstrap: jwt-gate checks the plugin configuration (the `configuration` value of the jwt_gate wasm filter); `tools/check_config.py FILE` checks a whole bootstrap in Envoy",
+        ),
+        (
+            "wasmplugin.yaml",
+            "",
+            "this is a Kubernetes WasmPlugin: jwt-gate checks the plugin configuration it carries (WasmPlugin spec.pluginConfig, ...); `tools/check_config.py FILE` checks the manifest in Envoy",
+        ),
+        (
+            "jwt_authn-filter.json",
+            "",
+            "this is an Envoy filter entry: give the contents of Envoy jwt_authn's typed_config (providers, rules), without @type",
+        ),
+    ];
+    temporary(
+        "openapi3.json",
+        br#"{"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {}}"#,
+    );
+    temporary(
+        "bootstrap.yaml",
+        b"static_resources:\n  listeners: []\n  clusters: []\n",
+    );
+    temporary(
+        "wasmplugin.yaml",
+        b"apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: {name: jwt-gate}\nspec: {pluginConfig: {}}\n",
+    );
+    temporary(
+        "jwt_authn-filter.json",
+        br#"{"@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication", "providers": {}}"#,
+    );
+    for (file, reason, hint) in cases {
+        let path = if *file == "oci-deployment.json" {
+            data(file)
+        } else {
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(file)
+        };
+        let (code, stdout, stderr) = jwt_gate(&["check", path.to_str().unwrap()]);
+        assert_eq!((code, stdout.as_str()), (1, ""), "{file}");
+        assert!(stderr.contains(reason), "{file}: {stderr}");
+        assert!(
+            stderr.ends_with(&format!("\n  {hint}\n")),
+            "{file}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn every_command_has_help_and_there_is_a_version() {
+    for command in ["check", "from-openapi", "from-oci", "envoy-config"] {
+        for args in [
+            &[command, "--help"][..],
+            &[command, "-h"][..],
+            &["help", command][..],
+        ] {
+            let (code, stdout, stderr) = jwt_gate(args);
+            assert_eq!((code, stderr.as_str()), (0, ""), "{args:?}");
+            assert!(
+                stdout.starts_with(&format!("usage:\n  jwt-gate {command} ")),
+                "{args:?}: {stdout}"
+            );
+            assert_eq!(
+                stdout.matches("  jwt-gate ").count(),
+                1,
+                "{args:?}: one command"
+            );
+        }
+    }
+    let (code, stdout, _) = jwt_gate(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("jwt-gate --version"));
+    for flag in ["--version", "-V"] {
+        let (code, stdout, _) = jwt_gate(&[flag]);
+        assert_eq!(
+            (code, stdout.as_str()),
+            (0, concat!("jwt-gate ", env!("CARGO_PKG_VERSION"), "\n"))
+        );
+    }
+}
+
 #[test]
 fn usage_errors_exit_2() {
     for args in [
@@ -135,6 +371,8 @@ fn usage_errors_exit_2() {
         &["check"][..],
         &["check", "a", "b"][..],
         &["envoy-config", "jwt_authn.json", "--nope", "x"][..],
+        &["check", "jwt_authn.json", "--format", "toml"][..],
+        &["help", "frobnicate"][..],
     ] {
         let (code, _, stderr) = jwt_gate(args);
         assert_eq!(code, 2, "{args:?}");

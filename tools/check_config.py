@@ -2,13 +2,19 @@
 
     .venv/bin/python tools/check_config.py FILE...
 
-A FILE may be a plugin configuration (.json); YAML holding an Envoy bootstrap, Envoy
-`http_filters`, `clusters` or `listeners`, or Kubernetes manifests (Istio WasmPlugin and TrafficExtension,
-Envoy Gateway EnvoyExtensionPolicy); or Markdown, whose ```json and ```yaml blocks are read the
-same way. Every plugin configuration found is embedded in a minimal Envoy bootstrap, with the
-clusters and filters found next to it, and checked by `envoy --mode validate`: Envoy loads the
-built .wasm and runs jwt-gate's on_configure, so a configuration passes only if jwt-gate itself
-accepts it, and a rejection prints jwt-gate's one-line reason.
+A FILE may be a plugin configuration (.json, given to the filter byte for byte); JSON or YAML
+holding an OpenAPI 2.0 document (a plugin configuration as it is), an Envoy bootstrap, Envoy
+`http_filters`, `clusters` or `listeners`, or Kubernetes manifests (Istio WasmPlugin and
+TrafficExtension, Envoy Gateway EnvoyExtensionPolicy); or Markdown, whose ```json and ```yaml
+blocks are read the same way. Every plugin configuration found is embedded in a minimal Envoy
+bootstrap, with the clusters and filters found next to it, and checked by `envoy --mode
+validate`: Envoy loads the built .wasm and runs jwt-gate's on_configure, so a configuration
+passes only if jwt-gate itself accepts it, and a rejection prints jwt-gate's one-line reason.
+
+Nothing is skipped: a file in which nothing can be checked fails, and so does a JSON or YAML
+document that is none of the above (an OCI deployment says to translate it with `jwt-gate
+from-oci` first). In Markdown, blocks that are none of the above, and OpenAPI documents, are
+prose (examples, some of them schematic).
 
 Envoy is $ENVOY, else .venv/bin/envoy, else `envoy` on the PATH; the module is $JWT_GATE_WASM,
 else target/wasm32-wasip1/release/jwt_gate.wasm (`make build`). Local `.wasm` file names in the
@@ -84,6 +90,8 @@ class Contents:
     bootstraps: list[tuple[str, dict]] = field(default_factory=list)
     # Kubernetes objects, as parsed.
     manifests: list[tuple[str, dict]] = field(default_factory=list)
+    # Documents that cannot be checked: (where, what they are and what to do).
+    uncheckable: list[tuple[str, str]] = field(default_factory=list)
 
     def extend(self, other: Contents) -> None:
         self.plugin_configs += other.plugin_configs
@@ -92,6 +100,11 @@ class Contents:
         self.listeners += other.listeners
         self.bootstraps += other.bootstraps
         self.manifests += other.manifests
+        self.uncheckable += other.uncheckable
+
+    def checkable(self) -> bool:
+        return bool(self.plugin_configs or self.clusters or self.filter_chains or self.listeners
+                    or self.bootstraps)
 
 
 @dataclass
@@ -165,8 +178,9 @@ def is_cluster(item) -> bool:
     )
 
 
-def classify(doc, where: str) -> Contents:
-    """What one parsed JSON/YAML document is."""
+def classify(doc, where: str, markdown: bool = False) -> Contents:
+    """What one parsed JSON/YAML document is. In Markdown (`markdown`), OpenAPI blocks are
+    examples, as other products' are: the docs show schematic ones."""
     found = Contents()
     if isinstance(doc, dict) and "apiVersion" in doc and "kind" in doc:
         name = (doc.get("metadata") or {}).get("name", "?")
@@ -176,7 +190,12 @@ def classify(doc, where: str) -> Contents:
             text = config if isinstance(config, str) else json.dumps(config)
             found.plugin_configs.append(PluginConfig(label, text))
         found.clusters += manifest_clusters(doc)
-    elif isinstance(doc, dict) and "providers" in doc:
+    elif isinstance(doc, dict) and (
+        "providers" in doc
+        or not markdown and ("swagger" in doc or isinstance(doc.get("openapi"), dict))
+    ):
+        # The jwt_authn form, the OpenAPI form, or a bare OpenAPI 2.0 document: all plugin
+        # configurations the filter reads as they are.
         found.plugin_configs.append(PluginConfig(where, json.dumps(doc)))
     elif isinstance(doc, dict) and "static_resources" in doc:
         found.bootstraps.append((where, doc))
@@ -191,7 +210,26 @@ def classify(doc, where: str) -> Contents:
         found.clusters += [c for c in doc.get("clusters") or [] if is_cluster(c)]
     elif isinstance(doc, list) and doc and all(is_cluster(item) for item in doc):
         found.clusters += doc
+    else:
+        found.uncheckable.append((where, foreign_format(doc) or NOTHING_TO_CHECK))
     return found
+
+
+NOTHING_TO_CHECK = ("not a jwt-gate configuration, OpenAPI 2.0 document, Envoy bootstrap, filter "
+                    "chain, cluster list or Kubernetes manifest")
+
+
+def foreign_format(doc) -> str | None:
+    """What another product's document is, and what to do with it; None if not recognised."""
+    if isinstance(doc, dict) and isinstance(doc.get("openapi"), str):
+        return (f"an OpenAPI {doc['openapi']} document: jwt-gate reads OpenAPI 2.0 "
+                '(`swagger: "2.0"`) only')
+    if isinstance(doc, dict) and (
+        isinstance(doc.get("specification"), dict) or "routes" in doc or "requestPolicies" in doc
+    ):
+        return ("an OCI API Gateway deployment: translate it with `jwt-gate from-oci FILE`, then "
+                "check what it prints")
+    return None
 
 
 def read_file(path: Path) -> Contents:
@@ -200,7 +238,20 @@ def read_file(path: Path) -> Contents:
     text = path.read_text()
     found = Contents()
     if path.suffix == ".json":
-        found.plugin_configs.append(PluginConfig(rel, text))
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError:
+            doc = None
+        contents = classify(doc, rel) if doc is not None else Contents()
+        envoy_or_kubernetes = (contents.bootstraps or contents.filter_chains or contents.listeners
+                               or contents.clusters or contents.manifests)
+        if envoy_or_kubernetes or (doc is not None and foreign_format(doc)):
+            found.extend(contents)
+        else:
+            # A plugin configuration (or what should be one) goes to the filter as written, so
+            # that jwt-gate's parser, not Python's, decides on trailing commas, duplicate members
+            # and the like, and says what is wrong.
+            found.plugin_configs.append(PluginConfig(rel, text))
     elif path.suffix in (".yaml", ".yml"):
         for index, doc in enumerate(yaml.safe_load_all(text)):
             if doc is not None:
@@ -213,13 +264,19 @@ def read_file(path: Path) -> Contents:
                     doc = json.loads(block.text)
                 except json.JSONDecodeError:
                     continue  # a fragment, not a document
-                found.extend(classify(doc, where))
+                found.extend(prose_allowed(classify(doc, where, markdown=True)))
             elif block.language in ("yaml", "yml"):
                 for doc in yaml.safe_load_all(block.text):
                     if doc is not None:
-                        found.extend(classify(doc, where))
+                        found.extend(prose_allowed(classify(doc, where, markdown=True)))
     else:
         raise ValueError(f"{rel}: not .json, .yaml, .yml or .md")
+    return found
+
+
+def prose_allowed(found: Contents) -> Contents:
+    """In Markdown, a block that is nothing to check is an example, not an error."""
+    found.uncheckable = []
     return found
 
 
@@ -424,9 +481,14 @@ def main(argv: list[str]) -> int:
             print(f"FAIL {name}: {error}")
             failed = True
             continue
+        for where, why in found.uncheckable:
+            print(f"FAIL {where}: cannot be checked: {why}")
+            failed = True
         results = check_contents(found, wasm)
-        if not results:
-            print(f"--   {name}: no jwt-gate configuration, bootstrap or filter chain found")
+        if not results and not found.uncheckable:
+            print(f"FAIL {name}: nothing to check (no jwt-gate configuration, bootstrap, filter chain, "
+                  "cluster or listener found)")
+            failed = True
         for label, result in results:
             print(f"{'ok  ' if result.ok else 'FAIL'} {label}")
             if not result.ok:

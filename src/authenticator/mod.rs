@@ -10,7 +10,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::claims::{claim, scopes};
+use crate::claims::scopes;
 use crate::config::{Config, FailureFormat, KeySource, PayloadFormat, Provider};
 use crate::error::AuthError;
 use crate::extractor::{remove_query_param, split_path, Location};
@@ -626,7 +626,10 @@ fn claim_headers(
         .claim_to_headers
         .iter()
         .filter_map(|mapping| {
-            let value = claim(payload, &mapping.claim_name).and_then(claim_header_value)?;
+            let value = mapping
+                .lookup
+                .find(payload, &mapping.claim_name)
+                .and_then(claim_header_value)?;
             Some((mapping.header_name.clone(), value))
         })
         .collect()

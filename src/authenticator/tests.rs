@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 
 use super::*;
+use crate::claims::claim;
 use crate::jwks::KeySet;
 use crate::token_cache::TokenCache;
 use crate::verify::RingVerifier;

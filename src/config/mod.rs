@@ -16,7 +16,7 @@ use base64::Engine as _;
 use std::sync::Arc;
 
 use crate::api_key::{Accepted, ApiKeyCheck};
-use crate::claims::{normalize_audience, ClaimCheck, ClaimRules};
+use crate::claims::{normalize_audience, ClaimCheck, ClaimLookup, ClaimRules};
 use crate::extractor::Location;
 use crate::json;
 use crate::jwks::KeySet;
@@ -149,8 +149,10 @@ pub enum KeySource {
 pub struct ClaimToHeader {
     /// Lower-case header name.
     pub header_name: String,
-    /// Claim name, or a dotted path into nested objects.
+    /// Claim name, or a dotted path into nested objects (with [`ClaimLookup::Path`]).
     pub claim_name: String,
+    /// How `claim_name` is looked up (the provider's `claim_lookup`).
+    pub lookup: ClaimLookup,
 }
 
 /// One entry of `rules`.
@@ -491,6 +493,16 @@ impl Provider {
             }
             None => None,
         };
+        // jwt-gate's `claim_lookup`: how `verify_claims` keys and `claim_to_headers` claim names
+        // find their claim ("literal": never a dotted path, as OCI API Gateway reads them).
+        let lookup = match object.take("claim_lookup") {
+            None => ClaimLookup::Path,
+            Some(field) => match field.string()? {
+                "path" => ClaimLookup::Path,
+                "literal" => ClaimLookup::Literal,
+                _ => return Err(field.error("expected \"path\" or \"literal\"")),
+            },
+        };
         let mut verify_claims = Vec::new();
         for entry in object.list("verify_claims")? {
             let mut entry_object = entry.object()?;
@@ -511,6 +523,7 @@ impl Provider {
                 name: Arc::from(key),
                 values,
                 required,
+                lookup,
             });
         }
         let keys = match (object.take("local_jwks"), object.take("remote_jwks")) {
@@ -592,6 +605,7 @@ impl Provider {
             claim_to_headers.push(ClaimToHeader {
                 header_name,
                 claim_name,
+                lookup,
             });
         }
         // Accepted: Envoy re-evaluates the route anyway when a wasm filter changes request headers.

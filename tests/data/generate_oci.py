@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Mints tests/data/oci_deployment.json: an OCI API Gateway deployment with a JWT_AUTHENTICATION
-policy (two issuers, static keys as JWK and PEM, verifyClaims, clock skew, anonymous access) and
-routes (AUTHENTICATION_ONLY, ANY_OF scopes, ANONYMOUS), plus tokens and the verdict jwt-gate must
-reach for each, through `jwt-gate from-oci`'s translation. Tokens by PyJWT, never by jwt-gate.
+policy (two issuers, static keys as JWK and PEM, verifyClaims (one with a dot in its name: a
+literal top-level claim, as OCI reads it), clock skew, anonymous access) and routes
+(AUTHENTICATION_ONLY with claims handed to the backend by header transformations, ANY_OF scopes,
+ANONYMOUS), plus tokens, the verdict jwt-gate must reach for each through `jwt-gate from-oci`'s
+translation, and the claim headers it adds. Tokens by PyJWT, never by jwt-gate.
 Run from the repository root: .venv/bin/python tests/data/generate_oci.py
 """
 import json
@@ -34,6 +36,7 @@ deployment = {
                 "verifyClaims": [
                     {"key": "tenant", "values": ["acme", "globex"], "isRequired": True},
                     {"key": "email_verified", "values": ["true"], "isRequired": False},
+                    {"key": "org.id", "values": ["42"], "isRequired": True},
                 ],
                 "publicKeys": {
                     "type": "STATIC_KEYS",
@@ -47,7 +50,12 @@ deployment = {
         },
         "routes": [
             {"path": "/pets", "methods": ["GET"],
-             "backend": {"type": "HTTP_BACKEND", "url": "https://pets.example.com/pets"}},
+             "backend": {"type": "HTTP_BACKEND", "url": "https://pets.example.com/pets"},
+             "requestPolicies": {"headerTransformations": {"setHeaders": {"items": [
+                 {"name": "X-User", "values": ["${request.auth[sub]}"], "ifExists": "OVERWRITE"},
+                 {"name": "X-Groups", "values": ["${request.auth[groups]}"]},
+                 {"name": "X-Team", "values": ["${request.auth[app.team]}"]},
+             ]}}}},
             {"path": "/pets/{petId}", "methods": ["DELETE", "PUT"],
              "backend": {"type": "HTTP_BACKEND", "url": "https://pets.example.com/pets"},
              "requestPolicies": {"authorization": {"type": "ANY_OF",
@@ -62,19 +70,32 @@ deployment = {
 
 def mint(key, kid, **claims):
     payload = {"iss": "https://tenant.auth0.com/", "aud": "https://api.example.com",
-               "sub": "u1", "iat": NOW, "exp": LATER, "tenant": "acme", **claims}
+               "sub": "u1", "iat": NOW, "exp": LATER, "tenant": "acme", "org.id": "42", **claims}
     payload = {k: v for k, v in payload.items() if v is not None}
     return jwt.encode(payload, key, algorithm="RS256", headers={"kid": kid})
 
 
-def case(name, method, path, token, expect):
-    return {"name": name, "method": method, "path": path, "token": token, "expect": expect}
+def case(name, method, path, token, expect, adds=None):
+    """`adds`: the claim headers an allowed request gets (none when not given)."""
+    return {"name": name, "method": method, "path": path, "token": token, "expect": expect,
+            "adds": adds or {}}
+
+
+USER = {"x-user": "u1"}
 
 
 cases = [
-    case("JWK key, first issuer", "GET", "/v1/pets", mint(jwk_key, "jwk-1"), "ok"),
+    case("JWK key, first issuer", "GET", "/v1/pets", mint(jwk_key, "jwk-1"), "ok", USER),
     case("PEM key, second issuer", "GET", "/v1/pets",
-         mint(pem_key, "pem-1", iss="https://idcs.example.com"), "ok"),
+         mint(pem_key, "pem-1", iss="https://idcs.example.com"), "ok", USER),
+    case("claims to headers: a list comma-joined, a dotted name literal", "GET", "/v1/pets",
+         mint(jwk_key, "jwk-1", groups=["dev", "ops"], **{"app.team": "core"}), "ok",
+         {**USER, "x-groups": "dev,ops", "x-team": "core"}),
+    case("a dotted claim name never reaches into nested objects", "GET", "/v1/pets",
+         mint(jwk_key, "jwk-1", app={"team": "nested"}), "ok", USER),
+    case("required dotted claim only nested: missing", "GET", "/v1/pets",
+         mint(jwk_key, "jwk-1", org={"id": "42"}, **{"org.id": None}),
+         "403 Claim org.id is missing in Jwt"),
     case("no token", "GET", "/v1/pets", None, "401 Jwt is missing"),
     case("unknown issuer", "GET", "/v1/pets", mint(jwk_key, "jwk-1", iss="https://evil.test"),
          "401 Jwt issuer is not configured"),
@@ -87,17 +108,19 @@ cases = [
     case("optional claim with a wrong value", "GET", "/v1/pets",
          mint(jwk_key, "jwk-1", email_verified=False), "403 Claim email_verified in Jwt is not allowed"),
     case("optional claim with the right value", "GET", "/v1/pets",
-         mint(jwk_key, "jwk-1", email_verified=True), "ok"),
+         mint(jwk_key, "jwk-1", email_verified=True), "ok", USER),
     case("expired beyond the 10 s skew", "GET", "/v1/pets", mint(jwk_key, "jwk-1", exp=NOW - 11),
          "401 Jwt is expired"),
     case("expired within the 10 s skew", "GET", "/v1/pets", mint(jwk_key, "jwk-1", exp=NOW - 9),
-         "ok"),
-    case("scope granted", "DELETE", "/v1/pets/7", mint(jwk_key, "jwk-1", scope="pets:read pets:write"),
-         "ok"),
+         "ok", USER),
+    case("scope granted: claim headers on every route with a verified token", "DELETE",
+         "/v1/pets/7", mint(jwk_key, "jwk-1", scope="pets:read pets:write"), "ok", USER),
     case("scope not granted", "PUT", "/v1/pets/7", mint(jwk_key, "jwk-1", scope="pets:read"),
          "403 Scopes in Jwt are not allowed"),
     case("anonymous route, no token", "POST", "/v1/public/a/b", None, "ok"),
-    case("anonymous route, bad token", "GET", "/v1/public/a", "x.y.z", "ok"),
+    case("anonymous route, bad token: not looked at", "GET", "/v1/public/a", "x.y.z", "ok"),
+    case("anonymous route, valid token: no claim headers", "GET", "/v1/public/a",
+         mint(jwk_key, "jwk-1"), "ok"),
     case("method not listed: a token is required", "POST", "/v1/pets", None, "401 Jwt is missing"),
     case("path not listed: a token is required", "GET", "/v1/other", None, "401 Jwt is missing"),
 ]

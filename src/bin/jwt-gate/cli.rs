@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
@@ -8,26 +9,53 @@ use jwt_gate::api_key::{Accepted, KeyLocation};
 use jwt_gate::config::{Config, KeySource};
 use jwt_gate::extractor::Location;
 
-const USAGE: &str = "\
-usage:
-  jwt-gate check CONFIG
+/// Each command's synopsis and description, as `--help` prints them.
+const COMMANDS: &[(&str, &str)] = &[
+    (
+        "check",
+        "  jwt-gate check CONFIG [--format json|yaml]
       Validate a plugin configuration (jwt_authn JSON, {\"openapi\": ...}, or a bare OpenAPI 2.0
-      document) with the parser the filter uses; print the providers and rules it understood.
-      Exit 1 with the message the filter would log.
-  jwt-gate from-openapi OPENAPI [--options OPTIONS]
+      document) with the filter's own parser, on the file's bytes as the filter gets them; print
+      the providers and rules it understood. Exit 1 with the message the filter would log (and,
+      for another product's format, the command that translates it). CONFIG is JSON unless its
+      name ends in .yaml or .yml or --format yaml says so (`-` reads standard input).
+",
+    ),
+    (
+        "from-openapi",
+        "  jwt-gate from-openapi OPENAPI [--options OPTIONS] [--format json|yaml]
       Print the jwt_authn-form configuration that Cloud Endpoints / ESPv2 would derive from an
-      OpenAPI 2.0 document (YAML or JSON). OPTIONS: a JSON/YAML object of the options that may sit
-      next to \"openapi\" (local_jwks, jwks_clusters, generated_header_prefix, ...).
-  jwt-gate from-oci DEPLOYMENT
+      OpenAPI 2.0 document. OPTIONS: an object of the options that may sit next to \"openapi\"
+      (local_jwks, jwks_clusters, generated_header_prefix, ...).
+",
+    ),
+    (
+        "from-oci",
+        "  jwt-gate from-oci DEPLOYMENT [--format json|yaml]
       Print the jwt_authn-form configuration for an OCI API Gateway deployment (or deployment
-      specification) with a JWT_AUTHENTICATION or TOKEN_AUTHENTICATION policy.
-  jwt-gate envoy-config CONFIG [--wasm PATH] [--listen HOST:PORT] [--upstream HOST:PORT]
-                              [--admin HOST:PORT] [--ca FILE]
+      specification) with a JWT_AUTHENTICATION or TOKEN_AUTHENTICATION policy. What the
+      deployment does that the configuration does not (CORS, rate limits, ...) is printed on
+      standard error, one `warning:` line each; an unknown field, or anything whose omission
+      would let in a request OCI refuses, is an error (exit 1).
+",
+    ),
+    (
+        "envoy-config",
+        "  jwt-gate envoy-config CONFIG [--wasm PATH] [--listen HOST:PORT] [--upstream HOST:PORT]
+                              [--admin HOST:PORT] [--ca FILE] [--format json|yaml]
       Print an Envoy bootstrap (YAML): a listener with the jwt-gate filter configured by CONFIG
       (paths normalized and slashes merged before it), one cluster per key-set host (TLS with SNI,
       the certificate checked against --ca and the host name), and the upstream cluster.
       Defaults: --wasm /etc/envoy/jwt_gate.wasm --listen 0.0.0.0:10000
       --upstream 127.0.0.1:8080 --admin 127.0.0.1:9901 --ca /etc/ssl/certs/ca-certificates.crt.
+",
+    ),
+];
+
+const FOOTER: &str = "  jwt-gate COMMAND --help       one command's usage
+  jwt-gate --version
+Input files are JSON unless their name ends in .yaml or .yml (or --format yaml); `-` is standard
+input. Exit status: 0 done, 1 a configuration or file that cannot be used, 2 a usage error.
 ";
 
 pub fn main() -> ExitCode {
@@ -38,7 +66,11 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(Failure::Usage(message)) => {
-            eprintln!("jwt-gate: {message}\n\n{USAGE}");
+            eprintln!("jwt-gate: {message}\n\n{}", usage(None));
+            ExitCode::from(2)
+        }
+        Err(Failure::CommandUsage(message, command)) => {
+            eprintln!("jwt-gate: {message}\n\n{}", usage(Some(&command)));
             ExitCode::from(2)
         }
         Err(Failure::Invalid(message)) => {
@@ -49,48 +81,95 @@ pub fn main() -> ExitCode {
 }
 
 enum Failure {
+    /// A usage error (exit 2, with every command's usage).
     Usage(String),
+    /// A usage error of one command (exit 2, with its usage).
+    CommandUsage(String, String),
+    /// A configuration or file that cannot be used (exit 1).
     Invalid(String),
+}
+
+/// The usage of `command`, or of every command.
+fn usage(command: Option<&str>) -> String {
+    let mut text = String::from("usage:\n");
+    for (name, help) in COMMANDS {
+        if command.is_none_or(|c| c == *name) {
+            text.push_str(help);
+        }
+    }
+    if command.is_none() {
+        text.push_str(FOOTER);
+    }
+    text
 }
 
 fn run(args: &[String]) -> Result<String, Failure> {
     let (command, rest) = args
         .split_first()
         .ok_or_else(|| Failure::Usage("a command is required".to_owned()))?;
-    let (positional, flags) = split_flags(rest)?;
-    let input = || -> Result<Value, Failure> {
-        match positional.as_slice() {
-            // A bare OpenAPI document is the OpenAPI form with no options.
-            [file] => read(file).map(|value| match value.get("swagger") {
-                Some(_) => json!({"openapi": value}),
-                None => value,
-            }),
-            _ => Err(Failure::Usage(format!("{command} takes one file"))),
-        }
-    };
-    let allowed = |names: &[&str]| -> Result<(), Failure> {
-        match flags.keys().find(|flag| !names.contains(&flag.as_str())) {
-            Some(flag) => Err(Failure::Usage(format!("{command} has no option --{flag}"))),
-            None => Ok(()),
-        }
-    };
     match command.as_str() {
-        "check" => {
-            allowed(&[])?;
-            check(&input()?)
+        "--version" | "-V" | "version" => {
+            return Ok(format!("jwt-gate {}\n", env!("CARGO_PKG_VERSION")))
         }
+        "help" | "--help" | "-h" => {
+            return match rest.first() {
+                Some(name) if COMMANDS.iter().any(|(c, _)| c == name) => Ok(usage(Some(name))),
+                Some(name) => Err(Failure::Usage(format!("unknown command {name:?}"))),
+                None => Ok(usage(None)),
+            }
+        }
+        _ => {}
+    }
+    if !COMMANDS.iter().any(|(name, _)| name == command) {
+        return Err(Failure::Usage(format!("unknown command {command:?}")));
+    }
+    let usage_error = |message: String| Failure::CommandUsage(message, command.clone());
+    if rest.iter().any(|arg| arg == "--help" || arg == "-h") {
+        return Ok(usage(Some(command)));
+    }
+    let (positional, flags) = split_flags(rest).map_err(usage_error)?;
+    let options: &[&str] = match command.as_str() {
+        "from-openapi" => &["options", "format"],
+        "envoy-config" => &["wasm", "listen", "upstream", "admin", "ca", "format"],
+        _ => &["format"],
+    };
+    if let Some(flag) = flags.keys().find(|flag| !options.contains(&flag.as_str())) {
+        return Err(usage_error(format!("{command} has no option --{flag}")));
+    }
+    let [file] = positional.as_slice() else {
+        return Err(usage_error(format!("{command} takes one file")));
+    };
+    let format = match flags.get("format").map(String::as_str) {
+        None if is_yaml_name(file) => Format::Yaml,
+        None | Some("json") => Format::Json,
+        Some("yaml") => Format::Yaml,
+        Some(other) => {
+            return Err(usage_error(format!(
+                "--format {other}: expected json or yaml"
+            )))
+        }
+    };
+    let bytes = read_bytes(file)?;
+    match command.as_str() {
+        "check" => check(file, &bytes, format),
         "from-openapi" => {
-            allowed(&["options"])?;
-            let mut config = input()?;
+            let mut config = openapi_form(parse(file, &bytes, format)?);
             if let Some(options) = flags.get("options") {
-                let Value::Object(options) = read(options)? else {
+                let options_format = if is_yaml_name(options) {
+                    Format::Yaml
+                } else {
+                    Format::Json
+                };
+                let Value::Object(options) = parse(options, &read_bytes(options)?, options_format)?
+                else {
                     return Err(Failure::Invalid("--options: expected an object".to_owned()));
                 };
                 if let Value::Object(config) = &mut config {
                     config.extend(options);
                 }
             }
-            let translation = jwt_gate::openapi::translate(&config).map_err(invalid)?;
+            let translation = jwt_gate::openapi::translate(&config)
+                .map_err(|error| rejected(error, &config, command))?;
             for warning in &translation.warnings {
                 eprintln!("warning: {warning}");
             }
@@ -98,25 +177,42 @@ fn run(args: &[String]) -> Result<String, Failure> {
             Ok(pretty(&translation.config))
         }
         "from-oci" => {
-            allowed(&[])?;
-            let translated = jwt_gate::oci::translate(&input()?).map_err(invalid)?;
-            warn(&Config::from_value(&translated).map_err(invalid)?);
-            Ok(pretty(&translated))
+            let deployment = parse(file, &bytes, format)?;
+            let translation = jwt_gate::oci::translate(&deployment)
+                .map_err(|error| rejected(error, &deployment, command))?;
+            for warning in &translation.warnings {
+                eprintln!("warning: {warning}");
+            }
+            warn(&Config::from_value(&translation.config).map_err(invalid)?);
+            Ok(pretty(&translation.config))
         }
         "envoy-config" => {
-            allowed(&["wasm", "listen", "upstream", "admin", "ca"])?;
-            envoy_config(&input()?, &flags)
+            let value = openapi_form(parse(file, &bytes, format)?);
+            envoy_config(&value, &flags).map_err(|failure| match failure {
+                Failure::Invalid(message) => Failure::Invalid(with_hint(message, &value, command)),
+                usage => usage,
+            })
         }
-        "help" | "--help" | "-h" => Ok(USAGE.to_owned()),
-        other => Err(Failure::Usage(format!("unknown command {other:?}"))),
+        _ => Err(usage_error(format!("unknown command {command:?}"))),
     }
 }
 
-fn split_flags(
-    args: &[String],
-) -> Result<(Vec<String>, std::collections::BTreeMap<String, String>), Failure> {
+#[derive(Clone, Copy)]
+enum Format {
+    Json,
+    Yaml,
+}
+
+fn is_yaml_name(file: &str) -> bool {
+    Path::new(file)
+        .extension()
+        .is_some_and(|e| e == "yaml" || e == "yml")
+}
+
+/// `--name value` and `--name=value` options apart from the other arguments.
+fn split_flags(args: &[String]) -> Result<(Vec<String>, BTreeMap<String, String>), String> {
     let mut positional = Vec::new();
-    let mut flags = std::collections::BTreeMap::new();
+    let mut flags = BTreeMap::new();
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         if let Some(name) = arg.strip_prefix("--") {
@@ -126,10 +222,12 @@ fn split_flags(
                     name.to_owned(),
                     iter.next()
                         .cloned()
-                        .ok_or_else(|| Failure::Usage(format!("--{name} needs a value")))?,
+                        .ok_or_else(|| format!("--{name} needs a value"))?,
                 ),
             };
-            flags.insert(name, value);
+            if flags.insert(name.clone(), value).is_some() {
+                return Err(format!("--{name} is given twice"));
+            }
         } else {
             positional.push(arg.clone());
         }
@@ -148,25 +246,111 @@ fn invalid(error: impl std::fmt::Display) -> Failure {
     Failure::Invalid(format!("configuration rejected: {error}"))
 }
 
-/// A JSON or YAML file (`-` is standard input), as JSON.
-fn read(file: &str) -> Result<Value, Failure> {
-    let text = if file == "-" {
-        std::io::read_to_string(std::io::stdin())
-            .map_err(|e| Failure::Invalid(format!("stdin: {e}")))?
-    } else {
-        std::fs::read_to_string(file).map_err(|e| Failure::Invalid(format!("{file}: {e}")))?
-    };
-    let is_yaml = Path::new(file)
-        .extension()
-        .is_some_and(|e| e == "yaml" || e == "yml");
-    if !is_yaml {
-        if let Ok(value) = serde_json::from_str(&text) {
-            return Ok(value);
-        }
-    }
-    serde_yaml_ng::from_str::<Value>(&text)
-        .map_err(|e| Failure::Invalid(format!("{file}: neither JSON nor YAML: {e}")))
+/// A rejection, with the command that reads `input` when it is another product's format.
+fn rejected(error: impl std::fmt::Display, input: &Value, command: &str) -> Failure {
+    Failure::Invalid(with_hint(
+        format!("configuration rejected: {error}"),
+        input,
+        command,
+    ))
 }
+
+fn with_hint(message: String, input: &Value, command: &str) -> String {
+    match foreign_format(input, command) {
+        Some(hint) => format!("{message}\n  {hint}"),
+        None => message,
+    }
+}
+
+/// What `input` is when it is not what `command` reads, and what to do with it.
+fn foreign_format(input: &Value, command: &str) -> Option<String> {
+    let Value::Object(object) = input else {
+        return None;
+    };
+    let has = |name: &str| object.contains_key(name);
+    let is_oci = has("specification")
+        && object
+            .get("specification")
+            .is_some_and(|s| s.get("routes").is_some() || s.get("requestPolicies").is_some())
+        || !has("providers") && (has("routes") || has("requestPolicies"));
+    let openapi_version = object.get("openapi").and_then(Value::as_str);
+    let hint = if is_oci && command != "from-oci" {
+        "this is an OCI API Gateway deployment: `jwt-gate from-oci FILE` translates it (then \
+         check what it prints)"
+            .to_owned()
+    } else if let Some(version) = openapi_version {
+        format!(
+            "this is an OpenAPI {version} document: jwt-gate reads OpenAPI 2.0 (`swagger: \"2.0\"`, \
+             Cloud Endpoints' form) only"
+        )
+    } else if has("swagger") && command == "from-oci" {
+        "this is an OpenAPI 2.0 document: `jwt-gate from-openapi FILE` translates it, and the \
+         filter reads it as it is"
+            .to_owned()
+    } else if has("providers") && command == "from-oci" {
+        "this is already jwt-gate's configuration: `jwt-gate check FILE` checks it".to_owned()
+    } else if has("static_resources") || has("dynamic_resources") {
+        "this is an Envoy bootstrap: jwt-gate checks the plugin configuration (the `configuration` \
+         value of the jwt_gate wasm filter); `tools/check_config.py FILE` checks a whole \
+         bootstrap in Envoy"
+            .to_owned()
+    } else if has("apiVersion") && has("kind") {
+        format!(
+            "this is a Kubernetes {}: jwt-gate checks the plugin configuration it carries \
+             (WasmPlugin spec.pluginConfig, ...); `tools/check_config.py FILE` checks the \
+             manifest in Envoy",
+            object
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("manifest")
+        )
+    } else if has("typed_config")
+        || object
+            .get("@type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.ends_with("JwtAuthentication"))
+    {
+        "this is an Envoy filter entry: give the contents of Envoy jwt_authn's typed_config \
+         (providers, rules), without @type"
+            .to_owned()
+    } else {
+        return None;
+    };
+    Some(hint)
+}
+
+/// A bare OpenAPI 2.0 document is the OpenAPI form with no options.
+fn openapi_form(value: Value) -> Value {
+    match value.get("swagger") {
+        Some(_) => json!({ "openapi": value }),
+        None => value,
+    }
+}
+
+/// A file's bytes (`-` is standard input).
+fn read_bytes(file: &str) -> Result<Vec<u8>, Failure> {
+    if file == "-" {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+            .map_err(|e| Failure::Invalid(format!("stdin: {e}")))?;
+        Ok(bytes)
+    } else {
+        std::fs::read(file).map_err(|e| Failure::Invalid(format!("{file}: {e}")))
+    }
+}
+
+/// JSON with the filter's parser (duplicate members refused), or YAML.
+fn parse(file: &str, bytes: &[u8], format: Format) -> Result<Value, Failure> {
+    match format {
+        Format::Json => jwt_gate::json::parse(bytes, JSON_DEPTH)
+            .map_err(|e| Failure::Invalid(format!("{file}: not JSON: {e}"))),
+        Format::Yaml => serde_yaml_ng::from_slice::<Value>(bytes)
+            .map_err(|e| Failure::Invalid(format!("{file}: not YAML: {e}"))),
+    }
+}
+
+/// The nesting the filter accepts in a plugin configuration.
+const JSON_DEPTH: usize = 64;
 
 fn pretty(value: &Value) -> String {
     let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
@@ -174,9 +358,23 @@ fn pretty(value: &Value) -> String {
     text
 }
 
-/// The filter's parser on the file's JSON, then a summary of what it understood.
-fn check(value: &Value) -> Result<String, Failure> {
-    let config = Config::from_json(value.to_string().as_bytes()).map_err(invalid)?;
+/// The filter's verdict on the file: `Config::from_json` on its bytes (a YAML file's as the JSON
+/// it stands for), then a summary of what it understood.
+fn check(file: &str, bytes: &[u8], format: Format) -> Result<String, Failure> {
+    let json;
+    let plugin_configuration = match format {
+        Format::Json => bytes,
+        Format::Yaml => {
+            json = serde_json::to_vec(&parse(file, bytes, format)?).unwrap_or_default();
+            json.as_slice()
+        }
+    };
+    let config = Config::from_json(plugin_configuration).map_err(|error| {
+        match jwt_gate::json::parse(plugin_configuration, JSON_DEPTH) {
+            Ok(input) => rejected(error, &input, "check"),
+            Err(_) => invalid(error),
+        }
+    })?;
     let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
     let mut out = String::from("configuration OK\n");
     for warning in &config.warnings {

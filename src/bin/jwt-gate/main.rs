@@ -5,8 +5,10 @@
 //! jwt-gate from-openapi OPENAPI    the jwt_authn-form configuration ESPv2 would derive
 //! jwt-gate from-oci DEPLOYMENT     the same for an OCI API Gateway deployment's JWT policy
 //! jwt-gate envoy-config CONFIG     a complete Envoy bootstrap running the filter with CONFIG
+//! jwt-gate COMMAND --help, jwt-gate --version
 //! ```
-//! Inputs may be JSON or YAML; outputs are JSON (configurations) and YAML (the bootstrap).
+//! Inputs are JSON (read with the filter's parser) unless named `.yaml`/`.yml` or `--format yaml`;
+//! outputs are JSON (configurations) and YAML (the bootstrap).
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli;
