@@ -355,10 +355,12 @@ pub const MAX_REGISTERED: usize = 1_024;
 pub const MAX_RETIRED_PER_CHECK_IN: usize = 8;
 
 /// The plugin configurations whose records are in shared data, and when a VM last vouched
-/// for each. Envoy 1.40's shared data cannot delete a key (ABI 0.2.1 has no delete, and
-/// `proxy_set_shared_data` with no value stores an empty one), so a retired configuration's
-/// records are emptied: their values (the key sets) are freed, their keys (a few dozen bytes
-/// each) stay until the last VM of the VM id goes away.
+/// for each. Envoy 1.40's shared data cannot delete a key: ABI 0.2.1 has no delete, and
+/// `proxy_set_shared_data` with no value stores an empty one (proxy-wasm-cpp-host's
+/// `exports.cc` hands every set to `SharedData::set`; its `SharedData::remove` has no hostcall;
+/// proxy-wasm-rust-sdk#301: Envoy only removes the key's value). So a retired
+/// configuration's records are emptied: their values (the key sets) are freed, their keys (a few
+/// dozen bytes each) stay until the last VM of the VM id goes away.
 #[derive(Clone, Debug, Default, Eq, PartialEq)]
 pub struct Registry {
     /// The configurations, in the order they were first registered.
