@@ -913,10 +913,15 @@ class EnvoyFailed(Exception):
 class Envoy:
     """One Envoy process: `--concurrency 2` (or `concurrency`), a dynamic `--base-id` (unique per
     process), admin and listener addresses discovered from the admin API, stderr in
-    `<dir>/envoy.log`."""
+    `<dir>/envoy.log`; `args` adds command-line options (`("--drain-time-s", "1")`)."""
 
     def __init__(
-        self, config: dict | Path, name: str = "envoy", cwd: Path = REPO, concurrency: int = 2
+        self,
+        config: dict | Path,
+        name: str = "envoy",
+        cwd: Path = REPO,
+        concurrency: int = 2,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.dir = TMP / f"{name}-{os.getpid()}-{next(_run_ids)}"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -938,6 +943,7 @@ class Envoy:
             str(self.admin_address_path),
             "--log-level",
             "info",
+            *args,
         ]
         with open(self.log_path, "wb") as log:
             # A session of its own: a terminal's Ctrl-C reaches Python, which stops Envoy itself.

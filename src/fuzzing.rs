@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::authenticator::{authenticate, NoRemoteKeys, Request};
 use crate::config::Config;
-use crate::jwks::KeySet;
+use crate::jwks::{KeySet, KeySetFormat};
 use crate::limits::Limits;
 use crate::time::UnixTime;
 use crate::token::Jwt;
@@ -106,9 +106,12 @@ pub fn token(data: &[u8]) {
     request(format!("/\nauthorization:Bearer {text}").as_bytes());
 }
 
-/// Parses `data` as a key set document.
+/// Parses `data` as a key set document: inline, and fetched in each format.
 pub fn key_set(data: &[u8]) {
     let _ = KeySet::parse(data, &Limits::DEFAULT);
+    for format in [KeySetFormat::Jwks, KeySetFormat::Pem] {
+        let _ = KeySet::parse_fetched(data, format, &Limits::DEFAULT);
+    }
 }
 
 /// Parses `data` as a plugin configuration; as JSON, also translates it as an OpenAPI document

@@ -1,12 +1,19 @@
-//! Key sets: parsing every format an issuer publishes keys in, detected from the bytes.
+//! Key sets: parsing the formats issuers publish keys in.
 //!
 //! - a JWK set `{"keys": [...]}` (RFC 7517; RSA, EC, OKP/Ed25519 and oct keys);
 //! - Google's x509 certificate map `{"<kid>": "-----BEGIN CERTIFICATE-----..."}`;
 //! - PEM public keys (`PUBLIC KEY`, `RSA PUBLIC KEY`, `CERTIFICATE`), one or more;
 //! - a bare base64url string: a shared HMAC secret (ESP's "symmetric key file").
 //!
+//! Inline keys (`local_jwks`, [`KeySet::parse`]) may be in any of them, detected from the bytes.
+//! A fetched document ([`KeySet::parse_fetched`]) must be in the format the configuration names
+//! ([`KeySetFormat`]: a JWK set or x509 map, or PEM) and is never a bare secret: a symmetric key
+//! comes only from the configuration or from a JWK of type `oct`, so that no page an issuer's
+//! URL happens to serve (a version string, a digest) can become an HMAC key.
+//!
 //! A JWK that is malformed, of an unsupported type, or marked for encryption is skipped (Envoy
-//! does the same); a document with no usable key at all is an error.
+//! does the same). Inline keys must include a usable one; a fetched JWK set may have none (the
+//! issuer withdrew its keys).
 
 use std::fmt;
 
@@ -28,6 +35,16 @@ use crate::limits::Limits;
 
 /// Shortest secret accepted from a symmetric key file (bytes).
 pub const MIN_SYMMETRIC_KEY_BYTES: usize = 32;
+
+/// What a fetched key set document must be (`remote_jwks.format`).
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub enum KeySetFormat {
+    /// A JWK set, or Google's x509 certificate map: what jwt_authn and ESPv2 fetch.
+    #[default]
+    Jwks,
+    /// PEM public keys or certificates.
+    Pem,
+}
 
 /// The usable keys of one key set document, in document order.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -100,6 +117,8 @@ pub enum KeySetError {
     NoValidKeys(Option<JwkError>),
     /// A PEM block could not be read.
     Pem(String),
+    /// A fetched PEM document where the configuration expects a JWK set.
+    PemNotConfigured,
     /// A symmetric key file whose secret is shorter than [`MIN_SYMMETRIC_KEY_BYTES`].
     SymmetricKeyTooShort(usize),
     /// Larger than [`Limits::max_key_set_bytes`].
@@ -139,53 +158,96 @@ pub enum JwkError {
 }
 
 impl KeySet {
-    /// Parses a key set document, detecting its format.
+    /// Parses an inline key set (`local_jwks`), detecting its format; it must hold a usable key.
     pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Self, KeySetError> {
         if bytes.len() > limits.max_key_set_bytes {
             return Err(KeySetError::TooLarge);
         }
         let text = bytes.trim_ascii();
-        let mut set = if text.starts_with(b"{") {
-            match json::parse(text, limits.max_json_depth).map_err(KeySetError::Json)? {
-                Value::Object(object) if object.contains_key("keys") => {
-                    Self::from_jwk_set(&object, limits)?
-                }
-                Value::Object(object) => Self::from_certificate_map(&object, limits)?,
-                _ => return Err(KeySetError::NoKeysField),
-            }
+        let set = if text.starts_with(b"{") {
+            Self::from_json(text, limits)?
         } else if text.starts_with(b"-----BEGIN") {
             Self::from_pem(text, limits)?
         } else if is_base64url(text) {
-            let secret = URL_SAFE
-                .decode(pad(text))
-                .map_err(|_| KeySetError::UnknownFormat)?;
-            // A symmetric key file must hold a real key: at least HS256's 32 bytes (RFC 7518
-            // §3.2). Anything shorter is far more likely a stray word (`null`, `OK`,
-            // `Unauthorized`) served by the wrong endpoint than a key, and would be guessable.
-            if secret.len() < MIN_SYMMETRIC_KEY_BYTES {
-                return Err(KeySetError::SymmetricKeyTooShort(secret.len()));
-            }
-            Self {
-                keys: vec![Jwk {
-                    kid: None,
-                    alg: None,
-                    key: PublicKey::Hmac(secret),
-                }],
-                skipped: Vec::new(),
-                over_limit: 0,
-            }
+            Self::from_symmetric_key_file(text)?
         } else {
             return Err(KeySetError::UnknownFormat);
         };
-        set.over_limit = set
-            .over_limit
-            .saturating_add(set.keys.len().saturating_sub(limits.max_keys));
-        set.keys.truncate(limits.max_keys);
+        let set = set.within(limits);
         if set.keys.is_empty() {
             let first = set.skipped.first().map(|(_, reason)| reason.clone());
             return Err(KeySetError::NoValidKeys(first));
         }
         Ok(set)
+    }
+
+    /// Parses a fetched key set document, which must be in `format` (never a bare secret). A
+    /// well-formed JWK set without a usable key is a key set of none: the issuer withdrew its
+    /// keys, and they must stop verifying.
+    pub fn parse_fetched(
+        bytes: &[u8],
+        format: KeySetFormat,
+        limits: &Limits,
+    ) -> Result<Self, KeySetError> {
+        if bytes.len() > limits.max_key_set_bytes {
+            return Err(KeySetError::TooLarge);
+        }
+        let text = bytes.trim_ascii();
+        let set = match format {
+            KeySetFormat::Jwks if text.starts_with(b"-----BEGIN") => {
+                return Err(KeySetError::PemNotConfigured)
+            }
+            KeySetFormat::Jwks => Self::from_json(text, limits)?,
+            KeySetFormat::Pem if text.starts_with(b"-----BEGIN") => Self::from_pem(text, limits)?,
+            KeySetFormat::Pem => {
+                return Err(KeySetError::Pem(
+                    "the document does not start with -----BEGIN".to_owned(),
+                ))
+            }
+        };
+        Ok(set.within(limits))
+    }
+
+    /// A JWK set, or an x509 certificate map (a JSON object without `keys`).
+    fn from_json(text: &[u8], limits: &Limits) -> Result<Self, KeySetError> {
+        match json::parse(text, limits.max_json_depth).map_err(KeySetError::Json)? {
+            Value::Object(object) if object.contains_key("keys") => {
+                Self::from_jwk_set(&object, limits)
+            }
+            Value::Object(object) => Self::from_certificate_map(&object, limits),
+            _ => Err(KeySetError::NoKeysField),
+        }
+    }
+
+    /// ESP's symmetric key file: the base64url of an HMAC secret (inline only).
+    fn from_symmetric_key_file(text: &[u8]) -> Result<Self, KeySetError> {
+        let secret = URL_SAFE
+            .decode(pad(text))
+            .map_err(|_| KeySetError::UnknownFormat)?;
+        // A symmetric key file must hold a real key: at least HS256's 32 bytes (RFC 7518
+        // §3.2). Anything shorter is far more likely a stray word (`null`, `OK`,
+        // `Unauthorized`) than a key, and would be guessable.
+        if secret.len() < MIN_SYMMETRIC_KEY_BYTES {
+            return Err(KeySetError::SymmetricKeyTooShort(secret.len()));
+        }
+        Ok(Self {
+            keys: vec![Jwk {
+                kid: None,
+                alg: None,
+                key: PublicKey::Hmac(secret),
+            }],
+            skipped: Vec::new(),
+            over_limit: 0,
+        })
+    }
+
+    /// The set with at most [`Limits::max_keys`] keys, the others counted in `over_limit`.
+    fn within(mut self, limits: &Limits) -> Self {
+        self.over_limit = self
+            .over_limit
+            .saturating_add(self.keys.len().saturating_sub(limits.max_keys));
+        self.keys.truncate(limits.max_keys);
+        self
     }
 
     fn from_jwk_set(object: &Map<String, Value>, limits: &Limits) -> Result<Self, KeySetError> {
@@ -211,6 +273,11 @@ impl KeySet {
         object: &Map<String, Value>,
         limits: &Limits,
     ) -> Result<Self, KeySetError> {
+        // An empty object is no certificate map (jwt_authn: "Jwks does not have [keys] field"):
+        // a misrouted JSON endpoint answering `{}` must not pass for an issuer with no keys.
+        if object.is_empty() {
+            return Err(KeySetError::NoKeysField);
+        }
         let mut set = Self {
             over_limit: object.len().saturating_sub(limits.max_keys),
             ..Self::default()
@@ -259,6 +326,9 @@ impl KeySet {
             });
         }
         set.over_limit = blocks.count();
+        if set.keys.is_empty() {
+            return Err(KeySetError::Pem("no complete PEM block".to_owned()));
+        }
         Ok(set)
     }
 }
@@ -548,6 +618,9 @@ impl fmt::Display for KeySetError {
                 )
             }
             Self::Pem(reason) => write!(f, "PEM pubkey parse fails: {reason}"),
+            Self::PemNotConfigured => f.write_str(
+                "a PEM document, but remote_jwks.format is \"jwks\": set it to \"pem\" if the issuer publishes PEM keys",
+            ),
             Self::SymmetricKeyTooShort(len) => write!(
                 f,
                 "a symmetric key file must hold at least {MIN_SYMMETRIC_KEY_BYTES} bytes of key, this one has {len}"
@@ -598,6 +671,51 @@ mod tests {
         let key = URL_SAFE_NO_PAD.encode([7u8; 32]);
         let set = KeySet::parse(key.as_bytes(), &Limits::DEFAULT).unwrap();
         assert_eq!(set.keys[0].key, PublicKey::Hmac(vec![7; 32]));
+    }
+
+    #[test]
+    fn fetched_documents_are_never_secrets() {
+        let limits = Limits::DEFAULT;
+        // A version endpoint's SHA-256 digest: valid base64url, 48 bytes once decoded. Inline
+        // it is a symmetric key file; fetched, in either format, it is nothing.
+        let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        assert!(matches!(
+            KeySet::parse(digest.as_bytes(), &limits).unwrap().keys[0].key,
+            PublicKey::Hmac(ref secret) if secret.len() == 48
+        ));
+        for format in [KeySetFormat::Jwks, KeySetFormat::Pem] {
+            for body in [
+                digest,
+                "null",
+                "OK",
+                "{}",
+                "[]",
+                "-----BEGIN PUBLIC KEY-----\nMII",
+            ] {
+                let parsed = KeySet::parse_fetched(body.as_bytes(), format, &limits);
+                assert!(parsed.is_err(), "{body:?} as {format:?}: {parsed:?}");
+            }
+        }
+        // A fetched JWK `oct` key is a secret the issuer chose to publish.
+        let oct = format!(
+            r#"{{"keys":[{{"kty":"oct","k":"{}"}}]}}"#,
+            URL_SAFE_NO_PAD.encode([7u8; 32])
+        );
+        let set = KeySet::parse_fetched(oct.as_bytes(), KeySetFormat::Jwks, &limits).unwrap();
+        assert_eq!(set.keys[0].key, PublicKey::Hmac(vec![7; 32]));
+    }
+
+    #[test]
+    fn a_fetched_set_may_be_empty_an_inline_one_may_not() {
+        let limits = Limits::DEFAULT;
+        let encryption_only = r#"{"keys":[{"kty":"oct","use":"enc","k":"AAAA"}]}"#;
+        for body in [r#"{"keys":[]}"#, encryption_only] {
+            let set = KeySet::parse_fetched(body.as_bytes(), KeySetFormat::Jwks, &limits).unwrap();
+            assert!(set.keys.is_empty(), "{body}");
+            assert!(KeySet::parse(body.as_bytes(), &limits).is_err(), "{body}");
+        }
+        let pem = KeySet::parse_fetched(b"-----BEGIN PUBLIC KEY-----", KeySetFormat::Jwks, &limits);
+        assert_eq!(pem.unwrap_err(), KeySetError::PemNotConfigured);
     }
 
     #[test]

@@ -866,8 +866,10 @@ impl<'a> Document<'a> {
                     )
                 })?;
                 if let Some(document) = options.local_jwks.remove(&discovery.uri) {
-                    let found =
-                        parse_discovery(document.as_bytes(), &Limits::DEFAULT).map_err(|why| {
+                    // OpenID Connect Discovery §4.3, as for a fetched document (src/remote.rs).
+                    let found = parse_discovery(document.as_bytes(), &Limits::DEFAULT)
+                        .and_then(|found| found.issuer_checked(issuer))
+                        .map_err(|why| {
                             ConfigError::new(
                                 format!("local_jwks.{}", discovery.uri),
                                 why.to_string(),

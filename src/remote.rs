@@ -3,9 +3,12 @@
 
 use std::fmt;
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 use crate::json;
+use crate::jwks::KeySetFormat;
 use crate::limits::Limits;
 
 /// An absolute `http(s)://host[:port]/path?query` URI, split the way `dispatch_http_call` needs.
@@ -19,7 +22,7 @@ pub struct HttpUri {
     pub uri: String,
 }
 
-/// A provider's `remote_jwks`, compiled.
+/// A provider's `remote_jwks`, compiled. Durations keep jwt_authn's millisecond precision.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct RemoteJwks {
     /// The key set's URI; `None`: discover it from `<issuer>/.well-known/openid-configuration`.
@@ -28,34 +31,44 @@ pub struct RemoteJwks {
     pub discovery_uri: Option<HttpUri>,
     /// The Envoy cluster the fetches go through.
     pub cluster: String,
-    /// Per-request timeout of a fetch, in milliseconds.
-    pub timeout_ms: u64,
-    /// How long fetched keys are fresh, in seconds (default 300, as ESP).
-    pub cache_duration_seconds: u64,
-    /// First delay after a failed fetch, in milliseconds; doubles up to `backoff_max_ms`.
-    pub backoff_base_ms: u64,
-    /// Longest delay between attempts after failures, in milliseconds.
-    pub backoff_max_ms: u64,
-    /// At most one refetch per this many seconds because a token's `kid` was unknown.
-    pub kid_refetch_interval_seconds: u64,
+    /// What the key set document must be (jwt-gate's `format`).
+    pub format: KeySetFormat,
+    /// Per-request timeout of a fetch.
+    pub timeout: Duration,
+    /// How long fetched keys are fresh (default 300 s, as ESP).
+    pub cache_duration: Duration,
+    /// First delay after a failed fetch; doubles up to `backoff_max`.
+    pub backoff_base: Duration,
+    /// Longest delay between attempts after failures.
+    pub backoff_max: Duration,
+    /// At most one refetch per this long because a token's `kid` was unknown.
+    pub kid_refetch_interval: Duration,
     /// How long past `cache_duration` the last good keys are used while refreshes fail.
-    pub max_stale_seconds: u64,
+    pub max_stale: Duration,
 }
 
 impl RemoteJwks {
     /// Defaults: 5 s timeout (Istio's), 300 s cache, 1 s to 60 s backoff, one kid refetch per
     /// 30 s, keys served stale for up to 24 h while the issuer is unreachable.
-    pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
-    /// See [`Self::DEFAULT_TIMEOUT_MS`].
-    pub const DEFAULT_CACHE_DURATION_SECONDS: u64 = 300;
-    /// See [`Self::DEFAULT_TIMEOUT_MS`].
-    pub const DEFAULT_BACKOFF_BASE_MS: u64 = 1_000;
-    /// See [`Self::DEFAULT_TIMEOUT_MS`].
-    pub const DEFAULT_BACKOFF_MAX_MS: u64 = 60_000;
-    /// See [`Self::DEFAULT_TIMEOUT_MS`].
-    pub const DEFAULT_KID_REFETCH_INTERVAL_SECONDS: u64 = 30;
-    /// See [`Self::DEFAULT_TIMEOUT_MS`].
-    pub const DEFAULT_MAX_STALE_SECONDS: u64 = 24 * 3600;
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// The longest fetch timeout: a held request waits a bounded multiple of it.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+    /// See [`Self::DEFAULT_TIMEOUT`].
+    pub const DEFAULT_CACHE_DURATION: Duration = Duration::from_secs(300);
+    /// See [`Self::DEFAULT_TIMEOUT`].
+    pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_secs(1);
+    /// See [`Self::DEFAULT_TIMEOUT`].
+    pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(60);
+    /// See [`Self::DEFAULT_TIMEOUT`].
+    pub const DEFAULT_KID_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+    /// See [`Self::DEFAULT_TIMEOUT`].
+    pub const DEFAULT_MAX_STALE: Duration = Duration::from_secs(24 * 3600);
+
+    /// The longest a fetch can take: the timeout, twice when it discovers the key set first.
+    pub fn longest_fetch(&self) -> Duration {
+        let requests = if self.jwks_uri.is_none() { 2 } else { 1 };
+        self.timeout.saturating_mul(requests)
+    }
 }
 
 /// Why a fetch did not produce keys.
@@ -66,6 +79,22 @@ pub enum FetchError {
     BodyTooLarge(usize),
     /// The discovery document has no usable `jwks_uri`.
     BadDiscoveryDocument(String),
+    /// The discovery document names another issuer than the configured one (OpenID Connect
+    /// Discovery §4.3: it must not be used).
+    DiscoveryIssuerMismatch {
+        /// The provider's `issuer`.
+        expected: String,
+        /// The document's `issuer`, if it has one.
+        found: Option<String>,
+    },
+    /// The discovered `jwks_uri` is not on the discovery document's origin, which is all the
+    /// configured cluster is known to reach.
+    DiscoveredKeysElsewhere {
+        /// The discovered `jwks_uri`.
+        jwks_uri: String,
+        /// The discovery document's scheme, host and port.
+        origin: String,
+    },
     /// The key set document could not be used.
     BadKeySet(String),
     /// The cluster is unknown, or Envoy refused the call (`BadArgument`).
@@ -141,6 +170,18 @@ impl HttpUri {
         let port = port.and_then(|p| p.parse().ok()).unwrap_or(default_port);
         (host.to_owned(), port)
     }
+
+    /// `scheme://host:port`, the host lower-cased and the port explicit (RFC 6454 §4).
+    pub fn origin(&self) -> String {
+        let scheme = if self.is_https() { "https" } else { "http" };
+        let (host, port) = self.host_and_port();
+        let host = host.to_ascii_lowercase();
+        if host.contains(':') {
+            format!("{scheme}://[{host}]:{port}")
+        } else {
+            format!("{scheme}://{host}:{port}")
+        }
+    }
 }
 
 /// `<issuer>/.well-known/openid-configuration` (OpenID Connect Discovery 1.0 §4).
@@ -151,8 +192,7 @@ pub fn discovery_uri(issuer: &str) -> Result<HttpUri, String> {
     ))
 }
 
-/// A discovery document's `jwks_uri`, and its `issuer` (which OpenID Connect Discovery §4.3
-/// says must equal the issuer it was fetched for).
+/// A discovery document's `jwks_uri`, and its `issuer`.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct Discovery {
     /// Where the keys are.
@@ -179,6 +219,39 @@ pub fn parse_discovery(body: &[u8], limits: &Limits) -> Result<Discovery, FetchE
     })
 }
 
+impl Discovery {
+    /// The issuer the document states, checked: OpenID Connect Discovery §4.3 says it must be
+    /// identical to the issuer whose `/.well-known/openid-configuration` was fetched, or the
+    /// document must not be used (else tenant B's discovery document, served where tenant A's
+    /// should be, would make B's keys verify A's tokens).
+    pub fn issuer_checked(self, issuer: &str) -> Result<Self, FetchError> {
+        if self.issuer.as_deref() == Some(issuer) {
+            return Ok(self);
+        }
+        Err(FetchError::DiscoveryIssuerMismatch {
+            expected: issuer.to_owned(),
+            found: self.issuer,
+        })
+    }
+
+    /// Where to fetch the keys: the `jwks_uri` of a document fetched from `discovery_uri` for
+    /// `issuer`, if the issuer is the right one and the keys are on the document's own origin
+    /// (scheme, host and port). Every fetch goes through the one configured cluster, which
+    /// reaches the issuer's host: a `jwks_uri` elsewhere would either fail there or, through a
+    /// cluster that routes by host (a dynamic forward proxy), fetch keys from wherever the
+    /// document says.
+    pub fn keys_uri(self, issuer: &str, discovery_uri: &HttpUri) -> Result<HttpUri, FetchError> {
+        let discovery = self.issuer_checked(issuer)?;
+        if discovery.jwks_uri.origin() != discovery_uri.origin() {
+            return Err(FetchError::DiscoveredKeysElsewhere {
+                jwks_uri: discovery.jwks_uri.uri,
+                origin: discovery_uri.origin(),
+            });
+        }
+        Ok(discovery.jwks_uri)
+    }
+}
+
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -186,6 +259,20 @@ impl fmt::Display for FetchError {
                 write!(f, "response body of {size} bytes is over the limit")
             }
             Self::BadDiscoveryDocument(why) => write!(f, "bad OpenID discovery document: {why}"),
+            Self::DiscoveryIssuerMismatch { expected, found } => match found {
+                Some(found) => write!(
+                    f,
+                    "the OpenID discovery document's issuer {found:?} is not the configured issuer {expected:?}: the document is not used (OpenID Connect Discovery 4.3)"
+                ),
+                None => write!(
+                    f,
+                    "the OpenID discovery document has no issuer, where it must say {expected:?}: the document is not used (OpenID Connect Discovery 4.3)"
+                ),
+            },
+            Self::DiscoveredKeysElsewhere { jwks_uri, origin } => write!(
+                f,
+                "the discovered jwks_uri {jwks_uri} is not on {origin}, where the discovery document is: give it as http_uri.uri, with a cluster that reaches its host"
+            ),
             Self::BadKeySet(why) => write!(f, "unusable key set: {why}"),
             Self::Dispatch(why) => write!(f, "cannot send the request: {why}"),
             Self::Status(status) => write!(f, "HTTP status {status}"),
@@ -239,5 +326,59 @@ mod tests {
         assert!(parse_discovery(br#"{"issuer":"x"}"#, &limits).is_err());
         assert!(parse_discovery(br#"{"jwks_uri":"file:///etc/passwd"}"#, &limits).is_err());
         assert!(parse_discovery(b"<html>", &limits).is_err());
+    }
+
+    #[test]
+    fn discovered_keys_must_be_the_issuers() {
+        let issuer = "https://idp.test/tenant-a";
+        let from = discovery_uri(issuer).unwrap();
+        let keys_uri = |document: &str| {
+            parse_discovery(document.as_bytes(), &Limits::DEFAULT)
+                .unwrap()
+                .keys_uri(issuer, &from)
+        };
+        let good = keys_uri(
+            r#"{"issuer":"https://idp.test/tenant-a","jwks_uri":"https://IDP.test:443/keys"}"#,
+        );
+        assert_eq!(good.unwrap().path, "/keys");
+        // Tenant B's document where tenant A's should be; a trailing slash; no issuer at all.
+        for (found, document) in [
+            (
+                Some("https://idp.test/tenant-b"),
+                r#"{"issuer":"https://idp.test/tenant-b","jwks_uri":"https://idp.test/b/keys"}"#,
+            ),
+            (
+                Some("https://idp.test/tenant-a/"),
+                r#"{"issuer":"https://idp.test/tenant-a/","jwks_uri":"https://idp.test/keys"}"#,
+            ),
+            (None, r#"{"jwks_uri":"https://idp.test/keys"}"#),
+        ] {
+            let expected = FetchError::DiscoveryIssuerMismatch {
+                expected: issuer.to_owned(),
+                found: found.map(str::to_owned),
+            };
+            assert_eq!(keys_uri(document), Err(expected), "{document}");
+        }
+        // Keys on another host, port or scheme than the discovery document.
+        for jwks_uri in [
+            "https://evil.test/keys",
+            "https://idp.test:8443/keys",
+            "http://idp.test/keys",
+        ] {
+            let document = format!(r#"{{"issuer":"{issuer}","jwks_uri":"{jwks_uri}"}}"#);
+            let refused = keys_uri(&document).unwrap_err();
+            assert!(
+                matches!(refused, FetchError::DiscoveredKeysElsewhere { .. }),
+                "{jwks_uri}"
+            );
+            assert!(
+                refused.to_string().contains("https://idp.test:443"),
+                "{refused}"
+            );
+        }
+        assert_eq!(
+            HttpUri::parse("http://[::1]/").unwrap().origin(),
+            "http://[::1]:80"
+        );
     }
 }

@@ -2,14 +2,16 @@
 //! - `rfc7515.json`, `rfc7520.json`: the RFCs' JWS examples (signature level; some payloads are
 //!   not JSON), each also checked to fail with one signature bit flipped;
 //! - `tokens.json`: tokens minted by PyJWT (`generate_tokens.py`) for every algorithm and for
-//!   hostile cases, run through the whole authenticator with the verdict jwt_authn would give.
+//!   hostile cases, run through the whole authenticator with the verdict jwt_authn would give;
+//! - `keysets.json`: key set documents in every format (`generate_keysets.py`), inline (formats
+//!   detected) and fetched (`remote_jwks.format`), with a token each.
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use serde_json::{json, Value};
 
 use jwt_gate::authenticator::NoRemoteKeys;
-use jwt_gate::jwks::KeySet;
+use jwt_gate::jwks::{KeySet, KeySetFormat};
 use jwt_gate::limits::Limits;
 use jwt_gate::token::{Jws, Jwt};
 use jwt_gate::token_cache::TokenCache;
@@ -155,33 +157,76 @@ fn key_set_formats_are_detected() {
             continue;
         }
         let keys = parsed.unwrap_or_else(|e| panic!("{name}: {e}"));
-        let token = case["token"].as_str().unwrap();
-        let jwt = Jwt::parse(token, &Limits::DEFAULT).unwrap();
-        let verify = |signature: &[u8]| {
-            verify_signature(
-                jwt.header.alg,
-                jwt.header.kid.as_deref(),
-                jwt.signing_input.as_bytes(),
-                signature,
-                &keys,
-                &RingVerifier,
-            )
-        };
-        let expected = match expect {
-            "ok" => Ok(()),
-            "kid_alg_mismatch" => Err(VerifyError::KidAlgMismatch),
-            other => panic!("{name}: unknown expectation {other}"),
-        };
-        assert_eq!(verify(&jwt.signature), expected, "{name}");
-        if expected.is_ok() {
-            let mut forged = jwt.signature.clone();
-            forged[0] ^= 1;
-            assert_eq!(
-                verify(&forged),
-                Err(VerifyError::InvalidSignature),
-                "{name} forged"
-            );
-        }
+        check_key_set_case(case, &keys, name);
     }
     assert!(cases.len() >= 15);
+}
+
+/// Fetched documents: only the configured format, never a bare secret; a JWK set without a
+/// usable key is a key set of none (the issuer withdrew its keys), not an error.
+#[test]
+fn fetched_key_sets_are_in_the_configured_format() {
+    let file = load("keysets.json");
+    let cases = file["cases"].as_array().unwrap();
+    let mut seen = (0, 0, 0);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let document = case["document"].as_str().unwrap();
+        for (format, label) in [(KeySetFormat::Jwks, "jwks"), (KeySetFormat::Pem, "pem")] {
+            let parsed = KeySet::parse_fetched(document.as_bytes(), format, &Limits::DEFAULT);
+            let context = format!("{name}, fetched as {label}: {parsed:?}");
+            match case["fetched"][label].as_str().unwrap() {
+                "error" => {
+                    assert!(parsed.is_err(), "{context}");
+                    seen.0 += 1;
+                }
+                "none" => {
+                    assert!(
+                        parsed.as_ref().is_ok_and(|set| set.keys.is_empty()),
+                        "{context}"
+                    );
+                    seen.1 += 1;
+                }
+                "keys" => {
+                    let keys = parsed.unwrap_or_else(|e| panic!("{name} as {label}: {e}"));
+                    check_key_set_case(case, &keys, &context);
+                    seen.2 += 1;
+                }
+                other => panic!("{name}: unknown expectation {other}"),
+            }
+        }
+    }
+    assert!(seen.0 > 10 && seen.1 >= 2 && seen.2 >= 10, "{seen:?}");
+}
+
+/// The case's token verifies with `keys` as its `expect` says, and not with one bit flipped.
+fn check_key_set_case(case: &Value, keys: &KeySet, name: &str) {
+    let expect = case["expect"].as_str().unwrap();
+    let token = case["token"].as_str().unwrap();
+    let jwt = Jwt::parse(token, &Limits::DEFAULT).unwrap();
+    let verify = |signature: &[u8]| {
+        verify_signature(
+            jwt.header.alg,
+            jwt.header.kid.as_deref(),
+            jwt.signing_input.as_bytes(),
+            signature,
+            keys,
+            &RingVerifier,
+        )
+    };
+    let expected = match expect {
+        "ok" => Ok(()),
+        "kid_alg_mismatch" => Err(VerifyError::KidAlgMismatch),
+        other => panic!("{name}: unknown expectation {other}"),
+    };
+    assert_eq!(verify(&jwt.signature), expected, "{name}");
+    if expected.is_ok() {
+        let mut forged = jwt.signature.clone();
+        forged[0] ^= 1;
+        assert_eq!(
+            verify(&forged),
+            Err(VerifyError::InvalidSignature),
+            "{name} forged"
+        );
+    }
 }

@@ -14,12 +14,13 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::api_key::{Accepted, ApiKeyCheck};
 use crate::claims::{normalize_audience, ClaimCheck, ClaimLookup, ClaimRules};
 use crate::extractor::Location;
 use crate::json;
-use crate::jwks::KeySet;
+use crate::jwks::{KeySet, KeySetFormat};
 use crate::limits::Limits;
 use crate::remote::{discovery_uri, HttpUri, RemoteJwks};
 use crate::requirement::{Names, Requirement};
@@ -137,6 +138,10 @@ pub struct Provider {
 
 /// Where a provider's keys come from.
 #[derive(Clone, Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per provider, built once at configure time"
+)]
 pub enum KeySource {
     /// `local_jwks`: parsed once, at configure time.
     Local(KeySet),
@@ -763,7 +768,8 @@ fn parse_data_source(field: &Field<'_>, limits: &Limits) -> Result<KeySet, Confi
 }
 
 /// `remote_jwks`: jwt_authn's `RemoteJwks`, plus jwt-gate's extensions (`http_uri.uri` may be
-/// omitted to use OpenID discovery; `kid_refetch_interval`; `max_stale`).
+/// omitted to use OpenID discovery; `format`; `kid_refetch_interval`; `max_stale`). Durations
+/// keep jwt_authn's millisecond precision.
 fn parse_remote_jwks(
     field: &Field<'_>,
     issuer: Option<&str>,
@@ -799,32 +805,45 @@ fn parse_remote_jwks(
                 .error("uri is required when the provider has no issuer to discover it from"))
         }
     };
-    // At least 1 s, at most 60 s: a held request waits a bounded multiple of it.
-    let timeout_ms = match http_object.take("timeout") {
-        Some(timeout) => timeout
-            .duration_seconds()?
-            .clamp(1, 60)
-            .saturating_mul(1000),
-        None => RemoteJwks::DEFAULT_TIMEOUT_MS,
+    // A held request waits a bounded multiple of the timeout: at most 60 s. jwt_authn's 0
+    // means no timeout at all.
+    let timeout = match http_object.take("timeout") {
+        None => RemoteJwks::DEFAULT_TIMEOUT,
+        Some(field) => {
+            let timeout = field.duration()?;
+            let longest = RemoteJwks::MAX_TIMEOUT;
+            if timeout.is_zero() || timeout > longest {
+                let given = if timeout.is_zero() {
+                    "0s (no timeout)"
+                } else {
+                    "over 60s"
+                };
+                warnings.push(ConfigWarning::new(
+                    field.path.clone(),
+                    format!("{given}: jwt-gate waits at most 60s for a key fetch, and uses 60s"),
+                ));
+                longest
+            } else {
+                timeout.max(Duration::from_millis(1))
+            }
+        }
     };
     http_object.finish()?;
 
-    let seconds =
-        |object: &mut walk::Object<'_>, name: &str, default: u64| -> Result<u64, ConfigError> {
-            Ok(object
-                .take(name)
-                .map(|f| f.duration_seconds())
-                .transpose()?
-                .unwrap_or(default))
-        };
-    let cache_duration_seconds = seconds(
-        &mut object,
-        "cache_duration",
-        RemoteJwks::DEFAULT_CACHE_DURATION_SECONDS,
-    )?
-    .max(1);
-    let mut backoff_base_ms = RemoteJwks::DEFAULT_BACKOFF_BASE_MS;
-    let mut backoff_max_ms = RemoteJwks::DEFAULT_BACKOFF_MAX_MS;
+    // jwt_authn's bounds: a cache duration and a retry delay of at least 1 ms.
+    let at_least_a_millisecond = |field: &Field<'_>| -> Result<Duration, ConfigError> {
+        let duration = field.duration()?;
+        if duration < Duration::from_millis(1) {
+            return Err(field.error("must be at least 1ms"));
+        }
+        Ok(duration)
+    };
+    let cache_duration = match object.take("cache_duration") {
+        Some(field) => at_least_a_millisecond(&field)?,
+        None => RemoteJwks::DEFAULT_CACHE_DURATION,
+    };
+    let mut backoff_base = RemoteJwks::DEFAULT_BACKOFF_BASE;
+    let mut backoff_max = RemoteJwks::DEFAULT_BACKOFF_MAX;
     if let Some(async_fetch) = object.take("async_fetch") {
         // jwt-gate always fetches in the background. A proxy-wasm filter cannot keep Envoy's
         // listener closed until the first fetch (jwt_authn's `fast_listener: false`, the
@@ -848,7 +867,7 @@ fn parse_remote_jwks(
             ));
         }
         if let Some(retry) = async_object.take("failed_refetch_duration") {
-            backoff_base_ms = retry.duration_seconds()?.saturating_mul(1000).max(100);
+            backoff_base = at_least_a_millisecond(&retry)?;
         }
         async_object.finish()?;
     }
@@ -862,38 +881,55 @@ fn parse_remote_jwks(
         if let Some(back_off) = retry_object.take("retry_back_off") {
             let mut back_off_object = back_off.object()?;
             if let Some(base) = back_off_object.take("base_interval") {
-                backoff_base_ms = base.duration_seconds()?.saturating_mul(1000).max(100);
+                backoff_base = at_least_a_millisecond(&base)?;
             }
             if let Some(max) = back_off_object.take("max_interval") {
-                backoff_max_ms = max.duration_seconds()?.saturating_mul(1000);
+                backoff_max = at_least_a_millisecond(&max)?;
             }
             back_off_object.finish()?;
         }
         retry_object.finish()?;
     }
-    let kid_refetch_interval_seconds = seconds(
+    let duration = |object: &mut walk::Object<'_>, name: &str, default: Duration| {
+        object
+            .take(name)
+            .map(|f| f.duration())
+            .transpose()
+            .map(|duration| duration.unwrap_or(default))
+    };
+    let kid_refetch_interval = duration(
         &mut object,
         "kid_refetch_interval",
-        RemoteJwks::DEFAULT_KID_REFETCH_INTERVAL_SECONDS,
+        RemoteJwks::DEFAULT_KID_REFETCH_INTERVAL,
     )?
     // Never back to back: at least one second between refetches for unknown kids.
-    .max(1);
-    let max_stale_seconds = seconds(
-        &mut object,
-        "max_stale",
-        RemoteJwks::DEFAULT_MAX_STALE_SECONDS,
-    )?;
+    .max(Duration::from_secs(1));
+    let max_stale = duration(&mut object, "max_stale", RemoteJwks::DEFAULT_MAX_STALE)?;
+    // A fetched document is read in the format the configuration names, never guessed (a
+    // bare secret is never read from a fetch).
+    let format = match object.take("format") {
+        None => KeySetFormat::Jwks,
+        Some(field) => match field.string()? {
+            "jwks" => KeySetFormat::Jwks,
+            "pem" => KeySetFormat::Pem,
+            _ => {
+                return Err(field
+                    .error("expected \"jwks\" (a JWK set or an x509 certificate map) or \"pem\""))
+            }
+        },
+    };
     object.finish()?;
     Ok(RemoteJwks {
         jwks_uri,
         discovery_uri,
         cluster,
-        timeout_ms,
-        cache_duration_seconds,
-        backoff_base_ms,
-        backoff_max_ms: backoff_max_ms.max(backoff_base_ms),
-        kid_refetch_interval_seconds,
-        max_stale_seconds,
+        format,
+        timeout,
+        cache_duration,
+        backoff_base,
+        backoff_max: backoff_max.max(backoff_base),
+        kid_refetch_interval,
+        max_stale,
     })
 }
 

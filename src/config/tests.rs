@@ -219,22 +219,112 @@ fn remote_jwks_with_jwt_authn_fields_and_extensions() {
         discovered.discovery_uri.unwrap().path,
         "/.well-known/openid-configuration"
     );
-    assert_eq!(discovered.cache_duration_seconds, 300);
-    assert_eq!(discovered.timeout_ms, 5_000);
+    assert_eq!(discovered.cache_duration, Duration::from_secs(300));
+    assert_eq!(discovered.timeout, Duration::from_secs(5));
+    assert_eq!(discovered.format, KeySetFormat::Jwks);
     let fixed = remote(1);
     assert_eq!(fixed.jwks_uri.unwrap().authority, "issuer.test");
+    let seconds = Duration::from_secs;
     assert_eq!(
-        (fixed.timeout_ms, fixed.cache_duration_seconds),
-        (2_000, 600)
+        (fixed.timeout, fixed.cache_duration),
+        (seconds(2), seconds(600))
     );
     assert_eq!(
-        (fixed.backoff_base_ms, fixed.backoff_max_ms),
-        (1_000, 20_000)
+        (fixed.backoff_base, fixed.backoff_max),
+        (Duration::from_millis(500), seconds(20))
     );
     assert_eq!(
-        (fixed.kid_refetch_interval_seconds, fixed.max_stale_seconds),
-        (10, 3_600)
+        (fixed.kid_refetch_interval, fixed.max_stale),
+        (seconds(10), seconds(3_600))
     );
+}
+
+/// Issue 12 §3: jwt_authn's durations are milliseconds (Envoy's own example says
+/// `base_interval: 0.01s`); none is rounded to whole seconds any more.
+#[test]
+fn remote_jwks_durations_keep_milliseconds() {
+    let remote = |fields: Value| -> Result<(RemoteJwks, Vec<ConfigWarning>), ConfigError> {
+        let mut remote_jwks = json!({"http_uri": {"uri": "https://issuer.test/jwks", "cluster": "idp", "timeout": "0.25s"}});
+        if let (Value::Object(remote_jwks), Value::Object(fields)) = (&mut remote_jwks, fields) {
+            remote_jwks.extend(fields);
+        }
+        let config = parse(json!({"providers": {"p": {"remote_jwks": remote_jwks}}}))?;
+        match &config.providers[0].keys {
+            KeySource::Remote(remote) => Ok((remote.clone(), config.warnings)),
+            KeySource::Local(_) => panic!("local"),
+        }
+    };
+    let ms = Duration::from_millis;
+    let (fixed, warnings) = remote(json!({
+        "cache_duration": "0.5s",
+        "retry_policy": {"retry_back_off": {"base_interval": "0.01s", "max_interval": "0.2s"}},
+    }))
+    .unwrap();
+    assert_eq!(warnings, []);
+    assert_eq!(
+        (
+            fixed.timeout,
+            fixed.cache_duration,
+            fixed.backoff_base,
+            fixed.backoff_max
+        ),
+        (ms(250), ms(500), ms(10), ms(200))
+    );
+    let (from_async, _) = remote(json!({"async_fetch": {"fast_listener": true, "failed_refetch_duration": {"nanos": 50_000_000}}})).unwrap();
+    assert_eq!(from_async.backoff_base, ms(50));
+    for (fields, path) in [
+        (
+            json!({"cache_duration": "0s"}),
+            "providers.p.remote_jwks.cache_duration",
+        ),
+        (
+            json!({"async_fetch": {"fast_listener": true, "failed_refetch_duration": "0.0001s"}}),
+            "providers.p.remote_jwks.async_fetch.failed_refetch_duration",
+        ),
+        (
+            json!({"retry_policy": {"retry_back_off": {"base_interval": "0s"}}}),
+            "providers.p.remote_jwks.retry_policy.retry_back_off.base_interval",
+        ),
+    ] {
+        let error = remote(fields).unwrap_err();
+        assert_eq!(
+            (error.path.as_str(), error.message.as_str()),
+            (path, "must be at least 1ms")
+        );
+    }
+    // jwt_authn's 0 means no timeout; jwt-gate waits 60 s at most, and says so.
+    for timeout in ["0s", "120s"] {
+        let config = parse(json!({"providers": {"p": {"remote_jwks": {"http_uri": {"uri": "https://issuer.test/jwks", "cluster": "idp", "timeout": timeout}}}}})).unwrap();
+        let KeySource::Remote(remote) = &config.providers[0].keys else {
+            panic!("local")
+        };
+        assert_eq!(remote.timeout, Duration::from_secs(60), "{timeout}");
+        assert_eq!(config.warnings.len(), 1, "{timeout}");
+        assert_eq!(
+            config.warnings[0].path,
+            "providers.p.remote_jwks.http_uri.timeout"
+        );
+    }
+}
+
+#[test]
+fn remote_jwks_format() {
+    let format = |format: Value| {
+        parse(json!({"providers": {"p": {"remote_jwks": {
+            "http_uri": {"uri": "https://issuer.test/keys.pem", "cluster": "idp"}, "format": format,
+        }}}}))
+        .map(|config| match &config.providers[0].keys {
+            KeySource::Remote(remote) => remote.format,
+            KeySource::Local(_) => panic!("local"),
+        })
+    };
+    assert_eq!(format(json!("pem")), Ok(KeySetFormat::Pem));
+    assert_eq!(format(json!("jwks")), Ok(KeySetFormat::Jwks));
+    assert_eq!(format(Value::Null), Ok(KeySetFormat::Jwks));
+    for refused in [json!("symmetric"), json!("auto"), json!(1)] {
+        let error = format(refused.clone()).unwrap_err();
+        assert_eq!(error.path, "providers.p.remote_jwks.format", "{refused}");
+    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! snake_case (Envoy YAML) and in lowerCamelCase (proto3 JSON); `null` means "not set".
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -221,20 +222,27 @@ impl<'a> Field<'a> {
         .ok_or_else(|| self.error("expected a non-negative integer"))
     }
 
-    /// A protobuf Duration: `"300s"`, `"1.5s"`, or `{"seconds": N, "nanos": M}`; whole seconds
-    /// (rounded up, so a positive duration never becomes zero).
-    pub fn duration_seconds(&self) -> Result<u64, ConfigError> {
-        let expected = || self.error("expected a duration such as \"300s\" or {\"seconds\": 300}");
+    /// A protobuf Duration, exact to the nanosecond as protobuf's: `"300s"`, `"0.01s"` (Envoy's
+    /// own examples write `base_interval: 0.01s`), or `{"seconds": 300, "nanos": 10000000}`.
+    /// Negative durations are refused (no jwt_authn duration may be negative).
+    pub fn duration(&self) -> Result<Duration, ConfigError> {
+        let expected =
+            || self.error("expected a duration such as \"300s\", \"0.5s\" or {\"seconds\": 300}");
+        let digits = |text: &str| text.bytes().all(|b| b.is_ascii_digit());
         match self.value {
             Value::String(text) => {
                 let number = text.strip_suffix('s').ok_or_else(expected)?;
-                let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-                let seconds: u64 = whole.parse().map_err(|_| expected())?;
-                if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+                let (whole, fraction) = match number.split_once('.') {
+                    Some((whole, fraction)) if !fraction.is_empty() => (whole, fraction),
+                    Some(_) => return Err(expected()),
+                    None => (number, ""),
+                };
+                if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > 9 {
                     return Err(expected());
                 }
-                let round_up = fraction.bytes().any(|b| b != b'0');
-                Ok(seconds.saturating_add(u64::from(round_up)))
+                let seconds: u64 = whole.parse().map_err(|_| expected())?;
+                let nanos: u32 = format!("{fraction:0<9}").parse().map_err(|_| expected())?;
+                Ok(Duration::new(seconds, nanos))
             }
             Value::Object(_) => {
                 let mut object = self.object()?;
@@ -243,16 +251,28 @@ impl<'a> Field<'a> {
                     .map(|f| f.u64())
                     .transpose()?
                     .unwrap_or(0);
-                let nanos = object
-                    .take("nanos")
-                    .map(|f| f.u64())
-                    .transpose()?
-                    .unwrap_or(0);
+                let nanos = match object.take("nanos") {
+                    Some(field) => u32::try_from(field.u64()?)
+                        .ok()
+                        .filter(|&nanos| nanos < 1_000_000_000)
+                        .ok_or_else(|| field.error("expected 0 to 999999999 nanoseconds"))?,
+                    None => 0,
+                };
                 object.finish()?;
-                Ok(seconds.saturating_add(u64::from(nanos > 0)))
+                Ok(Duration::new(seconds, nanos))
             }
             _ => Err(expected()),
         }
+    }
+
+    /// A protobuf Duration in whole seconds, rounded up (a positive duration never becomes
+    /// zero), for the fields compared with a token's times, which are whole seconds
+    /// (`max_lifetime`, `clock_skew`).
+    pub fn duration_seconds(&self) -> Result<u64, ConfigError> {
+        let duration = self.duration()?;
+        Ok(duration
+            .as_secs()
+            .saturating_add(u64::from(duration.subsec_nanos() > 0)))
     }
 }
 
@@ -276,4 +296,51 @@ fn snake_case(name: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn duration(value: Value) -> Result<Duration, ConfigError> {
+        Field::root(&value).duration()
+    }
+
+    #[test]
+    fn durations_keep_their_precision() {
+        let ms = Duration::from_millis;
+        assert_eq!(duration(json!("0.01s")), Ok(ms(10)));
+        assert_eq!(duration(json!("1.5s")), Ok(ms(1_500)));
+        assert_eq!(duration(json!("300s")), Ok(ms(300_000)));
+        assert_eq!(duration(json!("0.000000001s")), Ok(Duration::from_nanos(1)));
+        assert_eq!(
+            duration(json!({"seconds": 1, "nanos": 10_000_000})),
+            Ok(ms(1_010))
+        );
+        assert_eq!(duration(json!({"nanos": "500000000"})), Ok(ms(500)));
+        for bad in [
+            json!("1"),
+            json!("-1s"),
+            json!("+1s"),
+            json!("1.s"),
+            json!(".5s"),
+            json!("0.0000000001s"),
+            json!("1e3s"),
+            json!(1),
+            json!({"seconds": -1}),
+            json!({"nanos": 1_000_000_000}),
+            json!({"minutes": 1}),
+        ] {
+            assert!(duration(bad.clone()).is_err(), "{bad}");
+        }
+        let seconds = |value: Value| Field::root(&value).duration_seconds();
+        assert_eq!(
+            seconds(json!("0.01s")),
+            Ok(1),
+            "rounded up where whole seconds are needed"
+        );
+        assert_eq!(seconds(json!("2s")), Ok(2));
+        assert_eq!(seconds(json!("0s")), Ok(0));
+    }
 }

@@ -9,7 +9,7 @@ use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType, Status};
 
 use crate::authenticator::{Decision, Denial, HeaderOp, Outcome};
 use crate::error::AuthError;
-use crate::time::UnixTime;
+use crate::time::{UnixMillis, UnixTime};
 use crate::token_cache::Counts;
 
 /// The plugin configuration bytes (empty if there are none).
@@ -24,24 +24,19 @@ pub fn log(level: LogLevel, message: &str) {
     let _ = hostcalls::log(level, message);
 }
 
-/// The host's clock, in whole seconds. If it cannot be read, the end of time: every token with
-/// an `exp` is then expired (fail closed), never the reverse.
-pub fn now() -> UnixTime {
-    clock().0
-}
-
-/// One reading of the host's clock: in whole seconds (as [`now`]) and in milliseconds (as
-/// [`now_ms`]).
-pub fn clock() -> (UnixTime, u64) {
+/// One reading of the host's clock: in whole seconds, for tokens, and in milliseconds, for the
+/// key cache (as [`now_ms`]). If it cannot be read, the end of time in seconds (every token with
+/// an `exp` is then expired: fail closed, never the reverse) and the epoch in milliseconds.
+pub fn clock() -> (UnixTime, UnixMillis) {
     match hostcalls::get_current_time()
         .ok()
         .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
     {
         Some(elapsed) => (
             UnixTime(elapsed.as_secs()),
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            UnixMillis(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)),
         ),
-        None => (UnixTime(u64::MAX), 0),
+        None => (UnixTime(u64::MAX), UnixMillis(0)),
     }
 }
 
@@ -156,7 +151,7 @@ impl Metrics {
 }
 
 /// The host's clock in milliseconds (0 if it cannot be read).
-pub fn now_ms() -> u64 {
+pub fn now_ms() -> UnixMillis {
     clock().1
 }
 
@@ -164,12 +159,12 @@ pub fn now_ms() -> u64 {
 pub fn random_u64() -> u64 {
     let mut bytes = [0u8; 8];
     if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).is_err() {
-        return now_ms();
+        return now_ms().millis();
     }
     u64::from_le_bytes(bytes)
 }
 
-/// A shared-data value and its CAS token.
+/// A shared-data value and its CAS token (no value for an absent or emptied key).
 pub fn shared_data(key: &str) -> (Option<Vec<u8>>, Option<u32>) {
     hostcalls::get_shared_data(key).unwrap_or((None, None))
 }
@@ -179,27 +174,34 @@ pub fn set_shared(key: &str, value: &[u8]) {
     let _ = hostcalls::set_shared_data(key, Some(value), None);
 }
 
-/// Reads a fetch state, applies `change`, and writes it back if nobody wrote in between
-/// (compare-and-swap, retried a few times). `None` when `change` declines or CAS keeps failing;
-/// otherwise the new state and whether this call created the entry.
-pub fn update_shared(
+/// Reads `key`, hands its value (`None`: absent or empty) to `change`, and writes the bytes it
+/// returns back if nobody wrote in between (compare-and-swap, tried 4 times). Returns what
+/// `change` returned with the bytes written, and whether this call created the entry (shared
+/// data has no create-if-absent: a CAS is only checked on an existing key); `None` when `change`
+/// declines or CAS keeps failing.
+pub fn update_shared<T>(
     key: &str,
-    change: impl Fn(&crate::jwks_cache::FetchState) -> Option<crate::jwks_cache::FetchState>,
-) -> Option<(crate::jwks_cache::FetchState, bool)> {
+    mut change: impl FnMut(Option<&[u8]>) -> Option<(Vec<u8>, T)>,
+) -> Option<(T, bool)> {
     for _ in 0..4 {
         let (bytes, cas) = shared_data(key);
-        let current = bytes
-            .as_deref()
-            .map(crate::jwks_cache::FetchState::decode)
-            .unwrap_or_default();
-        let next = change(&current)?;
-        match hostcalls::set_shared_data(key, Some(&next.encode()), cas) {
-            Ok(()) => return Some((next, cas.is_none())),
+        let (next, result) = change(bytes.as_deref())?;
+        match hostcalls::set_shared_data(key, Some(&next), cas) {
+            Ok(()) => return Some((result, cas.is_none())),
             Err(Status::CasMismatch) => continue,
             Err(_) => return None,
         }
     }
     None
+}
+
+/// Empties a shared-data value, unless it is absent or already empty (emptying would create the
+/// key) or someone writes it at the same time. Envoy frees the value; the key stays (proxy-wasm
+/// ABI 0.2.1 has no delete: `proxy_set_shared_data` with no value stores an empty one).
+pub fn empty_shared(key: &str) {
+    if let (Some(_), Some(cas)) = shared_data(key) {
+        let _ = hostcalls::set_shared_data(key, None, Some(cas));
+    }
 }
 
 /// `GET uri` through `cluster`; the token identifies the response callback.
@@ -219,6 +221,12 @@ pub fn http_get(
         match status {
             Status::BadArgument => format!(
                 "Envoy refused the call (BadArgument): is there a cluster named {cluster:?}?"
+            ),
+            // Envoy's async client failed the request before sending it (Envoy 1.40,
+            // wasm Context::httpCall): in practice the router's own 503 "no healthy upstream",
+            // seen with a cluster whose DNS name does not resolve and with one without endpoints.
+            Status::InternalFailure => format!(
+                "Envoy failed the call before sending it (InternalFailure): cluster {cluster:?} has no healthy host to send it to. Check that its address resolves in DNS from Envoy, that it has endpoints, and its health checks and circuit breakers (cluster.{cluster}.upstream_cx_none_healthy counts these); TLS problems show as HTTP status 503 instead"
             ),
             other => format!("Envoy refused the call ({other:?})"),
         }

@@ -11,6 +11,7 @@ use super::host::{self, Metrics, ProviderMetrics};
 use super::keys::KeyCache;
 use crate::authenticator::{authenticate, Decision, Request, Wait};
 use crate::config::Config;
+use crate::time::UnixMillis;
 use crate::token_cache::TokenCache;
 use crate::verify::SignatureVerifier;
 
@@ -32,7 +33,7 @@ pub(super) struct Shared {
 pub(super) struct Held {
     pub context_id: u32,
     pub wait: Wait,
-    pub deadline_ms: u64,
+    pub deadline: UnixMillis,
 }
 
 impl Held {
@@ -55,7 +56,7 @@ pub(super) enum Step {
 /// Decides the current request (the effective context): apply, deny, or hold it. A request
 /// that was held carries its first deadline: it may be held again (for another provider's keys)
 /// only until then.
-pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<u64>) -> Step {
+pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<UnixMillis>) -> Step {
     let Some(headers) = host::request_headers() else {
         host::send_internal_error();
         return Step::Stop;
@@ -65,7 +66,7 @@ pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<u64>) 
         && shared.held.borrow().len() < MAX_HELD;
     let outcome = {
         let keys = shared.keys.borrow();
-        let view = keys.view(now, may_wait);
+        let view = keys.view(now_ms, may_wait);
         authenticate(
             &shared.config,
             Request { headers: &headers },
@@ -92,16 +93,16 @@ pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<u64>) 
             let provider = match wait {
                 Wait::Keys(provider) => provider,
                 Wait::KidRefetch(provider) => {
-                    shared.keys.borrow_mut().request_refetch(provider, now);
+                    shared.keys.borrow_mut().request_refetch(provider, now_ms);
                     provider
                 }
             };
-            let deadline_ms = held_until
-                .unwrap_or_else(|| shared.keys.borrow().hold_deadline_ms(provider, now_ms));
+            let deadline =
+                held_until.unwrap_or_else(|| shared.keys.borrow().hold_deadline(provider, now_ms));
             shared.held.borrow_mut().push(Held {
                 context_id,
                 wait,
-                deadline_ms,
+                deadline,
             });
             Step::Stop
         }

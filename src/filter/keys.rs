@@ -1,10 +1,11 @@
 //! Remote keys in the host: this VM's copy of each remote provider's keys, the shared-data
-//! records every VM reads, the fetch lease, and the fetches themselves. Every decision (is a
-//! fetch due, how long to back off, can a request wait) is the core's (`jwks_cache`); this file
-//! only moves bytes between Envoy and those decisions.
+//! records every VM reads, the fetch lease, the fetches themselves, and the registry that lets
+//! the records of retired configurations be reclaimed. Every decision (is a fetch due, how long
+//! to back off, can a request wait, is a discovery document usable, which records are retired)
+//! is the core's (`jwks_cache`, `remote`, `jwks`); this file only moves bytes between Envoy and
+//! those decisions.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use proxy_wasm::types::LogLevel;
 
@@ -13,11 +14,12 @@ use crate::authenticator::{KeyAccess, RemoteKeys};
 use crate::config::{Config, KeySource};
 use crate::jwks::KeySet;
 use crate::jwks_cache::{
-    fetch_lost, hold_deadline_ms, namespace, Availability, FetchReason, FetchState, KeyRecord,
+    fetch_lost, hold_deadline, namespace, Availability, FetchReason, FetchState, KeyRecord,
+    RecordKeys, Registry, HEARTBEAT, REGISTRY_KEY,
 };
 use crate::limits::Limits;
 use crate::remote::{parse_discovery, FetchError, HttpUri, RemoteJwks};
-use crate::time::UnixTime;
+use crate::time::UnixMillis;
 
 /// This VM's view of every remote provider.
 pub struct KeyCache {
@@ -26,6 +28,13 @@ pub struct KeyCache {
     in_flight: HashMap<u32, InFlight>,
     /// Fetches this VM finished since the last `take_fetch_results`: (provider, succeeded).
     fetch_results: Vec<(usize, bool)>,
+    /// Where this configuration's records are, and how many remote providers it has.
+    namespace: String,
+    slots: usize,
+    /// When this VM next vouches for the configuration in the registry.
+    next_check_in: UnixMillis,
+    /// The registry was found full (logged once).
+    unlisted: bool,
 }
 
 /// One remote provider, in this VM.
@@ -33,14 +42,13 @@ struct ProviderKeys {
     name: String,
     issuer: Option<String>,
     remote: RemoteJwks,
-    state_key: String,
-    record_key: String,
+    records: RecordKeys,
     /// The shared state as last read.
     state: FetchState,
     /// The keys this VM parsed, their version and fetch time.
     keys: Option<KeySet>,
     version: u64,
-    fetched_at: u64,
+    fetched_at: UnixMillis,
     /// This VM created the shared state with its lease: dispatch once the next tick confirms
     /// that no other VM's creation overwrote it (shared data has no create-if-absent).
     confirm_lease: bool,
@@ -50,7 +58,7 @@ struct InFlight {
     provider: usize,
     uri: HttpUri,
     step: Step,
-    started_ms: u64,
+    started: UnixMillis,
 }
 
 #[derive(Clone, Copy, Eq, PartialEq)]
@@ -68,24 +76,31 @@ pub struct Change {
     pub failure: bool,
 }
 
+const FAILURE: Change = Change {
+    keys: false,
+    failure: true,
+};
+
 impl KeyCache {
     pub fn new(config: &Config, configuration: &[u8]) -> Self {
+        let namespace = namespace(configuration);
+        let mut slots = 0;
         let providers = config
             .providers
             .iter()
             .map(|provider| match &provider.keys {
                 KeySource::Remote(remote) => {
-                    let prefix = namespace(configuration, &provider.name);
+                    let records = RecordKeys::new(&namespace, slots);
+                    slots += 1;
                     Some(ProviderKeys {
                         name: provider.name.clone(),
                         issuer: provider.claims.issuer.clone(),
                         remote: remote.clone(),
-                        state_key: format!("{prefix}/state"),
-                        record_key: format!("{prefix}/keys"),
+                        records,
                         state: FetchState::default(),
                         keys: None,
                         version: 0,
-                        fetched_at: 0,
+                        fetched_at: UnixMillis::default(),
                         confirm_lease: false,
                     })
                 }
@@ -97,11 +112,15 @@ impl KeyCache {
             owner: host::random_u64().max(1),
             in_flight: HashMap::new(),
             fetch_results: Vec::new(),
+            namespace,
+            slots,
+            next_check_in: UnixMillis::default(),
+            unlisted: false,
         }
     }
 
     pub fn has_remote(&self) -> bool {
-        self.providers.iter().any(Option::is_some)
+        self.slots > 0
     }
 
     /// The fetches this VM finished since the last call: (provider, succeeded).
@@ -110,7 +129,7 @@ impl KeyCache {
     }
 
     /// The view requests see; `may_wait: false` for a request that already waited once.
-    pub fn view(&self, now: UnixTime, may_wait: bool) -> View<'_> {
+    pub fn view(&self, now: UnixMillis, may_wait: bool) -> View<'_> {
         View {
             cache: self,
             now,
@@ -119,14 +138,15 @@ impl KeyCache {
     }
 
     /// Until when a request arriving now may wait for `provider`'s keys.
-    pub fn hold_deadline_ms(&self, provider: usize, now_ms: u64) -> u64 {
+    pub fn hold_deadline(&self, provider: usize, now: UnixMillis) -> UnixMillis {
         self.remote(provider)
-            .map_or(now_ms, |p| hold_deadline_ms(&p.remote, now_ms))
+            .map_or(now, |p| hold_deadline(&p.remote, now))
     }
 
-    /// Every tick: read the shared state, load new keys, start due fetches. Returns the
-    /// providers whose situation changed.
-    pub fn tick(&mut self, now_ms: u64) -> Vec<(usize, Change)> {
+    /// Every tick: vouch for this configuration's records, read the shared state, load new
+    /// keys, start due fetches. Returns the providers whose situation changed.
+    pub fn tick(&mut self, now: UnixMillis) -> Vec<(usize, Change)> {
+        self.check_in(now);
         let mut changes = Vec::new();
         // A fetch whose response never came (Envoy always answers, within its timeout, so this
         // is a safety net) must not keep this VM from ever fetching that provider again.
@@ -135,20 +155,14 @@ impl KeyCache {
             .iter()
             .filter(|(_, flight)| {
                 self.remote(flight.provider)
-                    .is_some_and(|p| fetch_lost(&p.remote, flight.started_ms, now_ms))
+                    .is_some_and(|p| fetch_lost(&p.remote, flight.started, now))
             })
             .map(|(token, _)| *token)
             .collect();
         for token in lost {
             if let Some(flight) = self.in_flight.remove(&token) {
                 self.fail(flight.provider, &flight.uri, &FetchError::NoResponse);
-                changes.push((
-                    flight.provider,
-                    Change {
-                        keys: false,
-                        failure: true,
-                    },
-                ));
+                changes.push((flight.provider, FAILURE));
             }
         }
         for index in 0..self.providers.len() {
@@ -156,23 +170,25 @@ impl KeyCache {
                 continue;
             };
             let failures_before = provider.state.failures;
-            if let Some(state) = host::shared_data(&provider.state_key).0 {
-                provider.state = FetchState::decode(&state);
-            }
+            // An absent or emptied state reads as a fresh one (version 0): this VM keeps the
+            // keys it has, and a fetch starts.
+            provider.state = FetchState::decode(
+                &host::shared_data(&provider.records.state)
+                    .0
+                    .unwrap_or_default(),
+            );
             let mut change = Change {
                 keys: provider.load(),
                 failure: provider.state.failures > failures_before,
             };
             if provider.confirm_lease {
                 provider.confirm_lease = false;
-                if provider.state.lease_owner == self.owner
-                    && provider.state.lease_until_ms > now_ms
-                {
+                if provider.state.lease_owner == self.owner && provider.state.lease_until > now {
                     change.failure |= self.start_fetch(index);
                 }
-            } else if let Some(reason) = provider.state.fetch_due(now_ms, &provider.remote) {
+            } else if let Some(reason) = provider.state.fetch_due(now, &provider.remote) {
                 if !self.in_flight.values().any(|f| f.provider == index) {
-                    change.failure |= self.try_lease(index, reason, now_ms);
+                    change.failure |= self.try_lease(index, reason, now);
                 }
             }
             if change != Change::default() {
@@ -182,18 +198,65 @@ impl KeyCache {
         changes
     }
 
+    /// Once a heartbeat: vouch for this configuration in the registry, and empty the records
+    /// of the configurations the registry says are retired.
+    fn check_in(&mut self, now: UnixMillis) {
+        if now < self.next_check_in {
+            return;
+        }
+        self.next_check_in = now.saturating_add(HEARTBEAT);
+        let (namespace, slots) = (self.namespace.as_str(), self.slots);
+        let mut unlisted = false;
+        let written = host::update_shared(REGISTRY_KEY, |bytes| {
+            let check_in =
+                Registry::decode(bytes.unwrap_or_default()).check_in(namespace, slots, now);
+            unlisted = check_in.unlisted;
+            let registry = check_in.registry?;
+            Some((registry.encode(), check_in.retired))
+        });
+        if unlisted && !self.unlisted {
+            host::log(
+                LogLevel::Warn,
+                "jwt-gate: the registry of key records is full (1024 plugin configurations): this configuration's records will not be reclaimed when it is retired",
+            );
+        }
+        self.unlisted = unlisted;
+        let Some((retired, _)) = written else {
+            return;
+        };
+        if retired.is_empty() {
+            return;
+        }
+        for records in retired.iter().flat_map(|entry| entry.record_keys()) {
+            host::empty_shared(&records.state);
+            host::empty_shared(&records.keys);
+        }
+        let names: Vec<&str> = retired
+            .iter()
+            .map(|entry| entry.namespace.as_str())
+            .collect();
+        host::log(
+            LogLevel::Info,
+            &format!(
+                "jwt-gate: reclaimed the key records of {} plugin configuration(s) no longer in use: {}",
+                retired.len(),
+                names.join(", ")
+            ),
+        );
+    }
+
     /// Takes the lease if no other VM holds it, and fetches (or waits one tick to confirm a
     /// newly created lease). Returns whether the fetch failed at once.
-    fn try_lease(&mut self, index: usize, reason: FetchReason, now_ms: u64) -> bool {
+    fn try_lease(&mut self, index: usize, reason: FetchReason, now: UnixMillis) -> bool {
         let owner = self.owner;
         let Some(provider) = self.providers.get_mut(index).and_then(Option::as_mut) else {
             return false;
         };
         let remote = provider.remote.clone();
-        let updated = host::update_shared(&provider.state_key, |state| {
+        let updated = update_state(&provider.records.state, |state| {
             state
-                .fetch_due(now_ms, &remote)
-                .map(|_| state.with_lease(owner, now_ms, &remote))
+                .fetch_due(now, &remote)
+                .map(|_| state.with_lease(owner, now, &remote))
         });
         let Some((state, created)) = updated else {
             return false;
@@ -230,8 +293,7 @@ impl KeyCache {
         let Some(provider) = self.remote(index) else {
             return false;
         };
-        let timeout = Duration::from_millis(provider.remote.timeout_ms);
-        match host::http_get(&provider.remote.cluster, &uri, timeout) {
+        match host::http_get(&provider.remote.cluster, &uri, provider.remote.timeout) {
             Ok(token) => {
                 self.in_flight.insert(
                     token,
@@ -239,7 +301,7 @@ impl KeyCache {
                         provider: index,
                         uri,
                         step,
-                        started_ms: host::now_ms(),
+                        started: host::now_ms(),
                     },
                 );
                 false
@@ -256,7 +318,7 @@ impl KeyCache {
         &mut self,
         token: u32,
         response: Result<Vec<u8>, FetchError>,
-        now: UnixTime,
+        now: UnixMillis,
     ) -> Option<(usize, Change)> {
         let flight = self.in_flight.remove(&token)?;
         let index = flight.provider;
@@ -264,63 +326,38 @@ impl KeyCache {
             Ok(body) => body,
             Err(error) => {
                 self.fail(index, &flight.uri, &error);
-                return Some((
-                    index,
-                    Change {
-                        keys: false,
-                        failure: true,
-                    },
-                ));
+                return Some((index, FAILURE));
             }
         };
         let limits = Limits::DEFAULT;
         if flight.step == Step::Discovery {
-            return match parse_discovery(&body, &limits) {
-                Ok(discovery) => {
-                    let name = self.name(index);
-                    let expected = self.remote(index).and_then(|p| p.issuer.clone());
+            let name = self.name(index);
+            let issuer = self
+                .remote(index)
+                .and_then(|p| p.issuer.clone())
+                .unwrap_or_default();
+            let discovered = parse_discovery(&body, &limits)
+                .and_then(|discovery| discovery.keys_uri(&issuer, &flight.uri));
+            return match discovered {
+                Ok(jwks_uri) => {
                     host::log(
                         LogLevel::Info,
                         &format!(
                             "jwt-gate: providers.{name}: discovered jwks_uri {}",
-                            discovery.jwks_uri.uri
+                            jwks_uri.uri
                         ),
                     );
-                    if discovery.issuer.is_some() && discovery.issuer != expected {
-                        // OpenID Connect Discovery §4.3: the issuers must be equal. Tokens are
-                        // still checked against the configured issuer; this is worth a look.
-                        host::log(
-                            LogLevel::Warn,
-                            &format!(
-                                "jwt-gate: providers.{name}: the discovery document's issuer {:?} is not the configured issuer {:?}",
-                                discovery.issuer.unwrap_or_default(),
-                                expected.unwrap_or_default()
-                            ),
-                        );
-                    }
-                    let jwks_uri = discovery.jwks_uri;
                     let failed = self.dispatch(index, jwks_uri, Step::Jwks);
-                    failed.then_some((
-                        index,
-                        Change {
-                            keys: false,
-                            failure: true,
-                        },
-                    ))
+                    failed.then_some((index, FAILURE))
                 }
                 Err(error) => {
                     self.fail(index, &flight.uri, &error);
-                    Some((
-                        index,
-                        Change {
-                            keys: false,
-                            failure: true,
-                        },
-                    ))
+                    Some((index, FAILURE))
                 }
             };
         }
-        let keys = match KeySet::parse(&body, &limits) {
+        let format = self.remote(index)?.remote.format;
+        let keys = match KeySet::parse_fetched(&body, format, &limits) {
             Ok(keys) => keys,
             Err(error) => {
                 self.fail(
@@ -328,30 +365,24 @@ impl KeyCache {
                     &flight.uri,
                     &FetchError::BadKeySet(error.to_string()),
                 );
-                return Some((
-                    index,
-                    Change {
-                        keys: false,
-                        failure: true,
-                    },
-                ));
+                return Some((index, FAILURE));
             }
         };
         let provider = self.providers.get_mut(index).and_then(Option::as_mut)?;
         // The version comes from the state read in the compare-and-swap; the record is written
         // after it, and readers load a record only when it has the state's version.
         let local_version = provider.version;
-        let (state, _) = host::update_shared(&provider.state_key, |state| {
+        let (state, _) = update_state(&provider.records.state, |state| {
             Some(state.published(local_version, now))
         })?;
         let version = state.version;
         provider.state = state;
         let record = KeyRecord {
             version,
-            fetched_at: now.seconds(),
+            fetched_at: now,
             body,
         };
-        host::set_shared(&provider.record_key, &record.encode());
+        host::set_shared(&provider.records.keys, &record.encode());
         host::log(
             LogLevel::Info,
             &format!(
@@ -361,7 +392,25 @@ impl KeyCache {
                 flight.uri.uri
             ),
         );
-        if keys.over_limit > 0 || !keys.skipped.is_empty() {
+        let first_skipped = || {
+            keys.skipped
+                .first()
+                .map_or_else(|| "none".to_owned(), |(_, reason)| reason.to_string())
+        };
+        if keys.keys.is_empty() {
+            // A well-formed key set without a usable key: the issuer withdrew its keys, and
+            // the ones fetched before stop verifying now (issue 13 item 8).
+            host::log(
+                LogLevel::Warn,
+                &format!(
+                    "jwt-gate: providers.{}: the key set from {} has no usable key ({} skipped, first: {}): it replaces the previous keys, and tokens get 401 Jwks doesn't have key to match kid or alg from Jwt until the issuer publishes one",
+                    provider.name,
+                    flight.uri.uri,
+                    keys.skipped.len(),
+                    first_skipped(),
+                ),
+            );
+        } else if keys.over_limit > 0 || !keys.skipped.is_empty() {
             host::log(
                 LogLevel::Warn,
                 &format!(
@@ -369,9 +418,7 @@ impl KeyCache {
                     provider.name,
                     keys.skipped.len(),
                     flight.uri.uri,
-                    keys.skipped
-                        .first()
-                        .map_or_else(|| "none".to_owned(), |(_, reason)| reason.to_string()),
+                    first_skipped(),
                     keys.over_limit,
                     limits.max_keys
                 ),
@@ -379,7 +426,7 @@ impl KeyCache {
         }
         provider.keys = Some(keys);
         provider.version = version;
-        provider.fetched_at = now.seconds();
+        provider.fetched_at = now;
         self.fetch_results.push((index, true));
         Some((
             index,
@@ -393,15 +440,15 @@ impl KeyCache {
     /// Records a failed fetch in the shared state (backing off) and logs it once.
     fn fail(&mut self, index: usize, uri: &HttpUri, error: &FetchError) {
         self.fetch_results.push((index, false));
-        let now_ms = host::now_ms();
+        let now = host::now_ms();
         let Some(provider) = self.providers.get_mut(index).and_then(Option::as_mut) else {
             return;
         };
         let remote = provider.remote.clone();
         let text = error.to_string();
         let owner = self.owner;
-        if let Some((state, _)) = host::update_shared(&provider.state_key, |state| {
-            Some(state.failed(owner, &text, now_ms, &remote))
+        if let Some((state, _)) = update_state(&provider.records.state, |state| {
+            Some(state.failed(owner, &text, now, &remote))
         }) {
             provider.state = state;
         }
@@ -409,7 +456,7 @@ impl KeyCache {
             Some(keys) => format!(
                 "keeping {} key(s) fetched {} s ago",
                 keys.keys.len(),
-                (now_ms / 1000).saturating_sub(provider.fetched_at)
+                now.since(provider.fetched_at).as_secs()
             ),
             None => "no keys yet: requests get 401 Jwks remote fetch is failed".to_owned(),
         };
@@ -423,27 +470,29 @@ impl KeyCache {
     }
 
     /// Asks, through the shared state, for one refetch because a token's `kid` was unknown.
-    pub fn request_refetch(&mut self, index: usize, now: UnixTime) {
+    pub fn request_refetch(&mut self, index: usize, now: UnixMillis) {
         let Some(provider) = self.providers.get_mut(index).and_then(Option::as_mut) else {
             return;
         };
         let remote = provider.remote.clone();
-        match host::update_shared(&provider.state_key, |state| {
+        match update_state(&provider.records.state, |state| {
             state.with_refetch_request(now, &remote)
         }) {
             Some((state, _)) => provider.state = state,
-            // Declined (another request asked first, or the rate limit): see why now rather
-            // than at the next tick, so the next unknown kid is not held for nothing.
+            // Declined (another request asked first, the rate limit, or the backoff): see why
+            // now rather than at the next tick, so the next unknown kid is not held for nothing.
             None => {
-                if let Some(bytes) = host::shared_data(&provider.state_key).0 {
-                    provider.state = FetchState::decode(&bytes);
-                }
+                provider.state = FetchState::decode(
+                    &host::shared_data(&provider.records.state)
+                        .0
+                        .unwrap_or_default(),
+                );
             }
         }
     }
 
     /// (provider, key count, age in seconds) of every remote provider with keys, for gauges.
-    pub fn gauges(&self, now: UnixTime) -> Vec<(usize, usize, u64)> {
+    pub fn gauges(&self, now: UnixMillis) -> Vec<(usize, usize, u64)> {
         self.providers
             .iter()
             .enumerate()
@@ -451,7 +500,7 @@ impl KeyCache {
                 let provider = provider.as_ref()?;
                 // No age before the first fetch (it would read as 56 years).
                 let keys = provider.keys.as_ref()?;
-                let age = now.seconds().saturating_sub(provider.fetched_at);
+                let age = now.since(provider.fetched_at).as_secs();
                 Some((index, keys.keys.len(), age))
             })
             .collect()
@@ -467,13 +516,25 @@ impl KeyCache {
     }
 }
 
+/// Applies `change` to a provider's shared [`FetchState`] by compare-and-swap: the new state
+/// and whether this call created the record, or `None` if `change` declined.
+fn update_state(
+    key: &str,
+    change: impl Fn(&FetchState) -> Option<FetchState>,
+) -> Option<(FetchState, bool)> {
+    host::update_shared(key, |bytes| {
+        let next = change(&FetchState::decode(bytes.unwrap_or_default()))?;
+        Some((next.encode(), next))
+    })
+}
+
 impl ProviderKeys {
     /// Loads the shared record if its version is newer than this VM's. Returns whether it did.
     fn load(&mut self) -> bool {
         if self.state.version <= self.version {
             return false;
         }
-        let Some(bytes) = host::shared_data(&self.record_key).0 else {
+        let Some(bytes) = host::shared_data(&self.records.keys).0 else {
             return false;
         };
         let Some(record) = KeyRecord::decode(&bytes) else {
@@ -482,7 +543,7 @@ impl ProviderKeys {
         if record.version <= self.version {
             return false;
         }
-        match KeySet::parse(&record.body, &Limits::DEFAULT) {
+        match KeySet::parse_fetched(&record.body, self.remote.format, &Limits::DEFAULT) {
             Ok(keys) => {
                 self.keys = Some(keys);
                 self.version = record.version;
@@ -497,7 +558,7 @@ impl ProviderKeys {
 /// The keys as one request sees them.
 pub struct View<'a> {
     cache: &'a KeyCache,
-    now: UnixTime,
+    now: UnixMillis,
     may_wait: bool,
 }
 

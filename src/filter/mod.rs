@@ -16,6 +16,7 @@ use proxy_wasm::types::{ContextType, LogLevel};
 
 use crate::config::{Config, KeySource, VerifierChoice};
 use crate::limits::Limits;
+use crate::time::UnixMillis;
 use crate::token_cache::TokenCache;
 use crate::verify::{known_answer_test, HostAssisted, RingVerifier, SignatureVerifier};
 use host::{Metrics, ProviderMetrics};
@@ -55,7 +56,7 @@ impl Context for Root {
         let change = shared
             .keys
             .borrow_mut()
-            .on_response(token_id, response, host::now());
+            .on_response(token_id, response, host::now_ms());
         if let Some((provider, change)) = change {
             self.after_changes(&shared, &[(provider, change)]);
         }
@@ -196,7 +197,7 @@ impl Root {
                 host::increment(metrics.and_then(|m| m.fetch_failed));
             }
         }
-        for (provider, count, age) in keys.gauges(host::now()) {
+        for (provider, count, age) in keys.gauges(host::now_ms()) {
             if let Some(metrics) = shared
                 .provider_metrics
                 .get(provider)
@@ -208,26 +209,26 @@ impl Root {
         }
         drop(keys);
 
-        let now_ms = host::now_ms();
-        let due: Vec<(u32, u64)> = {
+        let now = host::now_ms();
+        let due: Vec<(u32, UnixMillis)> = {
             let mut held = shared.held.borrow_mut();
             let (due, waiting): (Vec<_>, Vec<_>) = held.drain(..).partition(|h| {
-                h.deadline_ms <= now_ms
+                h.deadline <= now
                     || changes
                         .iter()
                         .any(|(p, c)| *p == h.provider() && (c.keys || c.failure))
             });
             *held = waiting;
             due.into_iter()
-                .map(|h| (h.context_id, h.deadline_ms))
+                .map(|h| (h.context_id, h.deadline))
                 .collect()
         };
         if due.is_empty() {
             return;
         }
-        for (context_id, deadline_ms) in due {
+        for (context_id, deadline) in due {
             if host::switch_to(context_id)
-                && decide(shared, context_id, Some(deadline_ms)) == Step::Continue
+                && decide(shared, context_id, Some(deadline)) == Step::Continue
             {
                 host::resume_request();
             }

@@ -399,11 +399,15 @@ fn check(file: &str, bytes: &[u8], format: Format) -> Result<String, Failure> {
             KeySource::Remote(remote) => match (&remote.jwks_uri, &remote.discovery_uri) {
                 (Some(uri), _) => format!(
                     "fetched from {} through cluster {} every {} s",
-                    uri.uri, remote.cluster, remote.cache_duration_seconds
+                    uri.uri,
+                    remote.cluster,
+                    remote.cache_duration.as_secs_f64()
                 ),
                 (None, Some(discovery)) => format!(
                     "discovered from {} through cluster {} every {} s",
-                    discovery.uri, remote.cluster, remote.cache_duration_seconds
+                    discovery.uri,
+                    remote.cluster,
+                    remote.cache_duration.as_secs_f64()
                 ),
                 (None, None) => "remote".to_owned(),
             },
