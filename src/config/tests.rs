@@ -506,3 +506,21 @@ fn bad_api_keys_and_deny_rules_name_the_field() {
         assert!(error.starts_with(expected), "{error}");
     }
 }
+
+#[test]
+fn refused_jwt_authn_fields_say_why() {
+    let mut requires = provider();
+    requires["payload_in_metadata"] = json!("p");
+    assert!(error(json!({"providers": {"p": requires}}))
+        .starts_with("providers.p.payload_in_metadata: proxy-wasm filters cannot write"));
+    let rule = |requires: Value| {
+        json!({"providers": {"p": provider()},
+            "rules": [{"match": {"prefix": "/"}, "requires": requires}]})
+    };
+    assert!(error(rule(json!({"extract_only_without_validation": {}}))).starts_with(
+        "rules[0].requires.extract_only_without_validation: refused: it forwards claims without checking the signature"
+    ));
+    let fraction = json!({"providers": {"p": provider()}, "rules": [{"match": {"prefix": "/",
+        "runtime_fraction": {"default_value": {"numerator": 50}}}}]});
+    assert!(error(fraction).starts_with("rules[0].match.runtime_fraction: refused"));
+}

@@ -24,7 +24,11 @@ pub(crate) struct Field<'a> {
 
 /// jwt_authn fields jwt-gate knows but does not implement, and why.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("filter_state_rules", "not supported by jwt-gate"),
+    (
+        "filter_state_rules",
+        "not supported: a proxy-wasm filter cannot read another filter's filter state as a \
+         requirement selector; use rules with header matchers",
+    ),
     (
         "failed_status_in_metadata",
         "proxy-wasm filters cannot write dynamic metadata",
@@ -39,27 +43,50 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ),
     (
         "payload_in_metadata",
-        "proxy-wasm filters cannot write dynamic metadata",
+        "proxy-wasm filters cannot write dynamic metadata: use forward_payload_header or \
+         claim_to_headers",
     ),
-    ("connect_matcher", "not supported by jwt-gate"),
-    ("path_match_policy", "not supported by jwt-gate"),
-    ("grpc", "not supported by jwt-gate"),
-    ("tls_context", "not supported by jwt-gate"),
-    ("dynamic_metadata", "not supported by jwt-gate"),
-    ("filter_state", "not supported by jwt-gate"),
-    ("cel_expr_config", "not supported by jwt-gate"),
-    ("runtime_fraction", "not supported by jwt-gate"),
+    (
+        "connect_matcher",
+        "not supported: jwt-gate matches requests by path",
+    ),
+    (
+        "path_match_policy",
+        "not supported: use jwt-gate's path_template",
+    ),
+    (
+        "grpc",
+        "not supported: match the content-type header (prefix application/grpc)",
+    ),
+    (
+        "tls_context",
+        "not supported: a rule cannot depend on the connection's TLS state",
+    ),
+    (
+        "dynamic_metadata",
+        "not supported: a rule cannot depend on dynamic metadata",
+    ),
+    (
+        "filter_state",
+        "not supported: a rule cannot depend on filter state",
+    ),
+    ("cel_expr_config", "not supported"),
+    (
+        "runtime_fraction",
+        "refused: a rule that applies to a random fraction of requests makes authentication random",
+    ),
     (
         "filename",
         "files cannot be read inside the wasm VM: use inline_string",
     ),
     (
         "environment_variable",
-        "not supported by jwt-gate: use inline_string",
+        "the wasm VM cannot read environment variables: use inline_string",
     ),
     (
         "extract_only_without_validation",
-        "not supported by jwt-gate",
+        "refused: it forwards claims without checking the signature, and jwt-gate forwards only \
+         verified claims",
     ),
 ];
 
