@@ -7,7 +7,7 @@ once; discovery (and the discovery documents it refuses), x509 and PEM documents
 that is never a secret; bad bodies; an unknown cluster and one whose host does not resolve; retry
 delays under a second; two plugin configurations that never share keys; the key gauges.
 
-Timing (src/filter): every VM ticks every 200 ms; the VM that creates a provider's shared state
+Timing (src/hosts/proxy_wasm): every VM ticks every 200 ms; the VM that creates a provider's shared state
 confirms its lease one tick later; a request that arrives before any keys is held at most
 2 * timeout + 1.5 s; failures back off from base_interval, doubling up to max_interval."""
 

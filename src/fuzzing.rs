@@ -7,13 +7,13 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 
+use crate::authenticator::token_cache::TokenCache;
 use crate::authenticator::{authenticate, NoRemoteKeys, Request};
 use crate::config::Config;
-use crate::jwks::{KeySet, KeySetFormat};
+use crate::keys::{KeySet, KeySetFormat};
 use crate::limits::Limits;
 use crate::time::UnixTime;
 use crate::token::Jwt;
-use crate::token_cache::TokenCache;
 use crate::verify::{verify_signature, RingVerifier};
 
 /// The fixtures' time: tokens minted for it are valid then.
@@ -119,10 +119,12 @@ pub fn key_set(data: &[u8]) {
 pub fn config(data: &[u8]) {
     let _ = Config::from_json(data);
     if let Ok(value) = crate::json::parse(data, 64) {
-        if let Ok(translated) = crate::openapi::translate(&json!({"openapi": value.clone()})) {
+        if let Ok(translated) =
+            crate::translate::openapi::translate(&json!({"openapi": value.clone()}))
+        {
             let _ = Config::from_value(&translated.config);
         }
-        if let Ok(translated) = crate::oci::translate(&value) {
+        if let Ok(translated) = crate::translate::oci::translate(&value) {
             let _ = Config::from_value(&translated.config);
         }
     }
@@ -135,10 +137,10 @@ pub fn template(data: &[u8]) {
     let Some(Ok(text)) = lines.next().map(std::str::from_utf8) else {
         return;
     };
-    if let Ok(template) = crate::config::PathTemplate::parse(text) {
+    if let Ok(template) = crate::policy::template::PathTemplate::parse(text) {
         let _ = template.specificity();
         for path in lines.take(64) {
-            let decoded = crate::config::percent_decoded_path(path);
+            let decoded = crate::policy::template::percent_decoded_path(path);
             for path in std::iter::once(path).chain(decoded.as_deref()) {
                 let _ = template.matches(path, true);
                 let _ = template.matches(path, false);

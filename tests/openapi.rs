@@ -9,8 +9,8 @@
 
 use serde_json::{json, Value};
 
+use jwt_gate::authenticator::token_cache::TokenCache;
 use jwt_gate::authenticator::NoRemoteKeys;
-use jwt_gate::token_cache::TokenCache;
 use jwt_gate::verify::RingVerifier;
 use jwt_gate::{authenticate, Config, Decision, HeaderOp, Request, UnixTime};
 

@@ -10,11 +10,11 @@
 
 use serde_json::{json, Value};
 
+use jwt_gate::authenticator::token_cache::TokenCache;
 use jwt_gate::authenticator::NoRemoteKeys;
-use jwt_gate::jwks::{KeySet, KeySetFormat};
+use jwt_gate::keys::{KeySet, KeySetFormat};
 use jwt_gate::limits::Limits;
 use jwt_gate::token::{Jws, Jwt};
-use jwt_gate::token_cache::TokenCache;
 use jwt_gate::verify::{verify_signature, RingVerifier, VerifyError};
 use jwt_gate::{authenticate, Config, Decision, Request, UnixTime};
 

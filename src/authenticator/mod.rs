@@ -6,20 +6,24 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::rc::Rc;
 
+pub mod error;
+pub mod extractor;
+pub mod token_cache;
+
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::claims::scopes;
 use crate::config::{Config, FailureFormat, KeySource, PayloadFormat, Provider};
-use crate::error::AuthError;
-use crate::extractor::{remove_query_param, split_path, Location};
-use crate::jwks::KeySet;
-use crate::requirement::Checks;
+use crate::keys::KeySet;
+use crate::policy::requirement::Checks;
 use crate::time::UnixTime;
+use crate::token::claims::scopes;
 use crate::token::Jwt;
-use crate::token_cache::{TokenCache, Verified};
 use crate::verify::{verify_signature, SignatureVerifier, VerifyError};
+use error::AuthError;
+use extractor::{remove_query_param, split_path, Location};
+use token_cache::{TokenCache, Verified};
 
 /// The request as the host sees it: every header, pseudo-headers (`:path`, `:method`,
 /// `:authority`, `:scheme`) included, as raw bytes with lower-case names.
@@ -369,7 +373,7 @@ fn select_rule<'c>(
         .rules
         .iter()
         .any(|rule| rule.path_template)
-        .then(|| header(request, ":path").and_then(crate::config::percent_decoded_path))
+        .then(|| header(request, ":path").and_then(crate::policy::template::percent_decoded_path))
         .flatten();
     if let Some(path) = decoded {
         let headers: Vec<(Vec<u8>, Vec<u8>)> = request
@@ -427,7 +431,7 @@ impl<'c, 't> Session<'c, 't> {
             .or_else(|| candidates().find(|(_, p)| p.claims.issuer.is_none()))
             .map(|(index, _)| index)
             .ok_or(AuthError::Claims(
-                crate::claims::ClaimsError::IssuerNotAllowed,
+                crate::policy::claims::ClaimsError::IssuerNotAllowed,
             ))
     }
 

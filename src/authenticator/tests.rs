@@ -3,9 +3,9 @@
 use serde_json::{json, Value};
 
 use super::*;
-use crate::claims::claim;
-use crate::jwks::KeySet;
-use crate::token_cache::TokenCache;
+use crate::authenticator::token_cache::TokenCache;
+use crate::keys::KeySet;
+use crate::token::claims::claim;
 use crate::verify::RingVerifier;
 
 fn fixtures() -> Value {
@@ -507,7 +507,7 @@ fn subjects_restrict_sub_on_misses_and_cache_hits() {
     let prefixed = config(json!({"subjects": {"prefix": "a"}}), rules);
     assert_eq!(
         prefixed.providers[0].claims.check(&claims, now(), None),
-        Err(crate::claims::ClaimsError::SubjectNotAllowed)
+        Err(crate::policy::claims::ClaimsError::SubjectNotAllowed)
     );
 }
 
@@ -645,8 +645,8 @@ struct Counting(std::cell::Cell<usize>);
 impl SignatureVerifier for Counting {
     fn verify(
         &self,
-        alg: crate::algorithm::Algorithm,
-        key: &crate::jwks::PublicKey,
+        alg: crate::token::algorithm::Algorithm,
+        key: &crate::keys::PublicKey,
         message: &[u8],
         sig: &[u8],
     ) -> bool {

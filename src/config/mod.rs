@@ -3,9 +3,7 @@
 //!
 //! Every error names the field at fault: `providers.auth0.audiences: expected a list of strings`.
 
-mod matcher;
-mod template;
-mod walk;
+pub(crate) mod walk;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,17 +14,17 @@ use base64::Engine as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::api_key::{Accepted, ApiKeyCheck};
-use crate::claims::{normalize_audience, ClaimCheck, ClaimLookup, ClaimRules};
-use crate::extractor::Location;
+use crate::authenticator::extractor::Location;
 use crate::json;
-use crate::jwks::{KeySet, KeySetFormat};
+use crate::keys::remote::{discovery_uri, HttpUri, RemoteJwks};
+use crate::keys::{KeySet, KeySetFormat};
 use crate::limits::Limits;
-use crate::remote::{discovery_uri, HttpUri, RemoteJwks};
-use crate::requirement::{Names, Requirement};
+use crate::policy::api_key::{Accepted, ApiKeyCheck};
+use crate::policy::claims::{normalize_audience, ClaimCheck, ClaimRules};
+use crate::policy::requirement::{Names, Requirement};
+use crate::token::claims::ClaimLookup;
 
-pub use matcher::{RouteMatch, StringMatcher};
-pub use template::{percent_decoded_path, PathTemplate};
+use crate::policy::route::{RouteMatch, StringMatcher};
 use walk::Field;
 
 /// A compiled configuration.
@@ -260,10 +258,10 @@ impl Config {
         let value =
             json::parse(bytes, 64).map_err(|error| ConfigError::new("", error.to_string()))?;
         let translation = if value.get("openapi").is_some() {
-            crate::openapi::translate(&value)?
+            crate::translate::openapi::translate(&value)?
         } else if value.get("swagger").is_some() {
             // A bare OpenAPI 2.0 document: the OpenAPI form without options.
-            crate::openapi::translate(&serde_json::json!({ "openapi": value }))?
+            crate::translate::openapi::translate(&serde_json::json!({ "openapi": value }))?
         } else {
             return Self::from_value(&value);
         };

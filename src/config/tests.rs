@@ -446,11 +446,11 @@ fn api_keys_and_deny_rules_parse() {
     assert!(config.providers.is_empty());
     assert_eq!(
         config.api_keys[0].locations,
-        crate::api_key::default_locations()
+        crate::policy::api_key::default_locations()
     );
     assert_eq!(
         config.api_keys[1].locations,
-        [crate::api_key::KeyLocation::Header("x-key".into())]
+        [crate::policy::api_key::KeyLocation::Header("x-key".into())]
     );
     assert_eq!(config.rules[1].deny.as_ref().map(|d| d.status), Some(404));
     assert!(!config.rules[0].path_template);

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use serde_json::{json, Map, Value};
 
-use jwt_gate::api_key::{Accepted, KeyLocation};
+use jwt_gate::authenticator::extractor::Location;
 use jwt_gate::config::{Config, KeySource};
-use jwt_gate::extractor::Location;
+use jwt_gate::policy::api_key::{Accepted, KeyLocation};
 
 /// Each command's synopsis and description, as `--help` prints them.
 const COMMANDS: &[(&str, &str)] = &[
@@ -168,7 +168,7 @@ fn run(args: &[String]) -> Result<String, Failure> {
                     config.extend(options);
                 }
             }
-            let translation = jwt_gate::openapi::translate(&config)
+            let translation = jwt_gate::translate::openapi::translate(&config)
                 .map_err(|error| rejected(error, &config, command))?;
             for warning in &translation.warnings {
                 eprintln!("warning: {warning}");
@@ -178,7 +178,7 @@ fn run(args: &[String]) -> Result<String, Failure> {
         }
         "from-oci" => {
             let deployment = parse(file, &bytes, format)?;
-            let translation = jwt_gate::oci::translate(&deployment)
+            let translation = jwt_gate::translate::oci::translate(&deployment)
                 .map_err(|error| rejected(error, &deployment, command))?;
             for warning in &translation.warnings {
                 eprintln!("warning: {warning}");

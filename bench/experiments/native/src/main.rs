@@ -1,7 +1,7 @@
 //! Native micro-benchmark of `authenticate` with the bench configuration:
 //! `native-bench <none|same|rs256> <iterations>`; run under callgrind for instruction counts.
 use jwt_gate::authenticator::NoRemoteKeys;
-use jwt_gate::token_cache::TokenCache;
+use jwt_gate::authenticator::token_cache::TokenCache;
 use jwt_gate::verify::HostAssisted;
 use jwt_gate::{authenticate, Config, Request, UnixTime};
 

@@ -18,10 +18,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
-use crate::config::{is_header_name, ConfigError, ConfigWarning, PathTemplate};
-use crate::jwks::{KeySet, PublicKey};
+use crate::config::{is_header_name, ConfigError, ConfigWarning};
+use crate::keys::remote::HttpUri;
+use crate::keys::{KeySet, PublicKey};
 use crate::limits::Limits;
-use crate::remote::HttpUri;
+use crate::policy::template::PathTemplate;
 use headers::{claim_headers, no_other_claim_uses};
 use model::*;
 use read::{join, Node, Object};

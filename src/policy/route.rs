@@ -41,9 +41,9 @@ use regex_lite::Regex;
 use serde_json::Value;
 
 use super::template::PathTemplate;
-use super::walk::{Field, Object};
-use super::ConfigError;
-use crate::extractor::split_path;
+use crate::authenticator::extractor::split_path;
+use crate::config::walk::{Field, Object};
+use crate::config::ConfigError;
 
 /// A compiled `match`.
 #[derive(Clone, Debug)]

@@ -9,10 +9,10 @@ use proxy_wasm::types::Action;
 
 use super::host::{self, Metrics, ProviderMetrics};
 use super::keys::KeyCache;
+use crate::authenticator::token_cache::TokenCache;
 use crate::authenticator::{authenticate, Decision, Request, Wait};
 use crate::config::Config;
 use crate::time::UnixMillis;
-use crate::token_cache::TokenCache;
 use crate::verify::SignatureVerifier;
 
 /// Most requests one VM holds while keys are on their way; more are answered at once.

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use crate::error::AuthError;
+use crate::authenticator::error::AuthError;
 
 /// Where a provider looks for tokens.
 #[derive(Clone, Debug, Eq, Hash, PartialEq)]

@@ -15,6 +15,10 @@
 //! does the same). Inline keys must include a usable one; a fetched JWK set may have none (the
 //! issuer withdrew its keys).
 
+pub mod der;
+pub mod record;
+pub mod remote;
+
 use std::fmt;
 
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
@@ -29,9 +33,9 @@ use x509_parser::pem::Pem;
 use x509_parser::prelude::{FromDer, SubjectPublicKeyInfo, X509Certificate};
 use x509_parser::public_key::PublicKey as ParsedKey;
 
-use crate::algorithm::{Algorithm, Curve, KeyFamily};
 use crate::json;
 use crate::limits::Limits;
+use crate::token::algorithm::{Algorithm, Curve, KeyFamily};
 
 /// Shortest secret accepted from a symmetric key file (bytes).
 pub const MIN_SYMMETRIC_KEY_BYTES: usize = 32;
@@ -428,7 +432,7 @@ impl PublicKey {
     }
 
     fn ec(curve: Curve, point: Vec<u8>) -> Self {
-        let spki = crate::der::ec_spki(curve, &point);
+        let spki = crate::keys::der::ec_spki(curve, &point);
         Self::Ec { curve, point, spki }
     }
 
@@ -454,7 +458,7 @@ impl PublicKey {
         Ok(Self::Rsa {
             n: n.to_vec(),
             e: e.to_vec(),
-            spki: crate::der::rsa_spki(n, e),
+            spki: crate::keys::der::rsa_spki(n, e),
         })
     }
 }

@@ -19,9 +19,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
-use crate::config::{ConfigError, ConfigWarning, PathTemplate};
+use crate::config::{ConfigError, ConfigWarning};
+use crate::keys::remote::{parse_discovery, HttpUri};
 use crate::limits::Limits;
-use crate::remote::{parse_discovery, HttpUri};
+use crate::policy::template::PathTemplate;
 use extensions::Place;
 use security::{Requirement, Scheme};
 
@@ -468,7 +469,7 @@ impl ApiKeys {
                     .enumerate()
                     .map(|(index, item)| {
                         item.as_str()
-                            .filter(|text| crate::api_key::parse_digest(text).is_some())
+                            .filter(|text| crate::policy::api_key::parse_digest(text).is_some())
                             .map(str::to_ascii_lowercase)
                             .ok_or_else(|| {
                                 ConfigError::new(
@@ -859,14 +860,14 @@ impl<'a> Document<'a> {
                         ),
                     ));
                 }
-                let discovery = crate::remote::discovery_uri(issuer).map_err(|why| {
+                let discovery = crate::keys::remote::discovery_uri(issuer).map_err(|why| {
                     ConfigError::new(
                         jwks_path.clone(),
                         format!("absent, and OpenID discovery is impossible: {why}"),
                     )
                 })?;
                 if let Some(document) = options.local_jwks.remove(&discovery.uri) {
-                    // OpenID Connect Discovery §4.3, as for a fetched document (src/remote.rs).
+                    // OpenID Connect Discovery §4.3, as for a fetched document (src/keys/remote.rs).
                     let found = parse_discovery(document.as_bytes(), &Limits::DEFAULT)
                         .and_then(|found| found.issuer_checked(issuer))
                         .map_err(|why| {
@@ -933,7 +934,7 @@ impl<'a> Document<'a> {
 
 /// A `local_jwks` body that must be a usable key set; the error names its entry.
 fn check_key_set(body: &str, uri: &str) -> Result<(), ConfigError> {
-    crate::jwks::KeySet::parse(body.as_bytes(), &Limits::DEFAULT)
+    crate::keys::KeySet::parse(body.as_bytes(), &Limits::DEFAULT)
         .map(|_| ())
         .map_err(|why| ConfigError::new(format!("local_jwks.{uri}"), why.to_string()))
 }

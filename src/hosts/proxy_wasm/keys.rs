@@ -2,7 +2,7 @@
 //! records every VM reads, the fetch lease, the fetches themselves, and the registry that lets
 //! the records of retired configurations be reclaimed. Every decision (is a fetch due, how long
 //! to back off, can a request wait, is a discovery document usable, which records are retired)
-//! is the core's (`jwks_cache`, `remote`, `jwks`); this file only moves bytes between Envoy and
+//! is the core's (`keys::record`, `keys::remote`, `keys`); this file only moves bytes between Envoy and
 //! those decisions.
 
 use std::collections::HashMap;
@@ -12,13 +12,13 @@ use proxy_wasm::types::LogLevel;
 use super::host;
 use crate::authenticator::{KeyAccess, RemoteKeys};
 use crate::config::{Config, KeySource};
-use crate::jwks::KeySet;
-use crate::jwks_cache::{
+use crate::keys::record::{
     fetch_lost, hold_deadline, namespace, Availability, FetchReason, FetchState, KeyRecord,
     RecordKeys, Registry, HEARTBEAT, REGISTRY_KEY,
 };
+use crate::keys::remote::{parse_discovery, FetchError, HttpUri, RemoteJwks};
+use crate::keys::KeySet;
 use crate::limits::Limits;
-use crate::remote::{parse_discovery, FetchError, HttpUri, RemoteJwks};
 use crate::time::UnixMillis;
 
 /// This VM's view of every remote provider.

@@ -7,10 +7,10 @@ use std::time::{Duration, UNIX_EPOCH};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType, Status};
 
+use crate::authenticator::error::AuthError;
+use crate::authenticator::token_cache::Counts;
 use crate::authenticator::{Decision, Denial, HeaderOp, Outcome};
-use crate::error::AuthError;
 use crate::time::{UnixMillis, UnixTime};
-use crate::token_cache::Counts;
 
 /// The plugin configuration bytes (empty if there are none).
 pub fn plugin_configuration() -> Vec<u8> {
@@ -207,7 +207,7 @@ pub fn empty_shared(key: &str) {
 /// `GET uri` through `cluster`; the token identifies the response callback.
 pub fn http_get(
     cluster: &str,
-    uri: &crate::remote::HttpUri,
+    uri: &crate::keys::remote::HttpUri,
     timeout: Duration,
 ) -> Result<u32, String> {
     let headers = vec![
@@ -239,8 +239,8 @@ pub fn http_response(
     num_headers: usize,
     body_size: usize,
     max_bytes: usize,
-) -> Result<Vec<u8>, crate::remote::FetchError> {
-    use crate::remote::FetchError;
+) -> Result<Vec<u8>, crate::keys::remote::FetchError> {
+    use crate::keys::remote::FetchError;
     if num_headers == 0 {
         return Err(FetchError::NoResponse);
     }
@@ -343,16 +343,19 @@ pub fn record(id: Option<u32>, value: u64) {
 
 /// Calls Envoy's `verify_signature` foreign function; `None` if the host refused the call.
 pub fn verify_signature(arguments: &[u8]) -> Option<Vec<u8>> {
-    hostcalls::call_foreign_function(crate::foreign::VERIFY_SIGNATURE, Some(arguments))
-        .ok()
-        .flatten()
+    hostcalls::call_foreign_function(
+        crate::verify::host_assisted::VERIFY_SIGNATURE,
+        Some(arguments),
+    )
+    .ok()
+    .flatten()
 }
 
 /// Whether the host has a `verify_signature` foreign function at all (an empty call answers
 /// `BadArgument` where it exists, `NotFound` where it does not).
 pub fn has_verify_signature() -> bool {
     !matches!(
-        hostcalls::call_foreign_function(crate::foreign::VERIFY_SIGNATURE, Some(&[])),
+        hostcalls::call_foreign_function(crate::verify::host_assisted::VERIFY_SIGNATURE, Some(&[])),
         Err(Status::NotFound)
     )
 }

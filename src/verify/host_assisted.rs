@@ -2,7 +2,7 @@
 //! (`source/extensions/common/wasm/ext/verify_signature.proto`), hand-encoded — four fields do
 //! not justify a protobuf dependency in a module that must stay small.
 
-use crate::algorithm::Algorithm;
+use crate::token::algorithm::Algorithm;
 
 /// The foreign function's name.
 pub const VERIFY_SIGNATURE: &str = "verify_signature";

@@ -14,10 +14,10 @@ use std::time::Duration;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
 
+use crate::authenticator::token_cache::TokenCache;
 use crate::config::{Config, KeySource, VerifierChoice};
 use crate::limits::Limits;
 use crate::time::UnixMillis;
-use crate::token_cache::TokenCache;
 use crate::verify::{known_answer_test, HostAssisted, RingVerifier, SignatureVerifier};
 use host::{Metrics, ProviderMetrics};
 use http::{decide, Shared, Step};

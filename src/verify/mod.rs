@@ -5,16 +5,18 @@
 //! fit the token's `alg`. Every candidate is tried; the first that verifies wins. No candidate at
 //! all is `KidAlgMismatch`; candidates that all fail is `InvalidSignature`.
 
+pub mod host_assisted;
+
 use std::fmt;
 
 use p521::ecdsa::signature::Verifier as _;
 use ring::{hmac, signature};
 
-use crate::algorithm::{Algorithm, Curve};
-use crate::foreign::{decode_result, encode_arguments, host_hash};
-use crate::jwks::{KeySet, PublicKey};
+use crate::keys::{KeySet, PublicKey};
 use crate::limits::Limits;
+use crate::token::algorithm::{Algorithm, Curve};
 use crate::token::Jws;
+use crate::verify::host_assisted::{decode_result, encode_arguments, host_hash};
 
 /// Why a signature did not verify.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -62,7 +64,7 @@ impl<C: Fn(&[u8]) -> Option<Vec<u8>>> SignatureVerifier for HostAssisted<C> {
         let der;
         let signature = match key {
             // JOSE's r || s must have exactly the curve's size before it becomes DER.
-            PublicKey::Ec { curve, .. } => match crate::der::ecdsa_signature(*curve, sig) {
+            PublicKey::Ec { curve, .. } => match crate::keys::der::ecdsa_signature(*curve, sig) {
                 Some(encoded) => {
                     der = encoded;
                     &der[..]
@@ -305,7 +307,7 @@ mod tests {
     #[test]
     fn host_and_ring_agree_on_every_minted_fixture() {
         let fixtures: Value =
-            serde_json::from_str(include_str!("../tests/data/tokens.json")).unwrap();
+            serde_json::from_str(include_str!("../../tests/data/tokens.json")).unwrap();
         let inline = fixtures["provider"]["local_jwks"]["inline_string"]
             .as_str()
             .unwrap();

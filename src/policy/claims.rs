@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::config::StringMatcher;
+use crate::policy::route::StringMatcher;
 use crate::time::UnixTime;
+use crate::token::claims::ClaimLookup;
 use crate::token::Claims;
 
 /// What a provider requires of a token's claims.
@@ -45,31 +46,6 @@ pub struct ClaimCheck {
     pub lookup: ClaimLookup,
 }
 
-/// How a configured claim name finds its claim (jwt-gate's provider field `claim_lookup`).
-#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
-pub enum ClaimLookup {
-    /// jwt_authn's: the claim of that full name, else a dotted path into nested objects.
-    #[default]
-    Path,
-    /// The claim of that full name only; a dot is part of the name (OCI API Gateway's
-    /// `request.auth[...]` and `verifyClaims` keys).
-    Literal,
-}
-
-impl ClaimLookup {
-    /// The claim `name` of `payload`, looked up this way.
-    pub fn find<'p>(
-        self,
-        payload: &'p serde_json::Map<String, Value>,
-        name: &str,
-    ) -> Option<&'p Value> {
-        match self {
-            Self::Path => claim(payload, name),
-            Self::Literal => payload.get(name),
-        }
-    }
-}
-
 impl ClaimCheck {
     /// Checks one payload.
     pub fn check(&self, payload: &serde_json::Map<String, Value>) -> Result<(), ClaimsError> {
@@ -105,43 +81,6 @@ impl ClaimCheck {
             Err(ClaimsError::ClaimNotAllowed(Arc::clone(&self.name)))
         }
     }
-}
-
-/// A claim by its full name (so `https://example.com/roles` works), else by a dotted path into
-/// nested objects (`realm_access.roles`), as jwt_authn does.
-pub fn claim<'p>(payload: &'p serde_json::Map<String, Value>, name: &str) -> Option<&'p Value> {
-    if let Some(value) = payload.get(name) {
-        return Some(value);
-    }
-    let mut parts = name.split('.');
-    let mut current = payload.get(parts.next()?)?;
-    for part in parts {
-        current = current.as_object()?.get(part)?;
-    }
-    Some(current)
-}
-
-/// The scopes a token grants: `scope` as a space-delimited string (RFC 8693 §4.2) or a list,
-/// else `scp` (Okta, Azure AD) in either form.
-pub fn scopes(payload: &serde_json::Map<String, Value>) -> Vec<String> {
-    let read = |value: &Value| -> Option<Vec<String>> {
-        match value {
-            Value::String(text) => Some(text.split_ascii_whitespace().map(str::to_owned).collect()),
-            Value::Array(items) => Some(
-                items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect(),
-            ),
-            _ => None,
-        }
-    };
-    payload
-        .get("scope")
-        .and_then(read)
-        .or_else(|| payload.get("scp").and_then(read))
-        .unwrap_or_default()
 }
 
 /// Why a token's claims are not acceptable.

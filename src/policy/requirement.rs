@@ -1,9 +1,9 @@
 //! Requirement trees (jwt_authn `JwtRequirement` and its `verifier.cc`): which tokens a request
 //! must carry, combined with AND, OR and the two "allow" modes, plus jwt-gate's API key leaf.
 
-use crate::api_key::{Accepted, ApiKeyCheck};
+use crate::authenticator::error::AuthError;
 use crate::config::{ConfigError, ConfigField};
-use crate::error::AuthError;
+use crate::policy::api_key::{Accepted, ApiKeyCheck};
 
 /// A compiled `JwtRequirement`.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -203,7 +203,7 @@ impl Requirement {
             let audiences: Vec<String> = inner_object
                 .strings("audiences")?
                 .iter()
-                .map(|aud| crate::claims::normalize_audience(aud).to_owned())
+                .map(|aud| crate::policy::claims::normalize_audience(aud).to_owned())
                 .collect();
             inner_object.finish()?;
             // An empty list means the provider's own audiences (Envoy), never "any audience".
@@ -260,7 +260,7 @@ fn provider_index(name: &ConfigField<'_>, providers: &[&str]) -> Result<usize, C
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::claims::ClaimsError;
+    use crate::policy::claims::ClaimsError;
 
     /// Provider `i` answers `results[i]`; `all_present` answers `present`.
     struct Fake {

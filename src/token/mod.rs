@@ -11,9 +11,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::algorithm::Algorithm;
+pub mod algorithm;
+pub mod claims;
+
 use crate::json;
 use crate::limits::Limits;
+use algorithm::Algorithm;
+pub use claims::Claims;
 
 /// A parsed, not yet verified, token.
 #[derive(Clone, Debug)]
@@ -39,25 +43,6 @@ pub struct Header {
     pub alg: Algorithm,
     /// `kid`, if present.
     pub kid: Option<String>,
-}
-
-/// The registered claims of RFC 7519 §4.1, with their types checked.
-#[derive(Clone, Debug, Default, Eq, PartialEq)]
-pub struct Claims {
-    /// `iss`.
-    pub iss: Option<String>,
-    /// `sub`.
-    pub sub: Option<String>,
-    /// `aud`, a string or a list of strings in the token; always a list here.
-    pub aud: Vec<String>,
-    /// `exp`, seconds since the epoch (fractions truncated).
-    pub exp: Option<u64>,
-    /// `nbf`, seconds since the epoch (fractions truncated).
-    pub nbf: Option<u64>,
-    /// `iat`, seconds since the epoch (parsed, type-checked, not compared with the clock).
-    pub iat: Option<u64>,
-    /// `jti`.
-    pub jti: Option<String>,
 }
 
 /// Why a token could not be parsed. The texts are jwt_authn's where jwt_authn has the case.
@@ -205,79 +190,6 @@ impl Header {
             Some(_) => return Err(TokenError::HeaderUnsupportedCritical),
         }
         Ok(Self { alg, kid })
-    }
-}
-
-impl Claims {
-    fn from_payload(payload: &Map<String, Value>) -> Result<Self, TokenError> {
-        use TokenError::*;
-        Ok(Self {
-            iss: string_claim(payload, "iss", PayloadIssNotString)?,
-            sub: string_claim(payload, "sub", PayloadSubNotString)?,
-            aud: match payload.get("aud") {
-                None => Vec::new(),
-                Some(Value::String(aud)) => vec![aud.clone()],
-                Some(Value::Array(items)) => items
-                    .iter()
-                    .map(|item| item.as_str().map(str::to_owned))
-                    .collect::<Option<_>>()
-                    .ok_or(PayloadAudNotString)?,
-                Some(_) => return Err(PayloadAudNotString),
-            },
-            exp: time_claim(payload, "exp", PayloadExpNotInteger, PayloadExpOutOfRange)?,
-            nbf: time_claim(payload, "nbf", PayloadNbfNotInteger, PayloadNbfOutOfRange)?,
-            iat: time_claim(payload, "iat", PayloadIatNotInteger, PayloadIatOutOfRange)?,
-            jti: string_claim(payload, "jti", PayloadJtiNotString)?,
-        })
-    }
-}
-
-fn string_claim(
-    payload: &Map<String, Value>,
-    name: &str,
-    not_string: TokenError,
-) -> Result<Option<String>, TokenError> {
-    match payload.get(name) {
-        None => Ok(None),
-        Some(Value::String(value)) => Ok(Some(value.clone())),
-        Some(_) => Err(not_string),
-    }
-}
-
-/// A NumericDate (RFC 7519 §2): a non-negative number of seconds; fractions are truncated, as
-/// jwt_authn does.
-fn time_claim(
-    payload: &Map<String, Value>,
-    name: &str,
-    not_number: TokenError,
-    out_of_range: TokenError,
-) -> Result<Option<u64>, TokenError> {
-    let Some(value) = payload.get(name) else {
-        return Ok(None);
-    };
-    let Value::Number(number) = value else {
-        return Err(not_number);
-    };
-    if let Some(seconds) = number.as_u64() {
-        return Ok(Some(seconds));
-    }
-    if number.is_i64() {
-        return Err(out_of_range);
-    }
-    match number.as_f64() {
-        // 2^64 is exactly representable; anything at or above it does not fit.
-        Some(seconds)
-            if seconds.is_finite() && (0.0..18_446_744_073_709_551_616.0).contains(&seconds) =>
-        {
-            #[allow(
-                clippy::as_conversions,
-                clippy::cast_possible_truncation,
-                clippy::cast_sign_loss
-            )]
-            // In range and non-negative, checked above; `as` truncates the fraction.
-            Ok(Some(seconds as u64))
-        }
-        _ => Err(out_of_range),
     }
 }
 

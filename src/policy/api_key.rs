@@ -8,9 +8,9 @@
 
 use ring::digest::{digest, SHA256};
 
+use crate::authenticator::error::AuthError;
+use crate::authenticator::extractor::split_path;
 use crate::config::{is_header_name, ConfigError, ConfigField};
-use crate::error::AuthError;
-use crate::extractor::split_path;
 
 /// Most digests one check accepts (each request compares against all of them).
 pub const MAX_DIGESTS: usize = 1_000;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::json;
-use crate::jwks::KeySetFormat;
+use crate::keys::KeySetFormat;
 use crate::limits::Limits;
 
 /// An absolute `http(s)://host[:port]/path?query` URI, split the way `dispatch_http_call` needs.

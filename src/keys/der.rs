@@ -2,7 +2,7 @@
 //! `verify_signature`, BoringSSL): SubjectPublicKeyInfo for RSA and EC keys (RFC 5280 §4.1,
 //! RFC 3279, RFC 5480) and an ECDSA signature (RFC 3279 §2.2.3) from JOSE's fixed-size r || s.
 
-use crate::algorithm::Curve;
+use crate::token::algorithm::Curve;
 
 /// `SubjectPublicKeyInfo` of an RSA key: rsaEncryption, NULL parameters, `RSAPublicKey`.
 pub fn rsa_spki(n: &[u8], e: &[u8]) -> Vec<u8> {

@@ -15,7 +15,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::remote::RemoteJwks;
+use crate::keys::remote::RemoteJwks;
 use crate::time::UnixMillis;
 
 /// What every VM knows about one provider's fetches, stored in shared data. A time of
@@ -477,11 +477,11 @@ impl RegistryEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwks::KeySetFormat;
+    use crate::keys::KeySetFormat;
 
     fn policy() -> RemoteJwks {
         RemoteJwks {
-            jwks_uri: crate::remote::HttpUri::parse("https://idp.test/keys").ok(),
+            jwks_uri: crate::keys::remote::HttpUri::parse("https://idp.test/keys").ok(),
             discovery_uri: None,
             cluster: "idp".into(),
             format: KeySetFormat::Jwks,

@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::claims::ClaimsError;
 use crate::config::Deny;
+use crate::policy::claims::ClaimsError;
 use crate::token::TokenError;
 use crate::verify::VerifyError;
 

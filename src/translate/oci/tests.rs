@@ -1,14 +1,14 @@
 use serde_json::json;
 
 use super::*;
+use crate::authenticator::token_cache::TokenCache;
 use crate::authenticator::{authenticate, Decision, HeaderOp, NoRemoteKeys, Request};
 use crate::config::Config;
 use crate::time::UnixTime;
-use crate::token_cache::TokenCache;
 use crate::verify::RingVerifier;
 
 fn fixture() -> Value {
-    serde_json::from_str(include_str!("../../tests/data/oci_deployment.json")).unwrap()
+    serde_json::from_str(include_str!("../../../tests/data/oci_deployment.json")).unwrap()
 }
 
 /// The configuration of a translation that must succeed.
@@ -544,7 +544,7 @@ fn verify_claims_say_what_they_mean() {
 
 #[test]
 fn claim_lookup_literal_never_reaches_into_nested_objects() {
-    use crate::claims::ClaimLookup;
+    use crate::token::claims::ClaimLookup;
     let payload: serde_json::Map<String, Value> = serde_json::from_value(
         json!({"a.b": "literal", "c": {"d": "nested"}, "e": {"f": "nested"}, "e.f": "both"}),
     )
