@@ -12,12 +12,12 @@ use crate::authenticator::{authenticate, NoRemoteKeys, Request};
 use crate::config::Config;
 use crate::keys::{KeySet, KeySetFormat};
 use crate::limits::Limits;
-use crate::time::UnixTime;
+use crate::time::Time;
 use crate::token::Jwt;
 use crate::verify::{verify_signature, RingVerifier};
 
 /// The fixtures' time: tokens minted for it are valid then.
-const NOW: UnixTime = UnixTime(1_700_000_000);
+const NOW: Time = Time::from_seconds(1_700_000_000);
 
 fn fixtures() -> &'static Value {
     static FIXTURES: OnceLock<Value> = OnceLock::new();
@@ -94,14 +94,7 @@ pub fn token(data: &[u8]) {
         return;
     };
     if let (Ok(jwt), Some(keys)) = (Jwt::parse(text, &Limits::DEFAULT), keys()) {
-        let _ = verify_signature(
-            jwt.header.alg,
-            jwt.header.kid.as_deref(),
-            jwt.signing_input.as_bytes(),
-            &jwt.signature,
-            keys,
-            &RingVerifier,
-        );
+        let _ = verify_signature(&jwt.jws, keys, &RingVerifier);
     }
     request(format!("/\nauthorization:Bearer {text}").as_bytes());
 }
@@ -171,7 +164,7 @@ pub fn request(data: &[u8]) {
             value.get(1..).unwrap_or_default().to_vec(),
         ));
     }
-    let mut cache = TokenCache::new(16, 8 * 1024);
+    let mut cache = TokenCache::new(16, 8 * 1024, [7; 16]);
     for _ in 0..2 {
         let _ = authenticate(
             config,

@@ -16,6 +16,7 @@ pub mod json;
 pub mod keys;
 pub mod limits;
 pub mod policy;
+pub mod request;
 pub mod time;
 pub mod token;
 pub mod translate;
@@ -25,4 +26,4 @@ mod hosts;
 
 pub use authenticator::{authenticate, Decision, Denial, HeaderOp, Outcome, Request};
 pub use config::{Config, ConfigError, ConfigWarning};
-pub use time::UnixTime;
+pub use time::Time;

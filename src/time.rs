@@ -1,46 +1,51 @@
-//! Time as a value: the core never reads a clock, callers pass `now`. Token checks count whole
-//! seconds ([`UnixTime`], as `exp` and `nbf` do); the key cache counts milliseconds
-//! ([`UnixMillis`]), so that jwt_authn's millisecond durations (`"0.01s"`) keep their meaning.
+//! Time as a value: the core never reads a clock, callers pass `now`, read once per host callback.
+//!
+//! One type, [`Time`], in milliseconds since the Unix epoch: token checks read it in whole seconds
+//! (as `exp` and `nbf` count), the key cache in milliseconds (so jwt_authn's `"0.01s"` keeps its
+//! meaning). Durations are [`std::time::Duration`]. A clock that cannot be read is
+//! [`Time::END`], the end of time in both units: every token with an `exp` is then expired and
+//! every key set stale, so a broken clock fails closed.
 
-use std::fmt;
 use std::time::Duration;
 
-/// Seconds since the Unix epoch.
-#[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd, Hash)]
-pub struct UnixTime(pub u64);
-
-impl UnixTime {
-    /// Seconds since the epoch.
-    pub const fn seconds(self) -> u64 {
-        self.0
-    }
-
-    /// `self + seconds`, saturating at the end of time.
-    pub const fn saturating_add(self, seconds: u64) -> Self {
-        Self(self.0.saturating_add(seconds))
-    }
-}
-
-impl fmt::Display for UnixTime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// Milliseconds since the Unix epoch: the key cache's clock (fetch times, backoff, leases, hold
-/// deadlines). `UnixMillis(0)` also stands for "never" in the key cache's records.
+/// A moment: milliseconds since the Unix epoch.
 #[derive(Clone, Copy, Debug, Default, Eq, Ord, PartialEq, PartialOrd, Hash)]
-pub struct UnixMillis(pub u64);
+pub struct Time(u64);
 
-impl UnixMillis {
+impl Time {
+    /// The epoch; in the key cache's records, "never".
+    pub const EPOCH: Self = Self(0);
+
+    /// The end of time: what a host passes when its clock cannot be read.
+    pub const END: Self = Self(u64::MAX);
+
+    /// `millis` milliseconds after the epoch.
+    pub const fn from_millis(millis: u64) -> Self {
+        Self(millis)
+    }
+
+    /// `seconds` whole seconds after the epoch (saturating at the end of time).
+    pub const fn from_seconds(seconds: u64) -> Self {
+        Self(seconds.saturating_mul(1000))
+    }
+
+    /// The moment `since_epoch` after the epoch, to the millisecond (rounded down).
+    pub fn from_since_epoch(since_epoch: Duration) -> Self {
+        Self(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
+    }
+
     /// Milliseconds since the epoch.
     pub const fn millis(self) -> u64 {
         self.0
     }
 
-    /// The same moment in whole seconds (rounded down).
-    pub const fn unix_time(self) -> UnixTime {
-        UnixTime(self.0 / 1000)
+    /// Whole seconds since the epoch (rounded down); the end of time stays the end of time.
+    pub const fn seconds(self) -> u64 {
+        if self.0 == u64::MAX {
+            u64::MAX
+        } else {
+            self.0 / 1000
+        }
     }
 
     /// `self + duration`, saturating at the end of time.
@@ -59,12 +64,6 @@ impl UnixMillis {
     }
 }
 
-impl fmt::Display for UnixMillis {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
 /// A duration in whole milliseconds, rounded up (a positive duration never becomes zero),
 /// saturating.
 pub fn millis(duration: Duration) -> u64 {
@@ -77,23 +76,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn milliseconds() {
+    fn milliseconds_and_seconds() {
         assert_eq!(millis(Duration::from_millis(10)), 10);
         assert_eq!(millis(Duration::from_nanos(1)), 1, "rounded up");
         assert_eq!(millis(Duration::from_nanos(1_000_001)), 2);
         assert_eq!(millis(Duration::MAX), u64::MAX);
-        let t = UnixMillis(1_500);
-        assert_eq!(t.unix_time(), UnixTime(1));
+        let t = Time::from_millis(1_500);
+        assert_eq!(t.seconds(), 1);
+        assert_eq!(Time::from_seconds(2).millis(), 2_000);
+        assert_eq!(Time::from_seconds(u64::MAX), Time::END);
+        assert_eq!(
+            Time::END.seconds(),
+            u64::MAX,
+            "the end of time in seconds too"
+        );
         assert_eq!(
             t.saturating_add(Duration::from_millis(10)),
-            UnixMillis(1_510)
+            Time::from_millis(1_510)
         );
-        assert_eq!(t.saturating_sub(Duration::from_secs(2)), UnixMillis(0));
+        assert_eq!(t.saturating_sub(Duration::from_secs(2)), Time::EPOCH);
+        assert_eq!(Time::END.saturating_add(Duration::MAX), Time::END);
         assert_eq!(
-            UnixMillis(u64::MAX).saturating_add(Duration::MAX),
-            UnixMillis(u64::MAX)
+            t.since(Time::from_millis(1_000)),
+            Duration::from_millis(500)
         );
-        assert_eq!(t.since(UnixMillis(1_000)), Duration::from_millis(500));
-        assert_eq!(UnixMillis(1_000).since(t), Duration::ZERO);
+        assert_eq!(Time::from_millis(1_000).since(t), Duration::ZERO);
+        assert_eq!(
+            Time::from_since_epoch(Duration::from_micros(1_234_567)),
+            Time::from_millis(1_234)
+        );
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use jwt_gate::authenticator::token_cache::TokenCache;
 use jwt_gate::authenticator::NoRemoteKeys;
 use jwt_gate::verify::RingVerifier;
-use jwt_gate::{authenticate, Config, Decision, HeaderOp, Request, UnixTime};
+use jwt_gate::{authenticate, Config, Decision, HeaderOp, Request, Time};
 
 fn load(name: &str) -> Value {
     let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -66,8 +66,8 @@ fn user_info_after(headers: &[(Vec<u8>, Vec<u8>)], ops: &[HeaderOp], name: &str)
 fn bookstore_cases() {
     let file = load("openapi_bookstore.json");
     let config = Config::from_json(file["config"].to_string().as_bytes()).unwrap();
-    let now = UnixTime(file["now"].as_u64().unwrap());
-    let mut cache = TokenCache::new(1_000, 64 * 1024);
+    let now = Time::from_seconds(file["now"].as_u64().unwrap());
+    let mut cache = TokenCache::new(1_000, 64 * 1024, [7; 16]);
     let mut failures = Vec::new();
     let cases = file["cases"].as_array().unwrap();
     for case in cases {

@@ -16,7 +16,7 @@ use jwt_gate::keys::{KeySet, KeySetFormat};
 use jwt_gate::limits::Limits;
 use jwt_gate::token::{Jws, Jwt};
 use jwt_gate::verify::{verify_signature, RingVerifier, VerifyError};
-use jwt_gate::{authenticate, Config, Decision, Request, UnixTime};
+use jwt_gate::{authenticate, Config, Decision, Request, Time};
 
 fn load(name: &str) -> Value {
     let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -28,15 +28,7 @@ fn check_jws(token: &str, jwks: &Value) -> Result<(), String> {
     let limits = Limits::DEFAULT;
     let keys = KeySet::parse(jwks.to_string().as_bytes(), &limits).map_err(|e| e.to_string())?;
     let jws = Jws::parse(token, &limits).map_err(|e| e.to_string())?;
-    verify_signature(
-        jws.header.alg,
-        jws.header.kid.as_deref(),
-        jws.signing_input.as_bytes(),
-        &jws.signature,
-        &keys,
-        &RingVerifier,
-    )
-    .map_err(|e| e.to_string())
+    verify_signature(&jws, &keys, &RingVerifier).map_err(|e| e.to_string())
 }
 
 fn flip_signature_bit(token: &str) -> String {
@@ -95,10 +87,10 @@ fn minted_tokens_get_jwt_authn_verdicts() {
         "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}],
     });
     let config = Config::from_json(config.to_string().as_bytes()).unwrap();
-    let now = UnixTime(file["now"].as_u64().unwrap());
+    let now = Time::from_seconds(file["now"].as_u64().unwrap());
     let cases = file["cases"].as_array().unwrap();
     let mut failures = Vec::new();
-    let mut cache = TokenCache::new(1_000, 64 * 1024);
+    let mut cache = TokenCache::new(1_000, 64 * 1024, [7; 16]);
     for case in cases {
         let token = case["token"].as_str().unwrap();
         let expect = case["expect"].as_str().unwrap();
@@ -204,25 +196,16 @@ fn check_key_set_case(case: &Value, keys: &KeySet, name: &str) {
     let expect = case["expect"].as_str().unwrap();
     let token = case["token"].as_str().unwrap();
     let jwt = Jwt::parse(token, &Limits::DEFAULT).unwrap();
-    let verify = |signature: &[u8]| {
-        verify_signature(
-            jwt.header.alg,
-            jwt.header.kid.as_deref(),
-            jwt.signing_input.as_bytes(),
-            signature,
-            keys,
-            &RingVerifier,
-        )
-    };
+    let verify = |jws: &Jws<'_>| verify_signature(jws, keys, &RingVerifier);
     let expected = match expect {
         "ok" => Ok(()),
         "kid_alg_mismatch" => Err(VerifyError::KidAlgMismatch),
         other => panic!("{name}: unknown expectation {other}"),
     };
-    assert_eq!(verify(&jwt.signature), expected, "{name}");
+    assert_eq!(verify(&jwt.jws), expected, "{name}");
     if expected.is_ok() {
-        let mut forged = jwt.signature.clone();
-        forged[0] ^= 1;
+        let mut forged = jwt.jws.clone();
+        forged.signature[0] ^= 1;
         assert_eq!(
             verify(&forged),
             Err(VerifyError::InvalidSignature),

@@ -5,7 +5,9 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::config::Deny;
+use crate::policy::api_key::ApiKeyError;
 use crate::policy::claims::ClaimsError;
+use crate::token::extractor::ExtractError;
 use crate::token::TokenError;
 use crate::verify::VerifyError;
 
@@ -139,6 +141,23 @@ impl AuthError {
             Self::Missing | Self::ApiKeyMissing => 0,
             Self::Claims(ClaimsError::IssuerNotAllowed) => 1,
             _ => 2,
+        }
+    }
+}
+
+impl From<ApiKeyError> for AuthError {
+    fn from(error: ApiKeyError) -> Self {
+        match error {
+            ApiKeyError::Missing => Self::ApiKeyMissing,
+            ApiKeyError::NotValid => Self::ApiKeyNotValid,
+        }
+    }
+}
+
+impl From<ExtractError> for AuthError {
+    fn from(error: ExtractError) -> Self {
+        match error {
+            ExtractError::MultipleTokens => Self::MultipleTokens,
         }
     }
 }

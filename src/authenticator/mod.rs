@@ -7,31 +7,28 @@ use std::cell::OnceCell;
 use std::rc::Rc;
 
 pub mod error;
-pub mod extractor;
 pub mod token_cache;
+pub mod verifier;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::config::{Config, FailureFormat, KeySource, PayloadFormat, Provider};
+use crate::config::{
+    Config, FailureFormat, KeySource, PayloadFormat, Provider, X_FORWARDED_AUTHORIZATION,
+    X_HTTP_METHOD_OVERRIDE,
+};
 use crate::keys::KeySet;
-use crate::policy::requirement::Checks;
-use crate::time::UnixTime;
+pub use crate::request::Request;
+use crate::request::{remove_query_param, same_header_name, split_path};
+use crate::time::Time;
 use crate::token::claims::scopes;
+use crate::token::extractor::Location;
 use crate::token::Jwt;
 use crate::verify::{verify_signature, SignatureVerifier, VerifyError};
 use error::AuthError;
-use extractor::{remove_query_param, split_path, Location};
 use token_cache::{TokenCache, Verified};
-
-/// The request as the host sees it: every header, pseudo-headers (`:path`, `:method`,
-/// `:authority`, `:scheme`) included, as raw bytes with lower-case names.
-#[derive(Clone, Copy, Debug)]
-pub struct Request<'a> {
-    /// The headers, in order, duplicates kept.
-    pub headers: &'a [(Vec<u8>, Vec<u8>)],
-}
+use verifier::{evaluate, Checks};
 
 /// What to do with the request.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -133,7 +130,7 @@ pub struct Outcome {
 pub fn authenticate(
     config: &Config,
     request: Request<'_>,
-    now: UnixTime,
+    now: Time,
     remote_keys: &dyn RemoteKeys,
     verifier: &dyn SignatureVerifier,
     cache: &mut TokenCache,
@@ -160,7 +157,7 @@ pub fn authenticate(
     let overridden: Vec<(Vec<u8>, Vec<u8>)>;
     let request = match config
         .http_method_override
-        .then(|| header(request, X_HTTP_METHOD_OVERRIDE))
+        .then(|| request.header(X_HTTP_METHOD_OVERRIDE))
         .flatten()
     {
         Some(method) if !method.is_empty() && method.iter().all(u8::is_ascii_alphabetic) => {
@@ -207,12 +204,16 @@ pub fn authenticate(
         return allow(ops);
     };
 
-    let full_path = header(request, ":path").unwrap_or_default();
+    let full_path = request.header(":path").unwrap_or_default();
     let (_, query) = split_path(full_path);
     let tokens: Vec<Result<Option<Cow<'_, str>>, AuthError>> = config
         .locations
         .iter()
-        .map(|location| location.extract(request.headers, query))
+        .map(|location| {
+            location
+                .extract(request.headers, query)
+                .map_err(AuthError::from)
+        })
         .collect();
     let count = tokens.iter().filter(|t| matches!(t, Ok(Some(_)))).count();
     if count > config.limits.max_tokens_per_request {
@@ -238,7 +239,7 @@ pub fn authenticate(
         headers: request.headers,
         verified: Vec::new(),
     };
-    let mut result = requirement.evaluate(&mut session);
+    let mut result = evaluate(requirement, &mut session);
     if result.is_ok() && !allowed_scopes.is_empty() {
         result = session.check_scopes(allowed_scopes);
     }
@@ -265,7 +266,7 @@ pub fn authenticate(
 /// hit), and which (location, provider) pairs verified, with what that established.
 struct Session<'c, 't> {
     config: &'c Config,
-    now: UnixTime,
+    now: Time,
     verifier: &'c dyn SignatureVerifier,
     remote_keys: &'c dyn RemoteKeys,
     /// Set when a check needed keys that may still arrive: the request should wait.
@@ -348,7 +349,9 @@ impl Checks for Session<'_, '_> {
             .api_keys
             .get(key)
             .map_or(Err(AuthError::ApiKeyMissing), |check| {
-                check.check(self.headers)
+                check
+                    .check(self.headers, &self.config.limits)
+                    .map_err(AuthError::from)
             })
     }
 }
@@ -373,7 +376,11 @@ fn select_rule<'c>(
         .rules
         .iter()
         .any(|rule| rule.path_template)
-        .then(|| header(request, ":path").and_then(crate::policy::template::percent_decoded_path))
+        .then(|| {
+            request
+                .header(":path")
+                .and_then(crate::policy::template::percent_decoded_path)
+        })
         .flatten();
     if let Some(path) = decoded {
         let headers: Vec<(Vec<u8>, Vec<u8>)> = request
@@ -508,18 +515,12 @@ impl<'c, 't> Session<'c, 't> {
             }
             Keys::Failed => return Err(AuthError::JwksFetchFailed),
         };
-        let verdict = verify_signature(
-            jwt.header.alg,
-            jwt.header.kid.as_deref(),
-            jwt.signing_input.as_bytes(),
-            &jwt.signature,
-            keys,
-            self.verifier,
-        );
+        let verdict = verify_signature(&jwt.jws, keys, self.verifier);
         if let Err(error) = verdict {
             // Only a `kid` the key set does not have is worth a refetch (a rotated-in key);
             // a missing `kid` or an `alg` that fits no key would not be fixed by one.
             let unknown_kid = jwt
+                .jws
                 .header
                 .kid
                 .as_deref()
@@ -725,28 +726,12 @@ fn forward_authorization(config: &Config, request: Request<'_>, ops: &mut Vec<He
     if !config.x_forwarded_authorization {
         return;
     }
-    if let Some(value) = header(request, "authorization") {
+    if let Some(value) = request.header("authorization") {
         ops.push(HeaderOp::Add(
             X_FORWARDED_AUTHORIZATION.to_owned(),
             value.to_vec(),
         ));
     }
-}
-
-/// The header [`forward_authorization`] writes.
-pub const X_FORWARDED_AUTHORIZATION: &str = "x-forwarded-authorization";
-
-/// The header `http_method_override` takes the method from.
-pub const X_HTTP_METHOD_OVERRIDE: &str = "x-http-method-override";
-
-/// Whether two header names are one for a backend that reads `_` as `-` (CGI's `HTTP_X_USER`
-/// for both `X-User` and `X_User`), compared case-insensitively.
-pub(crate) fn same_header_name(a: &[u8], b: &[u8]) -> bool {
-    let fold = |byte: u8| match byte {
-        b'_' => b'-',
-        other => other.to_ascii_lowercase(),
-    };
-    a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| fold(x) == fold(y))
 }
 
 fn deny(config: &Config, request: Request<'_>, error: AuthError) -> Outcome {
@@ -799,11 +784,12 @@ fn deny(config: &Config, request: Request<'_>, error: AuthError) -> Outcome {
 /// `<scheme>://<host><path>` of the request, without the query string (it may hold a token),
 /// at most 256 bytes of path, with anything that could break the quoted string percent-encoded.
 fn realm(request: Request<'_>) -> String {
-    let scheme = header(request, ":scheme").unwrap_or(b"http");
-    let host = header(request, ":authority")
-        .or_else(|| header(request, "host"))
+    let scheme = request.header(":scheme").unwrap_or(b"http");
+    let host = request
+        .header(":authority")
+        .or_else(|| request.header("host"))
         .unwrap_or_default();
-    let (path, _) = split_path(header(request, ":path").unwrap_or_default());
+    let (path, _) = split_path(request.header(":path").unwrap_or_default());
     let path = path.get(..256).unwrap_or(path);
     let mut out = String::new();
     for part in [scheme, b"://", host, path] {
@@ -818,18 +804,10 @@ fn realm(request: Request<'_>) -> String {
     out
 }
 
-fn header<'r>(request: Request<'r>, name: &str) -> Option<&'r [u8]> {
-    request
-        .headers
-        .iter()
-        .find(|(n, _)| n == name.as_bytes())
-        .map(|(_, v)| v.as_slice())
-}
-
 /// OPTIONS with a non-empty `Origin` and `Access-Control-Request-Method` (jwt_authn's test).
 fn is_cors_preflight(request: Request<'_>) -> bool {
-    let present = |name| header(request, name).is_some_and(|value| !value.is_empty());
-    header(request, ":method") == Some(b"OPTIONS")
+    let present = |name| request.header(name).is_some_and(|value| !value.is_empty());
+    request.header(":method") == Some(b"OPTIONS")
         && present("origin")
         && present("access-control-request-method")
 }

@@ -24,8 +24,8 @@ fn token(name: &str) -> String {
         .to_owned()
 }
 
-fn now() -> UnixTime {
-    UnixTime(fixtures()["now"].as_u64().unwrap())
+fn now() -> Time {
+    Time::from_seconds(fixtures()["now"].as_u64().unwrap())
 }
 
 /// A config whose providers all use the fixture keys, with `extra` merged into provider "p".
@@ -52,7 +52,7 @@ fn run(config: &Config, headers: &[(&str, &str)]) -> Outcome {
         now(),
         &NoRemoteKeys,
         &RingVerifier,
-        &mut TokenCache::new(0, 0),
+        &mut TokenCache::new(0, 0, [7; 16]),
     )
 }
 
@@ -467,7 +467,7 @@ fn subjects_restrict_sub_on_misses_and_cache_hits() {
         (json!({"prefix": "spiffe://example.org/"}), 401),
     ] {
         let config = config(json!({ "subjects": subjects }), rules.clone());
-        let mut cache = TokenCache::new(10, 8192);
+        let mut cache = TokenCache::new(10, 8192, [7; 16]);
         let first = status(decide(&config, &mut cache, "RS256 valid"));
         let second = status(decide(&config, &mut cache, "RS256 valid"));
         assert_eq!((first, second), (expected, expected), "{subjects}");
@@ -475,7 +475,7 @@ fn subjects_restrict_sub_on_misses_and_cache_hits() {
     // A mismatch is found before the signature is checked, as in jwt_authn.
     let calls = counting.0.get();
     let bob = config(json!({"subjects": {"exact": "bob"}}), rules.clone());
-    let mut cache = TokenCache::new(10, 8192);
+    let mut cache = TokenCache::new(10, 8192, [7; 16]);
     assert_eq!(status(decide(&bob, &mut cache, "RS256 bad signature")), 401);
     assert_eq!(counting.0.get(), calls);
     // A cache hit is checked against `subjects` again. The entry is planted for a token whose
@@ -561,7 +561,7 @@ fn run_remote(remote: &FakeRemote, token_name: &str) -> Decision {
         now(),
         remote,
         &RingVerifier,
-        &mut TokenCache::new(0, 0),
+        &mut TokenCache::new(0, 0, [7; 16]),
     )
     .decision
 }
@@ -672,8 +672,8 @@ fn cached_tokens_skip_the_signature_but_not_the_claims() {
         all
     };
     let counting = Counting::default();
-    let mut cache = TokenCache::new(10, 8192);
-    let mut decide = |path: &str, at: UnixTime| {
+    let mut cache = TokenCache::new(10, 8192, [7; 16]);
+    let mut decide = |path: &str, at: Time| {
         let request = with_path(path);
         authenticate(
             &config,
@@ -694,7 +694,7 @@ fn cached_tokens_skip_the_signature_but_not_the_claims() {
     assert_eq!(counting.0.get(), 1, "one signature check for two requests");
     // The audience and the time are checked again on every hit.
     assert!(matches!(decide("/aud", now()), Decision::Deny(denial) if denial.status == 403));
-    let later = UnixTime(now().0 + 3600 + 61);
+    let later = Time::from_seconds(now().seconds() + 3600 + 61);
     assert!(
         matches!(decide("/", later), Decision::Deny(denial) if denial.body == "Jwt is expired")
     );
@@ -704,7 +704,7 @@ fn cached_tokens_skip_the_signature_but_not_the_claims() {
 #[test]
 fn a_key_rotation_makes_cached_tokens_misses() {
     let counting = Counting::default();
-    let mut cache = TokenCache::new(10, 8192);
+    let mut cache = TokenCache::new(10, 8192, [7; 16]);
     let bearer = format!("Bearer {}", token("ES256 valid"));
     let headers = [
         (b":path".to_vec(), b"/".to_vec()),

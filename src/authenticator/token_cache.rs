@@ -1,8 +1,8 @@
 //! The cache of verified tokens (ESP: "five minutes or until the token expires, whichever is
 //! first"). A hit skips parsing and the signature check; the claims that depend on time, issuer
 //! and audience are re-checked on every hit. Entries are found by a keyed SipHash of the provider
-//! and the token's last [`HASHED_TAIL`] bytes (keys random per cache, so collisions cannot be
-//! aimed at) and hold the whole token, compared eight bytes at a time: a hit costs a short hash and
+//! and the token's last [`HASHED_TAIL`] bytes (keys drawn by the host per cache, so collisions
+//! cannot be aimed at) and hold the whole token, compared eight bytes at a time: a hit costs a short hash and
 //! one comparison, where a cryptographic digest of the token cost several times more in wasm. Only
 //! the tail is hashed because it is the signature, which a client cannot choose for a token that
 //! verifies (and only such tokens are cached); tokens sharing a tail only share a slot, never an
@@ -10,12 +10,13 @@
 //! set version it was verified with: a rotation makes it a miss. Bounded: the oldest entry goes
 //! first. One cache per VM and per configuration.
 
-use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::rc::Rc;
 
-use crate::time::UnixTime;
+use siphasher::sip::SipHasher13;
+
+use crate::time::Time;
 use crate::token::Claims;
 
 /// How long a verified token is trusted without a new signature check, at most.
@@ -43,8 +44,9 @@ pub struct Verified {
 pub struct TokenCache {
     capacity: usize,
     max_token_bytes: usize,
-    hasher: RandomState,
-    entries: HashMap<u64, Entry>,
+    hasher: SipHasher13,
+    /// Keyed by the SipHash already: the map does not hash again.
+    entries: HashMap<u64, Entry, BuildHasherDefault<Prehashed>>,
     order: VecDeque<u64>,
     counts: Counts,
 }
@@ -68,11 +70,14 @@ struct Entry {
 }
 
 impl TokenCache {
-    /// A cache of at most `capacity` tokens of at most `max_token_bytes` each (0: disabled).
-    pub fn new(capacity: usize, max_token_bytes: usize) -> Self {
+    /// A cache of at most `capacity` tokens of at most `max_token_bytes` each (0: disabled),
+    /// keyed with `seed`: secret random bytes the host draws, so that an attacker cannot aim
+    /// tokens at one slot.
+    pub fn new(capacity: usize, max_token_bytes: usize, seed: [u8; 16]) -> Self {
         Self {
             capacity,
             max_token_bytes,
+            hasher: SipHasher13::new_with_key(&seed),
             ..Self::default()
         }
     }
@@ -84,7 +89,7 @@ impl TokenCache {
         token: &str,
         provider: usize,
         key_version: u64,
-        now: UnixTime,
+        now: Time,
     ) -> Option<Rc<Verified>> {
         if self.capacity == 0 {
             return None;
@@ -113,7 +118,7 @@ impl TokenCache {
         token: &str,
         provider: usize,
         key_version: u64,
-        now: UnixTime,
+        now: Time,
         verified: Rc<Verified>,
     ) {
         if self.capacity == 0 || token.len() > self.max_token_bytes {
@@ -124,7 +129,7 @@ impl TokenCache {
             provider,
             token: token.into(),
             key_version,
-            cached_until: now.saturating_add(MAX_AGE_SECONDS).seconds(),
+            cached_until: now.seconds().saturating_add(MAX_AGE_SECONDS),
             verified,
         };
         // A colliding token (same key, other bytes) replaces the entry it collides with.
@@ -159,7 +164,29 @@ impl TokenCache {
         let tail = bytes
             .get(bytes.len().saturating_sub(HASHED_TAIL)..)
             .unwrap_or(bytes);
-        self.hasher.hash_one((provider, bytes.len(), tail))
+        let mut hasher = self.hasher;
+        (provider, bytes.len(), tail).hash(&mut hasher);
+        hasher.finish()
+    }
+}
+
+/// The identity hash for keys that are SipHash values already.
+#[derive(Clone, Copy, Debug, Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
     }
 }
 
@@ -196,8 +223,8 @@ mod tests {
 
     #[test]
     fn hits_only_for_the_same_token_provider_and_key_version() {
-        let mut cache = TokenCache::new(10, 100);
-        let now = UnixTime(1_000);
+        let mut cache = TokenCache::new(10, 100, [7; 16]);
+        let now = Time::from_seconds(1_000);
         cache.insert("a.b.c", 0, 1, now, verified("x"));
         assert!(cache.get("a.b.c", 0, 1, now).is_some());
         assert!(cache.get("a.b.d", 0, 1, now).is_none());
@@ -205,7 +232,7 @@ mod tests {
         assert!(cache.get("a.b.c", 0, 2, now).is_none(), "rotated keys");
         assert!(
             cache
-                .get("a.b.c", 0, 1, UnixTime(1_000 + MAX_AGE_SECONDS))
+                .get("a.b.c", 0, 1, Time::from_seconds(1_000 + MAX_AGE_SECONDS))
                 .is_none(),
             "too old"
         );
@@ -213,8 +240,8 @@ mod tests {
 
     #[test]
     fn an_entry_is_a_hit_only_for_its_own_bytes() {
-        let mut cache = TokenCache::new(10, 100);
-        let now = UnixTime(0);
+        let mut cache = TokenCache::new(10, 100, [7; 16]);
+        let now = Time::from_seconds(0);
         cache.insert("a.b.c", 0, 0, now, verified("x"));
         // Force what a hash collision would look like: another token under the same key.
         let key = cache.key("a.b.c", 0);
@@ -228,8 +255,8 @@ mod tests {
 
     #[test]
     fn tokens_sharing_a_tail_share_a_slot_not_an_answer() {
-        let mut cache = TokenCache::new(10, 1_000);
-        let now = UnixTime(0);
+        let mut cache = TokenCache::new(10, 1_000, [7; 16]);
+        let now = Time::from_seconds(0);
         let tail = "s".repeat(HASHED_TAIL);
         let (a, b) = (format!("a.x.{tail}"), format!("b.x.{tail}"));
         assert_eq!(cache.key(&a, 0), cache.key(&b, 0));
@@ -265,8 +292,8 @@ mod tests {
 
     #[test]
     fn bounded_oldest_first_and_size_limited() {
-        let mut cache = TokenCache::new(2, 10);
-        let now = UnixTime(0);
+        let mut cache = TokenCache::new(2, 10, [7; 16]);
+        let now = Time::from_seconds(0);
         for token in ["t1", "t2", "t3"] {
             cache.insert(token, 0, 0, now, verified(token));
         }
@@ -277,7 +304,7 @@ mod tests {
         assert_eq!(cache.take_counts(), Counts::default());
         cache.insert("much-too-long-token", 0, 0, now, verified("x"));
         assert!(cache.get("much-too-long-token", 0, 0, now).is_none());
-        let mut disabled = TokenCache::new(0, 10);
+        let mut disabled = TokenCache::new(0, 10, [7; 16]);
         disabled.insert("t1", 0, 0, now, verified("x"));
         assert!(disabled.is_empty());
     }

@@ -14,7 +14,6 @@ use base64::Engine as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::authenticator::extractor::Location;
 use crate::json;
 use crate::keys::remote::{discovery_uri, HttpUri, RemoteJwks};
 use crate::keys::{KeySet, KeySetFormat};
@@ -23,9 +22,16 @@ use crate::policy::api_key::{Accepted, ApiKeyCheck};
 use crate::policy::claims::{normalize_audience, ClaimCheck, ClaimRules};
 use crate::policy::requirement::{Names, Requirement};
 use crate::token::claims::ClaimLookup;
+use crate::token::extractor::Location;
 
 use crate::policy::route::{RouteMatch, StringMatcher};
 use walk::Field;
+
+/// The header `x_forwarded_authorization` writes (ESPv2's backend-auth header move).
+pub const X_FORWARDED_AUTHORIZATION: &str = "x-forwarded-authorization";
+
+/// The header `http_method_override` takes the method from.
+pub const X_HTTP_METHOD_OVERRIDE: &str = "x-http-method-override";
 
 /// A compiled configuration.
 #[derive(Clone, Debug)]
@@ -94,8 +100,6 @@ pub enum PayloadFormat {
 pub const DEFAULT_TOKEN_CACHE_SIZE: usize = 1_000;
 /// Longest token cached when no provider sets `jwt_cache_config.jwt_max_token_size`.
 pub const DEFAULT_TOKEN_CACHE_MAX_TOKEN_BYTES: usize = 8 * 1024;
-/// Most verified tokens a VM may keep, whatever the configuration says.
-pub const MAX_TOKEN_CACHE_SIZE: usize = 100_000;
 
 /// `signature_verifier`: `"auto"` (default) uses the host's `verify_signature` (Envoy's
 /// BoringSSL) for RS*/ES* when it passes a known-answer self-test at start, `ring` otherwise;
@@ -255,8 +259,8 @@ impl Config {
                 "the plugin configuration is empty: expected jwt_authn's JSON",
             ));
         }
-        let value =
-            json::parse(bytes, 64).map_err(|error| ConfigError::new("", error.to_string()))?;
+        let value = json::parse(bytes, Limits::DEFAULT.max_configuration_json_depth)
+            .map_err(|error| ConfigError::new("", error.to_string()))?;
         let translation = if value.get("openapi").is_some() {
             crate::translate::openapi::translate(&value)?
         } else if value.get("swagger").is_some() {
@@ -382,14 +386,8 @@ impl Config {
                     .cloned()
                     .chain(p.claim_to_headers.iter().map(|c| c.header_name.clone()))
             })
-            .chain(
-                x_forwarded_authorization
-                    .then(|| crate::authenticator::X_FORWARDED_AUTHORIZATION.to_owned()),
-            )
-            .chain(
-                http_method_override
-                    .then(|| crate::authenticator::X_HTTP_METHOD_OVERRIDE.to_owned()),
-            )
+            .chain(x_forwarded_authorization.then(|| X_FORWARDED_AUTHORIZATION.to_owned()))
+            .chain(http_method_override.then(|| X_HTTP_METHOD_OVERRIDE.to_owned()))
             .collect();
         output_headers.sort();
         output_headers.dedup();
@@ -399,7 +397,7 @@ impl Config {
         for location in &locations {
             if let Location::Header { name, .. } = location {
                 let output = output_headers.iter().find(|output| {
-                    crate::authenticator::same_header_name(name.as_bytes(), output.as_bytes())
+                    crate::request::same_header_name(name.as_bytes(), output.as_bytes())
                 });
                 if let Some(output) = output {
                     return Err(ConfigError::new(
@@ -414,7 +412,7 @@ impl Config {
             .filter_map(|p| p.cache.0)
             .max()
             .unwrap_or(DEFAULT_TOKEN_CACHE_SIZE)
-            .min(MAX_TOKEN_CACHE_SIZE);
+            .min(limits.max_token_cache_entries);
         let token_cache_max_token_bytes = providers
             .iter()
             .filter_map(|p| p.cache.1)

@@ -16,28 +16,29 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::keys::remote::RemoteJwks;
-use crate::time::UnixMillis;
+use crate::limits::Limits;
+use crate::time::Time;
 
 /// What every VM knows about one provider's fetches, stored in shared data. A time of
-/// `UnixMillis(0)` means "never".
+/// `Time::from_millis(0)` means "never".
 #[derive(Clone, Debug, Default, Eq, PartialEq)]
 pub struct FetchState {
     /// Version of the stored [`KeyRecord`]; 0: no keys yet.
     pub version: u64,
     /// When the stored keys were fetched.
-    pub fetched_at: UnixMillis,
+    pub fetched_at: Time,
     /// Consecutive failed attempts since the last success.
     pub failures: u32,
     /// No attempt before this time, after failures.
-    pub next_attempt: UnixMillis,
+    pub next_attempt: Time,
     /// The VM holding the fetch lease (0: none).
     pub lease_owner: u64,
     /// The lease ends at this time.
-    pub lease_until: UnixMillis,
+    pub lease_until: Time,
     /// A request saw an unknown `kid` at this time and asked for a refetch.
-    pub refetch_requested_at: UnixMillis,
+    pub refetch_requested_at: Time,
     /// The last time a refetch for an unknown `kid` was granted: the rate limit.
-    pub last_kid_refetch_at: UnixMillis,
+    pub last_kid_refetch_at: Time,
     /// The last failure, for logs.
     pub last_error: String,
 }
@@ -48,7 +49,7 @@ pub struct KeyRecord {
     /// Increases with every successful fetch.
     pub version: u64,
     /// When it was fetched.
-    pub fetched_at: UnixMillis,
+    pub fetched_at: Time,
     /// The body as the issuer served it.
     pub body: Vec<u8>,
 }
@@ -79,11 +80,11 @@ pub enum FetchReason {
     UnknownKid,
 }
 
-const NEVER: UnixMillis = UnixMillis(0);
+const NEVER: Time = Time::from_millis(0);
 
 impl FetchState {
     /// Why a fetch should start at `now`, if one should and no lease is held.
-    pub fn fetch_due(&self, now: UnixMillis, policy: &RemoteJwks) -> Option<FetchReason> {
+    pub fn fetch_due(&self, now: Time, policy: &RemoteJwks) -> Option<FetchReason> {
         if self.lease_until > now || now < self.next_attempt {
             return None;
         }
@@ -104,7 +105,7 @@ impl FetchState {
 
     /// The state after `owner` took the lease at `now`. The lease outlives the fetch's timeout
     /// (two requests when discovering) so that a VM that vanished mid-fetch is replaced.
-    pub fn with_lease(&self, owner: u64, now: UnixMillis, policy: &RemoteJwks) -> Self {
+    pub fn with_lease(&self, owner: u64, now: Time, policy: &RemoteJwks) -> Self {
         let mut next = self.clone();
         next.lease_owner = owner;
         next.lease_until = now
@@ -118,7 +119,7 @@ impl FetchState {
     }
 
     /// The state after a successful fetch stored as `version`.
-    pub fn succeeded(&self, version: u64, now: UnixMillis) -> Self {
+    pub fn succeeded(&self, version: u64, now: Time) -> Self {
         Self {
             version,
             fetched_at: now,
@@ -129,7 +130,7 @@ impl FetchState {
 
     /// The state after `owner`'s fetch failed: back off exponentially from the policy's base
     /// delay. Only the lease's owner releases it.
-    pub fn failed(&self, owner: u64, error: &str, now: UnixMillis, policy: &RemoteJwks) -> Self {
+    pub fn failed(&self, owner: u64, error: &str, now: Time, policy: &RemoteJwks) -> Self {
         let failures = self.failures.saturating_add(1);
         let exponent = failures.saturating_sub(1).min(20);
         let delay = policy
@@ -153,16 +154,16 @@ impl FetchState {
 
     /// The state with a refetch requested for an unknown `kid`, if the rate limit allows one
     /// and it would answer before the requests that wait for it give up.
-    pub fn with_refetch_request(&self, now: UnixMillis, policy: &RemoteJwks) -> Option<Self> {
+    pub fn with_refetch_request(&self, now: Time, policy: &RemoteJwks) -> Option<Self> {
         (self.kid_refetch_allowed(now, policy) && self.refetch_answers_in_time(now, policy)).then(
             || Self {
-                refetch_requested_at: now.max(UnixMillis(1)),
+                refetch_requested_at: now.max(Time::from_millis(1)),
                 ..self.clone()
             },
         )
     }
 
-    fn kid_refetch_allowed(&self, now: UnixMillis, policy: &RemoteJwks) -> bool {
+    fn kid_refetch_allowed(&self, now: Time, policy: &RemoteJwks) -> bool {
         self.refetch_requested_at == NEVER
             && (self.last_kid_refetch_at == NEVER
                 || now
@@ -175,14 +176,14 @@ impl FetchState {
     /// answers before the hold deadline of a request arriving at `now`. While fetches back off
     /// during an outage, a request with an unknown `kid` is answered at once rather than held
     /// for a refetch that cannot come in time.
-    fn refetch_answers_in_time(&self, now: UnixMillis, policy: &RemoteJwks) -> bool {
+    fn refetch_answers_in_time(&self, now: Time, policy: &RemoteJwks) -> bool {
         self.next_attempt <= hold_deadline(policy, now).saturating_sub(policy.longest_fetch())
     }
 
     /// The state after a successful fetch by a VM whose keys were `local_version`: the next
     /// version is computed from the state read in the same compare-and-swap, so two VMs never
     /// publish one version with different bodies.
-    pub fn published(&self, local_version: u64, now: UnixMillis) -> Self {
+    pub fn published(&self, local_version: u64, now: Time) -> Self {
         self.succeeded(self.version.max(local_version).saturating_add(1), now)
     }
 
@@ -191,8 +192,8 @@ impl FetchState {
     pub fn availability(
         &self,
         local_version: u64,
-        fetched_at: UnixMillis,
-        now: UnixMillis,
+        fetched_at: Time,
+        now: Time,
         policy: &RemoteJwks,
     ) -> Availability {
         if local_version > 0 {
@@ -228,13 +229,13 @@ impl FetchState {
             out,
             "version={}\nfetched_at_ms={}\nfailures={}\nnext_attempt_ms={}\nlease_owner={}\nlease_until_ms={}\nrefetch_requested_at_ms={}\nlast_kid_refetch_at_ms={}\nlast_error={}\n",
             self.version,
-            self.fetched_at,
+            self.fetched_at.millis(),
             self.failures,
-            self.next_attempt,
+            self.next_attempt.millis(),
             self.lease_owner,
-            self.lease_until,
-            self.refetch_requested_at,
-            self.last_kid_refetch_at,
+            self.lease_until.millis(),
+            self.refetch_requested_at.millis(),
+            self.last_kid_refetch_at.millis(),
             self.last_error.replace('\n', " "),
         );
         out.into_bytes()
@@ -249,7 +250,7 @@ impl FetchState {
                 continue;
             };
             let number = || value.parse::<u64>().unwrap_or(0);
-            let time = || UnixMillis(number());
+            let time = || Time::from_millis(number());
             match key {
                 "version" => state.version = number(),
                 "fetched_at_ms" => state.fetched_at = time(),
@@ -270,7 +271,7 @@ impl FetchState {
 impl KeyRecord {
     /// `version\nfetched_at_ms\n` then the body.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = format!("{}\n{}\n", self.version, self.fetched_at).into_bytes();
+        let mut out = format!("{}\n{}\n", self.version, self.fetched_at.millis()).into_bytes();
         out.extend_from_slice(&self.body);
         out
     }
@@ -280,7 +281,7 @@ impl KeyRecord {
         let mut parts = bytes.splitn(3, |&b| b == b'\n');
         let number = |part: Option<&[u8]>| std::str::from_utf8(part?).ok()?.parse::<u64>().ok();
         let version = number(parts.next())?;
-        let fetched_at = UnixMillis(number(parts.next())?);
+        let fetched_at = Time::from_millis(number(parts.next())?);
         let body = parts.next()?.to_vec();
         Some(Self {
             version,
@@ -292,13 +293,13 @@ impl KeyRecord {
 
 /// Until when a request arriving at `now` may wait for a provider's keys: discovery plus the
 /// key set, each within the timeout, plus a tick or two for another VM's fetch to be seen.
-pub fn hold_deadline(policy: &RemoteJwks, now: UnixMillis) -> UnixMillis {
+pub fn hold_deadline(policy: &RemoteJwks, now: Time) -> Time {
     now.saturating_add(policy.timeout.saturating_mul(2))
         .saturating_add(Duration::from_millis(1_500))
 }
 
 /// Whether a fetch sent at `started` has outlived any response Envoy could still deliver.
-pub fn fetch_lost(policy: &RemoteJwks, started: UnixMillis, now: UnixMillis) -> bool {
+pub fn fetch_lost(policy: &RemoteJwks, started: Time, now: Time) -> bool {
     now > started
         .saturating_add(policy.timeout)
         .saturating_add(Duration::from_secs(5))
@@ -349,10 +350,6 @@ pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// heartbeats of every VM missed; if it ever happens to a live configuration, its VMs register
 /// again and fetch its keys once more.
 pub const RETIRED_AFTER: Duration = Duration::from_secs(10);
-/// Most configurations listed; a configuration beyond it keeps its records until Envoy stops.
-pub const MAX_REGISTERED: usize = 1_024;
-/// Most configurations retired by one check-in (each costs two hostcalls per remote provider).
-pub const MAX_RETIRED_PER_CHECK_IN: usize = 8;
 
 /// The plugin configurations whose records are in shared data, and when a VM last vouched
 /// for each. Envoy 1.40's shared data cannot delete a key: ABI 0.2.1 has no delete, and
@@ -375,7 +372,7 @@ pub struct RegistryEntry {
     /// How many remote providers (record slots) it has.
     pub slots: usize,
     /// When a VM last vouched for it.
-    pub seen: UnixMillis,
+    pub seen: Time,
 }
 
 /// What a VM's check-in changes.
@@ -392,15 +389,17 @@ pub struct CheckIn {
 impl Registry {
     /// A VM of configuration `namespace` (with `slots` remote providers) vouches for it at
     /// `now`: its entry is refreshed once it is a heartbeat old (added if missing, while there
-    /// is room), and up to [`MAX_RETIRED_PER_CHECK_IN`] configurations nobody vouched for in
+    /// is room: `limits.max_registered_configurations`; a configuration beyond it keeps its records
+    /// until Envoy stops), and up to `limits.max_retired_per_check_in` configurations (each costs
+    /// two hostcalls per remote provider) nobody vouched for in
     /// [`RETIRED_AFTER`] are taken off.
-    pub fn check_in(&self, namespace: &str, slots: usize, now: UnixMillis) -> CheckIn {
+    pub fn check_in(&self, namespace: &str, slots: usize, now: Time, limits: &Limits) -> CheckIn {
         let retire_before = now.saturating_sub(RETIRED_AFTER);
         let mut entries = Vec::with_capacity(self.entries.len().saturating_add(1));
         let mut retired = Vec::new();
         for entry in &self.entries {
             let stale = entry.namespace != namespace && entry.seen < retire_before;
-            if stale && retired.len() < MAX_RETIRED_PER_CHECK_IN {
+            if stale && retired.len() < limits.max_retired_per_check_in {
                 retired.push(entry.clone());
             } else {
                 entries.push(entry.clone());
@@ -408,7 +407,7 @@ impl Registry {
         }
         let mut changed = !retired.is_empty();
         let mut unlisted = false;
-        let room = entries.len() < MAX_REGISTERED;
+        let room = entries.len() < limits.max_registered_configurations;
         match entries
             .iter_mut()
             .find(|entry| entry.namespace == namespace)
@@ -440,28 +439,34 @@ impl Registry {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = String::new();
         for entry in &self.entries {
-            let _ = writeln!(out, "{} {} {}", entry.namespace, entry.slots, entry.seen);
+            let _ = writeln!(
+                out,
+                "{} {} {}",
+                entry.namespace,
+                entry.slots,
+                entry.seen.millis()
+            );
         }
         out.into_bytes()
     }
 
     /// Parses [`Self::encode`]'s form; malformed lines are dropped, and lines beyond
-    /// [`MAX_REGISTERED`] ignored.
-    pub fn decode(bytes: &[u8]) -> Self {
+    /// `limits.max_registered_configurations` ignored.
+    pub fn decode(bytes: &[u8], limits: &Limits) -> Self {
         let entries = String::from_utf8_lossy(bytes)
             .lines()
             .filter_map(|line| {
                 let mut fields = line.split(' ');
                 let namespace = fields.next().filter(|n| n.starts_with("jwt_gate/"))?;
                 let slots = fields.next()?.parse().ok()?;
-                let seen = UnixMillis(fields.next()?.parse().ok()?);
+                let seen = Time::from_millis(fields.next()?.parse().ok()?);
                 Some(RegistryEntry {
                     namespace: namespace.to_owned(),
                     slots,
                     seen,
                 })
             })
-            .take(MAX_REGISTERED)
+            .take(limits.max_registered_configurations)
             .collect();
         Self { entries }
     }
@@ -495,8 +500,8 @@ mod tests {
     }
 
     /// `T0 + seconds`.
-    fn at(seconds: u64) -> UnixMillis {
-        UnixMillis((1_000_000 + seconds) * 1000)
+    fn at(seconds: u64) -> Time {
+        Time::from_millis((1_000_000 + seconds) * 1000)
     }
 
     fn ms(millis: u64) -> Duration {
@@ -646,7 +651,7 @@ mod tests {
         };
         assert_eq!(far.availability(1, at(0), at(101), &p), limited);
         assert!(far.with_refetch_request(at(101), &p).is_none());
-        let soon = UnixMillis(at(101).millis() + 2_500);
+        let soon = Time::from_millis(at(101).millis() + 2_500);
         far.next_attempt = soon;
         assert_eq!(
             far.availability(1, at(0), at(101), &p),
@@ -694,14 +699,14 @@ mod tests {
         let state = FetchState {
             version: 4,
             failures: 2,
-            fetched_at: UnixMillis(1_733_000_000_123),
+            fetched_at: Time::from_millis(1_733_000_000_123),
             last_error: "HTTP status 503\nx".into(),
             ..FetchState::default()
         };
         let decoded = FetchState::decode(&state.encode());
         assert_eq!(decoded.version, 4);
         assert_eq!(decoded.failures, 2);
-        assert_eq!(decoded.fetched_at, UnixMillis(1_733_000_000_123));
+        assert_eq!(decoded.fetched_at, Time::from_millis(1_733_000_000_123));
         assert_eq!(decoded.last_error, "HTTP status 503 x");
         assert_eq!(FetchState::decode(b"garbage\n\xff"), FetchState::default());
         assert_eq!(
@@ -711,7 +716,7 @@ mod tests {
         );
         let record = KeyRecord {
             version: 9,
-            fetched_at: UnixMillis(5_001),
+            fetched_at: Time::from_millis(5_001),
             body: b"{\"keys\":[]}\n".to_vec(),
         };
         assert_eq!(KeyRecord::decode(&record.encode()), Some(record));
@@ -726,21 +731,32 @@ mod tests {
     #[test]
     fn live_configurations_stay_listed_retired_ones_go() {
         let (live, dead) = ("jwt_gate/2/live", "jwt_gate/2/dead");
-        let check_in = Registry::default().check_in(dead, 2, at(0));
+        let check_in = Registry::default().check_in(dead, 2, at(0), &Limits::DEFAULT);
         let registry = check_in.registry.unwrap();
         assert_eq!(registry.entries.len(), 1);
         // Within a heartbeat nothing needs writing; after one, the entry is refreshed.
-        assert_eq!(registry.check_in(dead, 2, at(1)).registry, None);
-        let registry = Registry::decode(&registry.encode());
-        let registry = registry.check_in(live, 1, at(2)).registry.unwrap();
+        assert_eq!(
+            registry.check_in(dead, 2, at(1), &Limits::DEFAULT).registry,
+            None
+        );
+        let registry = Registry::decode(&registry.encode(), &Limits::DEFAULT);
+        let registry = registry
+            .check_in(live, 1, at(2), &Limits::DEFAULT)
+            .registry
+            .unwrap();
         // `dead` is not vouched for again: 10 s after it last was, the next check-in retires it.
         let mut registry = registry;
         for second in [4, 6, 8, 10] {
-            let check_in = registry.check_in(live, 1, at(second));
+            let check_in = registry.check_in(live, 1, at(second), &Limits::DEFAULT);
             assert!(check_in.retired.is_empty(), "at {second}");
             registry = check_in.registry.unwrap_or(registry);
         }
-        let check_in = registry.check_in(live, 1, UnixMillis(at(10).millis() + 1));
+        let check_in = registry.check_in(
+            live,
+            1,
+            Time::from_millis(at(10).millis() + 1),
+            &Limits::DEFAULT,
+        );
         assert_eq!(check_in.retired.len(), 1);
         let retired = &check_in.retired[0];
         assert_eq!(retired.namespace, dead);
@@ -754,7 +770,7 @@ mod tests {
     #[test]
     fn the_registry_and_each_check_in_are_bounded() {
         let full = Registry {
-            entries: (0..MAX_REGISTERED)
+            entries: (0..Limits::DEFAULT.max_registered_configurations)
                 .map(|n| RegistryEntry {
                     namespace: format!("jwt_gate/2/{n:016x}"),
                     slots: 1,
@@ -762,18 +778,23 @@ mod tests {
                 })
                 .collect(),
         };
-        let check_in = full.check_in("jwt_gate/2/new", 1, at(1));
+        let check_in = full.check_in("jwt_gate/2/new", 1, at(1), &Limits::DEFAULT);
         assert!(check_in.unlisted && check_in.registry.is_none());
-        let check_in = full.check_in("jwt_gate/2/new", 1, at(60));
-        assert_eq!(check_in.retired.len(), MAX_RETIRED_PER_CHECK_IN);
+        let check_in = full.check_in("jwt_gate/2/new", 1, at(60), &Limits::DEFAULT);
+        assert_eq!(
+            check_in.retired.len(),
+            Limits::DEFAULT.max_retired_per_check_in
+        );
         let registry = check_in.registry.unwrap();
         assert!(!check_in.unlisted);
         assert_eq!(
             registry.entries.len(),
-            MAX_REGISTERED - MAX_RETIRED_PER_CHECK_IN + 1
+            Limits::DEFAULT.max_registered_configurations
+                - Limits::DEFAULT.max_retired_per_check_in
+                + 1
         );
         let mut text = full.encode();
         text.extend_from_slice(b"jwt_gate/2/extra 1 5\nmalformed\n\xff\n");
-        assert_eq!(Registry::decode(&text), full);
+        assert_eq!(Registry::decode(&text, &Limits::DEFAULT), full);
     }
 }

@@ -8,18 +8,15 @@
 
 use ring::digest::{digest, SHA256};
 
-use crate::authenticator::error::AuthError;
-use crate::authenticator::extractor::split_path;
 use crate::config::{is_header_name, ConfigError, ConfigField};
+use crate::limits::Limits;
+use crate::request::split_path;
 
 /// Most digests one check accepts (each request compares against all of them).
 pub const MAX_DIGESTS: usize = 1_000;
 
 /// Most places one check reads.
 pub const MAX_LOCATIONS: usize = 16;
-
-/// A longer key is not valid (Google's keys are 39 bytes); it is never hashed.
-pub const MAX_KEY_BYTES: usize = 4_096;
 
 /// A SHA-256 digest of an accepted key.
 pub type Digest = [u8; 32];
@@ -61,6 +58,15 @@ pub fn default_locations() -> Vec<KeyLocation> {
         KeyLocation::Param("api_key".to_owned()),
         KeyLocation::Header("x-api-key".to_owned()),
     ]
+}
+
+/// Why a request's API key is refused.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum ApiKeyError {
+    /// No key where the check reads one.
+    Missing,
+    /// A key that is not accepted (or too long to be one).
+    NotValid,
 }
 
 impl ApiKeyCheck {
@@ -132,7 +138,11 @@ impl ApiKeyCheck {
 
     /// Whether the request carries an accepted key. The key's digest is compared with every
     /// accepted digest, each over all its bytes.
-    pub fn check(&self, headers: &[(Vec<u8>, Vec<u8>)]) -> Result<(), AuthError> {
+    pub fn check(
+        &self,
+        headers: &[(Vec<u8>, Vec<u8>)],
+        limits: &Limits,
+    ) -> Result<(), ApiKeyError> {
         let Accepted::Digests(accepted) = &self.accepted else {
             return Ok(());
         };
@@ -142,9 +152,9 @@ impl ApiKeyCheck {
             .iter()
             .find_map(|location| location.find(headers))
             .filter(|key| !key.is_empty())
-            .ok_or(AuthError::ApiKeyMissing)?;
-        if key.len() > MAX_KEY_BYTES {
-            return Err(AuthError::ApiKeyNotValid);
+            .ok_or(ApiKeyError::Missing)?;
+        if key.len() > limits.max_api_key_bytes {
+            return Err(ApiKeyError::NotValid);
         }
         let presented = digest(&SHA256, key);
         let found = accepted.iter().fold(false, |found, digest| {
@@ -153,7 +163,7 @@ impl ApiKeyCheck {
         if found {
             Ok(())
         } else {
-            Err(AuthError::ApiKeyNotValid)
+            Err(ApiKeyError::NotValid)
         }
     }
 }
@@ -251,59 +261,86 @@ mod tests {
     #[test]
     fn defaults_are_espv2s_in_its_order() {
         let keys = check(default_locations(), &["good"]);
-        assert_eq!(keys.check(&request("/a?key=good", &[])), Ok(()));
-        assert_eq!(keys.check(&request("/a?x=1&api_key=good", &[])), Ok(()));
-        assert_eq!(keys.check(&request("/a", &[("x-api-key", "good")])), Ok(()));
+        assert_eq!(
+            keys.check(&request("/a?key=good", &[]), &Limits::DEFAULT),
+            Ok(())
+        );
+        assert_eq!(
+            keys.check(&request("/a?x=1&api_key=good", &[]), &Limits::DEFAULT),
+            Ok(())
+        );
+        assert_eq!(
+            keys.check(&request("/a", &[("x-api-key", "good")]), &Limits::DEFAULT),
+            Ok(())
+        );
         // The query parameter comes first, and decides.
         assert_eq!(
-            keys.check(&request("/a?key=bad", &[("x-api-key", "good")])),
-            Err(AuthError::ApiKeyNotValid)
+            keys.check(
+                &request("/a?key=bad", &[("x-api-key", "good")]),
+                &Limits::DEFAULT
+            ),
+            Err(ApiKeyError::NotValid)
         );
         assert_eq!(
-            keys.check(&request("/a", &[])),
-            Err(AuthError::ApiKeyMissing)
+            keys.check(&request("/a", &[]), &Limits::DEFAULT),
+            Err(ApiKeyError::Missing)
         );
         assert_eq!(
-            keys.check(&request("/a?key=", &[("x-api-key", "good")])),
-            Err(AuthError::ApiKeyMissing)
+            keys.check(
+                &request("/a?key=", &[("x-api-key", "good")]),
+                &Limits::DEFAULT
+            ),
+            Err(ApiKeyError::Missing)
         );
     }
 
     #[test]
     fn only_the_named_location_is_read() {
         let keys = check(vec![KeyLocation::Header("x-key".into())], &["good"]);
-        assert_eq!(keys.check(&request("/a", &[("x-key", "good")])), Ok(()));
         assert_eq!(
-            keys.check(&request("/a?key=good", &[("x-api-key", "good")])),
-            Err(AuthError::ApiKeyMissing)
+            keys.check(&request("/a", &[("x-key", "good")]), &Limits::DEFAULT),
+            Ok(())
+        );
+        assert_eq!(
+            keys.check(
+                &request("/a?key=good", &[("x-api-key", "good")]),
+                &Limits::DEFAULT
+            ),
+            Err(ApiKeyError::Missing)
         );
         let keys = check(vec![KeyLocation::Param("k".into())], &["good", "other"]);
-        assert_eq!(keys.check(&request("/a?k=other", &[])), Ok(()));
+        assert_eq!(
+            keys.check(&request("/a?k=other", &[]), &Limits::DEFAULT),
+            Ok(())
+        );
         // As sent: not percent-decoded (ESPv2's parseQueryString).
         assert_eq!(
-            keys.check(&request("/a?k=go%6Fd", &[])),
-            Err(AuthError::ApiKeyNotValid)
+            keys.check(&request("/a?k=go%6Fd", &[]), &Limits::DEFAULT),
+            Err(ApiKeyError::NotValid)
         );
         // The first value decides.
         assert_eq!(
-            keys.check(&request("/a?k=bad&k=good", &[])),
-            Err(AuthError::ApiKeyNotValid)
+            keys.check(&request("/a?k=bad&k=good", &[]), &Limits::DEFAULT),
+            Err(ApiKeyError::NotValid)
         );
     }
 
     #[test]
     fn oversize_and_binary_keys_are_not_valid() {
         let keys = check(vec![KeyLocation::Header("x-key".into())], &["good"]);
-        let long = "a".repeat(MAX_KEY_BYTES + 1);
+        let long = "a".repeat(Limits::DEFAULT.max_api_key_bytes + 1);
         assert_eq!(
-            keys.check(&request("/a", &[("x-key", &long)])),
-            Err(AuthError::ApiKeyNotValid)
+            keys.check(&request("/a", &[("x-key", &long)]), &Limits::DEFAULT),
+            Err(ApiKeyError::NotValid)
         );
         let binary = vec![
             (b":path".to_vec(), b"/a".to_vec()),
             (b"x-key".to_vec(), vec![0xff, 0x00, 0xfe]),
         ];
-        assert_eq!(keys.check(&binary), Err(AuthError::ApiKeyNotValid));
+        assert_eq!(
+            keys.check(&binary, &Limits::DEFAULT),
+            Err(ApiKeyError::NotValid)
+        );
     }
 
     #[test]
@@ -313,6 +350,6 @@ mod tests {
             locations: Vec::new(),
             accepted: Accepted::Unchecked,
         };
-        assert_eq!(keys.check(&request("/a", &[])), Ok(()));
+        assert_eq!(keys.check(&request("/a", &[]), &Limits::DEFAULT), Ok(()));
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::policy::route::StringMatcher;
-use crate::time::UnixTime;
+use crate::time::Time;
 use crate::token::claims::ClaimLookup;
 use crate::token::Claims;
 
@@ -101,7 +101,7 @@ pub enum ClaimsError {
         /// The token's `exp`.
         exp: u64,
         /// The time of the check.
-        now: UnixTime,
+        now: Time,
     },
     /// `iss` is not the provider's.
     IssuerNotAllowed,
@@ -114,7 +114,7 @@ pub enum ClaimsError {
         /// The token's `nbf`.
         nbf: u64,
         /// The time of the check.
-        now: UnixTime,
+        now: Time,
     },
 }
 
@@ -124,12 +124,12 @@ impl ClaimRules {
     pub fn check(
         &self,
         claims: &Claims,
-        now: UnixTime,
+        now: Time,
         audiences: Option<&[String]>,
     ) -> Result<(), ClaimsError> {
         self.check_issuer(claims)?;
         if let Some(nbf) = claims.nbf {
-            if now.saturating_add(self.clock_skew_seconds).seconds() < nbf {
+            if now.seconds().saturating_add(self.clock_skew_seconds) < nbf {
                 return Err(ClaimsError::NotYetValid { nbf, now });
             }
         }
@@ -221,7 +221,7 @@ impl fmt::Display for ClaimsError {
 mod tests {
     use super::*;
 
-    const NOW: UnixTime = UnixTime(1_000_000);
+    const NOW: Time = Time::from_seconds(1_000_000);
 
     fn rules() -> ClaimRules {
         ClaimRules {
@@ -251,19 +251,19 @@ mod tests {
             };
             rules.check(&claims, NOW, None)
         };
-        assert_eq!(at(Some(NOW.0 - 60), None), Ok(()));
+        assert_eq!(at(Some(NOW.seconds() - 60), None), Ok(()));
         assert_eq!(
-            at(Some(NOW.0 - 61), None),
+            at(Some(NOW.seconds() - 61), None),
             Err(ClaimsError::Expired {
-                exp: NOW.0 - 61,
+                exp: NOW.seconds() - 61,
                 now: NOW
             })
         );
-        assert_eq!(at(None, Some(NOW.0 + 60)), Ok(()));
+        assert_eq!(at(None, Some(NOW.seconds() + 60)), Ok(()));
         assert_eq!(
-            at(None, Some(NOW.0 + 61)),
+            at(None, Some(NOW.seconds() + 61)),
             Err(ClaimsError::NotYetValid {
-                nbf: NOW.0 + 61,
+                nbf: NOW.seconds() + 61,
                 now: NOW
             })
         );
@@ -342,11 +342,11 @@ mod tests {
             ..rules()
         };
         let long = Claims {
-            exp: Some(NOW.0 + 3601),
+            exp: Some(NOW.seconds() + 3601),
             ..claims()
         };
         let short = Claims {
-            exp: Some(NOW.0 + 3600),
+            exp: Some(NOW.seconds() + 3600),
             ..claims()
         };
         assert_eq!(

@@ -41,9 +41,9 @@ use regex_lite::Regex;
 use serde_json::Value;
 
 use super::template::PathTemplate;
-use crate::authenticator::extractor::split_path;
 use crate::config::walk::{Field, Object};
 use crate::config::ConfigError;
+use crate::request::split_path;
 
 /// A compiled `match`.
 #[derive(Clone, Debug)]
@@ -451,7 +451,7 @@ impl Latin1Regex {
         object.finish()?;
         let latin1 = latin1(pattern.as_bytes());
         let regex = regex_lite::RegexBuilder::new(&format!("^(?:{latin1})$"))
-            .size_limit(1 << 20)
+            .size_limit(crate::limits::Limits::DEFAULT.max_regex_program_bytes)
             .build()
             .map_err(|error| field.error(format!("invalid regex: {error}")))?;
         Ok(Self {

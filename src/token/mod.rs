@@ -13,27 +13,22 @@ use serde_json::{Map, Value};
 
 pub mod algorithm;
 pub mod claims;
+pub mod extractor;
 
 use crate::json;
 use crate::limits::Limits;
 use algorithm::Algorithm;
 pub use claims::Claims;
 
-/// A parsed, not yet verified, token.
+/// A parsed, not yet verified, token: its JWS (what the signature covers) and its payload.
 #[derive(Clone, Debug)]
 pub struct Jwt<'a> {
-    /// The protected header.
-    pub header: Header,
+    /// The JWS: header, signing input and signature.
+    pub jws: Jws<'a>,
     /// The registered claims, typed.
     pub claims: Claims,
     /// The whole payload object, for claim-to-header outputs.
     pub payload: Map<String, Value>,
-    /// The payload segment exactly as received (base64url), for `forward_payload_header`.
-    pub payload_segment: &'a str,
-    /// `header.payload` exactly as received: the bytes the signature covers.
-    pub signing_input: &'a str,
-    /// The decoded signature.
-    pub signature: Vec<u8>,
 }
 
 /// The JOSE header members jwt-gate uses.
@@ -97,19 +92,18 @@ pub enum TokenError {
 impl<'a> Jwt<'a> {
     /// Parses a compact JWS carrying a JWT.
     pub fn parse(token: &'a str, limits: &Limits) -> Result<Self, TokenError> {
-        let jws = Jws::parse(token, limits)?;
-        let payload = match json::parse(&jws.payload, limits.max_json_depth) {
+        let mut jws = Jws::parse(token, limits)?;
+        // The payload's bytes become the parsed payload; the JWS keeps what the signature covers.
+        let payload_bytes = std::mem::take(&mut jws.payload);
+        let payload = match json::parse(&payload_bytes, limits.max_json_depth) {
             Ok(Value::Object(payload)) => payload,
             _ => return Err(TokenError::PayloadBadJson),
         };
         let claims = Claims::from_payload(&payload)?;
         Ok(Self {
-            header: jws.header,
+            jws,
             claims,
             payload,
-            payload_segment: jws.payload_segment,
-            signing_input: jws.signing_input,
-            signature: jws.signature,
         })
     }
 }
@@ -119,10 +113,8 @@ impl<'a> Jwt<'a> {
 pub struct Jws<'a> {
     /// The protected header.
     pub header: Header,
-    /// The decoded payload bytes.
+    /// The decoded payload bytes (moved into [`Jwt::payload`] once parsed as a JWT).
     pub payload: Vec<u8>,
-    /// The payload segment as received.
-    pub payload_segment: &'a str,
     /// `header.payload` as received.
     pub signing_input: &'a str,
     /// The decoded signature.
@@ -158,7 +150,6 @@ impl<'a> Jws<'a> {
         Ok(Self {
             header,
             payload,
-            payload_segment,
             signing_input,
             signature,
         })
@@ -266,13 +257,12 @@ mod tests {
             r#"{"iss":"https://i","aud":"a","exp":2000000000.9,"sub":"s"}"#,
         );
         let jwt = parse(&text).unwrap();
-        assert_eq!(jwt.header.alg, Algorithm::Rs256);
-        assert_eq!(jwt.header.kid.as_deref(), Some("k1"));
+        assert_eq!(jwt.jws.header.alg, Algorithm::Rs256);
+        assert_eq!(jwt.jws.header.kid.as_deref(), Some("k1"));
         assert_eq!(jwt.claims.aud, ["a"]);
         assert_eq!(jwt.claims.exp, Some(2_000_000_000));
-        assert_eq!(jwt.signature, b"sig");
-        assert!(text.starts_with(jwt.signing_input));
-        assert_eq!(jwt.payload_segment, text.split('.').nth(1).unwrap());
+        assert_eq!(jwt.jws.signature, b"sig");
+        assert!(text.starts_with(jwt.jws.signing_input));
     }
 
     #[test]

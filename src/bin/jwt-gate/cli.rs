@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use serde_json::{json, Map, Value};
 
-use jwt_gate::authenticator::extractor::Location;
 use jwt_gate::config::{Config, KeySource};
 use jwt_gate::policy::api_key::{Accepted, KeyLocation};
+use jwt_gate::token::extractor::Location;
 
 /// Each command's synopsis and description, as `--help` prints them.
 const COMMANDS: &[(&str, &str)] = &[
@@ -342,15 +342,15 @@ fn read_bytes(file: &str) -> Result<Vec<u8>, Failure> {
 /// JSON with the filter's parser (duplicate members refused), or YAML.
 fn parse(file: &str, bytes: &[u8], format: Format) -> Result<Value, Failure> {
     match format {
-        Format::Json => jwt_gate::json::parse(bytes, JSON_DEPTH)
-            .map_err(|e| Failure::Invalid(format!("{file}: not JSON: {e}"))),
+        Format::Json => jwt_gate::json::parse(
+            bytes,
+            jwt_gate::limits::Limits::DEFAULT.max_configuration_json_depth,
+        )
+        .map_err(|e| Failure::Invalid(format!("{file}: not JSON: {e}"))),
         Format::Yaml => serde_yaml_ng::from_slice::<Value>(bytes)
             .map_err(|e| Failure::Invalid(format!("{file}: not YAML: {e}"))),
     }
 }
-
-/// The nesting the filter accepts in a plugin configuration.
-const JSON_DEPTH: usize = 64;
 
 fn pretty(value: &Value) -> String {
     let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
@@ -370,7 +370,10 @@ fn check(file: &str, bytes: &[u8], format: Format) -> Result<String, Failure> {
         }
     };
     let config = Config::from_json(plugin_configuration).map_err(|error| {
-        match jwt_gate::json::parse(plugin_configuration, JSON_DEPTH) {
+        match jwt_gate::json::parse(
+            plugin_configuration,
+            jwt_gate::limits::Limits::DEFAULT.max_configuration_json_depth,
+        ) {
             Ok(input) => rejected(error, &input, "check"),
             Err(_) => invalid(error),
         }

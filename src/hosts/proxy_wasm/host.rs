@@ -10,7 +10,7 @@ use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType, Status};
 use crate::authenticator::error::AuthError;
 use crate::authenticator::token_cache::Counts;
 use crate::authenticator::{Decision, Denial, HeaderOp, Outcome};
-use crate::time::{UnixMillis, UnixTime};
+use crate::time::Time;
 
 /// The plugin configuration bytes (empty if there are none).
 pub fn plugin_configuration() -> Vec<u8> {
@@ -24,20 +24,13 @@ pub fn log(level: LogLevel, message: &str) {
     let _ = hostcalls::log(level, message);
 }
 
-/// One reading of the host's clock: in whole seconds, for tokens, and in milliseconds, for the
-/// key cache (as [`now_ms`]). If it cannot be read, the end of time in seconds (every token with
-/// an `exp` is then expired: fail closed, never the reverse) and the epoch in milliseconds.
-pub fn clock() -> (UnixTime, UnixMillis) {
-    match hostcalls::get_current_time()
+/// One reading of the host's clock. If it cannot be read, the end of time: every token with an
+/// `exp` is then expired and every key set stale (fail closed, never the reverse).
+pub fn now() -> Time {
+    hostcalls::get_current_time()
         .ok()
         .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-    {
-        Some(elapsed) => (
-            UnixTime(elapsed.as_secs()),
-            UnixMillis(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)),
-        ),
-        None => (UnixTime(u64::MAX), UnixMillis(0)),
-    }
+        .map_or(Time::END, Time::from_since_epoch)
 }
 
 /// Every request header, pseudo-headers included, as bytes.
@@ -150,18 +143,20 @@ impl Metrics {
     }
 }
 
-/// The host's clock in milliseconds (0 if it cannot be read).
-pub fn now_ms() -> UnixMillis {
-    clock().1
-}
-
-/// A random number from the host (WASI `random_get`), for this VM's lease identity.
-pub fn random_u64() -> u64 {
-    let mut bytes = [0u8; 8];
+/// Random bytes from the host (WASI `random_get`), for this VM's lease identity and the token
+/// cache's hash keys. If the host has none, the clock: unpredictable enough to tell VMs apart,
+/// and the cache still holds (only its slots become guessable).
+pub fn random<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
     if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).is_err() {
-        return now_ms().millis();
+        for (byte, clock) in bytes
+            .iter_mut()
+            .zip(now().millis().to_le_bytes().iter().cycle())
+        {
+            *byte = *clock;
+        }
     }
-    u64::from_le_bytes(bytes)
+    bytes
 }
 
 /// A shared-data value and its CAS token (no value for an absent or emptied key).

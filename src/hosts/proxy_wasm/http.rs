@@ -12,11 +12,8 @@ use super::keys::KeyCache;
 use crate::authenticator::token_cache::TokenCache;
 use crate::authenticator::{authenticate, Decision, Request, Wait};
 use crate::config::Config;
-use crate::time::UnixMillis;
+use crate::time::Time;
 use crate::verify::SignatureVerifier;
-
-/// Most requests one VM holds while keys are on their way; more are answered at once.
-const MAX_HELD: usize = 10_000;
 
 /// What every request context of one root shares.
 pub(super) struct Shared {
@@ -33,7 +30,7 @@ pub(super) struct Shared {
 pub(super) struct Held {
     pub context_id: u32,
     pub wait: Wait,
-    pub deadline: UnixMillis,
+    pub deadline: Time,
 }
 
 impl Held {
@@ -56,17 +53,17 @@ pub(super) enum Step {
 /// Decides the current request (the effective context): apply, deny, or hold it. A request
 /// that was held carries its first deadline: it may be held again (for another provider's keys)
 /// only until then.
-pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<UnixMillis>) -> Step {
+pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<Time>) -> Step {
     let Some(headers) = host::request_headers() else {
         host::send_internal_error();
         return Step::Stop;
     };
-    let (now, now_ms) = host::clock();
-    let may_wait = held_until.is_none_or(|deadline| now_ms < deadline)
-        && shared.held.borrow().len() < MAX_HELD;
+    let now = host::now();
+    let may_wait = held_until.is_none_or(|deadline| now < deadline)
+        && shared.held.borrow().len() < shared.config.limits.max_held_requests;
     let outcome = {
         let keys = shared.keys.borrow();
-        let view = keys.view(now_ms, may_wait);
+        let view = keys.view(now, may_wait);
         authenticate(
             &shared.config,
             Request { headers: &headers },
@@ -93,12 +90,12 @@ pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<UnixMi
             let provider = match wait {
                 Wait::Keys(provider) => provider,
                 Wait::KidRefetch(provider) => {
-                    shared.keys.borrow_mut().request_refetch(provider, now_ms);
+                    shared.keys.borrow_mut().request_refetch(provider, now);
                     provider
                 }
             };
             let deadline =
-                held_until.unwrap_or_else(|| shared.keys.borrow().hold_deadline(provider, now_ms));
+                held_until.unwrap_or_else(|| shared.keys.borrow().hold_deadline(provider, now));
             shared.held.borrow_mut().push(Held {
                 context_id,
                 wait,

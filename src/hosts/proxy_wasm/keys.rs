@@ -19,7 +19,7 @@ use crate::keys::record::{
 use crate::keys::remote::{parse_discovery, FetchError, HttpUri, RemoteJwks};
 use crate::keys::KeySet;
 use crate::limits::Limits;
-use crate::time::UnixMillis;
+use crate::time::Time;
 
 /// This VM's view of every remote provider.
 pub struct KeyCache {
@@ -32,9 +32,11 @@ pub struct KeyCache {
     namespace: String,
     slots: usize,
     /// When this VM next vouches for the configuration in the registry.
-    next_check_in: UnixMillis,
+    next_check_in: Time,
     /// The registry was found full (logged once).
     unlisted: bool,
+    /// The configuration's bounds.
+    limits: Limits,
 }
 
 /// One remote provider, in this VM.
@@ -48,7 +50,7 @@ struct ProviderKeys {
     /// The keys this VM parsed, their version and fetch time.
     keys: Option<KeySet>,
     version: u64,
-    fetched_at: UnixMillis,
+    fetched_at: Time,
     /// This VM created the shared state with its lease: dispatch once the next tick confirms
     /// that no other VM's creation overwrote it (shared data has no create-if-absent).
     confirm_lease: bool,
@@ -58,7 +60,7 @@ struct InFlight {
     provider: usize,
     uri: HttpUri,
     step: Step,
-    started: UnixMillis,
+    started: Time,
 }
 
 #[derive(Clone, Copy, Eq, PartialEq)]
@@ -100,7 +102,7 @@ impl KeyCache {
                         state: FetchState::default(),
                         keys: None,
                         version: 0,
-                        fetched_at: UnixMillis::default(),
+                        fetched_at: Time::default(),
                         confirm_lease: false,
                     })
                 }
@@ -109,13 +111,14 @@ impl KeyCache {
             .collect();
         Self {
             providers,
-            owner: host::random_u64().max(1),
+            owner: u64::from_le_bytes(host::random()).max(1),
             in_flight: HashMap::new(),
             fetch_results: Vec::new(),
             namespace,
             slots,
-            next_check_in: UnixMillis::default(),
+            next_check_in: Time::default(),
             unlisted: false,
+            limits: config.limits,
         }
     }
 
@@ -129,7 +132,7 @@ impl KeyCache {
     }
 
     /// The view requests see; `may_wait: false` for a request that already waited once.
-    pub fn view(&self, now: UnixMillis, may_wait: bool) -> View<'_> {
+    pub fn view(&self, now: Time, may_wait: bool) -> View<'_> {
         View {
             cache: self,
             now,
@@ -138,14 +141,14 @@ impl KeyCache {
     }
 
     /// Until when a request arriving now may wait for `provider`'s keys.
-    pub fn hold_deadline(&self, provider: usize, now: UnixMillis) -> UnixMillis {
+    pub fn hold_deadline(&self, provider: usize, now: Time) -> Time {
         self.remote(provider)
             .map_or(now, |p| hold_deadline(&p.remote, now))
     }
 
     /// Every tick: vouch for this configuration's records, read the shared state, load new
     /// keys, start due fetches. Returns the providers whose situation changed.
-    pub fn tick(&mut self, now: UnixMillis) -> Vec<(usize, Change)> {
+    pub fn tick(&mut self, now: Time) -> Vec<(usize, Change)> {
         self.check_in(now);
         let mut changes = Vec::new();
         // A fetch whose response never came (Envoy always answers, within its timeout, so this
@@ -165,6 +168,7 @@ impl KeyCache {
                 changes.push((flight.provider, FAILURE));
             }
         }
+        let limits = self.limits;
         for index in 0..self.providers.len() {
             let Some(provider) = self.providers.get_mut(index).and_then(Option::as_mut) else {
                 continue;
@@ -178,7 +182,7 @@ impl KeyCache {
                     .unwrap_or_default(),
             );
             let mut change = Change {
-                keys: provider.load(),
+                keys: provider.load(&limits),
                 failure: provider.state.failures > failures_before,
             };
             if provider.confirm_lease {
@@ -200,16 +204,16 @@ impl KeyCache {
 
     /// Once a heartbeat: vouch for this configuration in the registry, and empty the records
     /// of the configurations the registry says are retired.
-    fn check_in(&mut self, now: UnixMillis) {
+    fn check_in(&mut self, now: Time) {
         if now < self.next_check_in {
             return;
         }
         self.next_check_in = now.saturating_add(HEARTBEAT);
-        let (namespace, slots) = (self.namespace.as_str(), self.slots);
+        let (namespace, slots, limits) = (self.namespace.as_str(), self.slots, self.limits);
         let mut unlisted = false;
         let written = host::update_shared(REGISTRY_KEY, |bytes| {
-            let check_in =
-                Registry::decode(bytes.unwrap_or_default()).check_in(namespace, slots, now);
+            let check_in = Registry::decode(bytes.unwrap_or_default(), &limits)
+                .check_in(namespace, slots, now, &limits);
             unlisted = check_in.unlisted;
             let registry = check_in.registry?;
             Some((registry.encode(), check_in.retired))
@@ -217,7 +221,7 @@ impl KeyCache {
         if unlisted && !self.unlisted {
             host::log(
                 LogLevel::Warn,
-                "jwt-gate: the registry of key records is full (1024 plugin configurations): this configuration's records will not be reclaimed when it is retired",
+                &format!("jwt-gate: the registry of key records is full ({} plugin configurations): this configuration's records will not be reclaimed when it is retired", self.limits.max_registered_configurations),
             );
         }
         self.unlisted = unlisted;
@@ -247,7 +251,7 @@ impl KeyCache {
 
     /// Takes the lease if no other VM holds it, and fetches (or waits one tick to confirm a
     /// newly created lease). Returns whether the fetch failed at once.
-    fn try_lease(&mut self, index: usize, reason: FetchReason, now: UnixMillis) -> bool {
+    fn try_lease(&mut self, index: usize, reason: FetchReason, now: Time) -> bool {
         let owner = self.owner;
         let Some(provider) = self.providers.get_mut(index).and_then(Option::as_mut) else {
             return false;
@@ -301,7 +305,7 @@ impl KeyCache {
                         provider: index,
                         uri,
                         step,
-                        started: host::now_ms(),
+                        started: host::now(),
                     },
                 );
                 false
@@ -318,7 +322,7 @@ impl KeyCache {
         &mut self,
         token: u32,
         response: Result<Vec<u8>, FetchError>,
-        now: UnixMillis,
+        now: Time,
     ) -> Option<(usize, Change)> {
         let flight = self.in_flight.remove(&token)?;
         let index = flight.provider;
@@ -329,7 +333,7 @@ impl KeyCache {
                 return Some((index, FAILURE));
             }
         };
-        let limits = Limits::DEFAULT;
+        let limits = self.limits;
         if flight.step == Step::Discovery {
             let name = self.name(index);
             let issuer = self
@@ -440,7 +444,7 @@ impl KeyCache {
     /// Records a failed fetch in the shared state (backing off) and logs it once.
     fn fail(&mut self, index: usize, uri: &HttpUri, error: &FetchError) {
         self.fetch_results.push((index, false));
-        let now = host::now_ms();
+        let now = host::now();
         let Some(provider) = self.providers.get_mut(index).and_then(Option::as_mut) else {
             return;
         };
@@ -470,7 +474,7 @@ impl KeyCache {
     }
 
     /// Asks, through the shared state, for one refetch because a token's `kid` was unknown.
-    pub fn request_refetch(&mut self, index: usize, now: UnixMillis) {
+    pub fn request_refetch(&mut self, index: usize, now: Time) {
         let Some(provider) = self.providers.get_mut(index).and_then(Option::as_mut) else {
             return;
         };
@@ -492,7 +496,7 @@ impl KeyCache {
     }
 
     /// (provider, key count, age in seconds) of every remote provider with keys, for gauges.
-    pub fn gauges(&self, now: UnixMillis) -> Vec<(usize, usize, u64)> {
+    pub fn gauges(&self, now: Time) -> Vec<(usize, usize, u64)> {
         self.providers
             .iter()
             .enumerate()
@@ -530,7 +534,7 @@ fn update_state(
 
 impl ProviderKeys {
     /// Loads the shared record if its version is newer than this VM's. Returns whether it did.
-    fn load(&mut self) -> bool {
+    fn load(&mut self, limits: &Limits) -> bool {
         if self.state.version <= self.version {
             return false;
         }
@@ -543,7 +547,7 @@ impl ProviderKeys {
         if record.version <= self.version {
             return false;
         }
-        match KeySet::parse_fetched(&record.body, self.remote.format, &Limits::DEFAULT) {
+        match KeySet::parse_fetched(&record.body, self.remote.format, limits) {
             Ok(keys) => {
                 self.keys = Some(keys);
                 self.version = record.version;
@@ -558,7 +562,7 @@ impl ProviderKeys {
 /// The keys as one request sees them.
 pub struct View<'a> {
     cache: &'a KeyCache,
-    now: UnixMillis,
+    now: Time,
     may_wait: bool,
 }
 

@@ -16,8 +16,7 @@ use proxy_wasm::types::{ContextType, LogLevel};
 
 use crate::authenticator::token_cache::TokenCache;
 use crate::config::{Config, KeySource, VerifierChoice};
-use crate::limits::Limits;
-use crate::time::UnixMillis;
+use crate::time::Time;
 use crate::verify::{known_answer_test, HostAssisted, RingVerifier, SignatureVerifier};
 use host::{Metrics, ProviderMetrics};
 use http::{decide, Shared, Step};
@@ -51,12 +50,15 @@ impl Context for Root {
         let Some(shared) = self.shared.clone() else {
             return;
         };
-        let response =
-            host::http_response(num_headers, body_size, Limits::DEFAULT.max_key_set_bytes);
+        let response = host::http_response(
+            num_headers,
+            body_size,
+            shared.config.limits.max_key_set_bytes,
+        );
         let change = shared
             .keys
             .borrow_mut()
-            .on_response(token_id, response, host::now_ms());
+            .on_response(token_id, response, host::now());
         if let Some((provider, change)) = change {
             self.after_changes(&shared, &[(provider, change)]);
         }
@@ -124,7 +126,11 @@ impl RootContext for Root {
                 config.rules.len()
             ),
         );
-        let cache = TokenCache::new(config.token_cache_size, config.token_cache_max_token_bytes);
+        let cache = TokenCache::new(
+            config.token_cache_size,
+            config.token_cache_max_token_bytes,
+            host::random(),
+        );
         self.shared = Some(Rc::new(Shared {
             config,
             verifier,
@@ -141,7 +147,7 @@ impl RootContext for Root {
         let Some(shared) = self.shared.clone() else {
             return;
         };
-        let changes = shared.keys.borrow_mut().tick(host::now_ms());
+        let changes = shared.keys.borrow_mut().tick(host::now());
         self.after_changes(&shared, &changes);
     }
 
@@ -197,7 +203,7 @@ impl Root {
                 host::increment(metrics.and_then(|m| m.fetch_failed));
             }
         }
-        for (provider, count, age) in keys.gauges(host::now_ms()) {
+        for (provider, count, age) in keys.gauges(host::now()) {
             if let Some(metrics) = shared
                 .provider_metrics
                 .get(provider)
@@ -209,8 +215,8 @@ impl Root {
         }
         drop(keys);
 
-        let now = host::now_ms();
-        let due: Vec<(u32, UnixMillis)> = {
+        let now = host::now();
+        let due: Vec<(u32, Time)> = {
             let mut held = shared.held.borrow_mut();
             let (due, waiting): (Vec<_>, Vec<_>) = held.drain(..).partition(|h| {
                 h.deadline <= now

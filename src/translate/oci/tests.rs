@@ -4,7 +4,7 @@ use super::*;
 use crate::authenticator::token_cache::TokenCache;
 use crate::authenticator::{authenticate, Decision, HeaderOp, NoRemoteKeys, Request};
 use crate::config::Config;
-use crate::time::UnixTime;
+use crate::time::Time;
 use crate::verify::RingVerifier;
 
 fn fixture() -> Value {
@@ -64,7 +64,7 @@ fn deployment_cases() {
     let file = fixture();
     let translated = config_of(&file["deployment"]);
     let config = Config::from_value(&translated).unwrap();
-    let now = UnixTime(file["now"].as_u64().unwrap());
+    let now = Time::from_seconds(file["now"].as_u64().unwrap());
     let mut failures = Vec::new();
     for case in file["cases"].as_array().unwrap() {
         let mut headers = vec![
@@ -89,7 +89,7 @@ fn deployment_cases() {
             now,
             &NoRemoteKeys,
             &RingVerifier,
-            &mut TokenCache::new(10, 8192),
+            &mut TokenCache::new(10, 8192, [7; 16]),
         );
         let got = match outcome.decision {
             Decision::Allow { header_ops, .. } => {

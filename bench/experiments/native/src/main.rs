@@ -3,7 +3,7 @@
 use jwt_gate::authenticator::NoRemoteKeys;
 use jwt_gate::authenticator::token_cache::TokenCache;
 use jwt_gate::verify::HostAssisted;
-use jwt_gate::{authenticate, Config, Request, UnixTime};
+use jwt_gate::{authenticate, Config, Request, Time};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -13,8 +13,8 @@ fn main() {
     let same = std::fs::read_to_string("../../.tmp/tokens/same.txt").unwrap();
     let pool = std::fs::read_to_string("../../.tmp/tokens/rs256.txt").unwrap();
     let pool: Vec<&str> = pool.lines().collect();
-    let now = UnixTime(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs());
-    let mut cache = TokenCache::new(config.token_cache_size, config.token_cache_max_token_bytes);
+    let now = Time::from_seconds(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs());
+    let mut cache = TokenCache::new(config.token_cache_size, config.token_cache_max_token_bytes, [7; 16]);
     let base: Vec<(Vec<u8>, Vec<u8>)> = [
         (":authority", "127.0.0.1:10000"),
         (":path", "/"),

@@ -7,7 +7,15 @@
 
 use std::borrow::Cow;
 
-use crate::authenticator::error::AuthError;
+use crate::request::query_pairs;
+
+/// Why a location yields no single token.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum ExtractError {
+    /// The location carries more than one token (repeated headers, comma-joined values,
+    /// repeated parameters or cookies).
+    MultipleTokens,
+}
 
 /// Where a provider looks for tokens.
 #[derive(Clone, Debug, Eq, Hash, PartialEq)]
@@ -43,14 +51,14 @@ impl Location {
         &self,
         headers: &'a [(Vec<u8>, Vec<u8>)],
         query: Option<&'a [u8]>,
-    ) -> Result<Option<Cow<'a, str>>, AuthError> {
+    ) -> Result<Option<Cow<'a, str>>, ExtractError> {
         let mut found: Option<Cow<'a, [u8]>> = None;
         let mut take = |token: Cow<'a, [u8]>| {
             if token.is_empty() {
                 return Ok(());
             }
             if found.replace(token).is_some() {
-                return Err(AuthError::MultipleTokens);
+                return Err(ExtractError::MultipleTokens);
             }
             Ok(())
         };
@@ -88,7 +96,7 @@ impl Location {
                                 strip_prefix_ignore_case(part, value_prefix.as_bytes())
                             {
                                 if parts.len() > 1 {
-                                    return Err(AuthError::MultipleTokens);
+                                    return Err(ExtractError::MultipleTokens);
                                 }
                                 take(Cow::Borrowed(token.trim_ascii()))?;
                             }
@@ -133,71 +141,6 @@ impl Location {
             ),
         }))
     }
-}
-
-/// The query string of a `:path`, without the fragment.
-pub fn split_path(path: &[u8]) -> (&[u8], Option<&[u8]>) {
-    let path = match path.iter().position(|&b| b == b'#') {
-        Some(hash) => path.get(..hash).unwrap_or(path),
-        None => path,
-    };
-    match path.iter().position(|&b| b == b'?') {
-        Some(q) => (path.get(..q).unwrap_or(path), path.get(q + 1..)),
-        None => (path, None),
-    }
-}
-
-/// `:path` without the query parameter `name` (every occurrence); other parameters keep their
-/// order and encoding.
-pub fn remove_query_param(path: &[u8], name: &str) -> Vec<u8> {
-    let (base, query) = split_path(path);
-    let Some(query) = query else {
-        return path.to_vec();
-    };
-    let kept: Vec<&[u8]> = query
-        .split(|&b| b == b'&')
-        .filter(|pair| {
-            let key = pair.split(|&b| b == b'=').next().unwrap_or_default();
-            percent_decode(key) != name.as_bytes()
-        })
-        .collect();
-    let mut out = base.to_vec();
-    if !kept.is_empty() {
-        out.push(b'?');
-        out.extend_from_slice(&kept.join(&b'&'));
-    }
-    out
-}
-
-fn query_pairs(query: &[u8]) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
-    query
-        .split(|&b| b == b'&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let mut halves = pair.splitn(2, |&b| b == b'=');
-            let key = halves.next().unwrap_or_default();
-            let value = halves.next().unwrap_or_default();
-            (percent_decode(key), percent_decode(value))
-        })
-}
-
-fn percent_decode(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let hex = |at: usize| bytes.get(at).and_then(|&c| char::from(c).to_digit(16));
-        match (b, hex(i + 1), hex(i + 2)) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
-                i += 3;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 fn strip_prefix_ignore_case<'v>(value: &'v [u8], prefix: &[u8]) -> Option<&'v [u8]> {
@@ -254,7 +197,7 @@ mod tests {
         let one_header_two_credentials = headers(&[("authorization", b"Bearer a.b.c, Basic x")]);
         assert_eq!(
             bearer().extract(&one_header_two_credentials, None),
-            Err(AuthError::MultipleTokens)
+            Err(ExtractError::MultipleTokens)
         );
     }
 
@@ -266,17 +209,17 @@ mod tests {
         ]);
         assert_eq!(
             bearer().extract(&twice, None),
-            Err(AuthError::MultipleTokens)
+            Err(ExtractError::MultipleTokens)
         );
         let joined = headers(&[("authorization", b"Bearer a,Bearer b")]);
         assert_eq!(
             bearer().extract(&joined, None),
-            Err(AuthError::MultipleTokens)
+            Err(ExtractError::MultipleTokens)
         );
         let param = Location::Param("access_token".into());
         assert_eq!(
             param.extract(&[], Some(b"access_token=a&x=1&access_token=b")),
-            Err(AuthError::MultipleTokens)
+            Err(ExtractError::MultipleTokens)
         );
         assert_eq!(
             param.extract(&[], Some(b"x=1&access%5Ftoken=a")),
@@ -290,26 +233,15 @@ mod tests {
         let h = headers(&[("cookie", b"a=1; session=\"x.y.z\"; b=2")]);
         assert_eq!(cookie.extract(&h, None), Ok(Some("x.y.z".into())));
         let twice = headers(&[("cookie", b"session=a"), ("cookie", b"session=b")]);
-        assert_eq!(cookie.extract(&twice, None), Err(AuthError::MultipleTokens));
+        assert_eq!(
+            cookie.extract(&twice, None),
+            Err(ExtractError::MultipleTokens)
+        );
     }
 
     #[test]
     fn non_utf8_bytes_do_not_panic() {
         let h = headers(&[("authorization", b"Bearer \xff\xfe.\x80.x")]);
         assert!(matches!(bearer().extract(&h, None), Ok(Some(_))));
-    }
-
-    #[test]
-    fn removing_a_query_parameter_keeps_the_rest() {
-        assert_eq!(
-            remove_query_param(b"/a?x=1&access_token=t&y=2", "access_token"),
-            b"/a?x=1&y=2"
-        );
-        assert_eq!(
-            remove_query_param(b"/a?access_token=t", "access_token"),
-            b"/a"
-        );
-        assert_eq!(remove_query_param(b"/a", "access_token"), b"/a");
-        assert_eq!(split_path(b"/p?q#f"), (&b"/p"[..], Some(&b"q"[..])));
     }
 }
