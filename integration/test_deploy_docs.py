@@ -270,13 +270,15 @@ def log_formats() -> list[str]:
         for literal in re.findall(r'"((?:[^"\\]|\\.)*)"', path.read_text()):
             if literal.startswith("jwt-gate: "):
                 literals.append(literal)
-    remote = (REPO / "src" / "remote.rs").read_text()
+    # FetchError's Display (the module that defines it), and the fetch-failure texts of the host
+    # adapters, wherever the code keeps them.
+    sources = {path: path.read_text() for path in (REPO / "src").rglob("*.rs")}
+    remote = next(text for text in sources.values() if "pub enum FetchError" in text)
     literals += re.findall(r'write!\(f, "((?:[^"\\]|\\.)*)"', remote)
     literals += re.findall(r'f\.write_str\("((?:[^"\\]|\\.)*)"\)', remote)
-    keys = (REPO / "src" / "filter" / "keys.rs").read_text()
-    literals += re.findall(r'"(keeping [^"]*|no keys yet[^"]*)"', keys)
-    host = (REPO / "src" / "filter" / "host.rs").read_text()
-    literals += re.findall(r'"(Envoy refused the call[^"]*)"', host)
+    for text in sources.values():
+        literals += re.findall(r'"(keeping [^"]*|no keys yet[^"]*)"', text)
+        literals += re.findall(r'"(Envoy refused the call[^"]*)"', text)
     return literals
 
 
