@@ -1,7 +1,9 @@
 //! `envoy --mode validate` on what `jwt-gate check --envoy` found: Envoy parses the whole
 //! bootstrap with its own schemas and creates every filter, so the jwt-gate module runs its
 //! `on_configure` on each configuration (a rejection is logged as `jwt-gate: configuration
-//! rejected: ...`). Validation binds no port and connects nowhere.
+//! rejected: ...`). Validation opens no listener, sends no upstream traffic and skips the hot
+//! restart, so it runs beside a serving Envoy; it reads the files the configuration names
+//! (envoyproxy/envoy#863, which added `--mode validate`).
 
 use std::fs;
 use std::io::Read as _;

@@ -155,8 +155,12 @@ struct Piece {
 }
 
 enum EnvoyPiece {
-    /// A configuration jwt-gate accepted, in a filter of its own.
-    Configuration(String),
+    /// A configuration, in a filter of its own; `refused` by this command's parser (then
+    /// validated alone: it would fail any batch).
+    Configuration {
+        text: String,
+        refused: bool,
+    },
     Bootstrap(Value),
     HttpFilters(Vec<Value>),
     Listener(Value),
@@ -318,10 +322,24 @@ impl Check {
         }
     }
 
-    /// The filter's verdict on a plugin configuration.
+    /// The filter's verdict on a plugin configuration (and, with `--envoy`, the configuration
+    /// for Envoy: the module it loads may not be this command's version).
     fn configuration(&mut self, at: Place, bytes: &[u8]) {
         let value = serde_json::from_slice::<Value>(bytes).ok();
-        match Config::from_json(bytes) {
+        let verdict = Config::from_json(bytes);
+        if self.envoy.is_some() {
+            // Not UTF-8: not JSON either, and no StringValue can carry it.
+            if let Ok(text) = std::str::from_utf8(bytes) {
+                self.pieces.push(Piece {
+                    at: at.clone(),
+                    what: EnvoyPiece::Configuration {
+                        text: text.to_owned(),
+                        refused: verdict.is_err(),
+                    },
+                });
+            }
+        }
+        match verdict {
             Ok(config) => {
                 self.findings.push(Finding {
                     at: at.clone(),
@@ -342,15 +360,6 @@ impl Check {
                         message: format!("warning: {warning}"),
                         value: None,
                     });
-                }
-                if self.envoy.is_some() {
-                    // The filter's parser refuses what is not UTF-8: accepted bytes are text.
-                    if let Ok(text) = std::str::from_utf8(bytes) {
-                        self.pieces.push(Piece {
-                            at,
-                            what: EnvoyPiece::Configuration(text.to_owned()),
-                        });
-                    }
                 }
             }
             Err(error) => {
@@ -413,15 +422,19 @@ impl Check {
     /// every refusal names its source.
     fn validate_in_envoy(&mut self, envoy: &Envoy) {
         let pieces = std::mem::take(&mut self.pieces);
-        let (bootstraps, rest): (Vec<&Piece>, Vec<&Piece>) = pieces
-            .iter()
-            .partition(|p| matches!(p.what, EnvoyPiece::Bootstrap(_)));
-        for piece in bootstraps {
-            if let EnvoyPiece::Bootstrap(bootstrap) = &piece.what {
-                let (bootstrap, loads_jwt_gate) = envoy.with_our_module(bootstrap);
-                let verdict = envoy.validate(&bootstrap);
-                self.envoy_finding(&piece.at, &verdict, loads_jwt_gate, envoy);
-            }
+        let (alone, rest): (Vec<&Piece>, Vec<&Piece>) = pieces.iter().partition(|p| {
+            matches!(
+                p.what,
+                EnvoyPiece::Bootstrap(_) | EnvoyPiece::Configuration { refused: true, .. }
+            )
+        });
+        for piece in alone {
+            let (bootstrap, loads_jwt_gate) = match &piece.what {
+                EnvoyPiece::Bootstrap(bootstrap) => envoy.with_our_module(bootstrap),
+                _ => (bootstrap_of(envoy, &[piece], &[]), true),
+            };
+            let verdict = envoy.validate(&bootstrap);
+            self.envoy_finding(&piece.at, &verdict, loads_jwt_gate, envoy);
         }
         if rest.is_empty() {
             return;
@@ -461,10 +474,9 @@ impl Check {
                             &piece.at,
                             Some("envoy"),
                             format!(
-                                "another cluster named {:?}, different, is defined in {}: Envoy \
-                                 would refuse the two together",
+                                "another cluster named {:?}, different, is defined before it in \
+                                 this file: Envoy would refuse the two together",
                                 cluster_name(cluster).unwrap_or_default(),
-                                self.name(piece.at.file)
                             ),
                         );
                         continue;
@@ -478,12 +490,12 @@ impl Check {
         let verdict = envoy.validate(&bootstrap);
         let needs_jwt_gate = kept
             .iter()
-            .any(|p| matches!(p.what, EnvoyPiece::Configuration(_)));
+            .any(|p| matches!(p.what, EnvoyPiece::Configuration { .. }));
         if (verdict.accepted && (!needs_jwt_gate || verdict.configured_jwt_gate()))
             || kept.len() == 1
         {
             for piece in &kept {
-                let loads_jwt_gate = matches!(piece.what, EnvoyPiece::Configuration(_));
+                let loads_jwt_gate = matches!(piece.what, EnvoyPiece::Configuration { .. });
                 self.envoy_finding(&piece.at, &verdict, loads_jwt_gate, envoy);
             }
             return;
@@ -491,7 +503,7 @@ impl Check {
         for piece in &kept {
             let alone = match &piece.what {
                 EnvoyPiece::Cluster(cluster) => bootstrap_of(envoy, &[], &[cluster]),
-                EnvoyPiece::Configuration(_) => bootstrap_of(envoy, &[piece], &[]),
+                EnvoyPiece::Configuration { .. } => bootstrap_of(envoy, &[piece], &[]),
                 _ => {
                     let file_clusters: Vec<&Value> = kept
                         .iter()
@@ -505,7 +517,7 @@ impl Check {
                 }
             };
             let verdict = envoy.validate(&alone);
-            let loads_jwt_gate = matches!(piece.what, EnvoyPiece::Configuration(_));
+            let loads_jwt_gate = matches!(piece.what, EnvoyPiece::Configuration { .. });
             self.envoy_finding(&piece.at, &verdict, loads_jwt_gate, envoy);
         }
     }
@@ -659,7 +671,7 @@ fn bootstrap_of(envoy: &Envoy, pieces: &[&Piece], clusters: &[&Value]) -> Value 
     let mut listeners = Vec::new();
     for piece in pieces {
         match &piece.what {
-            EnvoyPiece::Configuration(text) => configurations.push(text.as_str()),
+            EnvoyPiece::Configuration { text, .. } => configurations.push(text.as_str()),
             EnvoyPiece::HttpFilters(chain) => chains.push(chain.as_slice()),
             EnvoyPiece::Listener(listener) => listeners.push(listener),
             EnvoyPiece::Cluster(_) | EnvoyPiece::Bootstrap(_) => {}
