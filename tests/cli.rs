@@ -369,6 +369,20 @@ fn usage_errors_exit_2() {
         stderr.starts_with("jwt-gate: no-such-file.json: "),
         "{stderr}"
     );
+    // Files are bounded: a CI job may check files it does not trust.
+    let huge = temporary("huge.json", &vec![b' '; (16 << 20) + 1]);
+    let (code, _, stderr) = jwt_gate(&["check", huge.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.ends_with("huge.json: larger than 16 MiB\n"),
+        "{stderr}"
+    );
+    let (code, stdout, _) = jwt_gate(&["check", huge.to_str().unwrap(), "jwt_authn.json"]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("huge.json: larger than 16 MiB\n"),
+        "{stdout}"
+    );
 }
 
 #[test]

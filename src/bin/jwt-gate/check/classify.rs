@@ -263,9 +263,11 @@ pub fn cluster_name(cluster: &Value) -> Option<&str> {
 }
 
 /// The configurations of a Kubernetes object: Istio `WasmPlugin` (`spec.pluginConfig`) and
-/// `TrafficExtension` (`spec.wasm.pluginConfig`), Envoy Gateway `EnvoyExtensionPolicy`
-/// (`spec.wasm[].config`), each passed to the module as its JSON; the clusters an Envoy
-/// Gateway `EnvoyPatchPolicy` adds; and jwt-gate wasm filters anywhere in it (an Istio
+/// `TrafficExtension` (`spec.wasm.pluginConfig`; istio/api
+/// extensions/v1alpha1/traffic_extension.proto, which "supersedes WasmPlugin"), both a
+/// `Struct` Istio hands the module as JSON; Envoy Gateway `EnvoyExtensionPolicy`
+/// (`spec.wasm[].config`, "passed as a JSON string to the Wasm extension"); the clusters an
+/// Envoy Gateway `EnvoyPatchPolicy` adds; and jwt-gate wasm filters anywhere in it (an Istio
 /// `EnvoyFilter`'s patches).
 fn manifest(object: &Map<String, Value>, kind: &str) -> Vec<Item> {
     let name = object

@@ -83,16 +83,27 @@ pub fn run(files: &[String], options: &Options) -> Result<Outcome, String> {
     Ok(Outcome::Report { text, failed })
 }
 
+/// The largest file `check` reads: configurations, manifests and docs are kilobytes, and a CI
+/// job may check files it does not trust.
+const MAX_FILE_BYTES: u64 = 16 << 20;
+
 /// A file's format and documents.
 fn load(name: &str, forced: Option<Format>) -> Result<(Format, documents::Contents), String> {
-    let bytes = if name == "-" {
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
-            .map_err(|e| format!("stdin: {e}"))?;
-        bytes
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    let read = if name == "-" {
+        std::io::stdin()
+            .take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
     } else {
-        std::fs::read(name).map_err(|e| format!("{name}: {e}"))?
+        std::fs::File::open(name)
+            .and_then(|file| file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
     };
+    let shown = if name == "-" { "stdin" } else { name };
+    read.map_err(|e| format!("{shown}: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!("{shown}: larger than {} MiB", MAX_FILE_BYTES >> 20));
+    }
     let extension = std::path::Path::new(name)
         .extension()
         .and_then(|e| e.to_str())
@@ -263,14 +274,13 @@ impl Check {
             kind,
             subject,
         };
-        if is_configuration(document, setting, format) {
-            return self.configuration(configuration_place(&root, None), &document.bytes);
-        }
-        let value = match &document.value {
-            Ok(value) => value,
+        let kind = match &document.value {
+            Ok(value) => classify::classify(value, setting),
+            // A JSON file of its own goes to the filter's parser, which says why it is not JSON.
+            Err(_) if format == Format::Json && setting == Setting::File => Kind::Configuration,
             Err(error) => return self.error(&root, None, error.clone()),
         };
-        match classify::classify(value, setting) {
+        match kind {
             Kind::Configuration => {
                 self.configuration(configuration_place(&root, None), &document.bytes)
             }
@@ -434,7 +444,7 @@ impl Check {
                 _ => (bootstrap_of(envoy, &[piece], &[]), true),
             };
             let verdict = envoy.validate(&bootstrap);
-            self.envoy_finding(&piece.at, &verdict, loads_jwt_gate, envoy);
+            self.envoy_finding(piece, &verdict, loads_jwt_gate, envoy);
         }
         if rest.is_empty() {
             return;
@@ -496,7 +506,7 @@ impl Check {
         {
             for piece in &kept {
                 let loads_jwt_gate = matches!(piece.what, EnvoyPiece::Configuration { .. });
-                self.envoy_finding(&piece.at, &verdict, loads_jwt_gate, envoy);
+                self.envoy_finding(piece, &verdict, loads_jwt_gate, envoy);
             }
             return;
         }
@@ -518,13 +528,13 @@ impl Check {
             };
             let verdict = envoy.validate(&alone);
             let loads_jwt_gate = matches!(piece.what, EnvoyPiece::Configuration { .. });
-            self.envoy_finding(&piece.at, &verdict, loads_jwt_gate, envoy);
+            self.envoy_finding(piece, &verdict, loads_jwt_gate, envoy);
         }
     }
 
     fn envoy_finding(
         &mut self,
-        at: &Place,
+        piece: &Piece,
         verdict: &Verdict,
         loads_jwt_gate: bool,
         envoy: &Envoy,
@@ -546,12 +556,17 @@ impl Check {
         } else {
             (Status::Ok, "envoy --mode validate accepted it".to_owned())
         };
+        let value = match &piece.what {
+            EnvoyPiece::Configuration { text, .. } => serde_json::from_str(text).ok(),
+            EnvoyPiece::Listener(value) | EnvoyPiece::Cluster(value) => Some(value.clone()),
+            EnvoyPiece::Bootstrap(_) | EnvoyPiece::HttpFilters(_) => None,
+        };
         self.findings.push(Finding {
-            at: at.clone(),
+            at: piece.at.clone(),
             checker: Some("envoy"),
             status,
             message,
-            value: None,
+            value,
         });
     }
 
