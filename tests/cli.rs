@@ -1,7 +1,6 @@
 //! The `jwt-gate` command line against golden outputs in `tests/data/cli/` (regenerate them with
 //! `JWT_GATE_UPDATE_GOLDEN=1 cargo test --test cli`, then review the diff). Envoy's own
-//! `--mode validate` checks what `envoy-config` prints in `integration/test_openapi.py`, and
-//! `check --envoy` in `integration/test_deploy.py`.
+//! `--mode validate` checks what `envoy-config` prints in `integration/test_openapi.py`.
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
