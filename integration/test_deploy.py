@@ -211,12 +211,15 @@ def test_plugin_configurations_in_manifests_pass_jwt_gates_check():
         for f in found if f["kind"] == "configuration"
     )
     assert checked == [
-        f"{file}: {path}: jwt-gate configuration ({kind} {name}): {checker}"
+        f"envoy/{file}: {path}: jwt-gate configuration ({kind} {name}): {checker}"
         for file, path, kind, name in [
-            ("envoy/envoy-gateway/envoyextensionpolicy.yaml", "spec.wasm[0].config", "EnvoyExtensionPolicy", "default/jwt-gate"),
-            ("envoy/istio/migration/after.yaml", "spec.pluginConfig", "WasmPlugin", "istio-system/jwt-gate"),
-            ("envoy/istio/trafficextension.yaml", "spec.wasm.pluginConfig", "TrafficExtension", "istio-system/jwt-gate"),
-            ("envoy/istio/wasmplugin.yaml", "spec.pluginConfig", "WasmPlugin", "istio-system/jwt-gate"),
+            (
+                "envoy-gateway/envoyextensionpolicy.yaml", "spec.wasm[0].config",
+                "EnvoyExtensionPolicy", "default/jwt-gate",
+            ),
+            ("istio/migration/after.yaml", "spec.pluginConfig", "WasmPlugin", "istio-system/jwt-gate"),
+            ("istio/trafficextension.yaml", "spec.wasm.pluginConfig", "TrafficExtension", "istio-system/jwt-gate"),
+            ("istio/wasmplugin.yaml", "spec.pluginConfig", "WasmPlugin", "istio-system/jwt-gate"),
         ]
         for checker in ("envoy", "jwt-gate")
     ]
@@ -481,7 +484,10 @@ def test_check_command(tmp_path):
     )
     good = jwt_gate_check("envoy/istio/wasmplugin.yaml", envoy=True)
     assert good.returncode == 0, good.stdout + good.stderr
-    where = f"envoy/istio/wasmplugin.yaml:{line}: spec.pluginConfig: jwt-gate configuration (WasmPlugin istio-system/jwt-gate)"
+    where = (
+        f"envoy/istio/wasmplugin.yaml:{line}: spec.pluginConfig: "
+        "jwt-gate configuration (WasmPlugin istio-system/jwt-gate)"
+    )
     assert f"ok    {where}: configuration OK: 1 provider(s), 2 rule(s)\n" in good.stdout, good.stdout
     assert f"ok    {where}: envoy --mode validate accepted it\n" in good.stdout, good.stdout
     bad_file = tmp_path / "bad.json"
