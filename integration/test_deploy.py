@@ -1,6 +1,6 @@
 """Deployment files under envoy/: every Envoy config passes `envoy --mode validate` (which runs
 jwt-gate's on_configure), every Kubernetes manifest parses and its embedded plugin configuration
-passes jwt-gate's own check (tools/check_config.py), the names that tie them together agree
+passes jwt-gate's own check (`jwt-gate check --envoy`), the names that tie them together agree
 (clusters, hosts, SNI, versions), and the Istio migration example behaves in a real Envoy.
 
 The Istio and Envoy Gateway manifests are not applied to a cluster here (there is none): what
@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-import sys
+import subprocess
 import urllib.parse
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from harness import (
+    ENVOY_BIN,
     REPO,
     WASM,
     Envoy,
@@ -29,10 +30,8 @@ from harness import (
     assert_denied,
     bootstrap,
     jwt_gate_filter,
+    proxy_wasm_module,
 )
-
-sys.path.insert(0, str(REPO / "tools"))
-import check_config  # noqa: E402
 
 ENVOY_DIR = REPO / "envoy"
 ISTIO_DIR = ENVOY_DIR / "istio"
@@ -48,15 +47,56 @@ def rel(path: Path) -> str:
     return str(path.relative_to(REPO))
 
 
-def read(paths) -> check_config.Contents:
-    found = check_config.Contents()
-    for path in paths:
-        found.extend(check_config.read_file(path))
-    return found
+CLI = REPO / "target" / "release" / "jwt-gate"
 
 
-def assert_all_ok(results) -> None:
-    failures = [f"{label}:\n{result.summary()}" for label, result in results if not result.ok]
+def jwt_gate_check(*args, envoy: bool = False, wasm: Path = WASM) -> subprocess.CompletedProcess:
+    """`jwt-gate check ARGS` as users run it, from the repository root; with `envoy`, also in
+    the suite's Envoy with `wasm`."""
+    assert CLI.is_file(), f"{CLI} not found: `make build` builds it"
+    command = [str(CLI), "check", *map(str, args)]
+    if envoy:
+        command += ["--envoy", str(ENVOY_BIN), "--wasm", str(wasm)]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+
+
+def findings(paths, envoy: bool = False) -> list[dict]:
+    """`jwt-gate check --report json` on `paths` (made relative to the repository): what it
+    found, checked and skipped, one finding each (file, line, path, kind, status, message, and
+    the configuration or cluster as `value`)."""
+    result = jwt_gate_check(*[rel(Path(p)) for p in paths], "--report", "json", envoy=envoy)
+    assert result.stdout, result.stderr
+    return json.loads(result.stdout)["findings"]
+
+
+def where(finding: dict) -> str:
+    return f"{finding['file']}:{finding['line']}: {finding['path']}: {finding['subject']}"
+
+
+def configurations(paths) -> list[dict]:
+    """The jwt-gate configurations `jwt-gate check` finds in `paths` and accepts (the checks are
+    asserted elsewhere): findings with the configuration as `value`."""
+    return [
+        f for f in findings(paths)
+        if f["kind"] == "configuration" and f["checker"] == "jwt-gate" and f["status"] == "ok"
+    ]
+
+
+def clusters(paths) -> list[dict]:
+    return [f["value"] for f in findings(paths) if f["kind"] == "cluster"]
+
+
+def manifests(paths) -> list[tuple[str, dict]]:
+    """(file#index, document) of every Kubernetes object in `paths`."""
+    return [
+        (f"{rel(path)}#{index}", doc)
+        for path in paths
+        for index, doc in enumerate(d for d in yaml.safe_load_all(path.read_text()) if d is not None)
+    ]
+
+
+def assert_all_ok(found: list[dict]) -> None:
+    failures = [f"{where(f)}:\n{f['message']}" for f in found if f["status"] == "error"]
     assert not failures, "\n\n".join(failures)
 
 
@@ -77,20 +117,46 @@ def test_the_bootstraps_are_the_expected_ones():
     ]
 
 
-@pytest.mark.parametrize("path", BOOTSTRAPS, ids=rel)
-def test_envoy_bootstrap_validates(path):
-    """As committed when it names the built module by its repository path (run from the root,
-    as documented); otherwise (the compose config's /etc/envoy/jwt_gate.wasm) with that path
-    pointed at the built module."""
-    text = path.read_text()
-    if "/etc/envoy/jwt_gate.wasm" in text:
-        config = check_config.with_local_wasm(yaml.safe_load(text), WASM)
-        result = check_config.validate(config)
-    else:
+def test_envoy_bootstraps_validate():
+    """`jwt-gate check --envoy` on each bootstrap: Envoy validates it whole with jwt-gate's local
+    module pointed at the built one (the compose config names /etc/envoy/jwt_gate.wasm), and
+    jwt-gate must log that it was configured; the configuration in it passes jwt-gate's parser,
+    and Envoy again in a filter of its own."""
+    found = findings(BOOTSTRAPS, envoy=True)
+    assert_all_ok(found)
+    summary = sorted((f["file"], f["kind"], f["checker"]) for f in found)
+    assert summary == sorted(
+        (rel(path), kind, checker)
+        for path in BOOTSTRAPS
+        for kind, checker in [("bootstrap", "envoy"), ("configuration", "jwt-gate"), ("configuration", "envoy")]
+    ), summary
+
+
+def test_envoy_bootstraps_validate_as_documented():
+    """As committed, from the root (they name target/wasm32-wasip1/release/jwt_gate.wasm)."""
+    for path in BOOTSTRAPS:
+        text = path.read_text()
+        if "/etc/envoy/jwt_gate.wasm" in text:
+            continue  # the compose config: the module's path in the container
         assert "target/wasm32-wasip1/release/jwt_gate.wasm" in text
-        result = check_config.validate(path)
-    assert result.ok, result.summary()
-    assert "jwt-gate: configured" in result.log  # the plugin really was configured
+        result = subprocess.run(
+            [str(ENVOY_BIN), "--mode", "validate", "-c", rel(path), "--log-level", "info"],
+            cwd=REPO, capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "jwt-gate: configured" in result.stdout + result.stderr
+
+
+def test_negative_control_check_needs_jwt_gate_to_run(tmp_path):
+    """A module that loads and configures fine but is not jwt-gate: Envoy accepts everything, and
+    the check still fails, because jwt-gate never said it was configured."""
+    impostor = tmp_path / "jwt_gate.wasm"
+    impostor.write_bytes(proxy_wasm_module(b"\x00\x41\x00\x0b"))  # continue
+    result = jwt_gate_check("envoy/envoy.yaml", "envoy/istio/wasmplugin.yaml", envoy=True, wasm=impostor)
+    assert result.returncode == 1, result.stdout
+    refused = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert len(refused) == 3, result.stdout  # the bootstrap, and each configuration alone
+    assert all("jwt-gate never logged that it was configured" in line for line in refused)
 
 
 def test_every_yaml_under_envoy_is_checked():
@@ -125,10 +191,6 @@ KNOWN_KINDS = {
 }
 
 
-def manifests(paths=MANIFEST_FILES) -> list[tuple[str, dict]]:
-    return read(paths).manifests
-
-
 @pytest.mark.parametrize("path", MANIFEST_FILES, ids=rel)
 def test_manifest_parses(path):
     docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
@@ -140,25 +202,43 @@ def test_manifest_parses(path):
 
 
 def test_plugin_configurations_in_manifests_pass_jwt_gates_check():
-    """Every pluginConfig/config, in one Envoy (each alone if that fails), with the clusters the
-    Envoy Gateway EnvoyPatchPolicy adds."""
-    found = read(MANIFEST_FILES)
-    labels = sorted(c.where for c in found.plugin_configs)
-    assert labels == [
-        "envoy/envoy-gateway/envoyextensionpolicy.yaml#0: EnvoyExtensionPolicy jwt-gate",
-        "envoy/istio/migration/after.yaml#0: WasmPlugin jwt-gate",
-        "envoy/istio/trafficextension.yaml#0: TrafficExtension jwt-gate",
-        "envoy/istio/wasmplugin.yaml#0: WasmPlugin jwt-gate",
+    """Every pluginConfig/config, through jwt-gate's parser and then in one Envoy (each alone if
+    that fails), with the cluster the Envoy Gateway EnvoyPatchPolicy adds. The files with no
+    jwt-gate configuration fail as such: a checker passes nothing it did not check."""
+    found = findings(MANIFEST_FILES, envoy=True)
+    checked = sorted(
+        f"{f['file']}: {f['path']}: {f['subject']}: {f['checker']}"
+        for f in found if f["kind"] == "configuration"
+    )
+    assert checked == [
+        f"envoy/{file}: {path}: jwt-gate configuration ({kind} {name}): {checker}"
+        for file, path, kind, name in [
+            (
+                "envoy-gateway/envoyextensionpolicy.yaml", "spec.wasm[0].config",
+                "EnvoyExtensionPolicy", "default/jwt-gate",
+            ),
+            ("istio/migration/after.yaml", "spec.pluginConfig", "WasmPlugin", "istio-system/jwt-gate"),
+            ("istio/trafficextension.yaml", "spec.wasm.pluginConfig", "TrafficExtension", "istio-system/jwt-gate"),
+            ("istio/wasmplugin.yaml", "spec.pluginConfig", "WasmPlugin", "istio-system/jwt-gate"),
+        ]
+        for checker in ("envoy", "jwt-gate")
     ]
-    results = check_config.check_contents(found)
-    assert_all_ok(results)
-    assert len(results) == len(labels) + 1  # and the clusters
+    [cluster] = [f for f in found if f["kind"] == "cluster"]
+    assert (cluster["file"], cluster["checker"]) == ("envoy/envoy-gateway/jwks-cluster.yaml", "envoy")
+    assert_all_ok([f for f in found if f["kind"] != "file"])
+    nothing = sorted(f["file"] for f in found if f["kind"] == "file" and f["status"] == "error")
+    assert nothing == [
+        "envoy/envoy-gateway/clienttrafficpolicy.yaml",
+        "envoy/istio/idp-egress.yaml",
+        "envoy/istio/migration/before.yaml",
+        "envoy/istio/reject-underscore-headers.yaml",
+    ]
 
 
-def broken(config: dict, mutate) -> str:
+def broken(config: dict, mutate) -> dict:
     config = copy.deepcopy(config)
     mutate(config)
-    return json.dumps(config)
+    return config
 
 
 @pytest.mark.parametrize(
@@ -172,15 +252,22 @@ def broken(config: dict, mutate) -> str:
         (lambda c: c["rules"][1]["requires"].update(provider_name="okta"), "rules[1].requires"),
     ],
 )
-def test_negative_control_the_check_rejects_a_broken_manifest(mutate, message):
-    """The same path as above fails, naming the field, when the WasmPlugin's pluginConfig is
-    broken: the check is jwt-gate's parser, not a rubber stamp."""
+def test_negative_control_the_check_rejects_a_broken_manifest(tmp_path, mutate, message):
+    """The same check fails, naming the field, when the WasmPlugin's pluginConfig is broken:
+    jwt-gate's parser says so, and so does the module in Envoy. The check is not a rubber
+    stamp."""
     doc = yaml.safe_load((ISTIO_DIR / "wasmplugin.yaml").read_text())
-    doc["spec"]["pluginConfig"] = json.loads(broken(doc["spec"]["pluginConfig"], mutate))
-    [config] = check_config.classify(doc, "broken WasmPlugin").plugin_configs
-    result = check_config.validate(check_config.check_bootstrap([config.text]))
-    assert not result.ok
-    assert any(message in rejection for rejection in result.rejections), result.summary()
+    doc["spec"]["pluginConfig"] = broken(doc["spec"]["pluginConfig"], mutate)
+    path = tmp_path / "wasmplugin.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    result = jwt_gate_check(path, "--report", "json", envoy=True)
+    assert result.returncode == 1
+    verdicts = {
+        f["checker"]: f["message"] for f in json.loads(result.stdout)["findings"] if f["kind"] == "configuration"
+    }
+    assert verdicts["jwt-gate"].startswith("configuration rejected: ") and message in verdicts["jwt-gate"]
+    assert verdicts["envoy"].startswith("envoy --mode validate refused it:\njwt-gate: configuration rejected: ")
+    assert message in verdicts["envoy"], verdicts
 
 
 def remote_clusters(config: dict) -> list[tuple[str, str, dict]]:
@@ -200,30 +287,29 @@ def test_istio_cluster_names_agree_with_service_entry_and_destination_rule():
     entries = [d for d in docs if d["kind"] == "ServiceEntry"]
     rules = [d for d in docs if d["kind"] == "DestinationRule"]
     checked = 0
-    for _, doc in manifests(yaml_files(ISTIO_DIR)):
-        for config in check_config.manifest_plugin_configs(doc):
-            for provider, cluster, http_uri in remote_clusters(config):
-                match = re.fullmatch(r"outbound\|(\d+)\|\|(.+)", cluster)
-                assert match, f"{provider}: {cluster} is not an Istio outbound cluster name"
-                port, host = int(match.group(1)), match.group(2)
-                assert urllib.parse.urlsplit(http_uri["uri"]).hostname == host
-                assert any(
-                    host in e["spec"]["hosts"]
-                    and any(p["number"] == port for p in e["spec"]["ports"])
-                    and e["spec"]["location"] == "MESH_EXTERNAL"
-                    and e["spec"]["resolution"] == "DNS"
-                    for e in entries
-                ), f"no ServiceEntry for {host}:{port}"
-                [tls] = [
-                    setting["tls"]
-                    for rule in rules
-                    if rule["spec"]["host"] == host
-                    for setting in rule["spec"]["trafficPolicy"]["portLevelSettings"]
-                    if setting["port"]["number"] == port
-                ]
-                assert tls["mode"] == "SIMPLE" and tls["sni"] == host
-                assert tls["caCertificates"] and tls["subjectAltNames"] == [host]
-                checked += 1
+    for found in configurations(yaml_files(ISTIO_DIR)):
+        for provider, cluster, http_uri in remote_clusters(found["value"]):
+            match = re.fullmatch(r"outbound\|(\d+)\|\|(.+)", cluster)
+            assert match, f"{provider}: {cluster} is not an Istio outbound cluster name"
+            port, host = int(match.group(1)), match.group(2)
+            assert urllib.parse.urlsplit(http_uri["uri"]).hostname == host
+            assert any(
+                host in e["spec"]["hosts"]
+                and any(p["number"] == port for p in e["spec"]["ports"])
+                and e["spec"]["location"] == "MESH_EXTERNAL"
+                and e["spec"]["resolution"] == "DNS"
+                for e in entries
+            ), f"no ServiceEntry for {host}:{port}"
+            [tls] = [
+                setting["tls"]
+                for rule in rules
+                if rule["spec"]["host"] == host
+                for setting in rule["spec"]["trafficPolicy"]["portLevelSettings"]
+                if setting["port"]["number"] == port
+            ]
+            assert tls["mode"] == "SIMPLE" and tls["sni"] == host
+            assert tls["caCertificates"] and tls["subjectAltNames"] == [host]
+            checked += 1
     assert checked == 3  # wasmplugin, trafficextension, migration/after
 
 
@@ -239,18 +325,18 @@ def test_istio_plugins_are_authn_phase_and_fail_closed():
 
 
 def test_envoy_gateway_policy_names_the_patched_cluster():
-    found = read(yaml_files(GATEWAY_DIR))
-    [(_, policy)] = [m for m in found.manifests if m[1]["kind"] == "EnvoyExtensionPolicy"]
+    [(_, policy)] = [m for m in manifests(yaml_files(GATEWAY_DIR)) if m[1]["kind"] == "EnvoyExtensionPolicy"]
     [wasm] = policy["spec"]["wasm"]
     assert wasm["failOpen"] is False and wasm["rootID"] == "jwt_gate"
     assert wasm["code"] == {
         "type": "Image",
         "image": {"url": f"ghcr.io/your-org/jwt-gate:{CARGO_VERSION}"},
     }
-    names = {c["name"] for c in found.clusters}
+    added = clusters(yaml_files(GATEWAY_DIR))
+    names = {c["name"] for c in added}
     for provider, cluster, http_uri in remote_clusters(wasm["config"]):
         assert cluster in names, f"{provider}: no EnvoyPatchPolicy adds cluster {cluster}"
-        [definition] = [c for c in found.clusters if c["name"] == cluster]
+        [definition] = [c for c in added if c["name"] == cluster]
         assert_tls_cluster(definition, urllib.parse.urlsplit(http_uri["uri"]).hostname)
 
 
@@ -280,18 +366,17 @@ def test_remote_example_cluster_verifies_the_issuer():
     """envoy-remote-example.yaml: the key set's host is the TLS cluster's host, and the cluster
     checks its certificate."""
     doc = yaml.safe_load((ENVOY_DIR / "envoy-remote-example.yaml").read_text())
-    [text] = check_config.wasm_filter_configs(doc)
-    clusters = {c["name"]: c for c in doc["static_resources"]["clusters"]}
-    [(_, cluster, http_uri)] = remote_clusters(json.loads(text))
-    assert_tls_cluster(clusters[cluster], urllib.parse.urlsplit(http_uri["uri"]).hostname)
+    [found] = configurations([ENVOY_DIR / "envoy-remote-example.yaml"])
+    clusters_by_name = {c["name"]: c for c in doc["static_resources"]["clusters"]}
+    [(_, cluster, http_uri)] = remote_clusters(found["value"])
+    assert_tls_cluster(clusters_by_name[cluster], urllib.parse.urlsplit(http_uri["uri"]).hostname)
 
 
 def test_the_same_auth0_setup_everywhere():
     """The Auth0 example has one issuer, audience and key set URL in envoy/ (the Envoy example,
     Istio, Envoy Gateway)."""
-    configs = [json.loads(t) for t in check_config.wasm_filter_configs(
-        yaml.safe_load((ENVOY_DIR / "envoy-remote-example.yaml").read_text()))]
-    configs += [c.json() for c in read(MANIFEST_FILES).plugin_configs]
+    configs = [f["value"] for f in configurations([ENVOY_DIR / "envoy-remote-example.yaml", *MANIFEST_FILES])]
+    assert len(configs) == 5
     seen = {
         (p["issuer"], tuple(p["audiences"]), p["remote_jwks"]["http_uri"]["uri"])
         for config in configs
@@ -387,21 +472,26 @@ def test_istio_migration_after_yaml_in_envoy():
             echo.close()
 
 
-# --- tools/check_config.py as users run it ----------------------------------------------------------
+# --- jwt-gate check as users run it --------------------------------------------------------------
 
 
-def test_check_config_command(tmp_path):
-    """The command of docs/deploy.md: exit 0 and `ok` for a good file; exit 1 and jwt-gate's
-    reason for a bad one."""
-    import subprocess
-
-    command = [sys.executable, str(REPO / "tools" / "check_config.py")]
-    good = subprocess.run([*command, "envoy/istio/wasmplugin.yaml"], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+def test_check_command(tmp_path):
+    """The command of docs/deploy.md: exit 0 and `ok` for a good file, with Envoy's verdict too;
+    exit 1 and jwt-gate's reason for a bad one."""
+    line = next(
+        n for n, text in enumerate((ISTIO_DIR / "wasmplugin.yaml").read_text().splitlines(), 1)
+        if text.strip() == "pluginConfig:"
+    )
+    good = jwt_gate_check("envoy/istio/wasmplugin.yaml", envoy=True)
     assert good.returncode == 0, good.stdout + good.stderr
-    assert "ok   envoy/istio/wasmplugin.yaml#0: WasmPlugin jwt-gate: jwt-gate configuration" in good.stdout
+    where = (
+        f"envoy/istio/wasmplugin.yaml:{line}: spec.pluginConfig: "
+        "jwt-gate configuration (WasmPlugin istio-system/jwt-gate)"
+    )
+    assert f"ok    {where}: configuration OK: 1 provider(s), 2 rule(s)\n" in good.stdout, good.stdout
+    assert f"ok    {where}: envoy --mode validate accepted it\n" in good.stdout, good.stdout
     bad_file = tmp_path / "bad.json"
     bad_file.write_text('{"providers": {"p": {"issuer": "x", "remote_jwks": {}}}}')
-    bad = subprocess.run([*command, str(bad_file)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    bad = jwt_gate_check(bad_file)
     assert bad.returncode == 1
-    assert "FAIL" in bad.stdout and "providers.p.remote_jwks" in bad.stdout, bad.stdout
+    assert bad.stderr.startswith("jwt-gate: configuration rejected: providers.p.remote_jwks"), bad.stderr

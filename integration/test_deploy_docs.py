@@ -1,8 +1,8 @@
 """The deployment and migration docs (docs/*.md but configuration.md, docs/providers/*.md):
 
 - every ```json and ```yaml block parses, and every jwt-gate configuration, Envoy filter chain,
-  cluster and listener in them passes `envoy --mode validate` with jwt-gate loaded (one Envoy
-  per document, tools/check_config.py);
+  cluster and listener in them passes jwt-gate's parser and `envoy --mode validate` with jwt-gate
+  loaded (`jwt-gate check --envoy`, one Envoy for all of them);
 - every key cluster a configuration names exists, reaches the key set's host, and verifies its
   certificate;
 - the before/after pairs say the same thing as the files they stand for;
@@ -17,14 +17,16 @@ import copy
 import json
 import re
 import subprocess
-import sys
+import textwrap
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 from harness import (
+    ENVOY_BIN,
     REPO,
     EchoHandler,
     Envoy,
@@ -37,9 +39,17 @@ from harness import (
     jwt_gate_filter,
 )
 
-sys.path.insert(0, str(REPO / "tools"))
-import check_config  # noqa: E402
-from test_deploy import assert_all_ok, assert_tls_cluster, cluster_address, remote_clusters  # noqa: E402
+from test_deploy import (
+    assert_all_ok,
+    assert_tls_cluster,
+    cluster_address,
+    clusters,
+    configurations,
+    findings,
+    jwt_gate_check,
+    remote_clusters,
+    where,
+)
 
 DOCS_DIR = REPO / "docs"
 # The deployment, migration and recipe docs. Not here: configuration.md (its own tests),
@@ -55,8 +65,22 @@ def rel(path: Path) -> str:
     return str(path.relative_to(REPO))
 
 
-def blocks(path: Path, *languages: str) -> list[check_config.Block]:
-    return [b for b in check_config.fenced_blocks(path.read_text()) if b.language in languages]
+@dataclass
+class Block:
+    """A fenced code block of a Markdown file."""
+
+    language: str
+    text: str
+
+
+FENCE = re.compile(r"^([ \t]*)```([A-Za-z0-9_+-]*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def blocks(path: Path, *languages: str) -> list[Block]:
+    """The ```<language> blocks of a doc, for the tests that compare a snippet with what it
+    stands for (`jwt-gate check` finds and checks the configurations in them)."""
+    found = [Block(m.group(2).lower(), textwrap.dedent(m.group(3))) for m in FENCE.finditer(path.read_text())]
+    return [b for b in found if b.language in languages]
 
 
 def test_the_docs_are_all_here():
@@ -86,47 +110,50 @@ def test_every_json_and_yaml_block_parses(path):
         list(yaml.safe_load_all(block.text))
 
 
+# What `jwt-gate check` finds in each doc: nothing in these (it fails them as such).
+NOTHING_TO_CHECK = ("cli.md", "troubleshooting.md")
+
+
 def test_configurations_in_the_docs_pass_envoy_and_jwt_gate():
-    """All the docs' configurations, filter chains, clusters and listeners in one Envoy (each
-    alone, labelled with its doc and line, if that fails)."""
-    found = check_config.Contents()
-    for path in DOCS:
-        found.extend(check_config.read_file(path))
-    results = check_config.check_contents(found)
-    assert_all_ok(results)
-    checked = {label.split(":")[0] for label, _ in results}
-    assert checked >= {rel(p) for p in DOCS if p.name not in ("troubleshooting.md", "cli.md")}, checked
+    """All the docs' configurations, filter chains, clusters and listeners through jwt-gate's
+    parser, then in one Envoy (each alone, labelled with its doc and line, if that fails)."""
+    found = findings(DOCS, envoy=True)
+    assert_all_ok([f for f in found if f["kind"] != "file"])
+    failed_files = sorted(f["file"] for f in found if f["status"] == "error")
+    assert failed_files == [f"docs/{name}" for name in NOTHING_TO_CHECK], failed_files
+    by_envoy = {f["file"] for f in found if f["checker"] == "envoy"}
+    assert by_envoy == {rel(p) for p in DOCS if p.name not in NOTHING_TO_CHECK}, by_envoy
+    assert {f["file"] for f in found if f["checker"] == "jwt-gate"} == by_envoy
 
 
 @pytest.mark.parametrize("path", PROVIDER_DOCS, ids=rel)
 def test_each_recipe_has_a_configuration_and_its_cluster(path):
-    found = check_config.read_file(path)
-    assert found.plugin_configs and found.clusters
+    assert configurations([path]) and clusters([path])
 
 
 def doc_clusters(path: Path) -> dict[str, dict]:
-    return {c["name"]: c for c in check_config.read_file(path).clusters}
+    return {c["name"]: c for c in clusters([path])}
 
 
-@pytest.mark.parametrize("path", [p for p in DOCS if check_config.read_file(p).plugin_configs], ids=rel)
+@pytest.mark.parametrize("path", [p for p in DOCS if p.name not in NOTHING_TO_CHECK], ids=rel)
 def test_key_clusters_exist_reach_the_key_host_and_verify_it(path):
     """A configuration's remote_jwks cluster is defined in the same doc, or is the Auth0 recipe's
     (which the others link to), or is an Istio outbound|443||host name; it reaches the host of
     the key set's URL (the issuer's, with discovery) and, on 443, verifies its certificate."""
-    clusters = {**doc_clusters(AUTH0_RECIPE), **doc_clusters(path)}
-    for config in check_config.read_file(path).plugin_configs:
-        translated = jwt_authn_form(config.json())
+    doc_clusters_here = {**doc_clusters(AUTH0_RECIPE), **doc_clusters(path)}
+    for config in configurations([path]):
+        translated = jwt_authn_form(config["value"])
         for provider_name, cluster, http_uri in remote_clusters(translated):
             provider = translated["providers"][provider_name]
             host = urllib.parse.urlsplit(http_uri.get("uri") or provider["issuer"]).hostname
             if cluster.startswith("outbound|"):
                 assert cluster == f"outbound|443||{host}", cluster
                 continue
-            assert cluster in clusters, f"{config.where}: no cluster {cluster}"
-            if cluster_address(clusters[cluster])[1] == 443:
-                assert_tls_cluster(clusters[cluster], host)
+            assert cluster in doc_clusters_here, f"{where(config)}: no cluster {cluster}"
+            if cluster_address(doc_clusters_here[cluster])[1] == 443:
+                assert_tls_cluster(doc_clusters_here[cluster], host)
             else:
-                assert cluster_address(clusters[cluster])[0] == host
+                assert cluster_address(doc_clusters_here[cluster])[0] == host
 
 
 def jwt_authn_form(config: dict) -> dict:
@@ -145,7 +172,7 @@ def jwt_authn_form(config: dict) -> dict:
 
 def test_every_doc_cluster_on_443_verifies_tls():
     for path in DOCS:
-        for cluster in check_config.read_file(path).clusters:
+        for cluster in clusters([path]):
             host, port = cluster_address(cluster)
             if port == 443:
                 assert_tls_cluster(cluster, host)
@@ -311,12 +338,17 @@ def test_troubleshooting_envoy_messages(tmp_path, filename, expected):
         filename = str(tmp_path / "jwt_gate.wasm")
         Path(filename).write_bytes(b"\0asm-not-really")
     config = {"providers": {"p": {"issuer": "x", "local_jwks": {"inline_string": "A" * 43}}}}
-    document = check_config.check_bootstrap([json.dumps(config)], wasm=Path(filename))
-    result = check_config.validate(document)
-    assert not result.ok
+    document = tmp_path / "bootstrap.json"
+    document.write_text(json.dumps(bootstrap({"gate": jwt_gate_filter(config, wasm=Path(filename))}, free_port())))
+    result = subprocess.run(
+        [str(ENVOY_BIN), "--mode", "validate", "-c", str(document), "--log-level", "info"],
+        capture_output=True, text=True, timeout=120,
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode != 0, log
     doc = (DOCS_DIR / "troubleshooting.md").read_text()
     for message in expected:
-        assert message in result.log, result.summary()
+        assert message in log, log[-3000:]
         assert message.split(":")[0] in doc
 
 
@@ -348,16 +380,7 @@ def test_relative_links_resolve(path):
             assert anchor in anchors(destination), f"{target}: no heading #{anchor}"
 
 
-# --- tools/check_config.py never passes what it did not check --------------------------------------
-
-
-def run_check_config(tmp_path: Path, name: str, text: str) -> subprocess.CompletedProcess:
-    path = tmp_path / name
-    path.write_text(text)
-    return subprocess.run(
-        [sys.executable, str(REPO / "tools" / "check_config.py"), str(path)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-    )
+# --- jwt-gate check never passes what it did not check -------------------------------------------
 
 
 OPENAPI_YAML = """\
@@ -377,28 +400,48 @@ paths:
 """
 
 
-def test_check_config_checks_openapi_yaml_and_fails_what_it_cannot_check(tmp_path):
+def run_check(tmp_path: Path, name: str, text: str, envoy: bool = False) -> subprocess.CompletedProcess:
+    path = tmp_path / name
+    path.write_text(text)
+    return jwt_gate_check(path, "--report", "json", envoy=envoy)
+
+
+def test_check_checks_openapi_yaml_and_fails_what_it_cannot_check(tmp_path):
     """An OpenAPI 2.0 document in YAML (Google's usual form) is a plugin configuration: checked,
-    so a broken one fails (it used to be skipped with exit 0). A file with nothing checkable, or
-    another product's format, fails instead of passing unchecked."""
-    good = run_check_config(tmp_path, "openapi.yaml", OPENAPI_YAML)
+    by jwt-gate's parser and in Envoy, so a broken one fails (tools/check_config.py once skipped
+    it with exit 0). A file with nothing checkable, or another product's format, fails instead
+    of passing unchecked."""
+    good = run_check(tmp_path, "openapi.yaml", OPENAPI_YAML, envoy=True)
     assert good.returncode == 0, good.stdout + good.stderr
-    assert "ok   " in good.stdout and "openapi.yaml#0: jwt-gate configuration" in good.stdout
-    broken = run_check_config(
-        tmp_path, "broken.yaml", OPENAPI_YAML.replace("security: [{auth0: []}]", "security: [{auth: []}]")
-    )
+    verdicts = [(f["checker"], f["status"]) for f in json.loads(good.stdout)["findings"]]
+    assert verdicts == [("jwt-gate", "ok"), ("envoy", "ok")], verdicts
+    broken_text = OPENAPI_YAML.replace("security: [{auth0: []}]", "security: [{auth: []}]")
+    broken = run_check(tmp_path, "broken.yaml", broken_text, envoy=True)
     assert broken.returncode == 1, broken.stdout
-    assert '"auth" is not in securityDefinitions' in broken.stdout, broken.stdout
+    verdicts = {f["checker"]: f["message"] for f in json.loads(broken.stdout)["findings"]}
+    assert all('"auth" is not in securityDefinitions' in verdicts[c] for c in ("jwt-gate", "envoy")), verdicts
     oci = json.loads((REPO / "tests/data/cli/oci-deployment.json").read_text())
     for name, text, reason in [
-        ("deployment.json", json.dumps(oci), "translate it with `jwt-gate from-oci FILE`"),
-        ("openapi3.yaml", "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths: {}\n",
-         "jwt-gate reads OpenAPI 2.0"),
-        ("prometheus.yaml", "scrape_configs: []\n", "cannot be checked: not a jwt-gate configuration"),
+        ("deployment.json", json.dumps(oci), "`jwt-gate from-oci FILE` translates it"),
+        ("openapi3.yaml", "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths: {}\n", "jwt-gate reads OpenAPI 2.0"),
+        ("prometheus.yaml", "scrape_configs: []\n", "this is none of what `jwt-gate check` reads"),
         ("trailing-comma.json", '{"providers": {},}', "trailing comma"),
+        ("notes.md", "# Notes\n\nNothing to check here.\n", "nothing to check"),
+        ("fragment.md", "```json\n{\"providers\": {...}}\n```\n", "not JSON: key must be a string"),
     ]:
-        result = run_check_config(tmp_path, name, text)
+        result = run_check(tmp_path, name, text)
         assert result.returncode == 1, f"{name}: {result.stdout}"
-        assert "FAIL" in result.stdout and reason in result.stdout, f"{name}: {result.stdout}"
-    readme = run_check_config(tmp_path, "notes.md", "# Notes\n\nNothing to check here.\n")
-    assert readme.returncode == 1 and "nothing to check" in readme.stdout, readme.stdout
+        messages = [f["message"] for f in json.loads(result.stdout)["findings"] if f["status"] == "error"]
+        assert any(reason in m for m in messages), f"{name}: {messages}"
+
+
+def test_cli_doc_shows_what_check_prints():
+    """docs/cli.md's `check --envoy` report is what the command prints."""
+    command = (
+        "jwt-gate check --envoy .venv/bin/envoy envoy/istio/wasmplugin.yaml "
+        "envoy/envoy-gateway/jwks-cluster.yaml docs/providers/okta.md"
+    )
+    [shown] = checked_blocks(DOCS_DIR / "cli.md", command)
+    result = jwt_gate_check(*command.split()[4:], envoy=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == shown

@@ -283,16 +283,6 @@ fn check_names_the_command_for_other_formats() {
             "this is an OpenAPI 3.0.3 document: jwt-gate reads OpenAPI 2.0 (`swagger: \"2.0\"`, Cloud Endpoints' form) only",
         ),
         (
-            "bootstrap.yaml",
-            "",
-            "this is an Envoy bootstrap: jwt-gate checks the plugin configuration (the `configuration` value of the jwt_gate wasm filter); `tools/check_config.py FILE` checks a whole bootstrap in Envoy",
-        ),
-        (
-            "wasmplugin.yaml",
-            "",
-            "this is a Kubernetes WasmPlugin: jwt-gate checks the plugin configuration it carries (WasmPlugin spec.pluginConfig, ...); `tools/check_config.py FILE` checks the manifest in Envoy",
-        ),
-        (
             "jwt_authn-filter.json",
             "",
             "this is an Envoy filter entry: give the contents of Envoy jwt_authn's typed_config (providers, rules), without @type",
@@ -301,14 +291,6 @@ fn check_names_the_command_for_other_formats() {
     temporary(
         "openapi3.json",
         br#"{"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {}}"#,
-    );
-    temporary(
-        "bootstrap.yaml",
-        b"static_resources:\n  listeners: []\n  clusters: []\n",
-    );
-    temporary(
-        "wasmplugin.yaml",
-        b"apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: {name: jwt-gate}\nspec: {pluginConfig: {}}\n",
     );
     temporary(
         "jwt_authn-filter.json",
@@ -369,7 +351,9 @@ fn usage_errors_exit_2() {
         &["frobnicate"][..],
         &[][..],
         &["check"][..],
-        &["check", "a", "b"][..],
+        &["from-oci", "a", "b"][..],
+        &["check", "a", "--wasm", "x.wasm"][..],
+        &["check", "a", "--report", "xml"][..],
         &["envoy-config", "jwt_authn.json", "--nope", "x"][..],
         &["check", "jwt_authn.json", "--format", "toml"][..],
         &["help", "frobnicate"][..],
@@ -383,6 +367,20 @@ fn usage_errors_exit_2() {
     assert!(
         stderr.starts_with("jwt-gate: no-such-file.json: "),
         "{stderr}"
+    );
+    // Files are bounded: a CI job may check files it does not trust.
+    let huge = temporary("huge.json", &vec![b' '; (16 << 20) + 1]);
+    let (code, _, stderr) = jwt_gate(&["check", huge.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.ends_with("huge.json: larger than 16 MiB\n"),
+        "{stderr}"
+    );
+    let (code, stdout, _) = jwt_gate(&["check", huge.to_str().unwrap(), "jwt_authn.json"]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("huge.json: larger than 16 MiB\n"),
+        "{stdout}"
     );
 }
 
@@ -399,4 +397,267 @@ fn docs_show_what_check_prints() {
         .and_then(|rest| rest.split("```").next())
         .unwrap();
     assert_eq!(shown, stdout, "docs/openapi.md shows another output");
+}
+
+/// A repository file, as a path `check` can be given.
+fn repository(path: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(path)
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The 1-based line of the only line of `path` that contains `needle`.
+fn line_of(path: &str, needle: &str) -> usize {
+    let text = std::fs::read_to_string(path).unwrap();
+    let lines: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.contains(needle) && !line.trim_start().starts_with('#'))
+        .map(|(index, _)| index + 1)
+        .collect();
+    assert_eq!(lines.len(), 1, "{path}: {needle}");
+    lines[0]
+}
+
+#[test]
+fn check_reads_manifests_bootstraps_and_markdown() {
+    let wasm_plugin = repository("envoy/istio/wasmplugin.yaml");
+    let traffic_extension = repository("envoy/istio/trafficextension.yaml");
+    let extension_policy = repository("envoy/envoy-gateway/envoyextensionpolicy.yaml");
+    let bootstrap = repository("envoy/envoy.yaml");
+    let recipe = repository("docs/providers/okta.md");
+    let (code, stdout, stderr) = jwt_gate(&[
+        "check",
+        &wasm_plugin,
+        &traffic_extension,
+        &extension_policy,
+        &bootstrap,
+        &recipe,
+    ]);
+    assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+    // Each configuration: file, line of its member, path inside the document, what holds it.
+    for expected in [
+        format!(
+            "ok    {wasm_plugin}:{}: spec.pluginConfig: jwt-gate configuration (WasmPlugin \
+             istio-system/jwt-gate): configuration OK: 1 provider(s), 2 rule(s)\n",
+            line_of(&wasm_plugin, "pluginConfig:")
+        ),
+        format!(
+            "ok    {traffic_extension}:{}: spec.wasm.pluginConfig: jwt-gate configuration \
+             (TrafficExtension istio-system/jwt-gate): configuration OK",
+            line_of(&traffic_extension, "pluginConfig:")
+        ),
+        format!(
+            "ok    {extension_policy}:{}: spec.wasm[0].config: jwt-gate configuration \
+             (EnvoyExtensionPolicy default/jwt-gate): configuration OK",
+            line_of(&extension_policy, " config:")
+        ),
+        format!(
+            "ok    {bootstrap}:{}: static_resources.listeners[0].filter_chains[0].filters[0]\
+             .typed_config.http_filters[0].typed_config.config.configuration: jwt-gate \
+             configuration (wasm filter jwt_gate): configuration OK",
+            line_of(&bootstrap, " configuration:")
+        ),
+        // Markdown: the block's opening fence.
+        format!(
+            "ok    {recipe}:{}: jwt-gate configuration: configuration OK",
+            line_of(&recipe, "```json")
+        ),
+        // What jwt-gate cannot check without Envoy is said, not passed over.
+        format!("skip  {bootstrap}:"),
+        "Envoy bootstrap: Envoy's to check (give --envoy)\n".to_owned(),
+        format!("skip  {recipe}:"),
+        ": clusters[0]: cluster okta: Envoy's to check (give --envoy)\n".to_owned(),
+    ] {
+        assert!(stdout.contains(&expected), "{expected}\nnot in\n{stdout}");
+    }
+    assert_eq!(stdout.matches("configuration OK").count(), 5, "{stdout}");
+    assert!(stdout.ends_with("jwt-gate check: 5 passed, 0 failed, 2 skipped, 0 warning(s)\n"));
+}
+
+#[test]
+fn check_names_the_file_line_and_path_of_a_refused_configuration() {
+    let manifests = temporary(
+        "manifests.yaml",
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: other}\ndata: {}\n---\n\
+          # jwt-gate\napiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\n\
+          metadata: {name: jwt-gate, namespace: istio-system}\nspec:\n  url: oci://x/jwt-gate:1\n\
+          \x20 pluginConfig:\n    providers:\n      a: {issuer: i, audiences: x, local_jwks: {inline_string: x}}\n",
+    );
+    let manifests = manifests.to_str().unwrap();
+    let (code, stdout, _) = jwt_gate(&["check", manifests]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "skip  {manifests}:1: ConfigMap other: no jwt-gate configuration in it\n"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "FAIL  {manifests}:12: spec.pluginConfig: jwt-gate configuration (WasmPlugin \
+             istio-system/jwt-gate): configuration rejected: providers.a.audiences: expected a \
+             list of strings\n"
+        )),
+        "{stdout}"
+    );
+    // Another module's plugin is not jwt-gate's to judge.
+    let other = temporary(
+        "other-plugin.yaml",
+        b"apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: {name: basic-auth}\n\
+          spec: {url: oci://x/basic-auth:1, pluginConfig: {users: []}}\n",
+    );
+    let (code, stdout, _) = jwt_gate(&["check", other.to_str().unwrap()]);
+    assert_eq!(code, 1, "nothing checked: {stdout}");
+    assert!(
+        stdout.contains("another module's (oci://x/basic-auth:1)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(": nothing to check: "), "{stdout}");
+}
+
+/// A wasm filter entry of `module` (root id and code file) with `configuration`.
+fn wasm_filter_yaml(module: &str, configuration: &str) -> String {
+    format!(
+        "- name: {module}\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm\n    config:\n      root_id: {module}\n      vm_config: {{runtime: envoy.wasm.runtime.v8, code: {{local: {{filename: /etc/envoy/{module}.wasm}}}}}}\n      configuration: {configuration}\n"
+    )
+}
+
+#[test]
+fn check_reads_markdown_blocks_and_says_what_it_skipped() {
+    let string_value = "{\"@type\": type.googleapis.com/google.protobuf.StringValue, value: '{\"providers\": {\"p\": {\"issuer\": \"i\"}}}'}";
+    let markdown = format!(
+        "# Notes\n\n```sh\nmake build\n```\n\n```json\n{{\"providers\": {{\"p\": {{\"issuer\": \"i\", \"local_jwks\": {{\"inline_string\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}}}}}}}}\n```\n\n\
+         ```yaml\nswagger: \"2.0\"\nhost: ...\n```\n\n```json\n{{\"providers\": ...}}\n```\n\n\
+         ```yaml\nhttp_filters:\n{}{}```\n\n\
+         - a list item:\n\n  ```yaml\n  {}  ```\n",
+        wasm_filter_yaml("jwt_gate", string_value).replace("\n", "\n  ").trim_end_matches(' ').replacen("- ", "  - ", 1),
+        wasm_filter_yaml("other", string_value).replace("\n", "\n  ").trim_end_matches(' ').replacen("- ", "  - ", 1),
+        wasm_filter_yaml("jwt_gate", "{\"@type\": type.googleapis.com/google.protobuf.Struct, value: {providers: {}}}")
+            .replace("\n", "\n  ")
+            .trim_end_matches(' '),
+    );
+    let file = temporary("notes.md", markdown.as_bytes());
+    let file = file.to_str().unwrap();
+    let (code, stdout, _) = jwt_gate(&["check", file]);
+    assert_eq!(code, 1, "{stdout}");
+    for expected in [
+        format!("skip  {file}: a code block neither JSON nor YAML, at line 3 (sh)\n"),
+        format!(
+            "ok    {file}:7: jwt-gate configuration: configuration OK: 1 provider(s), 0 rule(s)\n"
+        ),
+        format!("skip  {file}:11: ```yaml block: an OpenAPI document: in Markdown, an example"),
+        // Looks like a configuration, cannot be read: an error, not a skip.
+        format!("FAIL  {file}:16: ```json block: not JSON: "),
+        // The line of the member when the block names it once, else of the block.
+        format!("skip  {file}:21: http_filters: filter chain: Envoy's to check (give --envoy)\n"),
+        format!("FAIL  {file}:20: http_filters[0].typed_config.config.configuration: "),
+        "http_filters[0].typed_config.config.configuration: jwt-gate configuration (wasm filter \
+         jwt_gate): configuration rejected: providers.p: "
+            .to_owned(),
+        "http_filters[1].typed_config.config.configuration: wasm filter other: another module's \
+         filter: not jwt-gate's to check\n"
+            .to_owned(),
+        "[0].typed_config.config.configuration: jwt-gate configuration (wasm filter jwt_gate): \
+         the configuration is a type.googleapis.com/google.protobuf.Struct: Envoy would hand \
+         jwt-gate its protobuf encoding, not JSON"
+            .to_owned(),
+    ] {
+        assert!(stdout.contains(&expected), "{expected}\nnot in\n{stdout}");
+    }
+    assert!(
+        stdout.ends_with("jwt-gate check: 1 passed, 3 failed, 5 skipped, 0 warning(s)\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_fails_a_file_with_nothing_to_check() {
+    let notes = temporary("nothing.md", b"# Notes\n\n```sh\nls\n```\n");
+    let (code, stdout, _) = jwt_gate(&["check", notes.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains(": nothing to check: no jwt-gate configuration"),
+        "{stdout}"
+    );
+    // A bootstrap without jwt-gate: only Envoy could check it.
+    let bootstrap = temporary(
+        "no-jwt-gate.yaml",
+        b"static_resources:\n  listeners: []\n  clusters: []\n",
+    );
+    let (code, stdout, _) = jwt_gate(&["check", bootstrap.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains(": nothing jwt-gate can check (only Envoy's: give --envoy)\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_reads_dynamic_module_filters() {
+    // The native module's filter_config: the same configuration, as Envoy hands it over.
+    let bootstrap = temporary(
+        "dynamic-module.yaml",
+        b"static_resources:\n  listeners:\n  - name: l\n    filter_chains:\n    - filters:\n      - name: hcm\n        typed_config:\n          http_filters:\n          - name: jwt_gate\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter\n              dynamic_module_config: {name: jwt_gate}\n              filter_name: jwt_gate\n              filter_config:\n                \"@type\": type.googleapis.com/google.protobuf.StringValue\n                value: '{\"providers\": {}}'\n",
+    );
+    let bootstrap = bootstrap.to_str().unwrap();
+    let (code, stdout, _) = jwt_gate(&["check", bootstrap]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "FAIL  {bootstrap}:14: static_resources.listeners[0].filter_chains[0].filters[0]\
+             .typed_config.http_filters[0].typed_config.filter_config: jwt-gate configuration \
+             (dynamic-module filter jwt_gate): configuration rejected: providers: at least one \
+             provider is required\n"
+        )),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_reports_json_for_tools() {
+    let recipe = repository("docs/providers/okta.md");
+    let (code, stdout, _) = jwt_gate(&["check", &recipe, "invalid.json", "--report", "json"]);
+    assert_eq!(code, 1);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    let [configuration] = &findings
+        .iter()
+        .filter(|f| f["file"] == recipe.as_str() && f["kind"] == "configuration")
+        .collect::<Vec<_>>()[..]
+    else {
+        panic!("{stdout}")
+    };
+    assert_eq!(configuration["status"], "ok");
+    assert_eq!(configuration["checker"], "jwt-gate");
+    assert_eq!(configuration["line"], line_of(&recipe, "```json"));
+    assert!(configuration["value"]["providers"]["okta"].is_object());
+    let [cluster] = &findings
+        .iter()
+        .filter(|f| f["kind"] == "cluster")
+        .collect::<Vec<_>>()[..]
+    else {
+        panic!("{stdout}")
+    };
+    assert_eq!(
+        (
+            cluster["status"].as_str(),
+            cluster["value"]["name"].as_str()
+        ),
+        (Some("skipped"), Some("okta"))
+    );
+    let [refused] = &findings
+        .iter()
+        .filter(|f| f["file"] == "invalid.json")
+        .collect::<Vec<_>>()[..]
+    else {
+        panic!("{stdout}")
+    };
+    assert_eq!(refused["status"], "error");
+    assert_eq!(
+        refused["message"],
+        "configuration rejected: providers.auth0.audiences: expected a list of strings"
+    );
 }

@@ -13,12 +13,20 @@ use jwt_gate::token::extractor::Location;
 const COMMANDS: &[(&str, &str)] = &[
     (
         "check",
-        "  jwt-gate check CONFIG [--format json|yaml]
-      Validate a plugin configuration (jwt_authn JSON, {\"openapi\": ...}, or a bare OpenAPI 2.0
-      document) with the filter's own parser, on the file's bytes as the filter gets them; print
-      the providers and rules it understood. Exit 1 with the message the filter would log (and,
-      for another product's format, the command that translates it). CONFIG is JSON unless its
-      name ends in .yaml or .yml or --format yaml says so (`-` reads standard input).
+        "  jwt-gate check FILE... [--envoy PATH [--wasm PATH]] [--report text|json]
+                        [--format json|yaml]
+      Check every jwt-gate configuration in FILEs with the filter's own parser, on the bytes
+      Envoy hands the filter: plugin configurations (jwt_authn JSON, {\"openapi\": ...}, OpenAPI
+      2.0), Envoy bootstraps and http_filters (wasm and dynamic-module filters), Kubernetes
+      manifests (Istio WasmPlugin and TrafficExtension, Envoy Gateway EnvoyExtensionPolicy) and
+      the ```json and ```yaml blocks of Markdown files. With --envoy, also run
+      `envoy --mode validate` with the module (--wasm, default
+      target/wasm32-wasip1/release/jwt_gate.wasm) on each configuration, bootstrap, listener
+      and cluster. One line per finding (file:line: path: what: verdict), skips included; exit 1
+      on any error or on a file with nothing to check. One file holding one plugin
+      configuration: print the providers and rules the filter understood, or the message it
+      would log. Files are JSON unless named .yaml, .yml (or --format yaml) or .md; `-` reads
+      standard input.
 ",
     ),
     (
@@ -77,6 +85,10 @@ pub fn main() -> ExitCode {
             eprintln!("jwt-gate: {message}");
             ExitCode::from(1)
         }
+        Err(Failure::Report(report)) => {
+            print!("{report}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -87,6 +99,8 @@ enum Failure {
     CommandUsage(String, String),
     /// A configuration or file that cannot be used (exit 1).
     Invalid(String),
+    /// `check`'s report of what failed, on standard output (exit 1).
+    Report(String),
 }
 
 /// The usage of `command`, or of every command.
@@ -129,12 +143,19 @@ fn run(args: &[String]) -> Result<String, Failure> {
     }
     let (positional, flags) = split_flags(rest).map_err(usage_error)?;
     let options: &[&str] = match command.as_str() {
+        "check" => &["envoy", "wasm", "report", "format"],
         "from-openapi" => &["options", "format"],
         "envoy-config" => &["wasm", "listen", "upstream", "admin", "ca", "format"],
         _ => &["format"],
     };
     if let Some(flag) = flags.keys().find(|flag| !options.contains(&flag.as_str())) {
         return Err(usage_error(format!("{command} has no option --{flag}")));
+    }
+    if command == "check" {
+        return check(&positional, &flags).map_err(|failure| match failure {
+            Failure::Usage(message) => usage_error(message),
+            other => other,
+        });
     }
     let [file] = positional.as_slice() else {
         return Err(usage_error(format!("{command} takes one file")));
@@ -151,7 +172,6 @@ fn run(args: &[String]) -> Result<String, Failure> {
     };
     let bytes = read_bytes(file)?;
     match command.as_str() {
-        "check" => check(file, &bytes, format),
         "from-openapi" => {
             let mut config = openapi_form(parse(file, &bytes, format)?);
             if let Some(options) = flags.get("options") {
@@ -189,7 +209,9 @@ fn run(args: &[String]) -> Result<String, Failure> {
         "envoy-config" => {
             let value = openapi_form(parse(file, &bytes, format)?);
             envoy_config(&value, &flags).map_err(|failure| match failure {
-                Failure::Invalid(message) => Failure::Invalid(with_hint(message, &value, command)),
+                Failure::Invalid(message) => {
+                    Failure::Invalid(crate::hints::with_hint(message, &value, command))
+                }
                 usage => usage,
             })
         }
@@ -248,75 +270,11 @@ fn invalid(error: impl std::fmt::Display) -> Failure {
 
 /// A rejection, with the command that reads `input` when it is another product's format.
 fn rejected(error: impl std::fmt::Display, input: &Value, command: &str) -> Failure {
-    Failure::Invalid(with_hint(
+    Failure::Invalid(crate::hints::with_hint(
         format!("configuration rejected: {error}"),
         input,
         command,
     ))
-}
-
-fn with_hint(message: String, input: &Value, command: &str) -> String {
-    match foreign_format(input, command) {
-        Some(hint) => format!("{message}\n  {hint}"),
-        None => message,
-    }
-}
-
-/// What `input` is when it is not what `command` reads, and what to do with it.
-fn foreign_format(input: &Value, command: &str) -> Option<String> {
-    let Value::Object(object) = input else {
-        return None;
-    };
-    let has = |name: &str| object.contains_key(name);
-    let is_oci = has("specification")
-        && object
-            .get("specification")
-            .is_some_and(|s| s.get("routes").is_some() || s.get("requestPolicies").is_some())
-        || !has("providers") && (has("routes") || has("requestPolicies"));
-    let openapi_version = object.get("openapi").and_then(Value::as_str);
-    let hint = if is_oci && command != "from-oci" {
-        "this is an OCI API Gateway deployment: `jwt-gate from-oci FILE` translates it (then \
-         check what it prints)"
-            .to_owned()
-    } else if let Some(version) = openapi_version {
-        format!(
-            "this is an OpenAPI {version} document: jwt-gate reads OpenAPI 2.0 (`swagger: \"2.0\"`, \
-             Cloud Endpoints' form) only"
-        )
-    } else if has("swagger") && command == "from-oci" {
-        "this is an OpenAPI 2.0 document: `jwt-gate from-openapi FILE` translates it, and the \
-         filter reads it as it is"
-            .to_owned()
-    } else if has("providers") && command == "from-oci" {
-        "this is already jwt-gate's configuration: `jwt-gate check FILE` checks it".to_owned()
-    } else if has("static_resources") || has("dynamic_resources") {
-        "this is an Envoy bootstrap: jwt-gate checks the plugin configuration (the `configuration` \
-         value of the jwt_gate wasm filter); `tools/check_config.py FILE` checks a whole \
-         bootstrap in Envoy"
-            .to_owned()
-    } else if has("apiVersion") && has("kind") {
-        format!(
-            "this is a Kubernetes {}: jwt-gate checks the plugin configuration it carries \
-             (WasmPlugin spec.pluginConfig, ...); `tools/check_config.py FILE` checks the \
-             manifest in Envoy",
-            object
-                .get("kind")
-                .and_then(Value::as_str)
-                .unwrap_or("manifest")
-        )
-    } else if has("typed_config")
-        || object
-            .get("@type")
-            .and_then(Value::as_str)
-            .is_some_and(|t| t.ends_with("JwtAuthentication"))
-    {
-        "this is an Envoy filter entry: give the contents of Envoy jwt_authn's typed_config \
-         (providers, rules), without @type"
-            .to_owned()
-    } else {
-        return None;
-    };
-    Some(hint)
 }
 
 /// A bare OpenAPI 2.0 document is the OpenAPI form with no options.
@@ -358,17 +316,68 @@ fn pretty(value: &Value) -> String {
     text
 }
 
-/// The filter's verdict on the file: `Config::from_json` on its bytes (a YAML file's as the JSON
-/// it stands for), then a summary of what it understood.
-fn check(file: &str, bytes: &[u8], format: Format) -> Result<String, Failure> {
-    let json;
-    let plugin_configuration = match format {
-        Format::Json => bytes,
-        Format::Yaml => {
-            json = serde_json::to_vec(&parse(file, bytes, format)?).unwrap_or_default();
-            json.as_slice()
+/// `check FILE...`: a report of every configuration found, or, for one file that is one plugin
+/// configuration, what the filter understood.
+fn check(files: &[String], flags: &BTreeMap<String, String>) -> Result<String, Failure> {
+    if files.is_empty() {
+        return Err(Failure::Usage("check takes one or more files".to_owned()));
+    }
+    let format = match flags.get("format").map(String::as_str) {
+        None => None,
+        Some("json") => Some(crate::check::Format::Json),
+        Some("yaml") => Some(crate::check::Format::Yaml),
+        Some(other) => {
+            return Err(Failure::Usage(format!(
+                "--format {other}: expected json or yaml"
+            )))
         }
     };
+    let json_report = match flags.get("report").map(String::as_str) {
+        None | Some("text") => false,
+        Some("json") => true,
+        Some(other) => {
+            return Err(Failure::Usage(format!(
+                "--report {other}: expected text or json"
+            )))
+        }
+    };
+    let envoy = match (flags.get("envoy"), flags.get("wasm")) {
+        (None, Some(_)) => return Err(Failure::Usage("--wasm goes with --envoy".to_owned())),
+        (None, None) => None,
+        (Some(envoy), wasm) => {
+            let wasm = wasm.map_or(DEFAULT_CHECK_WASM, String::as_str);
+            if !Path::new(wasm).is_file() {
+                return Err(Failure::Invalid(format!(
+                    "--wasm {wasm}: no such file (`make build` builds {DEFAULT_CHECK_WASM})"
+                )));
+            }
+            if envoy.contains(std::path::MAIN_SEPARATOR) && !Path::new(envoy).is_file() {
+                return Err(Failure::Invalid(format!("--envoy {envoy}: no such file")));
+            }
+            Some((envoy.into(), wasm.into()))
+        }
+    };
+    let options = crate::check::Options {
+        format,
+        envoy,
+        json_report,
+    };
+    match crate::check::run(files, &options).map_err(Failure::Invalid)? {
+        crate::check::Outcome::OneConfiguration(bytes) => describe(&bytes),
+        crate::check::Outcome::Report {
+            text,
+            failed: false,
+        } => Ok(text),
+        crate::check::Outcome::Report { text, failed: true } => Err(Failure::Report(text)),
+    }
+}
+
+/// The module `check --envoy` loads unless --wasm names another: what `make build` leaves.
+const DEFAULT_CHECK_WASM: &str = "target/wasm32-wasip1/release/jwt_gate.wasm";
+
+/// The filter's verdict on a plugin configuration: `Config::from_json` on the bytes it gets,
+/// then a summary of what it understood.
+fn describe(plugin_configuration: &[u8]) -> Result<String, Failure> {
     let config = Config::from_json(plugin_configuration).map_err(|error| {
         match jwt_gate::json::parse(
             plugin_configuration,

@@ -1,7 +1,7 @@
 //! `jwt-gate`: the command-line companion of the filter (native only).
 //!
 //! ```text
-//! jwt-gate check CONFIG            validate a plugin configuration with the filter's own parser
+//! jwt-gate check FILE...           every jwt-gate configuration in the files, with the filter's parser
 //! jwt-gate from-openapi OPENAPI    the jwt_authn-form configuration ESPv2 would derive
 //! jwt-gate from-oci DEPLOYMENT     the same for an OCI API Gateway deployment's JWT policy
 //! jwt-gate envoy-config CONFIG     a complete Envoy bootstrap running the filter with CONFIG
@@ -11,7 +11,11 @@
 //! outputs are JSON (configurations) and YAML (the bootstrap).
 
 #[cfg(not(target_arch = "wasm32"))]
+mod check;
+#[cfg(not(target_arch = "wasm32"))]
 mod cli;
+#[cfg(not(target_arch = "wasm32"))]
+mod hints;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
