@@ -18,6 +18,8 @@ use crate::config::{
     Config, FailureFormat, KeySource, PayloadFormat, Provider, X_FORWARDED_AUTHORIZATION,
     X_HTTP_METHOD_OVERRIDE,
 };
+pub use crate::keys::access::{KeyAccess, NoRemoteKeys, RemoteKeys, Wait};
+use crate::keys::fetcher::{KeyFetcher, RemoteProvider};
 use crate::keys::KeySet;
 pub use crate::request::Request;
 use crate::request::{remove_query_param, same_header_name, split_path};
@@ -45,49 +47,6 @@ pub enum Decision {
     /// Hold it until a provider's keys arrive (or a refetch for an unknown `kid` completes),
     /// then decide again, with [`RemoteKeys`] that no longer offer to wait.
     Wait(Wait),
-}
-
-/// What a held request waits for.
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
-pub enum Wait {
-    /// The provider's first key set.
-    Keys(usize),
-    /// A refetch of the provider's keys, because a token's `kid` is not in them.
-    KidRefetch(usize),
-}
-
-/// The remote providers' keys, as the host adapter has them.
-pub trait RemoteKeys {
-    /// Provider `provider`'s keys (only asked for `remote_jwks` providers).
-    fn key_set(&self, provider: usize) -> KeyAccess<'_>;
-}
-
-/// A remote provider's keys at the time of a request.
-#[derive(Clone, Copy, Debug)]
-pub enum KeyAccess<'a> {
-    /// Keys to verify with; `kid_refetch_allowed`: an unknown `kid` may wait for a refetch.
-    Ready {
-        /// The keys.
-        keys: &'a KeySet,
-        /// Their version (a cached verdict is only good for the version it was reached with).
-        version: u64,
-        /// Whether a request may wait for a refetch.
-        kid_refetch_allowed: bool,
-    },
-    /// Not here yet, worth waiting for.
-    Pending,
-    /// Not to be had: `Jwks remote fetch is failed`.
-    Failed,
-}
-
-/// For configurations with local keys only.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoRemoteKeys;
-
-impl RemoteKeys for NoRemoteKeys {
-    fn key_set(&self, _provider: usize) -> KeyAccess<'_> {
-        KeyAccess::Failed
-    }
 }
 
 /// One change to the request headers.
@@ -260,6 +219,24 @@ pub fn authenticate(
         decision,
         cors_preflight_bypassed: false,
     }
+}
+
+/// The remote-key fetcher of `config` for one instance (a VM, a worker thread) called `owner` in
+/// fetch leases: `configuration` is the configuration's bytes, which name its shared records.
+pub fn key_fetcher(config: &Config, configuration: &[u8], owner: u64) -> KeyFetcher {
+    let providers = config
+        .providers
+        .iter()
+        .map(|provider| match &provider.keys {
+            KeySource::Remote(remote) => Some(RemoteProvider {
+                name: provider.name.clone(),
+                issuer: provider.claims.issuer.clone(),
+                remote: remote.clone(),
+            }),
+            KeySource::Local(_) => None,
+        })
+        .collect();
+    KeyFetcher::new(configuration, providers, config.limits, owner)
 }
 
 /// Per-request state: the tokens found, each parsed at most once (and not at all on a cache

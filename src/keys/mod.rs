@@ -14,8 +14,21 @@
 //! A JWK that is malformed, of an unsupported type, or marked for encryption is skipped (Envoy
 //! does the same). Inline keys must include a usable one; a fetched JWK set may have none (the
 //! issuer withdrew its keys).
+//!
+//! Remote keys have a life cycle, and it is all here, host-independent: [`remote`] (where keys
+//! live, discovery, fetch errors), [`record`] (the shared records and every decision on them:
+//! when to fetch, back off, serve stale, refetch for an unknown `kid`, reclaim), [`fetcher`] (one
+//! instance's state machine over those records, driven by ticks and fetch responses, holding
+//! the requests that wait), [`host`] (the narrow interface a host implements for it: a shared
+//! store, HTTP GETs, a log, statistics), [`memory_store`] (that store in process memory) and
+//! [`access`] (how the authenticator sees the keys).
 
+pub mod access;
 pub mod der;
+pub mod fetcher;
+pub mod held;
+pub mod host;
+pub mod memory_store;
 pub mod record;
 pub mod remote;
 
