@@ -14,7 +14,7 @@ pub struct MemoryStore {
     entries: Mutex<Entries>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Entries {
     /// Ordered, so that nothing depends on a hasher's seed.
     values: BTreeMap<String, (Vec<u8>, Cas)>,
@@ -41,6 +41,16 @@ impl MemoryStore {
     /// A lock that outlives a panic elsewhere: the map is consistent after every statement.
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A copy of the store as it is now, tokens included: a simulation's view of the store from a
+/// moment ago (an instance that read before another wrote).
+impl Clone for MemoryStore {
+    fn clone(&self) -> Self {
+        Self {
+            entries: Mutex::new(self.lock().clone()),
+        }
     }
 }
 
