@@ -11,8 +11,6 @@
 //! The host is lent for each event (see [`crate::keys::host`] for why a trait, and why nothing
 //! here is tied to one host); the decisions on the shared records are [`crate::keys::record`]'s.
 
-use std::collections::BTreeMap;
-
 use crate::keys::access::{KeyAccess, RemoteKeys, Wait};
 use crate::keys::held::{HeldRequests, Released, RequestId};
 use crate::keys::host::SharedStore;
@@ -44,8 +42,8 @@ pub struct KeyFetcher {
     providers: Vec<Option<ProviderKeys>>,
     /// This instance's name in fetch leases (never 0).
     owner: u64,
-    /// Ordered, so that lost fetches are failed in the same order every time.
-    in_flight: BTreeMap<FetchId, InFlight>,
+    /// The fetches on their way (at most one per provider), oldest first.
+    in_flight: Vec<(FetchId, InFlight)>,
     /// Where this configuration's records are, and how many remote providers it has.
     namespace: String,
     slots: usize,
@@ -141,7 +139,7 @@ impl KeyFetcher {
         Self {
             providers,
             owner: owner.max(1),
-            in_flight: BTreeMap::new(),
+            in_flight: Vec::new(),
             namespace,
             slots,
             next_check_in: Time::EPOCH,
@@ -163,26 +161,22 @@ impl KeyFetcher {
         let mut changes = Vec::new();
         // A fetch whose response never came (Envoy always answers, within its timeout, so this
         // is a safety net) must not keep this instance from ever fetching that provider again.
-        let lost: Vec<FetchId> = self
-            .in_flight
-            .iter()
-            .filter(|(_, flight)| {
+        let (lost, in_flight): (Vec<_>, Vec<_>) = std::mem::take(&mut self.in_flight)
+            .into_iter()
+            .partition(|(_, flight)| {
                 self.remote(flight.provider)
                     .is_some_and(|p| fetch_lost(&p.remote, flight.started, now))
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in lost {
-            if let Some(flight) = self.in_flight.remove(&id) {
-                self.fail(
-                    host,
-                    flight.provider,
-                    &flight.uri,
-                    &FetchError::NoResponse,
-                    now,
-                );
-                changes.push((flight.provider, FAILURE));
-            }
+            });
+        self.in_flight = in_flight;
+        for (_, flight) in lost {
+            self.fail(
+                host,
+                flight.provider,
+                &flight.uri,
+                &FetchError::NoResponse,
+                now,
+            );
+            changes.push((flight.provider, FAILURE));
         }
         for index in 0..self.providers.len() {
             if let Some(change) = self.tick_provider(host, index, now) {
@@ -202,9 +196,10 @@ impl KeyFetcher {
         response: Result<Vec<u8>, FetchError>,
         now: Time,
     ) -> Vec<Released> {
-        let Some(flight) = self.in_flight.remove(&id) else {
+        let Some(position) = self.in_flight.iter().position(|(own, _)| *own == id) else {
             return Vec::new();
         };
+        let (_, flight) = self.in_flight.remove(position);
         let change = match (response, flight.stage) {
             (Err(error), _) => {
                 self.fail(host, flight.provider, &flight.uri, &error, now);
@@ -266,7 +261,7 @@ impl KeyFetcher {
     /// One provider's part of a tick. Returns what changed for it, if anything.
     fn tick_provider(&mut self, host: &mut dyn KeyHost, index: usize, now: Time) -> Option<Change> {
         let (owner, limits) = (self.owner, self.limits);
-        let fetching = self.in_flight.values().any(|f| f.provider == index);
+        let fetching = self.in_flight.iter().any(|(_, f)| f.provider == index);
         let provider = self.providers.get_mut(index)?.as_mut()?;
         let failures_before = provider.state.failures;
         // An absent or emptied state reads as a fresh one (version 0): this instance keeps the
@@ -406,7 +401,7 @@ impl KeyFetcher {
                     stage,
                     started: now,
                 };
-                self.in_flight.insert(id, flight);
+                self.in_flight.push((id, flight));
                 false
             }
             Err(why) => {
