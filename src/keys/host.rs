@@ -8,14 +8,17 @@
 //! off in the same callback. Both need the host's answer before the next step, so as returned
 //! effects each would become a round trip, and the retry loop would move into every host. What
 //! the host does with *requests* (decide again the held ones a change released) does come back
-//! as a value ([`crate::keys::fetcher::Released`]): deciding a request needs the fetcher itself.
+//! as a value ([`crate::keys::held::Released`]): deciding a request needs the fetcher itself.
 //!
 //! Why nothing here is tied to one host: the fetcher is plain owned data (`Send + Sync`, no
 //! `Rc`, no `RefCell`, no handle kept between events), and this trait takes and returns plain
-//! values, so a native host whose worker threads share one address space can keep one fetcher
-//! per worker (as proxy-wasm keeps one per VM) or share one behind a lock, and lend it a host
-//! built for the callback at hand. [`SharedStore`] methods take `&self`: a store shared by
-//! threads ([`crate::keys::memory_store::MemoryStore`]) locks inside.
+//! values. A native host whose worker threads share one address space keeps one fetcher per
+//! worker, as proxy-wasm keeps one per VM (a held request is resumed on the thread that holds
+//! it, and the workers' fetchers still fetch once per process through the store), and lends it
+//! a host built for the callback at hand; it may also move a fetcher between threads or share
+//! one behind a lock, if it routes each released request back to its worker. [`SharedStore`]
+//! methods take `&self`: a store the threads share
+//! ([`crate::keys::memory_store::MemoryStore`], behind an `Arc`) locks inside.
 //!
 //! The store's semantics are proxy-wasm shared data's (proxy-wasm-cpp-host `shared_data.cc`),
 //! the weakest of the hosts, so the fetcher is written for them: every write gets a new
