@@ -18,7 +18,10 @@ use crate::config::{
     Config, FailureFormat, KeySource, PayloadFormat, Provider, X_FORWARDED_AUTHORIZATION,
     X_HTTP_METHOD_OVERRIDE,
 };
+pub use crate::keys::access::{KeyAccess, NoRemoteKeys, RemoteKeys, Wait};
+use crate::keys::fetcher::{KeyFetcher, RemoteProvider};
 use crate::keys::KeySet;
+use crate::policy::requirement::Requirement;
 pub use crate::request::Request;
 use crate::request::{remove_query_param, same_header_name, split_path};
 use crate::time::Time;
@@ -45,49 +48,6 @@ pub enum Decision {
     /// Hold it until a provider's keys arrive (or a refetch for an unknown `kid` completes),
     /// then decide again, with [`RemoteKeys`] that no longer offer to wait.
     Wait(Wait),
-}
-
-/// What a held request waits for.
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
-pub enum Wait {
-    /// The provider's first key set.
-    Keys(usize),
-    /// A refetch of the provider's keys, because a token's `kid` is not in them.
-    KidRefetch(usize),
-}
-
-/// The remote providers' keys, as the host adapter has them.
-pub trait RemoteKeys {
-    /// Provider `provider`'s keys (only asked for `remote_jwks` providers).
-    fn key_set(&self, provider: usize) -> KeyAccess<'_>;
-}
-
-/// A remote provider's keys at the time of a request.
-#[derive(Clone, Copy, Debug)]
-pub enum KeyAccess<'a> {
-    /// Keys to verify with; `kid_refetch_allowed`: an unknown `kid` may wait for a refetch.
-    Ready {
-        /// The keys.
-        keys: &'a KeySet,
-        /// Their version (a cached verdict is only good for the version it was reached with).
-        version: u64,
-        /// Whether a request may wait for a refetch.
-        kid_refetch_allowed: bool,
-    },
-    /// Not here yet, worth waiting for.
-    Pending,
-    /// Not to be had: `Jwks remote fetch is failed`.
-    Failed,
-}
-
-/// For configurations with local keys only.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoRemoteKeys;
-
-impl RemoteKeys for NoRemoteKeys {
-    fn key_set(&self, _provider: usize) -> KeyAccess<'_> {
-        KeyAccess::Failed
-    }
 }
 
 /// One change to the request headers.
@@ -135,58 +95,21 @@ pub fn authenticate(
     verifier: &dyn SignatureVerifier,
     cache: &mut TokenCache,
 ) -> Outcome {
-    // Incoming copies of the headers jwt-gate writes or obeys go, on every request: by their own
-    // name and by every spelling with `_` for `-`, which CGI, WSGI, Rack and PHP backends merge
-    // with it (`X_User` arrives as `HTTP_X_USER`). Only those present cost a hostcall.
-    let mut sanitize: Vec<HeaderOp> = Vec::new();
-    for (name, _) in request.headers {
-        let owned = config
-            .output_headers
-            .iter()
-            .any(|output| same_header_name(name, output.as_bytes()));
-        let remove = owned
-            .then(|| String::from_utf8(name.to_ascii_lowercase()).ok())
-            .flatten()
-            .map(HeaderOp::Remove);
-        if let Some(remove) = remove.filter(|remove| !sanitize.contains(remove)) {
-            sanitize.push(remove);
-        }
-    }
+    let mut sanitize = sanitizing_removals(config, request);
     // ESPv2's header sanitizer: the override becomes the method, for the rules and upstream (the
     // header itself is one of `output_headers`, removed above).
-    let overridden: Vec<(Vec<u8>, Vec<u8>)>;
-    let request = match config
-        .http_method_override
-        .then(|| request.header(X_HTTP_METHOD_OVERRIDE))
-        .flatten()
-    {
-        Some(method) if !method.is_empty() && method.iter().all(u8::is_ascii_alphabetic) => {
-            let method = method.to_ascii_uppercase();
+    let overridden = overridden_method(config, request);
+    let request = match &overridden {
+        Some((method, headers)) => {
             sanitize.push(HeaderOp::Set(":method".to_owned(), method.clone()));
-            overridden = request
-                .headers
-                .iter()
-                .filter(|(name, _)| name != b":method")
-                .cloned()
-                .chain(std::iter::once((b":method".to_vec(), method)))
-                .collect();
-            Request {
-                headers: &overridden,
-            }
+            Request { headers }
         }
-        _ => request,
-    };
-    let allow = |header_ops| Outcome {
-        decision: Decision::Allow {
-            header_ops,
-            path: None,
-        },
-        cors_preflight_bypassed: false,
+        None => request,
     };
     if config.bypass_cors_preflight && is_cors_preflight(request) {
         return Outcome {
+            decision: allow(sanitize),
             cors_preflight_bypassed: true,
-            ..allow(sanitize)
         };
     }
     let rule = match select_rule(config, request) {
@@ -199,30 +122,17 @@ pub fn authenticate(
     let Some((requirement, allowed_scopes)) =
         rule.and_then(|rule| Some((rule.requirement.as_ref()?, &rule.allowed_scopes)))
     else {
-        let mut ops = sanitize;
-        forward_authorization(config, request, &mut ops);
-        return allow(ops);
+        return pass(config, request, sanitize);
     };
 
     let full_path = request.header(":path").unwrap_or_default();
-    let (_, query) = split_path(full_path);
-    let tokens: Vec<Result<Option<Cow<'_, str>>, AuthError>> = config
-        .locations
-        .iter()
-        .map(|location| {
-            location
-                .extract(request.headers, query)
-                .map_err(AuthError::from)
-        })
-        .collect();
+    let tokens = extract_tokens(config, request, full_path);
     let count = tokens.iter().filter(|t| matches!(t, Ok(Some(_)))).count();
     if count > config.limits.max_tokens_per_request {
         // Too many to verify. Where the verdict cannot matter (`allow_missing_or_failed`), the
         // request passes as Envoy would let it, without outputs; elsewhere it is denied.
         if requirement.always_passes() {
-            let mut ops = sanitize;
-            forward_authorization(config, request, &mut ops);
-            return allow(ops);
+            return pass(config, request, sanitize);
         }
         return deny(config, request, AuthError::MultipleTokens);
     }
@@ -239,15 +149,7 @@ pub fn authenticate(
         headers: request.headers,
         verified: Vec::new(),
     };
-    let mut result = evaluate(requirement, &mut session);
-    if result.is_ok() && !allowed_scopes.is_empty() {
-        result = session.check_scopes(allowed_scopes);
-    }
-    let wait = match result {
-        Ok(()) => session.wait_although_allowed,
-        Err(_) => session.wait,
-    };
-    let decision = match (wait, result) {
+    let decision = match session.check(requirement, allowed_scopes) {
         (Some(wait), _) => Decision::Wait(wait),
         (None, Ok(())) => {
             let (mut header_ops, path) = session.outputs(sanitize, full_path);
@@ -258,6 +160,102 @@ pub fn authenticate(
     };
     Outcome {
         decision,
+        cors_preflight_bypassed: false,
+    }
+}
+
+/// The remote-key fetcher of `config` for one instance (a VM, a worker thread) called `owner` in
+/// fetch leases: `configuration` is the configuration's bytes, which name its shared records.
+pub fn key_fetcher(config: &Config, configuration: &[u8], owner: u64) -> KeyFetcher {
+    let providers = config
+        .providers
+        .iter()
+        .map(|provider| match &provider.keys {
+            KeySource::Remote(remote) => Some(RemoteProvider {
+                name: provider.name.clone(),
+                issuer: provider.claims.issuer.clone(),
+                remote: remote.clone(),
+            }),
+            KeySource::Local(_) => None,
+        })
+        .collect();
+    KeyFetcher::new(configuration, providers, config.limits, owner)
+}
+
+/// A request's headers, owned.
+type Headers = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Incoming copies of the headers jwt-gate writes or obeys go, on every request: by their own
+/// name and by every spelling with `_` for `-`, which CGI, WSGI, Rack and PHP backends merge
+/// with it (`X_User` arrives as `HTTP_X_USER`). Only those present cost a hostcall.
+fn sanitizing_removals(config: &Config, request: Request<'_>) -> Vec<HeaderOp> {
+    let mut sanitize: Vec<HeaderOp> = Vec::new();
+    for (name, _) in request.headers {
+        let owned = config
+            .output_headers
+            .iter()
+            .any(|output| same_header_name(name, output.as_bytes()));
+        let remove = owned
+            .then(|| String::from_utf8(name.to_ascii_lowercase()).ok())
+            .flatten()
+            .map(HeaderOp::Remove);
+        if let Some(remove) = remove.filter(|remove| !sanitize.contains(remove)) {
+            sanitize.push(remove);
+        }
+    }
+    sanitize
+}
+
+/// With `http_method_override`, a usable `X-HTTP-Method-Override` (letters only), upper-cased,
+/// and the request's headers with it as `:method`.
+fn overridden_method(config: &Config, request: Request<'_>) -> Option<(Vec<u8>, Headers)> {
+    let method = config
+        .http_method_override
+        .then(|| request.header(X_HTTP_METHOD_OVERRIDE))
+        .flatten()
+        .filter(|method| !method.is_empty() && method.iter().all(u8::is_ascii_alphabetic))?
+        .to_ascii_uppercase();
+    let headers = request
+        .headers
+        .iter()
+        .filter(|(name, _)| name != b":method")
+        .cloned()
+        .chain(std::iter::once((b":method".to_vec(), method.clone())))
+        .collect();
+    Some((method, headers))
+}
+
+/// The token at each configured location (none, one, or why it could not be read).
+fn extract_tokens<'r>(
+    config: &Config,
+    request: Request<'r>,
+    full_path: &'r [u8],
+) -> Vec<Result<Option<Cow<'r, str>>, AuthError>> {
+    let (_, query) = split_path(full_path);
+    config
+        .locations
+        .iter()
+        .map(|location| {
+            location
+                .extract(request.headers, query)
+                .map_err(AuthError::from)
+        })
+        .collect()
+}
+
+/// Let the request through with `header_ops`.
+fn allow(header_ops: Vec<HeaderOp>) -> Decision {
+    Decision::Allow {
+        header_ops,
+        path: None,
+    }
+}
+
+/// Let a request no requirement applies to through, sanitized.
+fn pass(config: &Config, request: Request<'_>, mut header_ops: Vec<HeaderOp>) -> Outcome {
+    forward_authorization(config, request, &mut header_ops);
+    Outcome {
+        decision: allow(header_ops),
         cors_preflight_bypassed: false,
     }
 }
@@ -403,6 +401,24 @@ fn select_rule<'c>(
 }
 
 impl<'c, 't> Session<'c, 't> {
+    /// Evaluates a rule's requirement, then its `allowed_scopes`: what the request should wait
+    /// for, if anything, and the verdict.
+    fn check(
+        &mut self,
+        requirement: &Requirement,
+        allowed_scopes: &[String],
+    ) -> (Option<Wait>, Result<(), AuthError>) {
+        let mut result = evaluate(requirement, self);
+        if result.is_ok() && !allowed_scopes.is_empty() {
+            result = self.check_scopes(allowed_scopes);
+        }
+        let wait = match result {
+            Ok(()) => self.wait_although_allowed,
+            Err(_) => self.wait,
+        };
+        (wait, result)
+    }
+
     fn token(&self, location: usize) -> Result<&'t str, AuthError> {
         match self.tokens.get(location) {
             Some(Ok(Some(token))) => Ok(token),

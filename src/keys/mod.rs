@@ -1,4 +1,5 @@
-//! Key sets: parsing the formats issuers publish keys in.
+//! Keys: the formats issuers publish them in (this file), and the life cycle of remote ones
+//! (the submodules, below).
 //!
 //! - a JWK set `{"keys": [...]}` (RFC 7517; RSA, EC, OKP/Ed25519 and oct keys);
 //! - Google's x509 certificate map `{"<kid>": "-----BEGIN CERTIFICATE-----..."}`;
@@ -14,8 +15,23 @@
 //! A JWK that is malformed, of an unsupported type, or marked for encryption is skipped (Envoy
 //! does the same). Inline keys must include a usable one; a fetched JWK set may have none (the
 //! issuer withdrew its keys).
+//!
+//! Remote keys have a life cycle, and all of it is here, host-independent:
+//! - [`remote`]: where the keys live, OpenID discovery, why a fetch failed;
+//! - [`record`]: the records every instance shares, and every decision on them (when to fetch,
+//!   back off, serve stale keys, refetch for an unknown `kid`, reclaim a retired configuration's);
+//! - [`fetcher`]: one instance's state machine over those records, driven by ticks and fetch
+//!   responses, and [`held`], the requests it holds meanwhile;
+//! - [`host`]: the narrow interface a host implements for the fetcher (a shared store, HTTP GETs,
+//!   a log, statistics), and [`memory_store`], that store in process memory;
+//! - [`access`]: how the authenticator sees the keys.
 
+pub mod access;
 pub mod der;
+pub mod fetcher;
+pub mod held;
+pub mod host;
+pub mod memory_store;
 pub mod record;
 pub mod remote;
 

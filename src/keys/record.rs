@@ -9,8 +9,9 @@
 //! CAS) and fetches; the others wait for the new version. The [`Registry`] lists the
 //! configurations that have records and when a VM last vouched that each is still in use; the
 //! records of a configuration nobody vouched for in [`RETIRED_AFTER`] are emptied. This module
-//! only decides (pure functions of the records and `now`); the host adapter reads and writes
-//! shared data and performs the fetches.
+//! only decides (pure functions of the records and `now`); the fetcher
+//! ([`crate::keys::fetcher`]) reads and writes the records through its host and starts the
+//! fetches.
 
 use std::fmt::Write as _;
 use std::time::Duration;

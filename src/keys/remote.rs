@@ -184,6 +184,23 @@ impl HttpUri {
     }
 }
 
+/// Whether a fetch's response is worth reading: a 200 (`status` is `None` when it has none or
+/// it does not parse) whose body is at most [`Limits::max_key_set_bytes`] long. A host calls this
+/// before it copies the body.
+pub fn check_response(
+    status: Option<u32>,
+    body_size: usize,
+    limits: &Limits,
+) -> Result<(), FetchError> {
+    match status {
+        Some(200) if body_size > limits.max_key_set_bytes => {
+            Err(FetchError::BodyTooLarge(body_size))
+        }
+        Some(200) => Ok(()),
+        other => Err(FetchError::Status(other.unwrap_or(0))),
+    }
+}
+
 /// `<issuer>/.well-known/openid-configuration` (OpenID Connect Discovery 1.0 §4).
 pub fn discovery_uri(issuer: &str) -> Result<HttpUri, String> {
     HttpUri::parse(&format!(
@@ -307,6 +324,22 @@ mod tests {
         ] {
             assert!(HttpUri::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_a_200_within_the_limit_is_read() {
+        let limits = Limits::DEFAULT;
+        let max = limits.max_key_set_bytes;
+        assert_eq!(check_response(Some(200), max, &limits), Ok(()));
+        assert_eq!(
+            check_response(Some(200), max + 1, &limits),
+            Err(FetchError::BodyTooLarge(max + 1))
+        );
+        assert_eq!(
+            check_response(Some(503), 10, &limits),
+            Err(FetchError::Status(503))
+        );
+        assert_eq!(check_response(None, 0, &limits), Err(FetchError::Status(0)));
     }
 
     #[test]

@@ -10,6 +10,9 @@ use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType, Status};
 use crate::authenticator::error::AuthError;
 use crate::authenticator::token_cache::Counts;
 use crate::authenticator::{Decision, Denial, HeaderOp, Outcome};
+use crate::keys::host::{Cas, StoreError, Stored};
+use crate::keys::remote::{check_response, FetchError, HttpUri};
+use crate::limits::Limits;
 use crate::time::Time;
 
 /// The plugin configuration bytes (empty if there are none).
@@ -159,52 +162,33 @@ pub fn random<const N: usize>() -> [u8; N] {
     bytes
 }
 
-/// A shared-data value and its CAS token (no value for an absent or emptied key).
-pub fn shared_data(key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-    hostcalls::get_shared_data(key).unwrap_or((None, None))
-}
-
-/// Writes a shared-data value unconditionally.
-pub fn set_shared(key: &str, value: &[u8]) {
-    let _ = hostcalls::set_shared_data(key, Some(value), None);
-}
-
-/// Reads `key`, hands its value (`None`: absent or empty) to `change`, and writes the bytes it
-/// returns back if nobody wrote in between (compare-and-swap, tried 4 times). Returns what
-/// `change` returned with the bytes written, and whether this call created the entry (shared
-/// data has no create-if-absent: a CAS is only checked on an existing key); `None` when `change`
-/// declines or CAS keeps failing.
-pub fn update_shared<T>(
-    key: &str,
-    mut change: impl FnMut(Option<&[u8]>) -> Option<(Vec<u8>, T)>,
-) -> Option<(T, bool)> {
-    for _ in 0..4 {
-        let (bytes, cas) = shared_data(key);
-        let (next, result) = change(bytes.as_deref())?;
-        match hostcalls::set_shared_data(key, Some(&next), cas) {
-            Ok(()) => return Some((result, cas.is_none())),
-            Err(Status::CasMismatch) => continue,
-            Err(_) => return None,
-        }
+/// A shared-data value (none for an absent or emptied key) and its CAS token (none for an absent
+/// key).
+pub fn shared_data(key: &str) -> Stored {
+    let (value, cas) = hostcalls::get_shared_data(key).unwrap_or((None, None));
+    Stored {
+        value,
+        cas: cas.map(Cas),
     }
-    None
 }
 
-/// Empties a shared-data value, unless it is absent or already empty (emptying would create the
-/// key) or someone writes it at the same time. Envoy frees the value; the key stays (proxy-wasm
-/// ABI 0.2.1 has no delete: `proxy_set_shared_data` with no value stores an empty one).
-pub fn empty_shared(key: &str) {
-    if let (Some(_), Some(cas)) = shared_data(key) {
-        let _ = hostcalls::set_shared_data(key, None, Some(cas));
+/// Writes a shared-data value (`None`: empties it), checked against `cas` if the key exists.
+/// Envoy frees an emptied value; the key stays (proxy-wasm ABI 0.2.1 has no delete:
+/// `proxy_set_shared_data` with no value stores an empty one).
+pub fn set_shared_data(
+    key: &str,
+    value: Option<&[u8]>,
+    cas: Option<Cas>,
+) -> Result<(), StoreError> {
+    match hostcalls::set_shared_data(key, value, cas.map(|Cas(cas)| cas)) {
+        Ok(()) => Ok(()),
+        Err(Status::CasMismatch) => Err(StoreError::CasMismatch),
+        Err(_) => Err(StoreError::Refused),
     }
 }
 
 /// `GET uri` through `cluster`; the token identifies the response callback.
-pub fn http_get(
-    cluster: &str,
-    uri: &crate::keys::remote::HttpUri,
-    timeout: Duration,
-) -> Result<u32, String> {
+pub fn http_get(cluster: &str, uri: &HttpUri, timeout: Duration) -> Result<u32, String> {
     let headers = vec![
         (":method", "GET"),
         (":path", uri.path.as_str()),
@@ -228,14 +212,13 @@ pub fn http_get(
     })
 }
 
-/// The response to an `http_get`, read inside `on_http_call_response`: the body of a 200, at
-/// most `max_bytes` long.
+/// The response to an `http_get`, read inside `on_http_call_response`: the body, if the core
+/// finds it worth reading (`check_response`). No headers at all is Envoy's "no response".
 pub fn http_response(
     num_headers: usize,
     body_size: usize,
-    max_bytes: usize,
-) -> Result<Vec<u8>, crate::keys::remote::FetchError> {
-    use crate::keys::remote::FetchError;
+    limits: &Limits,
+) -> Result<Vec<u8>, FetchError> {
     if num_headers == 0 {
         return Err(FetchError::NoResponse);
     }
@@ -244,14 +227,8 @@ pub fn http_response(
     let status = headers
         .iter()
         .find(|(name, _)| name == ":status")
-        .and_then(|(_, value)| std::str::from_utf8(value).ok()?.parse::<u32>().ok())
-        .unwrap_or(0);
-    if status != 200 {
-        return Err(FetchError::Status(status));
-    }
-    if body_size > max_bytes {
-        return Err(FetchError::BodyTooLarge(body_size));
-    }
+        .and_then(|(_, value)| std::str::from_utf8(value).ok()?.parse::<u32>().ok());
+    check_response(status, body_size, limits)?;
     Ok(
         hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
             .ok()

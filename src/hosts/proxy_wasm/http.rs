@@ -1,5 +1,5 @@
-//! The per-request context: headers in, the core's decision out. Requests that must wait for
-//! keys are held here and finished by the root context when the keys arrive.
+//! The per-request context: headers in, the core's decision out. A request that must wait for
+//! keys is held by the key fetcher and decided again by the root context when it is released.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -8,10 +8,12 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use super::host::{self, Metrics, ProviderMetrics};
-use super::keys::KeyCache;
+use super::keys::KeyHostCalls;
 use crate::authenticator::token_cache::TokenCache;
-use crate::authenticator::{authenticate, Decision, Request, Wait};
+use crate::authenticator::{authenticate, Decision, Request};
 use crate::config::Config;
+use crate::keys::fetcher::KeyFetcher;
+use crate::keys::held::RequestId;
 use crate::time::Time;
 use crate::verify::SignatureVerifier;
 
@@ -22,28 +24,22 @@ pub(super) struct Shared {
     pub cache: RefCell<TokenCache>,
     pub metrics: Metrics,
     pub provider_metrics: Vec<Option<ProviderMetrics>>,
-    pub keys: RefCell<KeyCache>,
-    pub held: RefCell<Vec<Held>>,
+    pub keys: RefCell<KeyFetcher>,
 }
 
-/// A request waiting for a provider's keys.
-pub(super) struct Held {
-    pub context_id: u32,
-    pub wait: Wait,
-    pub deadline: Time,
-}
-
-impl Held {
-    pub fn provider(&self) -> usize {
-        match self.wait {
-            Wait::Keys(provider) | Wait::KidRefetch(provider) => provider,
+impl Shared {
+    /// The hostcalls the key fetcher uses, for one callback.
+    pub fn key_host(&self) -> KeyHostCalls<'_> {
+        KeyHostCalls {
+            metrics: &self.metrics,
+            provider_metrics: &self.provider_metrics,
         }
     }
 }
 
-/// What became of a request.
+/// Where a request's header phase goes next.
 #[derive(Clone, Copy, Eq, PartialEq)]
-pub(super) enum Step {
+pub(super) enum Flow {
     /// Let it through.
     Continue,
     /// Answered locally, or held.
@@ -53,22 +49,19 @@ pub(super) enum Step {
 /// Decides the current request (the effective context): apply, deny, or hold it. A request
 /// that was held carries its first deadline: it may be held again (for another provider's keys)
 /// only until then.
-pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<Time>) -> Step {
+pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<Time>) -> Flow {
     let Some(headers) = host::request_headers() else {
         host::send_internal_error();
-        return Step::Stop;
+        return Flow::Stop;
     };
     let now = host::now();
-    let may_wait = held_until.is_none_or(|deadline| now < deadline)
-        && shared.held.borrow().len() < shared.config.limits.max_held_requests;
     let outcome = {
         let keys = shared.keys.borrow();
-        let view = keys.view(now, may_wait);
         authenticate(
             &shared.config,
             Request { headers: &headers },
             now,
-            &view,
+            &keys.view(now, held_until),
             shared.verifier.as_ref(),
             &mut shared.cache.borrow_mut(),
         )
@@ -80,28 +73,19 @@ pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<Time>)
     match outcome.decision {
         Decision::Allow { header_ops, path } => {
             host::apply(&header_ops, path.as_deref());
-            Step::Continue
+            Flow::Continue
         }
         Decision::Deny(denial) => {
             host::send_denial(&denial);
-            Step::Stop
+            Flow::Stop
         }
         Decision::Wait(wait) => {
-            let provider = match wait {
-                Wait::Keys(provider) => provider,
-                Wait::KidRefetch(provider) => {
-                    shared.keys.borrow_mut().request_refetch(provider, now);
-                    provider
-                }
-            };
-            let deadline =
-                held_until.unwrap_or_else(|| shared.keys.borrow().hold_deadline(provider, now));
-            shared.held.borrow_mut().push(Held {
-                context_id,
-                wait,
-                deadline,
-            });
-            Step::Stop
+            let request = RequestId(u64::from(context_id));
+            shared
+                .keys
+                .borrow_mut()
+                .hold(&mut shared.key_host(), request, wait, now, held_until);
+            Flow::Stop
         }
     }
 }
@@ -123,9 +107,8 @@ impl Context for Filter {}
 // does not export `proxy_on_done`, so Envoy need not call into the VM for it (tools/wasm-ld).
 impl Drop for Filter {
     fn drop(&mut self) {
-        let id = self.context_id;
-        if let Ok(mut held) = self.shared.held.try_borrow_mut() {
-            held.retain(|held| held.context_id != id);
+        if let Ok(mut keys) = self.shared.keys.try_borrow_mut() {
+            keys.forget(RequestId(u64::from(self.context_id)));
         }
     }
 }
@@ -133,8 +116,8 @@ impl Drop for Filter {
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         match decide(&self.shared, self.context_id, None) {
-            Step::Continue => Action::Continue,
-            Step::Stop => Action::Pause,
+            Flow::Continue => Action::Continue,
+            Flow::Stop => Action::Pause,
         }
     }
 
@@ -152,14 +135,8 @@ impl HttpContext for Filter {
 
 impl Filter {
     fn hold_if_undecided(&self) -> Action {
-        let id = self.context_id;
-        if self
-            .shared
-            .held
-            .borrow()
-            .iter()
-            .any(|held| held.context_id == id)
-        {
+        let request = RequestId(u64::from(self.context_id));
+        if self.shared.keys.borrow().is_held(request) {
             Action::Pause
         } else {
             Action::Continue

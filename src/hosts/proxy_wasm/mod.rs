@@ -1,7 +1,8 @@
 //! The host adapter: the only code that talks to Envoy (proxy-wasm ABI 0.2.1). It reads the
-//! plugin configuration, hands each request's headers to the core, carries out the core's
-//! decision, and moves remote keys between the issuer, shared data and the core. Nothing here
-//! decides anything about tokens.
+//! plugin configuration, hands each request's headers to the core and carries out the core's
+//! decision, and lends the core's key fetcher its hostcalls (shared data, HTTP calls, metrics)
+//! on every tick and fetch response, resuming the held requests the fetcher releases. Nothing
+//! here decides anything about tokens or keys.
 
 mod host;
 mod http;
@@ -14,13 +15,14 @@ use std::time::Duration;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
 
+use crate::authenticator::key_fetcher;
 use crate::authenticator::token_cache::TokenCache;
 use crate::config::{Config, KeySource, VerifierChoice};
-use crate::time::Time;
+use crate::keys::held::Released;
+use crate::keys::host::FetchId;
 use crate::verify::{known_answer_test, HostAssisted, RingVerifier, SignatureVerifier};
 use host::{Metrics, ProviderMetrics};
-use http::{decide, Shared, Step};
-use keys::{Change, KeyCache};
+use http::{decide, Flow, Shared};
 
 /// How often each VM looks at the shared key state (and starts due fetches).
 const TICK: Duration = Duration::from_millis(200);
@@ -50,18 +52,14 @@ impl Context for Root {
         let Some(shared) = self.shared.clone() else {
             return;
         };
-        let response = host::http_response(
-            num_headers,
-            body_size,
-            shared.config.limits.max_key_set_bytes,
+        let response = host::http_response(num_headers, body_size, &shared.config.limits);
+        let released = shared.keys.borrow_mut().on_fetch_response(
+            &mut shared.key_host(),
+            FetchId(u64::from(token_id)),
+            response,
+            host::now(),
         );
-        let change = shared
-            .keys
-            .borrow_mut()
-            .on_response(token_id, response, host::now());
-        if let Some((provider, change)) = change {
-            self.after_changes(&shared, &[(provider, change)]);
-        }
+        self.resume(&shared, released);
     }
 }
 
@@ -114,7 +112,7 @@ impl RootContext for Root {
             }
         }
         let verifier = choose_verifier(config.signature_verifier);
-        let keys = KeyCache::new(&config, &bytes);
+        let keys = key_fetcher(&config, &bytes, u64::from_le_bytes(host::random()));
         if keys.has_remote() {
             host::set_tick_period(TICK);
         }
@@ -138,7 +136,6 @@ impl RootContext for Root {
             metrics,
             provider_metrics,
             keys: RefCell::new(keys),
-            held: RefCell::new(Vec::new()),
         }));
         true
     }
@@ -147,8 +144,11 @@ impl RootContext for Root {
         let Some(shared) = self.shared.clone() else {
             return;
         };
-        let changes = shared.keys.borrow_mut().tick(host::now());
-        self.after_changes(&shared, &changes);
+        let released = shared
+            .keys
+            .borrow_mut()
+            .tick(&mut shared.key_host(), host::now());
+        self.resume(&shared, released);
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -186,55 +186,22 @@ fn choose_verifier(choice: VerifierChoice) -> Box<dyn SignatureVerifier> {
 }
 
 impl Root {
-    /// Counts this VM's fetches, updates the gauges, and finishes held requests whose provider
-    /// changed or whose deadline passed.
-    fn after_changes(&self, shared: &Shared, changes: &[(usize, Change)]) {
-        let mut keys = shared.keys.borrow_mut();
-        for (provider, succeeded) in keys.take_fetch_results() {
-            let metrics = shared
-                .provider_metrics
-                .get(provider)
-                .and_then(Option::as_ref);
-            if succeeded {
-                host::increment(shared.metrics.jwks_fetch_success);
-                host::increment(metrics.and_then(|m| m.fetch_success));
-            } else {
-                host::increment(shared.metrics.jwks_fetch_failed);
-                host::increment(metrics.and_then(|m| m.fetch_failed));
-            }
-        }
-        for (provider, count, age) in keys.gauges(host::now()) {
-            if let Some(metrics) = shared
-                .provider_metrics
-                .get(provider)
-                .and_then(Option::as_ref)
-            {
-                host::record(metrics.keys, u64::try_from(count).unwrap_or(u64::MAX));
-                host::record(metrics.age_seconds, age);
-            }
-        }
-        drop(keys);
-
-        let now = host::now();
-        let due: Vec<(u32, Time)> = {
-            let mut held = shared.held.borrow_mut();
-            let (due, waiting): (Vec<_>, Vec<_>) = held.drain(..).partition(|h| {
-                h.deadline <= now
-                    || changes
-                        .iter()
-                        .any(|(p, c)| *p == h.provider() && (c.keys || c.failure))
-            });
-            *held = waiting;
-            due.into_iter()
-                .map(|h| (h.context_id, h.deadline))
-                .collect()
-        };
-        if due.is_empty() {
+    /// Decides again the held requests the key fetcher released, in their own contexts, and
+    /// lets through those it allows.
+    fn resume(&self, shared: &Shared, released: Vec<Released>) {
+        if released.is_empty() {
             return;
         }
-        for (context_id, deadline) in due {
+        for Released {
+            request,
+            held_until,
+        } in released
+        {
+            let Ok(context_id) = u32::try_from(request.0) else {
+                continue;
+            };
             if host::switch_to(context_id)
-                && decide(shared, context_id, Some(deadline)) == Step::Continue
+                && decide(shared, context_id, Some(held_until)) == Flow::Continue
             {
                 host::resume_request();
             }
