@@ -115,10 +115,10 @@ pub fn config(data: &[u8]) {
         if let Ok(translated) =
             crate::translate::openapi::translate(&json!({"openapi": value.clone()}))
         {
-            let _ = Config::from_value(&translated.config);
+            let _ = Config::compile(&translated.config);
         }
         if let Ok(translated) = crate::translate::oci::translate(&value) {
-            let _ = Config::from_value(&translated.config);
+            let _ = Config::compile(&translated.config);
         }
     }
 }

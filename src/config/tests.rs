@@ -1,6 +1,9 @@
 use serde_json::{json, Value};
 
+use std::time::Duration;
+
 use super::*;
+use crate::keys::KeySetFormat;
 
 /// A small valid JWKS (an Ed25519 key from RFC 8037 §A.2).
 fn jwks() -> String {
@@ -288,7 +291,7 @@ fn remote_jwks_durations_keep_milliseconds() {
     ] {
         let error = remote(fields).unwrap_err();
         assert_eq!(
-            (error.path.as_str(), error.message.as_str()),
+            (error.path.as_str(), error.kind.to_string().as_str()),
             (path, "must be at least 1ms")
         );
     }

@@ -16,8 +16,17 @@ mod read;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
+use serde_json::{json, Value};
+
+use crate::config::model::{
+    ClaimLookup, DataSource, HeaderMatchSpecifier, HeaderMatcher, HttpUri as UriSpec, JwksSource,
+    JwtAuthentication, JwtClaimToHeader, JwtHeader, JwtProvider, JwtRequirement, PathSpecifier,
+    RemoteJwks, RequirementList, RequirementRule, RouteMatch, StringMatcher, StringPattern,
+    VerifyClaim,
+};
 use crate::config::{is_header_name, ConfigError, ConfigWarning};
 use crate::keys::remote::HttpUri;
 use crate::keys::{KeySet, PublicKey};
@@ -31,7 +40,7 @@ use read::{join, Node, Object};
 #[derive(Clone, Debug)]
 pub struct Translation {
     /// The configuration, in jwt_authn's form.
-    pub config: Value,
+    pub config: JwtAuthentication,
     /// What the deployment does that the configuration does not, each naming its JSON path
     /// (`jwt-gate from-oci` prints them on standard error).
     pub warnings: Vec<ConfigWarning>,
@@ -42,9 +51,7 @@ pub struct Translation {
 pub fn translate(input: &Value) -> Result<Translation, ConfigError> {
     let root = Node::root(input);
     if !input.is_object() {
-        return Err(
-            root.error("expected an OCI deployment or deployment specification (an object)")
-        );
+        return Err(root.expected("an OCI deployment or deployment specification (an object)"));
     }
     let mut warnings = Vec::new();
     let (prefix, specification) = if input.get("specification").is_some() {
@@ -54,7 +61,7 @@ pub fn translate(input: &Value) -> Result<Translation, ConfigError> {
             Some(node) => {
                 let prefix = node.string()?;
                 if !prefix.starts_with('/') {
-                    return Err(node.error("expected a path starting with '/'"));
+                    return Err(node.expected("a path starting with '/'"));
                 }
                 prefix.trim_end_matches('/').to_owned()
             }
@@ -62,7 +69,7 @@ pub fn translate(input: &Value) -> Result<Translation, ConfigError> {
         (prefix, deployment.required("specification")?)
     } else {
         if input.get("data").is_some() && input.get("routes").is_none() {
-            return Err(ConfigError::new(
+            return Err(ConfigError::invalid(
                 "data",
                 "this looks like OCI CLI output: give the deployment as the API and the console \
                  write it (camelCase fields: pathPrefix, specification, requestPolicies, ...)",
@@ -84,7 +91,7 @@ pub fn translate(input: &Value) -> Result<Translation, ConfigError> {
     let policy = match policies.as_ref().and_then(|p| p.get("authentication")) {
         Some(node) => Policy::parse(&node, &mut warnings)?,
         None => {
-            return Err(ConfigError::new(
+            return Err(ConfigError::invalid(
                 join(
                     &specification_object.path("requestPolicies"),
                     "authentication",
@@ -117,69 +124,85 @@ pub fn translate(input: &Value) -> Result<Translation, ConfigError> {
     no_other_claim_uses(&specification, &parsed)?;
 
     let providers = providers(&policy, &claim_to_headers);
-    let names: Vec<&String> = providers.keys().collect();
-    let required = match names.as_slice() {
-        [name] => json!({ "provider_name": name }),
-        names => json!({"requires_any": {"requirements":
-            names.iter().map(|n| json!({"provider_name": n})).collect::<Vec<_>>()}}),
+    let mut names = providers
+        .keys()
+        .map(|name| JwtRequirement::ProviderName(name.clone()))
+        .collect::<Vec<_>>();
+    let required = match names.len() {
+        1 => names.remove(0),
+        _ => JwtRequirement::RequiresAny(RequirementList {
+            requirements: names,
+        }),
     };
     let rules = rules(&parsed, &required);
     Ok(Translation {
-        config: json!({"providers": providers, "rules": rules}),
+        config: JwtAuthentication {
+            providers,
+            rules,
+            ..JwtAuthentication::default()
+        },
         warnings,
     })
 }
 
 /// One provider per allowed issuer (OCI allows five), all alike but for `issuer`: `oci`, or
 /// `oci_1`, `oci_2`, ...
-fn providers(policy: &Policy, claim_to_headers: &[Value]) -> Map<String, Value> {
-    let mut providers = Map::new();
+fn providers(
+    policy: &Policy,
+    claim_to_headers: &[JwtClaimToHeader],
+) -> BTreeMap<String, JwtProvider> {
+    let mut providers = BTreeMap::new();
     for (index, issuer) in policy.issuers.iter().enumerate() {
         let name = if policy.issuers.len() == 1 {
             "oci".to_owned()
         } else {
             format!("oci_{}", index + 1)
         };
-        let mut provider = policy.provider.clone();
-        provider.insert("issuer".to_owned(), Value::String(issuer.clone()));
-        if !claim_to_headers.is_empty() {
-            provider.insert(
-                "claim_to_headers".to_owned(),
-                Value::Array(claim_to_headers.to_vec()),
-            );
-        }
-        providers.insert(name, Value::Object(provider));
+        let provider = JwtProvider {
+            issuer: issuer.clone(),
+            claim_to_headers: claim_to_headers.to_vec(),
+            ..policy.provider.clone()
+        };
+        providers.insert(name, provider);
     }
     providers
 }
 
 /// One rule per route and method, the most specific first, then a last rule that requires a
 /// token everywhere else (OCI answers 404 there).
-fn rules(routes: &[Route], required: &Value) -> Vec<Value> {
+fn rules(routes: &[Route], required: &JwtRequirement) -> Vec<RequirementRule> {
     let mut rules = Vec::new();
     for route in routes {
         let requires = match route.authorization {
             Authorization::Anonymous => None,
             Authorization::AuthenticationOnly | Authorization::AnyOf(_) => Some(required),
         };
+        let allowed_scopes = match &route.authorization {
+            Authorization::AnyOf(scopes) => scopes.clone(),
+            _ => Vec::new(),
+        };
         for method in &route.methods {
-            let mut matcher = Map::new();
-            matcher.insert("path_template".to_owned(), json!(route.template));
-            if let Some(method) = method {
-                matcher.insert(
-                    "headers".to_owned(),
-                    json!([{"name": ":method", "string_match": {"exact": method}}]),
-                );
-            }
-            let mut rule = Map::new();
-            rule.insert("match".to_owned(), Value::Object(matcher));
-            if let Some(requires) = requires {
-                rule.insert("requires".to_owned(), requires.clone());
-            }
-            if let Authorization::AnyOf(scopes) = &route.authorization {
-                rule.insert("allowed_scopes".to_owned(), json!(scopes));
-            }
-            rules.push(((&route.parsed, method.is_none()), Value::Object(rule)));
+            let headers = method.iter().map(|method| HeaderMatcher {
+                name: ":method".to_owned(),
+                rule: Some(HeaderMatchSpecifier::StringMatch(StringMatcher {
+                    pattern: StringPattern::Exact(method.clone()),
+                    ignore_case: false,
+                })),
+                ..HeaderMatcher::default()
+            });
+            let rule = RequirementRule {
+                route: RouteMatch {
+                    path: PathSpecifier::PathTemplate(route.template.clone()),
+                    case_sensitive: None,
+                    headers: headers.collect(),
+                    query_parameters: Vec::new(),
+                },
+                requires: requires.cloned(),
+                requirement_name: None,
+                allowed_scopes: allowed_scopes.clone(),
+                deny: None,
+            };
+            rules.push(((&route.parsed, method.is_none()), rule));
         }
     }
     // The most specific route first, whatever the deployment's order: a `/{rest*}` listed
@@ -189,8 +212,19 @@ fn rules(routes: &[Route], required: &Value) -> Vec<Value> {
             .cmp(&b.0.specificity())
             .then(a.1.cmp(&b.1))
     });
-    let mut rules: Vec<Value> = rules.into_iter().map(|(_, rule)| rule).collect();
-    rules.push(json!({"match": {"prefix": "/"}, "requires": required}));
+    let mut rules: Vec<RequirementRule> = rules.into_iter().map(|(_, rule)| rule).collect();
+    rules.push(RequirementRule {
+        route: RouteMatch {
+            path: PathSpecifier::Prefix("/".to_owned()),
+            case_sensitive: None,
+            headers: Vec::new(),
+            query_parameters: Vec::new(),
+        },
+        requires: Some(required.clone()),
+        requirement_name: None,
+        allowed_scopes: Vec::new(),
+        deny: None,
+    });
     rules
 }
 
@@ -210,7 +244,8 @@ struct Policy {
     anonymous_allowed: bool,
     /// Where tokens are read, lower-case when a header (a claim header must not be it).
     token_header: Option<String>,
-    provider: Map<String, Value>,
+    /// What the providers of every issuer share.
+    provider: JwtProvider,
 }
 
 impl Policy {
@@ -219,7 +254,7 @@ impl Policy {
             Some("JWT_AUTHENTICATION") => node.object(JWT_AUTHENTICATION)?,
             Some("TOKEN_AUTHENTICATION") => node.object(TOKEN_AUTHENTICATION)?,
             other => {
-                return Err(ConfigError::new(
+                return Err(ConfigError::invalid(
                     join(&node.path, "type"),
                     format!(
                         "{}: expected JWT_AUTHENTICATION or TOKEN_AUTHENTICATION (authorizer \
@@ -229,76 +264,25 @@ impl Policy {
                 ))
             }
         };
-        // TOKEN_AUTHENTICATION keeps keys and claim rules in `validationPolicy`.
-        let (keys, claims) = match policy.get("validationPolicy") {
-            None => (
-                KeysNode::Jwt(policy.required("publicKeys")?),
-                policy.clone(),
-            ),
-            Some(validation) => {
-                if let Some(failure) = policy.get("validationFailurePolicy") {
-                    failure_policy(&failure, warnings)?;
-                }
-                let fields = validation_fields(&validation)?;
-                let claims = validation
-                    .object(fields)?
-                    .required("additionalValidationPolicy")?
-                    .object(ADDITIONAL_VALIDATION)?;
-                (KeysNode::Token(validation), claims)
-            }
-        };
+        let (keys, claims) = keys_and_claims(&policy, warnings)?;
         let issuers = non_empty_strings(&claims, "issuers")?;
-        let audiences = non_empty_strings(&claims, "audiences")?;
-
-        let mut provider = Map::new();
-        provider.insert("audiences".to_owned(), json!(audiences));
-        let scheme = policy.get("tokenAuthScheme");
-        let token_header = match (policy.get("tokenHeader"), policy.get("tokenQueryParam")) {
-            (Some(header), None) => {
-                let name = header.string()?;
-                if !is_header_name(&name.to_ascii_lowercase()) {
-                    return Err(header.error("expected a header name"));
-                }
-                let mut entry = Map::new();
-                entry.insert("name".to_owned(), json!(name));
-                if let Some(scheme) = scheme {
-                    let scheme = scheme.string()?;
-                    if !scheme.is_empty() {
-                        entry.insert("value_prefix".to_owned(), json!(format!("{scheme} ")));
-                    }
-                }
-                provider.insert("from_headers".to_owned(), json!([entry]));
-                Some(name.to_ascii_lowercase())
-            }
-            (None, Some(param)) => {
-                if let Some(scheme) = scheme {
-                    return Err(scheme.error("goes with tokenHeader, not tokenQueryParam"));
-                }
-                provider.insert("from_params".to_owned(), json!([param.string()?]));
-                None
-            }
-            _ => {
-                return Err(ConfigError::new(
-                    policy.at(),
-                    "give exactly one of tokenHeader or tokenQueryParam",
-                ))
-            }
+        let mut provider = JwtProvider {
+            audiences: non_empty_strings(&claims, "audiences")?,
+            ..JwtProvider::default()
         };
+        let token_header = token_location(&policy, &mut provider)?;
         let skew = match policy.get("maxClockSkewInSeconds") {
             Some(node) => node.integer(0, 120)?,
             None => 0,
         };
-        provider.insert("clock_skew".to_owned(), json!(format!("{skew}s")));
+        provider.clock_skew = Some(Duration::from_secs(skew));
         if let Some(checks) = claims.get("verifyClaims") {
-            provider.insert(
-                "verify_claims".to_owned(),
-                Value::Array(verify_claims(&checks, warnings)?),
-            );
+            provider.verify_claims = verify_claims(&checks, warnings)?;
         }
-        provider.insert("forward".to_owned(), Value::Bool(true));
+        provider.forward = true;
         // OCI reads a claim name with a dot as one top-level claim, never a path.
-        provider.insert("claim_lookup".to_owned(), json!("literal"));
-        keys.translate(&mut provider, warnings)?;
+        provider.claim_lookup = Some(ClaimLookup::Literal);
+        provider.jwks_source = Some(keys.translate(warnings)?);
         let anonymous_allowed = match policy.get("isAnonymousAccessAllowed") {
             Some(node) => node.bool()?,
             None => false,
@@ -312,9 +296,72 @@ impl Policy {
     }
 }
 
+/// Where a policy's keys are, and the object with its claim rules: the policy itself for
+/// JWT_AUTHENTICATION; TOKEN_AUTHENTICATION keeps both in `validationPolicy`.
+fn keys_and_claims<'a>(
+    policy: &Object<'a>,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<(KeysNode<'a>, Object<'a>), ConfigError> {
+    let Some(validation) = policy.get("validationPolicy") else {
+        return Ok((
+            KeysNode::Jwt(policy.required("publicKeys")?),
+            policy.clone(),
+        ));
+    };
+    if let Some(failure) = policy.get("validationFailurePolicy") {
+        failure_policy(&failure, warnings)?;
+    }
+    let fields = validation_fields(&validation)?;
+    let claims = validation
+        .object(fields)?
+        .required("additionalValidationPolicy")?
+        .object(ADDITIONAL_VALIDATION)?;
+    Ok((KeysNode::Token(validation), claims))
+}
+
+/// `tokenHeader` (with `tokenAuthScheme`) or `tokenQueryParam`, as the provider's one token
+/// location; the header's name, lower-case.
+fn token_location(
+    policy: &Object<'_>,
+    provider: &mut JwtProvider,
+) -> Result<Option<String>, ConfigError> {
+    let scheme = policy.get("tokenAuthScheme");
+    match (policy.get("tokenHeader"), policy.get("tokenQueryParam")) {
+        (Some(header), None) => {
+            let name = header.string()?;
+            if !is_header_name(&name.to_ascii_lowercase()) {
+                return Err(header.expected("a header name"));
+            }
+            let value_prefix = match scheme {
+                Some(scheme) => match scheme.string()? {
+                    "" => String::new(),
+                    scheme => format!("{scheme} "),
+                },
+                None => String::new(),
+            };
+            provider.from_headers = vec![JwtHeader {
+                name: name.to_owned(),
+                value_prefix,
+            }];
+            Ok(Some(name.to_ascii_lowercase()))
+        }
+        (None, Some(param)) => {
+            if let Some(scheme) = scheme {
+                return Err(scheme.error("goes with tokenHeader, not tokenQueryParam"));
+            }
+            provider.from_params = vec![param.string()?.to_owned()];
+            Ok(None)
+        }
+        _ => Err(ConfigError::invalid(
+            policy.at(),
+            "give exactly one of tokenHeader or tokenQueryParam",
+        )),
+    }
+}
+
 /// The fields of a TOKEN_AUTHENTICATION `validationPolicy`, by its type.
 fn validation_fields(validation: &Node<'_>) -> Result<&'static [&'static str], ConfigError> {
-    let error = |message: &str| ConfigError::new(join(&validation.path, "type"), message);
+    let error = |message: &str| ConfigError::invalid(join(&validation.path, "type"), message);
     match tag(validation)? {
         Some("REMOTE_JWKS") => Ok(TOKEN_REMOTE_JWKS),
         Some("STATIC_KEYS") => Ok(TOKEN_STATIC_KEYS),
@@ -335,60 +382,61 @@ enum KeysNode<'a> {
 }
 
 impl KeysNode<'_> {
-    fn translate(
-        &self,
-        provider: &mut Map<String, Value>,
-        warnings: &mut Vec<ConfigWarning>,
-    ) -> Result<(), ConfigError> {
+    /// The provider's key source.
+    fn translate(&self, warnings: &mut Vec<ConfigWarning>) -> Result<JwksSource, ConfigError> {
         let (node, remote_fields, static_fields) = match self {
             Self::Jwt(node) => (node, REMOTE_JWKS, STATIC_KEYS),
             Self::Token(node) => (node, TOKEN_REMOTE_JWKS, TOKEN_STATIC_KEYS),
         };
         match tag(node)? {
-            Some("REMOTE_JWKS") => {
-                let keys = node.object(remote_fields)?;
-                let uri_node = keys.required("uri")?;
-                let uri = HttpUri::parse(uri_node.string()?).map_err(|why| uri_node.error(why))?;
-                let (host, port) = uri.host_and_port();
-                let hours = match keys.get("maxCacheDurationInHours") {
-                    Some(node) => node.integer(1, 24)?,
-                    None => 1,
-                };
-                if let Some(disabled) = keys.get("isSslVerifyDisabled") {
-                    if disabled.bool()? {
-                        warnings.push(ConfigWarning::new(
-                            disabled.path,
-                            "true: not translated: the key server's certificate is verified (the \
-                             cluster `jwt-gate envoy-config` writes checks it against --ca and the \
-                             host name; give --ca the CA that signed it)",
-                        ));
-                    }
-                }
-                provider.insert(
-                    "remote_jwks".to_owned(),
-                    json!({
-                        "http_uri": {"uri": uri.uri, "cluster": format!("jwt-provider-cluster-{host}:{port}"), "timeout": "5s"},
-                        "cache_duration": format!("{}s", hours * 3600),
-                    }),
-                );
-            }
+            Some("REMOTE_JWKS") => remote_jwks(&node.object(remote_fields)?, warnings),
             Some("STATIC_KEYS") => {
                 let keys = node.object(static_fields)?;
                 let jwks = static_keys(&keys.required("keys")?)?;
-                provider.insert(
-                    "local_jwks".to_owned(),
-                    json!({"inline_string": jwks.to_string()}),
-                );
+                Ok(JwksSource::LocalJwks(DataSource::InlineString(
+                    jwks.to_string(),
+                )))
             }
-            _ => {
-                return Err(ConfigError::new(
-                    join(&node.path, "type"),
-                    "expected REMOTE_JWKS or STATIC_KEYS",
-                ))
-            }
+            _ => Err(ConfigError::expected(
+                join(&node.path, "type"),
+                "REMOTE_JWKS or STATIC_KEYS",
+            )),
         }
-        Ok(())
     }
+}
+
+/// A REMOTE_JWKS key set: fetched through the cluster `jwt-gate envoy-config` writes for its
+/// host, cached `maxCacheDurationInHours`.
+fn remote_jwks(
+    keys: &Object<'_>,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<JwksSource, ConfigError> {
+    let uri_node = keys.required("uri")?;
+    let uri = HttpUri::parse(uri_node.string()?).map_err(|why| uri_node.error(why))?;
+    let (host, port) = uri.host_and_port();
+    let hours = match keys.get("maxCacheDurationInHours") {
+        Some(node) => node.integer(1, 24)?,
+        None => 1,
+    };
+    if let Some(disabled) = keys.get("isSslVerifyDisabled") {
+        if disabled.bool()? {
+            warnings.push(ConfigWarning::new(
+                disabled.path,
+                "true: not translated: the key server's certificate is verified (the \
+                 cluster `jwt-gate envoy-config` writes checks it against --ca and the \
+                 host name; give --ca the CA that signed it)",
+            ));
+        }
+    }
+    Ok(JwksSource::RemoteJwks(RemoteJwks {
+        http_uri: Some(UriSpec {
+            uri: uri.uri,
+            cluster: format!("jwt-provider-cluster-{host}:{port}"),
+            timeout: Some(Duration::from_secs(5)),
+        }),
+        cache_duration: Some(Duration::from_secs(hours * 3600)),
+        ..RemoteJwks::default()
+    }))
 }
 
 /// A TOKEN_AUTHENTICATION policy's `validationFailurePolicy`: a reshaped response is left to
@@ -413,7 +461,8 @@ fn failure_policy(node: &Node<'_>, warnings: &mut Vec<ConfigWarning>) -> Result<
 
 /// `issuers` or `audiences`: a non-empty list of strings.
 fn non_empty_strings(object: &Object<'_>, name: &str) -> Result<Vec<String>, ConfigError> {
-    let error = || ConfigError::new(object.path(name), "a non-empty list of strings is required");
+    let error =
+        || ConfigError::invalid(object.path(name), "a non-empty list of strings is required");
     let node = object.get(name).ok_or_else(error)?;
     let strings = node.strings().map_err(|_| error())?;
     if strings.is_empty() {
@@ -426,13 +475,13 @@ fn non_empty_strings(object: &Object<'_>, name: &str) -> Result<Vec<String>, Con
 fn verify_claims(
     node: &Node<'_>,
     warnings: &mut Vec<ConfigWarning>,
-) -> Result<Vec<Value>, ConfigError> {
+) -> Result<Vec<VerifyClaim>, ConfigError> {
     let mut out = Vec::new();
     for item in node.items()? {
         let claim = item.object(CLAIM)?;
         let key = claim.required("key")?;
         if key.string()?.is_empty() {
-            return Err(key.error("expected a claim name"));
+            return Err(key.expected("a claim name"));
         }
         let values = match claim.get("values") {
             Some(values) => values.strings()?,
@@ -452,7 +501,11 @@ fn verify_claims(
         if values.is_empty() && !required {
             return Err(item.error("checks nothing: give values, or isRequired: true"));
         }
-        out.push(json!({"key": key.value, "values": values, "is_required": required}));
+        out.push(VerifyClaim {
+            key: key.string()?.to_owned(),
+            values,
+            is_required: required,
+        });
     }
     Ok(out)
 }
@@ -532,7 +585,7 @@ impl Route {
         let path_node = route.required("path")?;
         let path = path_node.string()?.to_owned();
         if !path.starts_with('/') {
-            return Err(path_node.error("expected a path starting with '/'"));
+            return Err(path_node.expected("a path starting with '/'"));
         }
         let template = format!("{prefix}{}", template_of(&path));
         let parsed = PathTemplate::parse(&template).map_err(|why| path_node.error(why))?;
@@ -543,12 +596,12 @@ impl Route {
                 for item in node.items()? {
                     let method = item.string()?;
                     if !METHODS.contains(&method) {
-                        return Err(item.error(format!("expected one of {}", METHODS.join(", "))));
+                        return Err(item.expected(format!("one of {}", METHODS.join(", "))));
                     }
                     methods.push(method.to_owned());
                 }
                 if methods.is_empty() {
-                    return Err(node.error("expected at least one method"));
+                    return Err(node.expected("at least one method"));
                 }
                 if methods.iter().any(|m| m == "ANY") {
                     vec![None]
@@ -636,14 +689,14 @@ fn authorization_of(node: &Node<'_>, policy: &Policy) -> Result<Authorization, C
         Some("ANONYMOUS") => {
             node.object(&["type"])?;
             if !policy.anonymous_allowed {
-                return Err(ConfigError::new(
+                return Err(ConfigError::invalid(
                     join(&node.path, "type"),
                     "ANONYMOUS needs isAnonymousAccessAllowed: true in the authentication policy",
                 ));
             }
             Ok(Authorization::Anonymous)
         }
-        other => Err(ConfigError::new(
+        other => Err(ConfigError::invalid(
             join(&node.path, "type"),
             format!(
                 "{}: expected AUTHENTICATION_ONLY, ANY_OF or ANONYMOUS",
@@ -675,9 +728,9 @@ fn static_keys(node: &Node<'_>) -> Result<Value, ConfigError> {
             Some("JSON_WEB_KEY") => JSON_WEB_KEY,
             Some("PEM") => PEM_KEY,
             _ => {
-                return Err(ConfigError::new(
+                return Err(ConfigError::expected(
                     join(&item.path, "format"),
-                    "expected JSON_WEB_KEY or PEM",
+                    "JSON_WEB_KEY or PEM",
                 ))
             }
         };
@@ -695,7 +748,7 @@ fn static_keys(node: &Node<'_>) -> Result<Value, ConfigError> {
         let set = KeySet::parse(pem.string()?.as_bytes(), &Limits::DEFAULT)
             .map_err(|why| pem.error(why.to_string()))?;
         let Some(PublicKey::Rsa { n, e, .. }) = set.keys.first().map(|k| &k.key) else {
-            return Err(pem.error("expected an RSA public key (OCI accepts RSA only)"));
+            return Err(pem.expected("an RSA public key (OCI accepts RSA only)"));
         };
         out.push(json!({
             "kty": "RSA",
@@ -711,15 +764,12 @@ fn static_keys(node: &Node<'_>) -> Result<Value, ConfigError> {
 /// Member `name` of an object, as a string, if set.
 fn tag_named<'a>(node: &Node<'a>, name: &str) -> Result<Option<&'a str>, ConfigError> {
     let Value::Object(members) = node.value else {
-        return Err(node.error("expected an object"));
+        return Err(node.expected("an object"));
     };
     match members.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => Ok(Some(text)),
-        Some(_) => Err(ConfigError::new(
-            join(&node.path, name),
-            "expected a string",
-        )),
+        Some(_) => Err(ConfigError::expected(join(&node.path, name), "a string")),
     }
 }
 
@@ -755,6 +805,14 @@ fn template_of(path: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[cfg(test)]
+impl Translation {
+    /// The configuration as the command line prints it.
+    fn json(&self) -> Value {
+        serde_json::to_value(&self.config).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
