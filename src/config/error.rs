@@ -7,6 +7,12 @@ use std::fmt;
 
 use crate::json::JsonError;
 
+/// What a configuration without providers and API keys lacks (read and compile both say it).
+pub(crate) const AT_LEAST_ONE_PROVIDER: &str = "at least one provider is required";
+
+/// What a `deny.status` must be (read and compile both say it).
+pub(crate) const HTTP_STATUS: &str = "an HTTP status from 400 to 599";
+
 /// A configuration that cannot be used, and the field at fault.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct ConfigError {

@@ -7,7 +7,7 @@
 //!
 //! Every error names the field at fault: `providers.auth0.audiences: expected a list of strings`.
 
-mod compile;
+pub(crate) mod compile;
 mod error;
 mod load;
 pub mod model;
@@ -26,8 +26,6 @@ use crate::policy::route::RouteMatch;
 use crate::token::claims::ClaimLookup;
 use crate::token::extractor::Location;
 
-#[cfg(test)]
-pub(crate) use compile::route_match_from_json;
 pub use error::{ConfigError, ConfigErrorKind, ConfigWarning};
 pub use model::{FailureFormat, PayloadFormat, VerifierChoice};
 

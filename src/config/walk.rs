@@ -313,6 +313,27 @@ impl<'a> Field<'a> {
     }
 }
 
+/// The one member of a `oneof` given, if any; more than one is an error.
+pub(crate) fn one_of<T>(
+    found: Vec<T>,
+    field: &Field<'_>,
+    message: impl Into<std::borrow::Cow<'static, str>>,
+) -> Result<Option<T>, ConfigError> {
+    let mut found = found.into_iter();
+    match (found.next(), found.next()) {
+        (found, None) => Ok(found),
+        _ => Err(field.conflict(message)),
+    }
+}
+
+/// The value of member `name` of `object` read by `read`, if given.
+pub(crate) fn optional<'a, T>(
+    object: &mut Object<'a>,
+    name: &str,
+    read: impl FnOnce(&Field<'a>) -> Result<T, ConfigError>,
+) -> Result<Option<T>, ConfigError> {
+    object.take(name).map(|field| read(&field)).transpose()
+}
 pub(crate) fn join(path: &str, name: &str) -> String {
     if path.is_empty() {
         name.to_owned()

@@ -14,6 +14,7 @@ pub(crate) use route::route_match_from_json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::error::{AT_LEAST_ONE_PROVIDER, HTTP_STATUS};
 use super::model::{self, JwtAuthentication};
 use super::walk::join;
 use super::{
@@ -31,9 +32,6 @@ use requirement::Names;
 
 /// Longest `deny.message` accepted, in bytes.
 const MAX_DENY_MESSAGE: usize = 1024;
-
-/// What a configuration without providers and API keys lacks.
-pub(super) const AT_LEAST_ONE_PROVIDER: &str = "at least one provider is required";
 
 /// Most `api_keys` entries.
 const MAX_API_KEYS: usize = 64;
@@ -287,10 +285,7 @@ fn compile_rule(
 /// A rule's `deny`: `{"status": 400..599, "message": "..."}`.
 fn compile_deny(deny: &model::Deny, at: &str) -> Result<Deny, ConfigError> {
     if !(400..=599).contains(&deny.status) {
-        return Err(ConfigError::expected(
-            join(at, "status"),
-            super::read::HTTP_STATUS,
-        ));
+        return Err(ConfigError::expected(join(at, "status"), HTTP_STATUS));
     }
     if deny.message.is_empty() || deny.message.len() > MAX_DENY_MESSAGE {
         return Err(ConfigError::expected(

@@ -239,7 +239,7 @@ fn cache(config: Option<&model::JwtCacheConfig>) -> (Option<usize>, Option<usize
 /// A header name we may write: lower-cased, an RFC 9110 token, not a pseudo-header.
 fn header_name(name: &str, at: &str) -> Result<String, ConfigError> {
     let name = name.to_ascii_lowercase();
-    if !super::is_header_name(&name) {
+    if !super::super::is_header_name(&name) {
         return Err(ConfigError::expected(at, "a header name"));
     }
     Ok(name)

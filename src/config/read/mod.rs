@@ -8,12 +8,13 @@ pub(super) mod route;
 
 use serde_json::Value;
 
+use super::error::{AT_LEAST_ONE_PROVIDER, HTTP_STATUS};
 use super::model::{
     ApiKey, ApiKeyDigests, ApiKeyHeader, Deny, Empty, FailureFormat, JwtAuthentication,
     JwtRequirement, ProviderWithAudiences, RequirementList, RequirementRule, Unchecked,
     VerifierChoice,
 };
-use super::walk::{Field, Object};
+use super::walk::{one_of, Field};
 use super::ConfigError;
 
 /// Reads a parsed jwt_authn-form configuration.
@@ -29,10 +30,7 @@ pub(crate) fn jwt_authentication(value: &Value) -> Result<JwtAuthentication, Con
     // Without API keys to check, there is nothing to check without a provider: said first, as
     // it is what a document in another format (an OCI deployment, a bootstrap) lacks.
     if !object.has("providers") && document.api_keys.is_empty() {
-        return Err(ConfigError::required(
-            "providers",
-            super::compile::AT_LEAST_ONE_PROVIDER,
-        ));
+        return Err(ConfigError::required("providers", AT_LEAST_ONE_PROVIDER));
     }
     if let Some(map) = object.take("providers") {
         for (name, field) in map.entries()? {
@@ -170,9 +168,6 @@ fn deny(field: &Field<'_>) -> Result<Deny, ConfigError> {
     Ok(Deny { status, message })
 }
 
-/// What a `deny.status` must be.
-pub(crate) const HTTP_STATUS: &str = "an HTTP status from 400 to 599";
-
 /// A `JwtRequirement`: exactly one kind, or none (no check).
 fn requirement(field: &Field<'_>) -> Result<JwtRequirement, ConfigError> {
     let mut object = field.object()?;
@@ -232,26 +227,4 @@ fn requirement(field: &Field<'_>) -> Result<JwtRequirement, ConfigError> {
     object.finish()?;
     one_of(found, field, "give only one kind of requirement")
         .map(|found| found.unwrap_or(JwtRequirement::NoCheck(Empty {})))
-}
-
-/// The one member of a `oneof` given, if any; more than one is an error.
-fn one_of<T>(
-    found: Vec<T>,
-    field: &Field<'_>,
-    message: impl Into<std::borrow::Cow<'static, str>>,
-) -> Result<Option<T>, ConfigError> {
-    let mut found = found.into_iter();
-    match (found.next(), found.next()) {
-        (found, None) => Ok(found),
-        _ => Err(field.conflict(message)),
-    }
-}
-
-/// The value of member `name` of `object` read by `read`, if given.
-fn optional<'a, T>(
-    object: &mut Object<'a>,
-    name: &str,
-    read: impl FnOnce(&Field<'a>) -> Result<T, ConfigError>,
-) -> Result<Option<T>, ConfigError> {
-    object.take(name).map(|field| read(&field)).transpose()
 }

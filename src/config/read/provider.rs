@@ -5,9 +5,9 @@ use super::super::model::{
     JwtClaimToHeader, JwtHeader, JwtProvider, KeySetFormat, PayloadFormat, RemoteJwks, RetryPolicy,
     VerifyClaim,
 };
-use super::super::walk::Field;
+use super::super::walk::{one_of, optional, Field};
 use super::super::ConfigError;
-use super::{one_of, optional, route};
+use super::route;
 
 /// `providers.<name>`.
 pub(super) fn jwt_provider(field: &Field<'_>) -> Result<JwtProvider, ConfigError> {

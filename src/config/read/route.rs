@@ -5,9 +5,8 @@ use super::super::model::{
     HeaderMatchSpecifier, HeaderMatcher, Int64Range, PathSpecifier, QueryParameterMatchSpecifier,
     QueryParameterMatcher, RegexMatcher, RouteMatch, StringMatcher, StringPattern,
 };
-use super::super::walk::{Field, Object};
+use super::super::walk::{one_of, optional, Field, Object};
 use super::super::ConfigError;
-use super::{one_of, optional};
 
 /// `rules[].match`.
 pub(crate) fn route_match(field: &Field<'_>) -> Result<RouteMatch, ConfigError> {

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::*;
-use crate::config::route_match_from_json;
+use crate::config::compile::route_match_from_json;
 
 fn route(match_: Value) -> RouteMatch {
     route_match_from_json(&match_).unwrap()

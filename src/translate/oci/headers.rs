@@ -9,8 +9,9 @@ use serde_json::Value;
 use super::model::{
     FILTER_HEADER, FILTER_HEADERS, HEADER_TRANSFORMATIONS, ITEMS, RENAME_HEADER, SET_HEADER,
 };
+use super::read::warn;
 use super::read::{join, Node};
-use super::{warn, Authorization, Policy, Route};
+use super::route::{Authorization, Route};
 use crate::config::model::JwtClaimToHeader;
 use crate::config::{is_header_name, ConfigError, ConfigWarning};
 
@@ -158,14 +159,14 @@ fn claim_reference(node: &Node<'_>, route: &str) -> Result<Option<(String, Strin
 /// sets, renames or removes.
 pub(super) fn claim_headers(
     routes: &[Route],
-    policy: &Policy,
+    token_header: Option<&str>,
     routes_path: &str,
     warnings: &mut Vec<ConfigWarning>,
 ) -> Result<Vec<JwtClaimToHeader>, ConfigError> {
     let mut headers: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
     for route in routes {
         for (header, claim, at) in &route.claim_headers {
-            if policy.token_header.as_deref() == Some(header.as_str()) {
+            if token_header == Some(header.as_str()) {
                 return Err(ConfigError::invalid(
                     at.clone(),
                     format!("route {}: {header} is where tokens are read (tokenHeader): a claim cannot be written there", route.path),

@@ -13,6 +13,7 @@
 mod headers;
 mod model;
 mod read;
+mod route;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -31,10 +32,10 @@ use crate::config::{is_header_name, ConfigError, ConfigWarning};
 use crate::keys::remote::HttpUri;
 use crate::keys::{KeySet, PublicKey};
 use crate::limits::Limits;
-use crate::policy::template::PathTemplate;
 use headers::{claim_headers, no_other_claim_uses};
 use model::*;
-use read::{join, Node, Object};
+use read::{join, non_empty_strings, tag, tag_named, warn, Node, Object};
+use route::{Authorization, Route, CORS, LOGGING};
 
 /// A translated deployment.
 #[derive(Clone, Debug)]
@@ -49,92 +50,23 @@ pub struct Translation {
 /// Translates an OCI deployment (`{"pathPrefix", "specification": {...}}`) or a bare deployment
 /// specification (`{"requestPolicies", "routes"}`).
 pub fn translate(input: &Value) -> Result<Translation, ConfigError> {
-    let root = Node::root(input);
-    if !input.is_object() {
-        return Err(root.expected("an OCI deployment or deployment specification (an object)"));
-    }
     let mut warnings = Vec::new();
-    let (prefix, specification) = if input.get("specification").is_some() {
-        let deployment = root.object(DEPLOYMENT)?;
-        let prefix = match deployment.get("pathPrefix") {
-            None => String::new(),
-            Some(node) => {
-                let prefix = node.string()?;
-                if !prefix.starts_with('/') {
-                    return Err(node.expected("a path starting with '/'"));
-                }
-                prefix.trim_end_matches('/').to_owned()
-            }
-        };
-        (prefix, deployment.required("specification")?)
-    } else {
-        if input.get("data").is_some() && input.get("routes").is_none() {
-            return Err(ConfigError::invalid(
-                "data",
-                "this looks like OCI CLI output: give the deployment as the API and the console \
-                 write it (camelCase fields: pathPrefix, specification, requestPolicies, ...)",
-            ));
-        }
-        (String::new(), root)
-    };
+    let (prefix, specification) = deployment(input)?;
     let specification_object = specification.object(SPECIFICATION)?;
     if let Some(logging) = specification_object.get("loggingPolicies") {
         warn(&mut warnings, &logging, LOGGING);
     }
-    let policies = specification_object
-        .get("requestPolicies")
-        .map(|node| node.object(REQUEST_POLICIES))
-        .transpose()?;
-    if let Some(policies) = &policies {
-        deployment_policies(policies, &mut warnings)?;
-    }
-    let policy = match policies.as_ref().and_then(|p| p.get("authentication")) {
-        Some(node) => Policy::parse(&node, &mut warnings)?,
-        None => {
-            return Err(ConfigError::invalid(
-                join(
-                    &specification_object.path("requestPolicies"),
-                    "authentication",
-                ),
-                "no authentication policy (jwt-gate translates JWT_AUTHENTICATION and \
-                 TOKEN_AUTHENTICATION)",
-            ))
-        }
-    };
-
-    let routes = match specification_object.get("routes") {
-        Some(node) => node.items()?,
-        None => Vec::new(),
-    };
-    let mut parsed = Vec::new();
-    for route in &routes {
-        parsed.push(Route::parse(route, &prefix, &policy, &mut warnings)?);
-    }
-    if routes
-        .iter()
-        .any(|route| route.value.get("backend").is_some_and(|b| !b.is_null()))
-    {
-        warnings.push(ConfigWarning::new(
-            join(&specification.path, "routes[*].backend"),
-            BACKEND,
-        ));
-    }
-    let routes_path = join(&specification.path, "routes");
-    let claim_to_headers = claim_headers(&parsed, &policy, &routes_path, &mut warnings)?;
-    no_other_claim_uses(&specification, &parsed)?;
-
+    let policy = authentication(&specification_object, &mut warnings)?;
+    let routes = routes(&specification_object, &prefix, &policy, &mut warnings)?;
+    let claim_to_headers = claim_headers(
+        &routes,
+        policy.token_header.as_deref(),
+        &specification_object.path("routes"),
+        &mut warnings,
+    )?;
+    no_other_claim_uses(&specification, &routes)?;
     let providers = providers(&policy, &claim_to_headers);
-    let mut names = providers
-        .keys()
-        .map(|name| JwtRequirement::ProviderName(name.clone()))
-        .collect::<Vec<_>>();
-    let required = match names.len() {
-        1 => names.remove(0),
-        _ => JwtRequirement::RequiresAny(RequirementList {
-            requirements: names,
-        }),
-    };
-    let rules = rules(&parsed, &required);
+    let rules = rules(&routes, &any_provider(&providers));
     Ok(Translation {
         config: JwtAuthentication {
             providers,
@@ -143,6 +75,109 @@ pub fn translate(input: &Value) -> Result<Translation, ConfigError> {
         },
         warnings,
     })
+}
+
+/// The path prefix (without a trailing `/`) and the specification, of a deployment or of a
+/// bare specification.
+fn deployment(input: &Value) -> Result<(String, Node<'_>), ConfigError> {
+    let root = Node::root(input);
+    if !input.is_object() {
+        return Err(root.expected("an OCI deployment or deployment specification (an object)"));
+    }
+    if input.get("specification").is_none() {
+        if input.get("data").is_some() && input.get("routes").is_none() {
+            return Err(ConfigError::invalid(
+                "data",
+                "this looks like OCI CLI output: give the deployment as the API and the console \
+                 write it (camelCase fields: pathPrefix, specification, requestPolicies, ...)",
+            ));
+        }
+        return Ok((String::new(), root));
+    }
+    let deployment = root.object(DEPLOYMENT)?;
+    let prefix = match deployment.get("pathPrefix") {
+        None => String::new(),
+        Some(node) => {
+            let prefix = node.string()?;
+            if !prefix.starts_with('/') {
+                return Err(node.expected("a path starting with '/'"));
+            }
+            prefix.trim_end_matches('/').to_owned()
+        }
+    };
+    Ok((prefix, deployment.required("specification")?))
+}
+
+/// The deployment's `requestPolicies`: its authentication policy, and warnings or errors for
+/// the others.
+fn authentication(
+    specification: &Object<'_>,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<Policy, ConfigError> {
+    let policies = specification
+        .get("requestPolicies")
+        .map(|node| node.object(REQUEST_POLICIES))
+        .transpose()?;
+    if let Some(policies) = &policies {
+        deployment_policies(policies, warnings)?;
+    }
+    match policies.as_ref().and_then(|p| p.get("authentication")) {
+        Some(node) => Policy::parse(&node, warnings),
+        None => Err(ConfigError::invalid(
+            join(&specification.path("requestPolicies"), "authentication"),
+            "no authentication policy (jwt-gate translates JWT_AUTHENTICATION and \
+             TOKEN_AUTHENTICATION)",
+        )),
+    }
+}
+
+/// The deployment's routes, read; backends are Envoy's business (one warning).
+fn routes(
+    specification: &Object<'_>,
+    prefix: &str,
+    policy: &Policy,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<Vec<Route>, ConfigError> {
+    let nodes = match specification.get("routes") {
+        Some(node) => node.items()?,
+        None => Vec::new(),
+    };
+    let mut routes = Vec::new();
+    for node in &nodes {
+        routes.push(Route::parse(
+            node,
+            prefix,
+            policy.anonymous_allowed,
+            warnings,
+        )?);
+    }
+    if nodes
+        .iter()
+        .any(|route| route.value.get("backend").is_some_and(|b| !b.is_null()))
+    {
+        warnings.push(ConfigWarning::new(
+            specification.path("routes[*].backend"),
+            BACKEND,
+        ));
+    }
+    Ok(routes)
+}
+
+/// A token of any of the providers.
+fn any_provider(providers: &BTreeMap<String, JwtProvider>) -> JwtRequirement {
+    let mut names: Vec<JwtRequirement> = providers
+        .keys()
+        .map(|name| JwtRequirement::ProviderName(name.clone()))
+        .collect();
+    match (names.pop(), names.is_empty()) {
+        (Some(only), true) => only,
+        (last, _) => {
+            names.extend(last);
+            JwtRequirement::RequiresAny(RequirementList {
+                requirements: names,
+            })
+        }
+    }
 }
 
 /// One provider per allowed issuer (OCI allows five), all alike but for `issuer`: `oci`, or
@@ -228,13 +263,7 @@ fn rules(routes: &[Route], required: &JwtRequirement) -> Vec<RequirementRule> {
     rules
 }
 
-// What a known, untranslated feature means here.
-const LOGGING: &str = "not translated: access and execution logs are Envoy's (access_log)";
-const CORS: &str = "not translated: CORS is Envoy's (the cors filter); preflight requests need a \
-                    token unless the configuration sets bypass_cors_preflight";
-const VALIDATION: &str = "not translated: jwt-gate does not validate requests, so the backend \
-                          gets requests OCI would refuse as invalid";
-const CACHE: &str = "not translated: jwt-gate does not cache responses";
+/// What the deployment's routes go to: not jwt-gate's business.
 const BACKEND: &str = "not translated: jwt-gate decides who may pass, Envoy's route_config where \
                        requests go";
 
@@ -459,18 +488,6 @@ fn failure_policy(node: &Node<'_>, warnings: &mut Vec<ConfigWarning>) -> Result<
     }
 }
 
-/// `issuers` or `audiences`: a non-empty list of strings.
-fn non_empty_strings(object: &Object<'_>, name: &str) -> Result<Vec<String>, ConfigError> {
-    let error =
-        || ConfigError::invalid(object.path(name), "a non-empty list of strings is required");
-    let node = object.get(name).ok_or_else(error)?;
-    let strings = node.strings().map_err(|_| error())?;
-    if strings.is_empty() {
-        return Err(error());
-    }
-    Ok(strings)
-}
-
 /// `verifyClaims`, in jwt-gate's spelling.
 fn verify_claims(
     node: &Node<'_>,
@@ -549,172 +566,6 @@ fn deployment_policies(
     Ok(())
 }
 
-/// A route's authorization.
-enum Authorization {
-    AuthenticationOnly,
-    AnyOf(Vec<String>),
-    /// OCI does not authenticate an ANONYMOUS route: a token, valid or not, is not looked at
-    /// and `request.auth` stays empty (OCI's troubleshooting page "Header transformations do
-    /// not work as expected").
-    Anonymous,
-}
-
-/// One route, read.
-struct Route {
-    /// The route's `path`, for messages.
-    path: String,
-    template: String,
-    parsed: PathTemplate,
-    /// `None`: any method.
-    methods: Vec<Option<String>>,
-    authorization: Authorization,
-    /// `setHeaders` items whose value is one claim: (header, claim, the value's JSON path).
-    claim_headers: Vec<(String, String, String)>,
-    /// Other request header transformations: (header, JSON path, what is done to it).
-    header_changes: Vec<(String, String, &'static str)>,
-}
-
-impl Route {
-    fn parse(
-        node: &Node<'_>,
-        prefix: &str,
-        policy: &Policy,
-        warnings: &mut Vec<ConfigWarning>,
-    ) -> Result<Self, ConfigError> {
-        let route = node.object(ROUTE)?;
-        let path_node = route.required("path")?;
-        let path = path_node.string()?.to_owned();
-        if !path.starts_with('/') {
-            return Err(path_node.expected("a path starting with '/'"));
-        }
-        let template = format!("{prefix}{}", template_of(&path));
-        let parsed = PathTemplate::parse(&template).map_err(|why| path_node.error(why))?;
-        let methods = match route.get("methods") {
-            None => vec![None],
-            Some(node) => {
-                let mut methods = Vec::new();
-                for item in node.items()? {
-                    let method = item.string()?;
-                    if !METHODS.contains(&method) {
-                        return Err(item.expected(format!("one of {}", METHODS.join(", "))));
-                    }
-                    methods.push(method.to_owned());
-                }
-                if methods.is_empty() {
-                    return Err(node.expected("at least one method"));
-                }
-                if methods.iter().any(|m| m == "ANY") {
-                    vec![None]
-                } else {
-                    methods.into_iter().map(Some).collect()
-                }
-            }
-        };
-        let mut out = Self {
-            path,
-            template,
-            parsed,
-            methods,
-            authorization: Authorization::AuthenticationOnly,
-            claim_headers: Vec::new(),
-            header_changes: Vec::new(),
-        };
-        if let Some(policies) = route.get("requestPolicies") {
-            let policies = policies.object(ROUTE_REQUEST_POLICIES)?;
-            if let Some(authorization) = policies.get("authorization") {
-                out.authorization = authorization_of(&authorization, policy)?;
-            }
-            for (name, why) in [
-                ("cors", CORS),
-                ("queryParameterValidations", VALIDATION),
-                ("headerValidations", VALIDATION),
-                ("bodyValidation", VALIDATION),
-                (
-                    "queryParameterTransformations",
-                    "not translated: jwt-gate does not change query parameters",
-                ),
-                ("responseCacheLookup", CACHE),
-            ] {
-                if let Some(node) = policies.get(name) {
-                    warn(warnings, &node, why);
-                }
-            }
-            if let Some(transformations) = policies.get("headerTransformations") {
-                out.header_transformations(&transformations, warnings)?;
-            }
-        }
-        if let Some(policies) = route.get("responsePolicies") {
-            let policies = policies.object(ROUTE_RESPONSE_POLICIES)?;
-            if let Some(node) = policies.get("headerTransformations") {
-                warn(
-                    warnings,
-                    &node,
-                    "not translated: jwt-gate does not change responses",
-                );
-            }
-            if let Some(node) = policies.get("responseCacheStore") {
-                warn(warnings, &node, CACHE);
-            }
-        }
-        if let Some(node) = route.get("loggingPolicies") {
-            warn(warnings, &node, LOGGING);
-        }
-        if let Some(backend) = route.get("backend") {
-            if let Some(disabled) = backend.value.get("isSslVerifyDisabled") {
-                if disabled.as_bool() == Some(true) {
-                    warnings.push(ConfigWarning::new(
-                        join(&backend.path, "isSslVerifyDisabled"),
-                        "true: the backend is Envoy's business: verify its certificate in the \
-                         upstream cluster's TLS context",
-                    ));
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// A route's `authorization` policy.
-fn authorization_of(node: &Node<'_>, policy: &Policy) -> Result<Authorization, ConfigError> {
-    match tag(node)? {
-        Some("AUTHENTICATION_ONLY") => {
-            node.object(&["type"])?;
-            Ok(Authorization::AuthenticationOnly)
-        }
-        Some("ANY_OF") => {
-            let object = node.object(&["type", "allowedScope"])?;
-            let scopes = non_empty_strings(&object, "allowedScope")?;
-            Ok(Authorization::AnyOf(scopes))
-        }
-        Some("ANONYMOUS") => {
-            node.object(&["type"])?;
-            if !policy.anonymous_allowed {
-                return Err(ConfigError::invalid(
-                    join(&node.path, "type"),
-                    "ANONYMOUS needs isAnonymousAccessAllowed: true in the authentication policy",
-                ));
-            }
-            Ok(Authorization::Anonymous)
-        }
-        other => Err(ConfigError::invalid(
-            join(&node.path, "type"),
-            format!(
-                "{}: expected AUTHENTICATION_ONLY, ANY_OF or ANONYMOUS",
-                other.map_or_else(|| "missing".to_owned(), |t| format!("{t:?}"))
-            ),
-        )),
-    }
-}
-
-/// The `type` member of a tagged OCI object (a policy, a key set, a validation policy), if set.
-fn tag<'a>(node: &Node<'a>) -> Result<Option<&'a str>, ConfigError> {
-    tag_named(node, "type")
-}
-
-fn warn(warnings: &mut Vec<ConfigWarning>, node: &Node<'_>, why: &str) {
-    warnings.push(ConfigWarning::new(node.path.clone(), why));
-}
-
 /// OCI's static keys as a JWK set: `JSON_WEB_KEY` entries as they are (without `format`), `PEM`
 /// entries converted to RSA JWKs with their `kid`.
 fn static_keys(node: &Node<'_>) -> Result<Value, ConfigError> {
@@ -759,52 +610,6 @@ fn static_keys(node: &Node<'_>) -> Result<Value, ConfigError> {
         }));
     }
     Ok(json!({ "keys": out }))
-}
-
-/// Member `name` of an object, as a string, if set.
-fn tag_named<'a>(node: &Node<'a>, name: &str) -> Result<Option<&'a str>, ConfigError> {
-    let Value::Object(members) = node.value else {
-        return Err(node.expected("an object"));
-    };
-    match members.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text)),
-        Some(_) => Err(ConfigError::expected(join(&node.path, name), "a string")),
-    }
-}
-
-/// OCI path parameters: `{name}` is one segment, `{name*}` the rest of the path.
-fn template_of(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    let mut rest = path;
-    while let Some(open) = rest.find('{') {
-        let (head, tail) = rest.split_at(open);
-        out.push_str(head);
-        match tail.find('}') {
-            Some(close) => {
-                let inner = tail.get(1..close).unwrap_or_default();
-                match inner.strip_suffix('*') {
-                    Some(name) => {
-                        out.push('{');
-                        out.push_str(name);
-                        out.push_str("=**}");
-                    }
-                    None => {
-                        out.push('{');
-                        out.push_str(inner);
-                        out.push('}');
-                    }
-                }
-                rest = tail.get(close + 1..).unwrap_or_default();
-            }
-            None => {
-                out.push_str(tail);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, ConfigWarning};
 
 /// One value of the deployment and its JSON path (`specification.routes[1].path`).
 #[derive(Clone)]
@@ -139,6 +139,42 @@ impl<'a> Object<'a> {
     pub fn at(&self) -> &str {
         &self.path
     }
+}
+
+/// The `type` member of a tagged OCI object (a policy, a key set, a validation policy), if set.
+pub(super) fn tag<'a>(node: &Node<'a>) -> Result<Option<&'a str>, ConfigError> {
+    tag_named(node, "type")
+}
+
+pub(super) fn warn(warnings: &mut Vec<ConfigWarning>, node: &Node<'_>, why: &str) {
+    warnings.push(ConfigWarning::new(node.path.clone(), why));
+}
+
+/// Member `name` of an object, as a string, if set.
+pub(super) fn tag_named<'a>(node: &Node<'a>, name: &str) -> Result<Option<&'a str>, ConfigError> {
+    let Value::Object(members) = node.value else {
+        return Err(node.expected("an object"));
+    };
+    match members.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(_) => Err(ConfigError::expected(join(&node.path, name), "a string")),
+    }
+}
+
+/// `issuers` or `audiences`: a non-empty list of strings.
+pub(super) fn non_empty_strings(
+    object: &Object<'_>,
+    name: &str,
+) -> Result<Vec<String>, ConfigError> {
+    let error =
+        || ConfigError::invalid(object.path(name), "a non-empty list of strings is required");
+    let node = object.get(name).ok_or_else(error)?;
+    let strings = node.strings().map_err(|_| error())?;
+    if strings.is_empty() {
+        return Err(error());
+    }
+    Ok(strings)
 }
 
 /// `path.name`, or `name` at the root.
