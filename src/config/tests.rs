@@ -150,14 +150,16 @@ fn errors_name_the_field_at_fault() {
             "got {got:?}, expected {expected:?}"
         );
     }
-    assert!(Config::from_json(b"")
-        .unwrap_err()
-        .to_string()
-        .contains("empty"));
-    assert!(Config::from_json(b"{\"providers\":1,\"providers\":2}")
-        .unwrap_err()
-        .to_string()
-        .contains("twice"));
+    assert_eq!(
+        Config::from_json(b" \n").unwrap_err(),
+        ConfigError::new("", ConfigErrorKind::Empty)
+    );
+    let twice = Config::from_json(b"{\"providers\":1,\"providers\":2}").unwrap_err();
+    assert_eq!(
+        twice.kind,
+        ConfigErrorKind::Json(crate::json::JsonError::DuplicateMember("providers".into()))
+    );
+    assert_eq!(twice.to_string(), "member \"providers\" appears twice");
 }
 
 fn request(path: &str, method: &str) -> Vec<(Vec<u8>, Vec<u8>)> {

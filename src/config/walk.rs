@@ -377,6 +377,9 @@ mod tests {
             Ok(ms(1_010))
         );
         assert_eq!(duration(json!({"nanos": "500000000"})), Ok(ms(500)));
+        let not_a_duration = ConfigErrorKind::Expected(
+            "a duration such as \"300s\", \"0.5s\" or {\"seconds\": 300}".into(),
+        );
         for bad in [
             json!("1"),
             json!("-1s"),
@@ -386,11 +389,36 @@ mod tests {
             json!("0.0000000001s"),
             json!("1e3s"),
             json!(1),
-            json!({"seconds": -1}),
-            json!({"nanos": 1_000_000_000}),
-            json!({"minutes": 1}),
         ] {
-            assert!(duration(bad.clone()).is_err(), "{bad}");
+            let error = duration(bad.clone()).unwrap_err();
+            assert_eq!(
+                (error.path.as_str(), &error.kind),
+                ("", &not_a_duration),
+                "{bad}"
+            );
+        }
+        for (bad, path, kind) in [
+            (
+                json!({"seconds": -1}),
+                "seconds",
+                ConfigErrorKind::Expected("a non-negative integer".into()),
+            ),
+            (
+                json!({"nanos": 1_000_000_000}),
+                "nanos",
+                ConfigErrorKind::Expected("0 to 999999999 nanoseconds".into()),
+            ),
+            (
+                json!({"minutes": 1}),
+                "minutes",
+                ConfigErrorKind::UnknownField { hint: None },
+            ),
+        ] {
+            assert_eq!(
+                duration(bad.clone()),
+                Err(ConfigError::new(path, kind)),
+                "{bad}"
+            );
         }
     }
 }

@@ -684,46 +684,58 @@ impl<'a> Document<'a> {
             if !is_jwt {
                 continue;
             }
-            let (issuer_name, issuer) = legacy(definition, "x-google-issuer", "x-issuer", &path)?;
-            let issuer = match issuer {
-                Some(Value::String(issuer)) if !issuer.is_empty() => issuer.clone(),
-                _ => {
-                    return Err(ConfigError::invalid(
-                        format!("{path}.{issuer_name}"),
-                        "is required (the issuer whose tokens this definition accepts)",
-                    ))
-                }
-            };
-            if let Some(other) = issuers.insert(issuer.clone(), name.clone()) {
-                return Err(ConfigError::invalid(
-                    format!("{path}.x-google-issuer"),
-                    format!("{issuer:?} is also the issuer of {other:?}: each definition needs its own issuer"),
-                ));
-            }
-            let provider = JwtProvider {
-                audiences: self
-                    .audiences(definition, &path, options.audience_check)?
-                    .unwrap_or_default(),
-                jwks_source: Some(self.keys(definition, &issuer, &path, options)?),
-                forward: true,
-                forward_payload_header: format!("{}API-UserInfo", options.header_prefix),
-                pad_forward_payload_header: options.pad_user_info,
-                forward_payload_header_format: options
-                    .esp_v1_user_info
-                    .then_some(PayloadFormat::EspV1),
-                jwt_cache_config: Some(JwtCacheConfig {
-                    jwt_cache_size: options.jwt_cache_size,
-                    jwt_max_token_size: 0,
-                }),
-                issuer: issuer.clone(),
-                ..locations(definition, &path)?
-            };
-            out.push(Definition {
-                name: name.clone(),
-                provider,
-            });
+            out.push(self.provider(name, definition, &path, options, &mut issuers)?);
         }
         Ok((out, schemes))
+    }
+
+    /// A JWT definition as jwt_authn's provider, with ESPv2's defaults: the token forwarded,
+    /// the payload in `X-Endpoint-API-UserInfo`. `issuers` maps each issuer seen to its
+    /// definition: one issuer, one definition.
+    fn provider(
+        &self,
+        name: &str,
+        definition: &Map<String, Value>,
+        path: &str,
+        options: &mut Options,
+        issuers: &mut BTreeMap<String, String>,
+    ) -> Result<Definition, ConfigError> {
+        let (issuer_name, issuer) = legacy(definition, "x-google-issuer", "x-issuer", path)?;
+        let issuer = match issuer {
+            Some(Value::String(issuer)) if !issuer.is_empty() => issuer.clone(),
+            _ => {
+                return Err(ConfigError::required(
+                    format!("{path}.{issuer_name}"),
+                    "is required (the issuer whose tokens this definition accepts)",
+                ))
+            }
+        };
+        if let Some(other) = issuers.insert(issuer.clone(), name.to_owned()) {
+            return Err(ConfigError::invalid(
+                format!("{path}.x-google-issuer"),
+                format!("{issuer:?} is also the issuer of {other:?}: each definition needs its own issuer"),
+            ));
+        }
+        let provider = JwtProvider {
+            audiences: self
+                .audiences(definition, path, options.audience_check)?
+                .unwrap_or_default(),
+            jwks_source: Some(self.keys(definition, &issuer, path, options)?),
+            forward: true,
+            forward_payload_header: format!("{}API-UserInfo", options.header_prefix),
+            pad_forward_payload_header: options.pad_user_info,
+            forward_payload_header_format: options.esp_v1_user_info.then_some(PayloadFormat::EspV1),
+            jwt_cache_config: Some(JwtCacheConfig {
+                jwt_cache_size: options.jwt_cache_size,
+                jwt_max_token_size: 0,
+            }),
+            issuer,
+            ..locations(definition, path)?
+        };
+        Ok(Definition {
+            name: name.to_owned(),
+            provider,
+        })
     }
 
     /// The operations, sorted in ESPv2's route order: literal segments before variables before
@@ -750,70 +762,12 @@ impl<'a> Document<'a> {
         extensions::check(paths, Place::Paths, "openapi.paths")?;
         let mut operations = Vec::new();
         for (path, item) in paths {
-            if !path.starts_with('/') {
-                // `x-` extensions live beside the paths (checked above).
-                if path.starts_with("x-") {
-                    continue;
-                }
-                return Err(ConfigError::invalid(
-                    format!("openapi.paths.{path}"),
-                    "a path must start with '/'",
-                ));
+            // `x-` extensions live beside the paths (checked above).
+            if !path.starts_with('/') && path.starts_with("x-") {
+                continue;
             }
-            let item_path = format!("openapi.paths.{path}");
-            let Value::Object(item) = item else {
-                return Err(ConfigError::expected(item_path, "an object"));
-            };
-            if item.contains_key("$ref") {
-                return Err(ConfigError::invalid(
-                    format!("{item_path}.$ref"),
-                    "path items by reference are not supported: write the operations inline",
-                ));
-            }
-            extensions::check(item, Place::PathItem, &item_path)?;
-            let template_text = format!("{}{}", self.base_path, path);
-            let template = PathTemplate::parse(&template_text)
-                .map_err(|why| ConfigError::invalid(item_path.clone(), why))?;
-            for method in METHODS {
-                let Some(operation) = item.get(method) else {
-                    continue;
-                };
-                let operation_path = format!("{item_path}.{method}");
-                let Value::Object(operation) = operation else {
-                    return Err(ConfigError::expected(operation_path, "an object"));
-                };
-                extensions::check(operation, Place::Operation, &operation_path)?;
-                let method = method.to_ascii_uppercase();
-                let label = match operation.get("operationId").and_then(Value::as_str) {
-                    Some(id) => format!("{method} {template_text} ({id})"),
-                    None => format!("{method} {template_text}"),
-                };
-                let requirement = operation_requirement(
-                    operation,
-                    &operation_path,
-                    schemes,
-                    (&top_security, &top_x_security),
-                )?;
-                operations.push(Operation {
-                    template: template.clone(),
-                    template_text: template_text.clone(),
-                    method,
-                    path: operation_path,
-                    label,
-                    requirement,
-                });
-            }
-            // ESPv2 with `allowCors`: every path gets an unauthenticated OPTIONS method.
-            if allow_cors && !item.contains_key("options") {
-                operations.push(Operation {
-                    template,
-                    template_text: template_text.clone(),
-                    method: "OPTIONS".to_owned(),
-                    path: format!("{item_path}.options"),
-                    label: format!("OPTIONS {template_text}"),
-                    requirement: Requirement::default(),
-                });
-            }
+            let top = (&top_security, &top_x_security);
+            operations.extend(self.path_operations(path, item, schemes, top, allow_cors)?);
         }
         operations.sort_by(|a, b| {
             a.template
@@ -821,6 +775,77 @@ impl<'a> Document<'a> {
                 .cmp(&b.template.specificity())
                 .then_with(|| a.method.cmp(&b.method))
         });
+        Ok(operations)
+    }
+
+    /// The operations of one path item: one per method, and with `allowCors` an
+    /// unauthenticated OPTIONS where the item has none (as ESPv2 adds it).
+    fn path_operations(
+        &self,
+        path: &str,
+        item: &Value,
+        schemes: &BTreeMap<String, Scheme>,
+        top: (
+            &Option<security::Alternatives>,
+            &Option<security::Alternatives>,
+        ),
+        allow_cors: bool,
+    ) -> Result<Vec<Operation>, ConfigError> {
+        let item_path = format!("openapi.paths.{path}");
+        if !path.starts_with('/') {
+            return Err(ConfigError::invalid(
+                item_path,
+                "a path must start with '/'",
+            ));
+        }
+        let Value::Object(item) = item else {
+            return Err(ConfigError::expected(item_path, "an object"));
+        };
+        if item.contains_key("$ref") {
+            return Err(ConfigError::invalid(
+                format!("{item_path}.$ref"),
+                "path items by reference are not supported: write the operations inline",
+            ));
+        }
+        extensions::check(item, Place::PathItem, &item_path)?;
+        let template_text = format!("{}{}", self.base_path, path);
+        let template = PathTemplate::parse(&template_text)
+            .map_err(|why| ConfigError::invalid(item_path.clone(), why))?;
+        let mut operations = Vec::new();
+        for method in METHODS {
+            let Some(operation) = item.get(method) else {
+                continue;
+            };
+            let operation_path = format!("{item_path}.{method}");
+            let Value::Object(operation) = operation else {
+                return Err(ConfigError::expected(operation_path, "an object"));
+            };
+            extensions::check(operation, Place::Operation, &operation_path)?;
+            let method = method.to_ascii_uppercase();
+            let label = match operation.get("operationId").and_then(Value::as_str) {
+                Some(id) => format!("{method} {template_text} ({id})"),
+                None => format!("{method} {template_text}"),
+            };
+            let requirement = operation_requirement(operation, &operation_path, schemes, top)?;
+            operations.push(Operation {
+                template: template.clone(),
+                template_text: template_text.clone(),
+                method,
+                path: operation_path,
+                label,
+                requirement,
+            });
+        }
+        if allow_cors && !item.contains_key("options") {
+            operations.push(Operation {
+                template,
+                template_text: template_text.clone(),
+                method: "OPTIONS".to_owned(),
+                path: format!("{item_path}.options"),
+                label: format!("OPTIONS {template_text}"),
+                requirement: Requirement::default(),
+            });
+        }
         Ok(operations)
     }
 
