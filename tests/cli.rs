@@ -1,8 +1,6 @@
 //! The `jwt-gate` command line against golden outputs in `tests/data/cli/` (regenerate them with
 //! `JWT_GATE_UPDATE_GOLDEN=1 cargo test --test cli`, then review the diff). Envoy's own
-//! `--mode validate` checks what `envoy-config` prints in `integration/test_openapi.py`
-//! (`test_envoy_config_is_a_bootstrap_envoy_accepts`); `integration/test_underscore_headers.py`
-//! checks the golden bootstrap's header settings.
+//! `--mode validate` checks what `envoy-config` prints in `integration/test_openapi.py`.
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
