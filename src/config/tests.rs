@@ -529,3 +529,51 @@ fn refused_jwt_authn_fields_say_why() {
         "runtime_fraction": {"default_value": {"numerator": 50}}}}]});
     assert!(error(fraction).starts_with("rules[0].match.runtime_fraction: refused"));
 }
+
+/// The document model holds every field the reader reads: a document printed (as `jwt-gate
+/// from-openapi` prints one) reads back as itself.
+#[test]
+fn documents_print_as_they_read() {
+    let document = json!({
+        "api_keys": {"k": {"from_params": ["key"], "from_headers": [{"name": "X-Key"}], "sha256": [GOOD_KEY_DIGEST]},
+                     "open": "unchecked"},
+        "providers": {
+            "local": {"issuer": "https://issuer.test", "audiences": ["a"], "local_jwks": {"inline_bytes": "e30="},
+                      "subjects": {"prefix": "spiffe://x/", "ignore_case": true}, "require_expiration": true,
+                      "max_lifetime": "0.5s", "clock_skew_seconds": 5, "clock_skew": "0s", "claim_lookup": "literal",
+                      "verify_claims": [{"key": "tenant", "values": ["acme"], "is_required": false}],
+                      "forward": true, "from_headers": [{"name": "x-t", "value_prefix": "T "}],
+                      "from_params": ["t"], "from_cookies": ["c"], "forward_payload_header": "x-p",
+                      "pad_forward_payload_header": true, "forward_payload_header_format": "esp_v1",
+                      "claim_to_headers": [{"header_name": "x-sub", "claim_name": "sub"}], "clear_route_cache": true,
+                      "jwt_cache_config": {"jwt_cache_size": 10, "jwt_max_token_size": 20}},
+            "remote": {"remote_jwks": {"http_uri": {"uri": "https://i.test/k", "cluster": "c", "timeout": "2s"},
+                       "cache_duration": {"seconds": 60, "nanos": 5}, "async_fetch": {"fast_listener": true,
+                       "failed_refetch_duration": "1s"}, "retry_policy": {"num_retries": 3, "retry_on": "5xx",
+                       "retry_back_off": {"base_interval": "0.01s", "max_interval": "9s"}},
+                       "kid_refetch_interval": "30s", "max_stale": "60s", "format": "pem"}},
+        },
+        "requirement_map": {"r": {"requires_all": {"requirements": [{"provider_name": "local"}, {"api_key_name": "k"}, {}]}}},
+        "rules": [
+            {"match": {"path_template": "/a/{x}", "case_sensitive": false,
+                       "headers": [{"name": "h1", "range_match": {"start": -1, "end": 9}, "invert_match": true},
+                                   {"name": "h2", "exact_match": "e"}, {"name": "h3", "safe_regex_match": {"regex": "r"}},
+                                   {"name": "h4", "treat_missing_header_as_empty": true}],
+                       "query_parameters": [{"name": "q", "string_match": {"safe_regex": {"regex": "s"}}}, {"name": "p"}]},
+             "requirement_name": "r", "allowed_scopes": ["read"]},
+            {"match": {"safe_regex": {"regex": "/b"}}, "requires": {"provider_and_audiences":
+                {"provider_name": "remote", "audiences": ["x"]}}},
+            {"match": {"prefix": "/"}, "deny": {"status": 404, "message": "no"}},
+        ],
+        "bypass_cors_preflight": true, "strip_failure_response": true, "stat_prefix": "s.p",
+        "failure_response_format": "json", "x_forwarded_authorization": true, "http_method_override": true,
+        "signature_verifier": "ring",
+    });
+    let read = read::jwt_authentication(&document).unwrap();
+    let printed = serde_json::to_value(&read).unwrap();
+    assert_eq!(
+        read::jwt_authentication(&printed).unwrap(),
+        read,
+        "{printed:#}"
+    );
+}
