@@ -89,17 +89,7 @@ impl Config {
             ));
         }
         let output_headers = output_headers(document, &providers, &locations)?;
-        let token_cache_size = providers
-            .iter()
-            .filter_map(|p| p.cache.0)
-            .max()
-            .unwrap_or(DEFAULT_TOKEN_CACHE_SIZE)
-            .min(limits.max_token_cache_entries);
-        let token_cache_max_token_bytes = providers
-            .iter()
-            .filter_map(|p| p.cache.1)
-            .max()
-            .unwrap_or(DEFAULT_TOKEN_CACHE_MAX_TOKEN_BYTES);
+        let (token_cache_size, token_cache_max_token_bytes) = token_cache(&providers, &limits);
         Ok(Self {
             providers,
             locations,
@@ -119,6 +109,23 @@ impl Config {
             warnings,
         })
     }
+}
+
+/// The verified-token cache: the largest `jwt_cache_size` (bounded) and `jwt_max_token_size`
+/// of any provider, or the defaults.
+fn token_cache(providers: &[super::Provider], limits: &Limits) -> (usize, usize) {
+    let size = providers
+        .iter()
+        .filter_map(|p| p.cache.0)
+        .max()
+        .unwrap_or(DEFAULT_TOKEN_CACHE_SIZE)
+        .min(limits.max_token_cache_entries);
+    let max_token_bytes = providers
+        .iter()
+        .filter_map(|p| p.cache.1)
+        .max()
+        .unwrap_or(DEFAULT_TOKEN_CACHE_MAX_TOKEN_BYTES);
+    (size, max_token_bytes)
 }
 
 /// `api_keys`, in name order; an `"unchecked"` entry is a warning.

@@ -24,15 +24,11 @@ pub(super) fn jwt_provider(field: &Field<'_>) -> Result<JwtProvider, ConfigError
         claim_lookup: optional(&mut object, "claim_lookup", claim_lookup)?,
         ..JwtProvider::default()
     };
-    for entry in object.list("verify_claims")? {
-        let mut entry_object = entry.object()?;
-        provider.verify_claims.push(VerifyClaim {
-            key: entry_object.string("key")?.unwrap_or_default().to_owned(),
-            values: entry_object.strings("values")?,
-            is_required: optional(&mut entry_object, "is_required", Field::bool)?.unwrap_or(true),
-        });
-        entry_object.finish()?;
-    }
+    provider.verify_claims = object
+        .list("verify_claims")?
+        .iter()
+        .map(verify_claim)
+        .collect::<Result<_, _>>()?;
     let local = optional(&mut object, "local_jwks", data_source)?.map(JwksSource::LocalJwks);
     let remote = optional(&mut object, "remote_jwks", remote_jwks)?.map(JwksSource::RemoteJwks);
     provider.jwks_source = one_of(
@@ -41,20 +37,11 @@ pub(super) fn jwt_provider(field: &Field<'_>) -> Result<JwtProvider, ConfigError
         "give local_jwks or remote_jwks, not both",
     )?;
     provider.forward = object.bool("forward")?;
-    for header in object.list("from_headers")? {
-        let mut header_object = header.object()?;
-        let name = header_object
-            .take("name")
-            .ok_or_else(|| header.required("name is required"))?
-            .string()?
-            .to_owned();
-        let value_prefix = header_object
-            .string("value_prefix")?
-            .unwrap_or_default()
-            .to_owned();
-        header_object.finish()?;
-        provider.from_headers.push(JwtHeader { name, value_prefix });
-    }
+    provider.from_headers = object
+        .list("from_headers")?
+        .iter()
+        .map(jwt_header)
+        .collect::<Result<_, _>>()?;
     provider.from_params = object.strings("from_params")?;
     provider.from_cookies = object.strings("from_cookies")?;
     provider.forward_payload_header = object
@@ -64,27 +51,59 @@ pub(super) fn jwt_provider(field: &Field<'_>) -> Result<JwtProvider, ConfigError
     provider.pad_forward_payload_header = object.bool("pad_forward_payload_header")?;
     provider.forward_payload_header_format =
         optional(&mut object, "forward_payload_header_format", payload_format)?;
-    for entry in object.list("claim_to_headers")? {
-        let mut entry_object = entry.object()?;
-        let header_name = entry_object
-            .take("header_name")
-            .ok_or_else(|| entry.required("header_name is required"))?
-            .string()?
-            .to_owned();
-        let claim_name = entry_object
-            .string("claim_name")?
-            .unwrap_or_default()
-            .to_owned();
-        entry_object.finish()?;
-        provider.claim_to_headers.push(JwtClaimToHeader {
-            header_name,
-            claim_name,
-        });
-    }
+    provider.claim_to_headers = object
+        .list("claim_to_headers")?
+        .iter()
+        .map(claim_to_header)
+        .collect::<Result<_, _>>()?;
     provider.clear_route_cache = object.bool("clear_route_cache")?;
     provider.jwt_cache_config = optional(&mut object, "jwt_cache_config", jwt_cache_config)?;
     object.finish()?;
     Ok(provider)
+}
+
+/// A `verify_claims` entry (`is_required` unless given as false).
+fn verify_claim(entry: &Field<'_>) -> Result<VerifyClaim, ConfigError> {
+    let mut object = entry.object()?;
+    let claim = VerifyClaim {
+        key: object.string("key")?.unwrap_or_default().to_owned(),
+        values: object.strings("values")?,
+        is_required: optional(&mut object, "is_required", Field::bool)?.unwrap_or(true),
+    };
+    object.finish()?;
+    Ok(claim)
+}
+
+/// A `from_headers` entry.
+fn jwt_header(header: &Field<'_>) -> Result<JwtHeader, ConfigError> {
+    let mut object = header.object()?;
+    let name = object
+        .take("name")
+        .ok_or_else(|| header.required("name is required"))?
+        .string()?
+        .to_owned();
+    let value_prefix = object
+        .string("value_prefix")?
+        .unwrap_or_default()
+        .to_owned();
+    object.finish()?;
+    Ok(JwtHeader { name, value_prefix })
+}
+
+/// A `claim_to_headers` entry.
+fn claim_to_header(entry: &Field<'_>) -> Result<JwtClaimToHeader, ConfigError> {
+    let mut object = entry.object()?;
+    let header_name = object
+        .take("header_name")
+        .ok_or_else(|| entry.required("header_name is required"))?
+        .string()?
+        .to_owned();
+    let claim_name = object.string("claim_name")?.unwrap_or_default().to_owned();
+    object.finish()?;
+    Ok(JwtClaimToHeader {
+        header_name,
+        claim_name,
+    })
 }
 
 fn claim_lookup(field: &Field<'_>) -> Result<ClaimLookup, ConfigError> {
