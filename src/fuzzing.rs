@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::authenticator::token_cache::TokenCache;
 use crate::authenticator::{authenticate, NoRemoteKeys, Request};
+use crate::config::model::JwtAuthentication;
 use crate::config::Config;
 use crate::keys::{KeySet, KeySetFormat};
 use crate::limits::Limits;
@@ -108,18 +109,34 @@ pub fn key_set(data: &[u8]) {
 }
 
 /// Parses `data` as a plugin configuration; as JSON, also translates it as an OpenAPI document
-/// and as an OCI deployment.
+/// and as an OCI deployment, and checks each translation as the command line prints it.
 pub fn config(data: &[u8]) {
     let _ = Config::from_json(data);
     if let Ok(value) = crate::json::parse(data, 64) {
         if let Ok(translated) =
             crate::translate::openapi::translate(&json!({"openapi": value.clone()}))
         {
-            let _ = Config::from_value(&translated.config);
+            printed_as_compiled(&translated.config);
         }
         if let Ok(translated) = crate::translate::oci::translate(&value) {
-            let _ = Config::from_value(&translated.config);
+            printed_as_compiled(&translated.config);
         }
+    }
+}
+
+/// What `jwt-gate from-openapi` and `from-oci` print loads as the translation itself does:
+/// both or neither, with the same warnings.
+fn printed_as_compiled(document: &JwtAuthentication) {
+    let compiled = Config::compile(document).map(|config| config.warnings);
+    let printed = serde_json::to_value(document).unwrap_or_default();
+    let reread = Config::from_value(&printed).map(|config| config.warnings);
+    assert_eq!(
+        compiled.is_ok(),
+        reread.is_ok(),
+        "{compiled:?} but printed: {reread:?}"
+    );
+    if let (Ok(compiled), Ok(reread)) = (compiled, reread) {
+        assert_eq!(compiled, reread);
     }
 }
 

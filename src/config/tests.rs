@@ -1,6 +1,9 @@
 use serde_json::{json, Value};
 
+use std::time::Duration;
+
 use super::*;
+use crate::keys::KeySetFormat;
 
 /// A small valid JWKS (an Ed25519 key from RFC 8037 §A.2).
 fn jwks() -> String {
@@ -147,14 +150,16 @@ fn errors_name_the_field_at_fault() {
             "got {got:?}, expected {expected:?}"
         );
     }
-    assert!(Config::from_json(b"")
-        .unwrap_err()
-        .to_string()
-        .contains("empty"));
-    assert!(Config::from_json(b"{\"providers\":1,\"providers\":2}")
-        .unwrap_err()
-        .to_string()
-        .contains("twice"));
+    assert_eq!(
+        Config::from_json(b" \n").unwrap_err(),
+        ConfigError::new("", ConfigErrorKind::Empty)
+    );
+    let twice = Config::from_json(b"{\"providers\":1,\"providers\":2}").unwrap_err();
+    assert_eq!(
+        twice.kind,
+        ConfigErrorKind::Json(crate::json::JsonError::DuplicateMember("providers".into()))
+    );
+    assert_eq!(twice.to_string(), "member \"providers\" appears twice");
 }
 
 fn request(path: &str, method: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -288,7 +293,7 @@ fn remote_jwks_durations_keep_milliseconds() {
     ] {
         let error = remote(fields).unwrap_err();
         assert_eq!(
-            (error.path.as_str(), error.message.as_str()),
+            (error.path.as_str(), error.kind.to_string().as_str()),
             (path, "must be at least 1ms")
         );
     }
@@ -523,4 +528,52 @@ fn refused_jwt_authn_fields_say_why() {
     let fraction = json!({"providers": {"p": provider()}, "rules": [{"match": {"prefix": "/",
         "runtime_fraction": {"default_value": {"numerator": 50}}}}]});
     assert!(error(fraction).starts_with("rules[0].match.runtime_fraction: refused"));
+}
+
+/// The document model holds every field the reader reads: a document printed (as `jwt-gate
+/// from-openapi` prints one) reads back as itself.
+#[test]
+fn documents_print_as_they_read() {
+    let document = json!({
+        "api_keys": {"k": {"from_params": ["key"], "from_headers": [{"name": "X-Key"}], "sha256": [GOOD_KEY_DIGEST]},
+                     "open": "unchecked"},
+        "providers": {
+            "local": {"issuer": "https://issuer.test", "audiences": ["a"], "local_jwks": {"inline_bytes": "e30="},
+                      "subjects": {"prefix": "spiffe://x/", "ignore_case": true}, "require_expiration": true,
+                      "max_lifetime": "0.5s", "clock_skew_seconds": 5, "clock_skew": "0s", "claim_lookup": "literal",
+                      "verify_claims": [{"key": "tenant", "values": ["acme"], "is_required": false}],
+                      "forward": true, "from_headers": [{"name": "x-t", "value_prefix": "T "}],
+                      "from_params": ["t"], "from_cookies": ["c"], "forward_payload_header": "x-p",
+                      "pad_forward_payload_header": true, "forward_payload_header_format": "esp_v1",
+                      "claim_to_headers": [{"header_name": "x-sub", "claim_name": "sub"}], "clear_route_cache": true,
+                      "jwt_cache_config": {"jwt_cache_size": 10, "jwt_max_token_size": 20}},
+            "remote": {"remote_jwks": {"http_uri": {"uri": "https://i.test/k", "cluster": "c", "timeout": "2s"},
+                       "cache_duration": {"seconds": 60, "nanos": 5}, "async_fetch": {"fast_listener": true,
+                       "failed_refetch_duration": "1s"}, "retry_policy": {"num_retries": 3, "retry_on": "5xx",
+                       "retry_back_off": {"base_interval": "0.01s", "max_interval": "9s"}},
+                       "kid_refetch_interval": "30s", "max_stale": "60s", "format": "pem"}},
+        },
+        "requirement_map": {"r": {"requires_all": {"requirements": [{"provider_name": "local"}, {"api_key_name": "k"}, {}]}}},
+        "rules": [
+            {"match": {"path_template": "/a/{x}", "case_sensitive": false,
+                       "headers": [{"name": "h1", "range_match": {"start": -1, "end": 9}, "invert_match": true},
+                                   {"name": "h2", "exact_match": "e"}, {"name": "h3", "safe_regex_match": {"regex": "r"}},
+                                   {"name": "h4", "treat_missing_header_as_empty": true}],
+                       "query_parameters": [{"name": "q", "string_match": {"safe_regex": {"regex": "s"}}}, {"name": "p"}]},
+             "requirement_name": "r", "allowed_scopes": ["read"]},
+            {"match": {"safe_regex": {"regex": "/b"}}, "requires": {"provider_and_audiences":
+                {"provider_name": "remote", "audiences": ["x"]}}},
+            {"match": {"prefix": "/"}, "deny": {"status": 404, "message": "no"}},
+        ],
+        "bypass_cors_preflight": true, "strip_failure_response": true, "stat_prefix": "s.p",
+        "failure_response_format": "json", "x_forwarded_authorization": true, "http_method_override": true,
+        "signature_verifier": "ring",
+    });
+    let read = read::jwt_authentication(&document).unwrap();
+    let printed = serde_json::to_value(&read).unwrap();
+    assert_eq!(
+        read::jwt_authentication(&printed).unwrap(),
+        read,
+        "{printed:#}"
+    );
 }

@@ -2,12 +2,13 @@
 //! (`providers.auth0.audiences: expected a list of strings`). Field names are accepted in
 //! snake_case (Envoy YAML) and in lowerCamelCase (proto3 JSON); `null` means "not set".
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::ConfigError;
+use super::{ConfigError, ConfigErrorKind};
 
 /// A JSON object being read; every member must be read or the walk fails on `finish`.
 pub(crate) struct Object<'a> {
@@ -93,7 +94,7 @@ const UNSUPPORTED: &[(&str, &str)] = &[
 impl<'a> Object<'a> {
     pub fn new(field: &Field<'a>) -> Result<Self, ConfigError> {
         let Value::Object(map) = field.value else {
-            return Err(field.error("expected an object"));
+            return Err(field.expected("an object"));
         };
         let mut members = BTreeMap::new();
         for (name, value) in map {
@@ -104,7 +105,7 @@ impl<'a> Object<'a> {
             if members.insert(snake.clone(), value).is_some() {
                 return Err(ConfigError::new(
                     join(&field.path, &snake),
-                    "given twice (in snake_case and lowerCamelCase)",
+                    ConfigErrorKind::GivenTwice,
                 ));
             }
         }
@@ -133,8 +134,8 @@ impl<'a> Object<'a> {
         };
         let path = join(&self.path, name);
         Err(match UNSUPPORTED.iter().find(|(known, _)| known == name) {
-            Some((_, why)) => ConfigError::new(path, *why),
-            None => ConfigError::new(path, "unknown field"),
+            Some((_, why)) => ConfigError::new(path, ConfigErrorKind::Refused(why)),
+            None => ConfigError::unknown_field(path, None),
         })
     }
 
@@ -175,8 +176,19 @@ impl<'a> Field<'a> {
         }
     }
 
-    pub fn error(&self, message: impl Into<String>) -> ConfigError {
-        ConfigError::new(self.path.clone(), message)
+    /// A value of the wrong type or outside its set: `expected {what}`.
+    pub fn expected(&self, what: impl Into<Cow<'static, str>>) -> ConfigError {
+        ConfigError::expected(self.path.clone(), what)
+    }
+
+    /// A member or a choice that must be given here.
+    pub fn required(&self, message: impl Into<Cow<'static, str>>) -> ConfigError {
+        ConfigError::required(self.path.clone(), message)
+    }
+
+    /// Members given here that exclude each other.
+    pub fn conflict(&self, message: impl Into<Cow<'static, str>>) -> ConfigError {
+        ConfigError::conflict(self.path.clone(), message)
     }
 
     pub fn object(&self) -> Result<Object<'a>, ConfigError> {
@@ -184,19 +196,17 @@ impl<'a> Field<'a> {
     }
 
     pub fn string(&self) -> Result<&'a str, ConfigError> {
-        self.value
-            .as_str()
-            .ok_or_else(|| self.error("expected a string"))
+        self.value.as_str().ok_or_else(|| self.expected("a string"))
     }
 
     pub fn bool(&self) -> Result<bool, ConfigError> {
         self.value
             .as_bool()
-            .ok_or_else(|| self.error("expected true or false"))
+            .ok_or_else(|| self.expected("true or false"))
     }
 
     pub fn strings(&self) -> Result<Vec<String>, ConfigError> {
-        let expected = || self.error("expected a list of strings");
+        let expected = || self.expected("a list of strings");
         let Value::Array(items) = self.value else {
             return Err(expected());
         };
@@ -208,7 +218,7 @@ impl<'a> Field<'a> {
 
     pub fn list(&self) -> Result<Vec<Field<'a>>, ConfigError> {
         let Value::Array(items) = self.value else {
-            return Err(self.error("expected a list"));
+            return Err(self.expected("a list"));
         };
         Ok(items
             .iter()
@@ -223,7 +233,7 @@ impl<'a> Field<'a> {
     /// A map's entries in document order of their keys (sorted, as serde_json keeps them).
     pub fn entries(&self) -> Result<Vec<(&'a str, Field<'a>)>, ConfigError> {
         let Value::Object(map) = self.value else {
-            return Err(self.error("expected an object"));
+            return Err(self.expected("an object"));
         };
         Ok(map
             .iter()
@@ -246,7 +256,17 @@ impl<'a> Field<'a> {
             Value::String(text) => text.parse().ok(),
             _ => None,
         }
-        .ok_or_else(|| self.error("expected a non-negative integer"))
+        .ok_or_else(|| self.expected("a non-negative integer"))
+    }
+
+    /// A signed 64-bit integer (also as a string, as proto3 JSON writes int64).
+    pub fn i64(&self) -> Result<i64, ConfigError> {
+        match self.value {
+            Value::Number(number) => number.as_i64(),
+            Value::String(text) => text.parse().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| self.expected("a 64-bit integer"))
     }
 
     /// A protobuf Duration, exact to the nanosecond as protobuf's: `"300s"`, `"0.01s"` (Envoy's
@@ -254,7 +274,7 @@ impl<'a> Field<'a> {
     /// Negative durations are refused (no jwt_authn duration may be negative).
     pub fn duration(&self) -> Result<Duration, ConfigError> {
         let expected =
-            || self.error("expected a duration such as \"300s\", \"0.5s\" or {\"seconds\": 300}");
+            || self.expected("a duration such as \"300s\", \"0.5s\" or {\"seconds\": 300}");
         let digits = |text: &str| text.bytes().all(|b| b.is_ascii_digit());
         match self.value {
             Value::String(text) => {
@@ -282,7 +302,7 @@ impl<'a> Field<'a> {
                     Some(field) => u32::try_from(field.u64()?)
                         .ok()
                         .filter(|&nanos| nanos < 1_000_000_000)
-                        .ok_or_else(|| field.error("expected 0 to 999999999 nanoseconds"))?,
+                        .ok_or_else(|| field.expected("0 to 999999999 nanoseconds"))?,
                     None => 0,
                 };
                 object.finish()?;
@@ -291,19 +311,30 @@ impl<'a> Field<'a> {
             _ => Err(expected()),
         }
     }
+}
 
-    /// A protobuf Duration in whole seconds, rounded up (a positive duration never becomes
-    /// zero), for the fields compared with a token's times, which are whole seconds
-    /// (`max_lifetime`, `clock_skew`).
-    pub fn duration_seconds(&self) -> Result<u64, ConfigError> {
-        let duration = self.duration()?;
-        Ok(duration
-            .as_secs()
-            .saturating_add(u64::from(duration.subsec_nanos() > 0)))
+/// The one member of a `oneof` given, if any; more than one is an error.
+pub(crate) fn one_of<T>(
+    found: Vec<T>,
+    field: &Field<'_>,
+    message: impl Into<std::borrow::Cow<'static, str>>,
+) -> Result<Option<T>, ConfigError> {
+    let mut found = found.into_iter();
+    match (found.next(), found.next()) {
+        (found, None) => Ok(found),
+        _ => Err(field.conflict(message)),
     }
 }
 
-fn join(path: &str, name: &str) -> String {
+/// The value of member `name` of `object` read by `read`, if given.
+pub(crate) fn optional<'a, T>(
+    object: &mut Object<'a>,
+    name: &str,
+    read: impl FnOnce(&Field<'a>) -> Result<T, ConfigError>,
+) -> Result<Option<T>, ConfigError> {
+    object.take(name).map(|field| read(&field)).transpose()
+}
+pub(crate) fn join(path: &str, name: &str) -> String {
     if path.is_empty() {
         name.to_owned()
     } else {
@@ -346,6 +377,9 @@ mod tests {
             Ok(ms(1_010))
         );
         assert_eq!(duration(json!({"nanos": "500000000"})), Ok(ms(500)));
+        let not_a_duration = ConfigErrorKind::Expected(
+            "a duration such as \"300s\", \"0.5s\" or {\"seconds\": 300}".into(),
+        );
         for bad in [
             json!("1"),
             json!("-1s"),
@@ -355,19 +389,36 @@ mod tests {
             json!("0.0000000001s"),
             json!("1e3s"),
             json!(1),
-            json!({"seconds": -1}),
-            json!({"nanos": 1_000_000_000}),
-            json!({"minutes": 1}),
         ] {
-            assert!(duration(bad.clone()).is_err(), "{bad}");
+            let error = duration(bad.clone()).unwrap_err();
+            assert_eq!(
+                (error.path.as_str(), &error.kind),
+                ("", &not_a_duration),
+                "{bad}"
+            );
         }
-        let seconds = |value: Value| Field::root(&value).duration_seconds();
-        assert_eq!(
-            seconds(json!("0.01s")),
-            Ok(1),
-            "rounded up where whole seconds are needed"
-        );
-        assert_eq!(seconds(json!("2s")), Ok(2));
-        assert_eq!(seconds(json!("0s")), Ok(0));
+        for (bad, path, kind) in [
+            (
+                json!({"seconds": -1}),
+                "seconds",
+                ConfigErrorKind::Expected("a non-negative integer".into()),
+            ),
+            (
+                json!({"nanos": 1_000_000_000}),
+                "nanos",
+                ConfigErrorKind::Expected("0 to 999999999 nanoseconds".into()),
+            ),
+            (
+                json!({"minutes": 1}),
+                "minutes",
+                ConfigErrorKind::UnknownField { hint: None },
+            ),
+        ] {
+            assert_eq!(
+                duration(bad.clone()),
+                Err(ConfigError::new(path, kind)),
+                "{bad}"
+            );
+        }
     }
 }

@@ -8,7 +8,6 @@
 
 use ring::digest::{digest, SHA256};
 
-use crate::config::{is_header_name, ConfigError, ConfigField};
 use crate::limits::Limits;
 use crate::request::split_path;
 
@@ -70,72 +69,6 @@ pub enum ApiKeyError {
 }
 
 impl ApiKeyCheck {
-    /// Parses `api_keys.<name>`: `"unchecked"`, or `{"from_params": [...], "from_headers":
-    /// [{"name": ...}], "sha256": ["<64 hex digits>", ...]}` (no location: ESPv2's defaults).
-    pub(crate) fn parse(name: &str, field: &ConfigField<'_>) -> Result<Self, ConfigError> {
-        if let Some(text) = field.value.as_str() {
-            if text != "unchecked" {
-                return Err(field.error("expected \"unchecked\" or an object with sha256"));
-            }
-            return Ok(Self {
-                name: name.to_owned(),
-                locations: Vec::new(),
-                accepted: Accepted::Unchecked,
-            });
-        }
-        let mut object = field.object()?;
-        let mut locations: Vec<KeyLocation> = object
-            .strings("from_params")?
-            .into_iter()
-            .map(KeyLocation::Param)
-            .collect();
-        for header in object.list("from_headers")? {
-            let mut header_object = header.object()?;
-            let header_name = header_object
-                .string("name")?
-                .map(str::to_ascii_lowercase)
-                .filter(|name| is_header_name(name))
-                .ok_or_else(|| header.error("name (a header name) is required"))?;
-            header_object.finish()?;
-            locations.push(KeyLocation::Header(header_name));
-        }
-        if locations.is_empty() {
-            locations = default_locations();
-        }
-        if locations.len() > MAX_LOCATIONS
-            || locations.iter().any(|location| match location {
-                KeyLocation::Param(name) | KeyLocation::Header(name) => name.is_empty(),
-            })
-        {
-            return Err(field.error(format!(
-                "expected at most {MAX_LOCATIONS} non-empty locations"
-            )));
-        }
-        let digest_fields = object
-            .take("sha256")
-            .ok_or_else(|| field.error("sha256 (the digests of the accepted keys) is required"))?;
-        let digests = digest_fields
-            .list()?
-            .iter()
-            .map(|entry| {
-                parse_digest(entry.string()?).ok_or_else(|| {
-                    entry.error("expected the lower-case hex SHA-256 digest of a key (64 digits)")
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if digests.is_empty() || digests.len() > MAX_DIGESTS {
-            return Err(digest_fields.error(format!(
-                "expected 1 to {MAX_DIGESTS} digests (\"unchecked\" lets requests through without a key)"
-            )));
-        }
-        object.finish()?;
-        Ok(Self {
-            name: name.to_owned(),
-            locations,
-            accepted: Accepted::Digests(digests),
-        })
-    }
-
     /// Whether the request carries an accepted key. The key's digest is compared with every
     /// accepted digest, each over all its bytes.
     pub fn check(

@@ -2,9 +2,6 @@
 //! with AND, OR and the two "allow" modes, plus jwt-gate's API key leaf. The authenticator
 //! evaluates them (`authenticator::verifier`, after jwt_authn's `verifier.cc`).
 
-use crate::config::{ConfigError, ConfigField};
-use crate::policy::api_key::{Accepted, ApiKeyCheck};
-
 /// A compiled `JwtRequirement`.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub enum Requirement {
@@ -36,15 +33,6 @@ pub enum Requirement {
         /// `provider_and_audiences` override, normalized.
         audiences: Option<Vec<String>>,
     },
-}
-
-/// What requirements may name: providers and API key checks.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Names<'a> {
-    /// Provider names, in index order.
-    pub providers: &'a [&'a str],
-    /// `api_keys`, in index order.
-    pub api_keys: &'a [ApiKeyCheck],
 }
 
 impl Requirement {
@@ -90,95 +78,6 @@ impl Requirement {
             Self::AllowMissing | Self::Provider { .. } => false,
         }
     }
-
-    pub(crate) fn parse(field: &ConfigField<'_>, names: Names<'_>) -> Result<Self, ConfigError> {
-        let providers = names.providers;
-        let mut object = field.object()?;
-        let mut found = Vec::new();
-        if let Some(name) = object.take("provider_name") {
-            found.push(Self::Provider {
-                provider: provider_index(&name, providers)?,
-                audiences: None,
-            });
-        }
-        if let Some(name_field) = object.take("api_key_name") {
-            let name = name_field.string()?;
-            let key = names
-                .api_keys
-                .iter()
-                .position(|check| check.name == name)
-                .ok_or_else(|| name_field.error(format!("{name:?} is not in api_keys")))?;
-            let checked = names
-                .api_keys
-                .get(key)
-                .is_some_and(|check| check.accepted != Accepted::Unchecked);
-            found.push(Self::ApiKey {
-                key,
-                name: name.to_owned(),
-                checked,
-            });
-        }
-        if let Some(inner) = object.take("provider_and_audiences") {
-            let mut inner_object = inner.object()?;
-            let name = inner_object
-                .take("provider_name")
-                .ok_or_else(|| inner.error("provider_name is required"))?;
-            let provider = provider_index(&name, providers)?;
-            let audiences: Vec<String> = inner_object
-                .strings("audiences")?
-                .iter()
-                .map(|aud| crate::policy::claims::normalize_audience(aud).to_owned())
-                .collect();
-            inner_object.finish()?;
-            // An empty list means the provider's own audiences (Envoy), never "any audience".
-            found.push(Self::Provider {
-                provider,
-                audiences: (!audiences.is_empty()).then_some(audiences),
-            });
-        }
-        for (name, combine) in [
-            ("requires_any", Self::Any as fn(Vec<Self>) -> Self),
-            ("requires_all", Self::All),
-        ] {
-            if let Some(group) = object.take(name) {
-                let mut group_object = group.object()?;
-                let children = group_object
-                    .list("requirements")?
-                    .iter()
-                    .map(|child| Self::parse(child, names))
-                    .collect::<Result<Vec<_>, _>>()?;
-                if children.is_empty() {
-                    return Err(group.error("requirements must list at least one requirement"));
-                }
-                group_object.finish()?;
-                found.push(combine(children));
-            }
-        }
-        for (name, flag) in [
-            ("allow_missing", Self::AllowMissing),
-            ("allow_missing_or_failed", Self::AllowMissingOrFailed),
-        ] {
-            if let Some(empty) = object.take(name) {
-                empty.object()?.finish()?;
-                found.push(flag);
-            }
-        }
-        object.finish()?;
-        let mut found = found.into_iter();
-        match (found.next(), found.next()) {
-            (None, _) => Ok(Self::NoCheck),
-            (Some(requirement), None) => Ok(requirement),
-            _ => Err(field.error("give only one kind of requirement")),
-        }
-    }
-}
-
-fn provider_index(name: &ConfigField<'_>, providers: &[&str]) -> Result<usize, ConfigError> {
-    let text = name.string()?;
-    providers
-        .iter()
-        .position(|p| *p == text)
-        .ok_or_else(|| name.error(format!("Required provider ['{text}'] is not configured.")))
 }
 
 #[cfg(test)]

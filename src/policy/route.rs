@@ -38,24 +38,22 @@
 use std::borrow::Cow;
 
 use regex_lite::Regex;
-use serde_json::Value;
 
 use super::template::PathTemplate;
-use crate::config::walk::{Field, Object};
-use crate::config::ConfigError;
 use crate::request::split_path;
 
-/// A compiled `match`.
+/// A compiled `match` (built by `config`'s compile step).
 #[derive(Clone, Debug)]
 pub struct RouteMatch {
-    path: PathMatch,
-    case_sensitive: bool,
-    headers: Vec<HeaderMatcher>,
-    query_parameters: Vec<QueryMatcher>,
+    pub(crate) path: PathMatch,
+    pub(crate) case_sensitive: bool,
+    pub(crate) headers: Vec<HeaderMatcher>,
+    pub(crate) query_parameters: Vec<QueryMatcher>,
 }
 
+/// The path specifier.
 #[derive(Clone, Debug)]
-enum PathMatch {
+pub(crate) enum PathMatch {
     Path(String),
     Prefix(String),
     /// The prefix, then the end of the path or a `/`.
@@ -74,8 +72,9 @@ pub struct HeaderMatcher {
     treat_missing_as_empty: bool,
 }
 
+/// What a header matcher asks of each value.
 #[derive(Clone, Debug)]
-enum HeaderRule {
+pub(crate) enum HeaderRule {
     /// `present_match` (also no rule at all, and the deprecated `exact_match: ""`).
     Present(bool),
     /// `range_match`: `start <= value < end`.
@@ -88,13 +87,14 @@ enum HeaderRule {
 
 /// Envoy's QueryParameterMatcher.
 #[derive(Clone, Debug)]
-struct QueryMatcher {
-    name: String,
-    rule: QueryRule,
+pub(crate) struct QueryMatcher {
+    pub(crate) name: String,
+    pub(crate) rule: QueryRule,
 }
 
+/// What a query parameter matcher asks of the first value.
 #[derive(Clone, Debug)]
-enum QueryRule {
+pub(crate) enum QueryRule {
     Present(bool),
     String(StringMatcher),
 }
@@ -102,13 +102,14 @@ enum QueryRule {
 /// Envoy's StringMatcher.
 #[derive(Clone, Debug)]
 pub struct StringMatcher {
-    kind: StringKind,
+    pub(crate) kind: StringKind,
     /// ASCII case folding for exact, prefix, suffix and contains (Envoy refuses it with a regex).
-    ignore_case: bool,
+    pub(crate) ignore_case: bool,
 }
 
+/// A string matcher's pattern.
 #[derive(Clone, Debug)]
-enum StringKind {
+pub(crate) enum StringKind {
     Contains(String),
     Exact(String),
     Prefix(String),
@@ -118,71 +119,13 @@ enum StringKind {
 
 /// An RE2-syntax regex that must match a whole value, byte by byte as RE2 does in Envoy.
 #[derive(Clone, Debug)]
-struct Latin1Regex {
+pub(crate) struct Latin1Regex {
     /// The pattern as configured, for people.
     source: String,
     regex: Regex,
 }
 
-/// The path specifiers, in the order error messages list them.
-const PATH_SPECIFIERS: [&str; 5] = [
-    "prefix",
-    "path",
-    "path_separated_prefix",
-    "safe_regex",
-    "path_template",
-];
-
-/// Longest query parameter name Envoy accepts (`QueryParameterMatcher.name`, `max_bytes`).
-const MAX_QUERY_NAME_BYTES: usize = 1024;
-
 impl RouteMatch {
-    pub(crate) fn parse(field: &Field<'_>) -> Result<Self, ConfigError> {
-        let mut object = field.object()?;
-        let given: Vec<&str> = PATH_SPECIFIERS
-            .into_iter()
-            .filter(|s| object.has(s))
-            .collect();
-        let path = match given.as_slice() {
-            [specifier] => {
-                let Some(value) = object.take(specifier) else {
-                    return Err(field.error(format!("{specifier} is missing")));
-                };
-                path_match(specifier, &value)?
-            }
-            [] => {
-                object.finish()?;
-                return Err(field.error(format!("one of {} is required", list_of_specifiers())));
-            }
-            _ => {
-                return Err(
-                    field.error(format!("only one of {} may be given", list_of_specifiers()))
-                )
-            }
-        };
-        let case_sensitive = match object.take("case_sensitive") {
-            Some(flag) => flag.bool()?,
-            None => true,
-        };
-        let headers = object
-            .list("headers")?
-            .iter()
-            .map(HeaderMatcher::parse)
-            .collect::<Result<_, _>>()?;
-        let query_parameters = object
-            .list("query_parameters")?
-            .iter()
-            .map(QueryMatcher::parse)
-            .collect::<Result<_, _>>()?;
-        object.finish()?;
-        Ok(Self {
-            path,
-            case_sensitive,
-            headers,
-            query_parameters,
-        })
-    }
-
     /// A one-line summary for people (`jwt-gate check`): `GET template /v1/shelves/{shelf}`.
     pub fn describe(&self) -> String {
         let mut out = String::new();
@@ -259,29 +202,24 @@ impl RouteMatch {
 }
 
 impl HeaderMatcher {
-    fn parse(field: &Field<'_>) -> Result<Self, ConfigError> {
-        let mut object = field.object()?;
-        let name = object
-            .string("name")?
-            .ok_or_else(|| field.error("name is required"))?;
-        // Envoy: `min_len: 1`, `well_known_regex: HTTP_HEADER_NAME, strict: false`.
-        if name.is_empty() || name.contains(['\0', '\r', '\n']) {
-            return Err(field.error(format!("name {name:?} is not a header name")));
-        }
+    /// A matcher on header `name` (any case; `host` reads `:authority`, as Envoy's header map
+    /// has it).
+    pub(crate) fn new(
+        name: &str,
+        rule: HeaderRule,
+        invert: bool,
+        treat_missing_as_empty: bool,
+    ) -> Self {
         let name = match name.to_ascii_lowercase() {
             host if host == "host" => ":authority".to_owned(),
             name => name,
         };
-        let rule = header_rule(&mut object, field)?;
-        let invert = object.bool("invert_match")?;
-        let treat_missing_as_empty = object.bool("treat_missing_header_as_empty")?;
-        object.finish()?;
-        Ok(Self {
+        Self {
             name,
             rule,
             invert,
             treat_missing_as_empty,
-        })
+        }
     }
 
     fn matches(&self, headers: &[(Vec<u8>, Vec<u8>)]) -> bool {
@@ -323,32 +261,6 @@ impl HeaderRule {
 }
 
 impl QueryMatcher {
-    fn parse(field: &Field<'_>) -> Result<Self, ConfigError> {
-        let mut object = field.object()?;
-        let name = object
-            .string("name")?
-            .ok_or_else(|| field.error("name is required"))?;
-        if name.is_empty() || name.len() > MAX_QUERY_NAME_BYTES {
-            return Err(field.error(format!("name must have 1 to {MAX_QUERY_NAME_BYTES} bytes")));
-        }
-        let present = object.take("present_match");
-        let string = object.take("string_match");
-        let rule = match (present, string) {
-            (Some(present), None) => QueryRule::Present(present.bool()?),
-            (None, Some(matcher)) => QueryRule::String(StringMatcher::parse(&matcher)?),
-            // Envoy: no rule is a presence check.
-            (None, None) => QueryRule::Present(true),
-            (Some(_), Some(_)) => {
-                return Err(field.error("give present_match or string_match, not both"))
-            }
-        };
-        object.finish()?;
-        Ok(Self {
-            name: name.to_owned(),
-            rule,
-        })
-    }
-
     fn matches(&self, query: Option<&[u8]>) -> bool {
         // Only the first occurrence of the name counts, as in Envoy.
         let first = query
@@ -369,44 +281,6 @@ impl QueryMatcher {
 }
 
 impl StringMatcher {
-    pub(crate) fn parse(field: &Field<'_>) -> Result<Self, ConfigError> {
-        let mut object = field.object()?;
-        let ignore_case = object.bool("ignore_case")?;
-        let mut kinds = Vec::new();
-        for name in ["exact", "prefix", "suffix", "contains"] {
-            if let Some(text) = object.string(name)? {
-                // Envoy: `min_len: 1` for all but exact.
-                if text.is_empty() && name != "exact" {
-                    return Err(field.error(format!("{name} must not be empty")));
-                }
-                let text = text.to_owned();
-                kinds.push(match name {
-                    "exact" => StringKind::Exact(text),
-                    "prefix" => StringKind::Prefix(text),
-                    "suffix" => StringKind::Suffix(text),
-                    _ => StringKind::Contains(text),
-                });
-            }
-        }
-        if let Some(regex) = object.take("safe_regex") {
-            if ignore_case {
-                // Envoy's own words; it refuses the configuration too.
-                return Err(field.error("ignore_case has no effect for safe_regex."));
-            }
-            kinds.push(StringKind::Regex(Latin1Regex::parse(&regex)?));
-        }
-        object.finish()?;
-        let mut kinds = kinds.into_iter();
-        match (kinds.next(), kinds.next()) {
-            (Some(kind), None) => Ok(Self { kind, ignore_case }),
-            (None, _) => {
-                Err(field.error("one of exact, prefix, suffix, contains or safe_regex is required"))
-            }
-            _ => Err(field
-                .error("only one of exact, prefix, suffix, contains or safe_regex may be given")),
-        }
-    }
-
     pub(crate) fn matches(&self, value: &[u8]) -> bool {
         let same = |a: &[u8], b: &[u8]| {
             if self.ignore_case {
@@ -438,22 +312,13 @@ impl StringMatcher {
 }
 
 impl Latin1Regex {
-    /// `{"regex": "...", "google_re2": {}}`: the whole value must match (Envoy semantics).
-    fn parse(field: &Field<'_>) -> Result<Self, ConfigError> {
-        let mut object = field.object()?;
-        let pattern = object
-            .string("regex")?
-            .ok_or_else(|| field.error("regex is required"))?;
-        if pattern.is_empty() {
-            return Err(field.error("regex must not be empty"));
-        }
-        let _ = object.take("google_re2");
-        object.finish()?;
+    /// `pattern` (RE2 syntax), which must match a whole value (Envoy semantics), compiled to at
+    /// most `size_limit` bytes; the error says why it cannot be.
+    pub(crate) fn new(pattern: &str, size_limit: usize) -> Result<Self, regex_lite::Error> {
         let latin1 = latin1(pattern.as_bytes());
         let regex = regex_lite::RegexBuilder::new(&format!("^(?:{latin1})$"))
-            .size_limit(crate::limits::Limits::DEFAULT.max_regex_program_bytes)
-            .build()
-            .map_err(|error| field.error(format!("invalid regex: {error}")))?;
+            .size_limit(size_limit)
+            .build()?;
         Ok(Self {
             source: pattern.to_owned(),
             regex,
@@ -472,113 +337,6 @@ fn latin1(bytes: &[u8]) -> Cow<'_, str> {
         Ok(text) if text.is_ascii() => Cow::Borrowed(text),
         _ => Cow::Owned(bytes.iter().copied().map(char::from).collect()),
     }
-}
-
-/// The path specifier `name` given as `value`.
-fn path_match(name: &str, value: &Field<'_>) -> Result<PathMatch, ConfigError> {
-    Ok(match name {
-        "prefix" => PathMatch::Prefix(value.string()?.to_owned()),
-        "path" => PathMatch::Path(value.string()?.to_owned()),
-        "path_separated_prefix" => {
-            let prefix = value.string()?;
-            // Envoy's validation: `pattern: "^[^?#]+[^?#/]$"`.
-            let characters = prefix.chars().count();
-            if characters < 2 || prefix.contains(['?', '#']) || prefix.ends_with('/') {
-                return Err(value.error(format!(
-                    "{prefix:?} must have at least 2 characters, no '?' or '#', and must not end \
-                     with '/'"
-                )));
-            }
-            PathMatch::PathSeparatedPrefix(prefix.to_owned())
-        }
-        "safe_regex" => PathMatch::Regex(Latin1Regex::parse(value)?),
-        _ => PathMatch::Template(
-            PathTemplate::parse(value.string()?).map_err(|why| value.error(why))?,
-        ),
-    })
-}
-
-fn list_of_specifiers() -> String {
-    match PATH_SPECIFIERS.split_last() {
-        Some((last, others)) => format!("{} or {last}", others.join(", ")),
-        None => String::new(),
-    }
-}
-
-/// The value rule of a header matcher: `present_match`, `range_match`, `string_match`, or the
-/// deprecated `exact_match`, `prefix_match`, `suffix_match`, `contains_match`,
-/// `safe_regex_match`; none is a presence check.
-fn header_rule(object: &mut Object<'_>, field: &Field<'_>) -> Result<HeaderRule, ConfigError> {
-    let mut rules = Vec::new();
-    if let Some(present) = object.take("present_match") {
-        rules.push(HeaderRule::Present(present.bool()?));
-    }
-    if let Some(range) = object.take("range_match") {
-        rules.push(range_rule(&range)?);
-    }
-    if let Some(matcher) = object.take("string_match") {
-        rules.push(HeaderRule::String(StringMatcher::parse(&matcher)?));
-    }
-    for name in [
-        "exact_match",
-        "prefix_match",
-        "suffix_match",
-        "contains_match",
-    ] {
-        let Some(text) = object.take(name) else {
-            continue;
-        };
-        let text = text.string()?.to_owned();
-        let kind = match name {
-            // Envoy: an empty `exact_match` matches any value of a present header.
-            "exact_match" if text.is_empty() => {
-                rules.push(HeaderRule::Present(true));
-                continue;
-            }
-            "exact_match" => StringKind::Exact(text),
-            _ if text.is_empty() => return Err(field.error(format!("{name} must not be empty"))),
-            "prefix_match" => StringKind::Prefix(text),
-            "suffix_match" => StringKind::Suffix(text),
-            _ => StringKind::Contains(text),
-        };
-        rules.push(HeaderRule::String(StringMatcher {
-            kind,
-            ignore_case: false,
-        }));
-    }
-    if let Some(regex) = object.take("safe_regex_match") {
-        rules.push(HeaderRule::String(StringMatcher {
-            kind: StringKind::Regex(Latin1Regex::parse(&regex)?),
-            ignore_case: false,
-        }));
-    }
-    let mut rules = rules.into_iter();
-    match (rules.next(), rules.next()) {
-        (Some(rule), None) => Ok(rule),
-        // Envoy: a matcher with no rule matches when the header is present.
-        (None, _) => Ok(HeaderRule::Present(true)),
-        _ => Err(field.error("only one match rule may be given")),
-    }
-}
-
-/// `{"start": N, "end": M}` (int64, as JSON numbers or strings; a missing bound is 0).
-fn range_rule(field: &Field<'_>) -> Result<HeaderRule, ConfigError> {
-    let mut object = field.object()?;
-    let mut bound = |name: &str| -> Result<i64, ConfigError> {
-        let Some(value) = object.take(name) else {
-            return Ok(0);
-        };
-        match value.value {
-            Value::Number(number) => number.as_i64(),
-            Value::String(text) => text.parse().ok(),
-            _ => None,
-        }
-        .ok_or_else(|| value.error("expected a 64-bit integer"))
-    };
-    let start = bound("start")?;
-    let end = bound("end")?;
-    object.finish()?;
-    Ok(HeaderRule::Range { start, end })
 }
 
 /// `absl::SimpleAtoi` into an `i64`: surrounding ASCII whitespace (`absl::ascii_isspace`), an

@@ -140,15 +140,6 @@ impl Curve {
             Self::P521 => 66,
         }
     }
-
-    /// The ES algorithm that uses this curve.
-    pub const fn algorithm(self) -> Algorithm {
-        match self {
-            Self::P256 => Algorithm::Es256,
-            Self::P384 => Algorithm::Es384,
-            Self::P521 => Algorithm::Es512,
-        }
-    }
 }
 
 impl fmt::Display for Algorithm {
@@ -178,6 +169,5 @@ mod tests {
         assert_eq!(Algorithm::Es256.key_family(), KeyFamily::Ec(Curve::P256));
         assert_eq!(Algorithm::Es384.key_family(), KeyFamily::Ec(Curve::P384));
         assert_eq!(Algorithm::Es512.key_family(), KeyFamily::Ec(Curve::P521));
-        assert_eq!(Curve::P521.algorithm(), Algorithm::Es512);
     }
 }

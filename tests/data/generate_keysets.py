@@ -4,8 +4,8 @@ with a token signed by the matching private key (PyJWT + cryptography, never jwt
 
 `expect` is what the document gives inline (`local_jwks`, formats detected); `fetched` what it
 gives fetched with `remote_jwks.format` "jwks" and "pem": "keys" (the keys, verifying as
-`expect` says), "none" (a key set of no keys: the issuer withdrew them) or "error" (the last
-good keys stay). A fetched document is never a bare HMAC secret.
+`expect` says), "none" (a key set of no keys: the issuer withdrew them) or "error:<KeySetError
+variant>" (the last good keys stay). A fetched document is never a bare HMAC secret.
 
 Run from the repository root: .venv/bin/python tests/data/generate_keysets.py
 """
@@ -48,9 +48,14 @@ secret = os.urandom(32)
 cases = []
 
 
-def case(name, document, token=None, expect="ok", jwks="error", pem="error"):
+def case(name, document, token=None, expect="ok", jwks="error:Json", pem="error:Pem"):
     fetched = {"jwks": jwks, "pem": pem}
     cases.append({"name": name, "document": document, "token": token, "expect": expect, "fetched": fetched})
+
+
+def pem_case(name, document, token):
+    """A PEM document: read fetched as "pem", refused fetched as "jwks"."""
+    case(name, document, token, jwks="error:PemNotConfigured", pem="keys")
 
 
 def sign(key, alg, kid=None):
@@ -61,15 +66,15 @@ x509_map = json.dumps({"rsa-cert": certificate(rsa_key, "rsa"), "ec-cert": certi
 case("x509 map, RSA certificate", x509_map, sign(rsa_key, "RS256", "rsa-cert"), jwks="keys")
 case("x509 map, EC certificate", x509_map, sign(p256, "ES256", "ec-cert"), jwks="keys")
 case("x509 map, unknown kid", x509_map, sign(rsa_key, "RS256", "other"), "kid_alg_mismatch", jwks="keys")
-case("PEM SPKI, RSA", rsa_key.public_key().public_bytes(PEM, SPKI).decode(), sign(rsa_key, "PS256"), pem="keys")
-case("PEM SPKI, P-384", p384.public_key().public_bytes(PEM, SPKI).decode(), sign(p384, "ES384"), pem="keys")
-case("PEM SPKI, P-521", p521.public_key().public_bytes(PEM, SPKI).decode(), sign(p521, "ES512"), pem="keys")
-case("PEM SPKI, Ed25519", ed.public_key().public_bytes(PEM, SPKI).decode(), sign(ed, "EdDSA"), pem="keys")
-case("PEM PKCS#1 RSA PUBLIC KEY",
-     rsa_key.public_key().public_bytes(PEM, serialization.PublicFormat.PKCS1).decode(), sign(rsa_key, "RS512"), pem="keys")
-case("PEM certificate", certificate(p384, "p384"), sign(p384, "ES384"), pem="keys")
-case("several PEM blocks", rsa_key.public_key().public_bytes(PEM, SPKI).decode()
-     + p256.public_key().public_bytes(PEM, SPKI).decode(), sign(p256, "ES256"), pem="keys")
+pem_case("PEM SPKI, RSA", rsa_key.public_key().public_bytes(PEM, SPKI).decode(), sign(rsa_key, "PS256"))
+pem_case("PEM SPKI, P-384", p384.public_key().public_bytes(PEM, SPKI).decode(), sign(p384, "ES384"))
+pem_case("PEM SPKI, P-521", p521.public_key().public_bytes(PEM, SPKI).decode(), sign(p521, "ES512"))
+pem_case("PEM SPKI, Ed25519", ed.public_key().public_bytes(PEM, SPKI).decode(), sign(ed, "EdDSA"))
+pem_case("PEM PKCS#1 RSA PUBLIC KEY",
+     rsa_key.public_key().public_bytes(PEM, serialization.PublicFormat.PKCS1).decode(), sign(rsa_key, "RS512"))
+pem_case("PEM certificate", certificate(p384, "p384"), sign(p384, "ES384"))
+pem_case("several PEM blocks", rsa_key.public_key().public_bytes(PEM, SPKI).decode()
+     + p256.public_key().public_bytes(PEM, SPKI).decode(), sign(p256, "ES256"))
 sym = base64.urlsafe_b64encode(secret).rstrip(b"=").decode()
 case("symmetric key file (base64url)", sym + "\n", sign(secret, "HS256"))
 case("symmetric key file, padded", base64.urlsafe_b64encode(secret).decode(), sign(secret, "HS384"))
@@ -78,14 +83,16 @@ case("JWKS with bad entries skipped",
      json.dumps({"keys": [{"kty": "RSA"}, {"kty": "EC", "crv": "P-256K", "x": "AA", "y": "AA"}, "junk",
                           {"kty": "OKP", "crv": "X25519", "x": "AA"}, dict(good, kid="k")]}),
      sign(rsa_key, "RS256", "k"), jwks="keys")
-case("JWKS with no usable key", json.dumps({"keys": [{"kty": "RSA"}, {"kty": "oct", "k": ""}]}), expect="error",
-     jwks="none")
-case("empty JWKS", json.dumps({"keys": []}), expect="error", jwks="none")
-case("empty JSON object", "{}", expect="error")
-case("JSON without keys that is not a certificate map", json.dumps({"a": "b"}), expect="error")
+case("JWKS with no usable key", json.dumps({"keys": [{"kty": "RSA"}, {"kty": "oct", "k": ""}]}),
+     expect="error:NoValidKeys", jwks="none")
+case("empty JWKS", json.dumps({"keys": []}), expect="error:NoValidKeys", jwks="none")
+case("empty JSON object", "{}", expect="error:NoKeysField", jwks="error:NoKeysField")
+case("JSON without keys that is not a certificate map", json.dumps({"a": "b"}), expect="error:NoKeysField",
+     jwks="error:NoKeysField")
 case("x509 map with a broken certificate",
-     json.dumps({"k": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}), expect="error")
-case("not a key set at all", "hello world!", expect="error")
+     json.dumps({"k": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}),
+     expect="error:BadCertificate", jwks="error:BadCertificate")
+case("not a key set at all", "hello world!", expect="error:UnknownFormat")
 # A misrouted health or version endpoint: 64 hex digits are valid base64url. Inline, that is a
 # symmetric key file (the configuration says so); fetched, never.
 digest = os.urandom(32).hex()

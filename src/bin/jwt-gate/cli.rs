@@ -193,7 +193,7 @@ fn run(args: &[String]) -> Result<String, Failure> {
             for warning in &translation.warnings {
                 eprintln!("warning: {warning}");
             }
-            warn(&Config::from_value(&translation.config).map_err(invalid)?);
+            warn(&Config::compile(&translation.config).map_err(invalid)?);
             Ok(pretty(&translation.config))
         }
         "from-oci" => {
@@ -203,7 +203,7 @@ fn run(args: &[String]) -> Result<String, Failure> {
             for warning in &translation.warnings {
                 eprintln!("warning: {warning}");
             }
-            warn(&Config::from_value(&translation.config).map_err(invalid)?);
+            warn(&Config::compile(&translation.config).map_err(invalid)?);
             Ok(pretty(&translation.config))
         }
         "envoy-config" => {
@@ -310,8 +310,10 @@ fn parse(file: &str, bytes: &[u8], format: Format) -> Result<Value, Failure> {
     }
 }
 
-fn pretty(value: &Value) -> String {
-    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+/// JSON with two-space indents and members in name order.
+fn pretty(value: &impl serde::Serialize) -> String {
+    let value = serde_json::to_value(value).unwrap_or_default();
+    let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
     text.push('\n');
     text
 }

@@ -4,15 +4,14 @@
 use serde_json::{json, Value};
 
 use super::*;
+use crate::config::compile::route_match_from_json;
 
 fn route(match_: Value) -> RouteMatch {
-    RouteMatch::parse(&Field::root(&match_)).unwrap()
+    route_match_from_json(&match_).unwrap()
 }
 
 fn refused(match_: Value) -> String {
-    RouteMatch::parse(&Field::root(&match_))
-        .unwrap_err()
-        .to_string()
+    route_match_from_json(&match_).unwrap_err().to_string()
 }
 
 /// A GET of `path` to host `api.test`, plus `headers` (names as HTTP/2 sends them: lower case).

@@ -4,13 +4,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::model::{
     FILTER_HEADER, FILTER_HEADERS, HEADER_TRANSFORMATIONS, ITEMS, RENAME_HEADER, SET_HEADER,
 };
+use super::read::warn;
 use super::read::{join, Node};
-use super::{warn, Authorization, Policy, Route};
+use super::route::{Authorization, Route};
+use crate::config::model::JwtClaimToHeader;
 use crate::config::{is_header_name, ConfigError, ConfigWarning};
 
 impl Route {
@@ -43,12 +45,7 @@ impl Route {
             let blocks = match object.required("type")?.string()? {
                 "BLOCK" => true,
                 "ALLOW" => false,
-                _ => {
-                    return Err(ConfigError::new(
-                        object.path("type"),
-                        "expected BLOCK or ALLOW",
-                    ))
-                }
+                _ => return Err(ConfigError::expected(object.path("type"), "BLOCK or ALLOW")),
             };
             for item in object.required("items")?.items()? {
                 let name = header_name(&item.object(FILTER_HEADER)?.required("name")?)?;
@@ -81,7 +78,7 @@ impl Route {
             None => "OVERWRITE",
             Some(node) => match node.string()? {
                 mode @ ("OVERWRITE" | "APPEND" | "SKIP") => mode,
-                _ => return Err(node.error("expected OVERWRITE, APPEND or SKIP")),
+                _ => return Err(node.expected("OVERWRITE, APPEND or SKIP")),
             },
         };
         let values = object.required("values")?.items()?;
@@ -162,22 +159,22 @@ fn claim_reference(node: &Node<'_>, route: &str) -> Result<Option<(String, Strin
 /// sets, renames or removes.
 pub(super) fn claim_headers(
     routes: &[Route],
-    policy: &Policy,
+    token_header: Option<&str>,
     routes_path: &str,
     warnings: &mut Vec<ConfigWarning>,
-) -> Result<Vec<Value>, ConfigError> {
+) -> Result<Vec<JwtClaimToHeader>, ConfigError> {
     let mut headers: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
     for route in routes {
         for (header, claim, at) in &route.claim_headers {
-            if policy.token_header.as_deref() == Some(header.as_str()) {
-                return Err(ConfigError::new(
+            if token_header == Some(header.as_str()) {
+                return Err(ConfigError::invalid(
                     at.clone(),
                     format!("route {}: {header} is where tokens are read (tokenHeader): a claim cannot be written there", route.path),
                 ));
             }
             match headers.get(header.as_str()) {
                 Some((other, other_at)) if other != claim => {
-                    return Err(ConfigError::new(
+                    return Err(ConfigError::invalid(
                         at.clone(),
                         format!(
                         "route {}: {header} is set from claim {claim:?} here and from {other:?} \
@@ -197,7 +194,7 @@ pub(super) fn claim_headers(
     for route in routes {
         for (header, at, change) in &route.header_changes {
             if let Some((_, claim_at)) = headers.get(header.as_str()) {
-                return Err(ConfigError::new(
+                return Err(ConfigError::invalid(
                     at.clone(),
                     format!(
                         "route {}: {change} {header}, which {claim_at} sets from a token claim: \
@@ -228,7 +225,10 @@ pub(super) fn claim_headers(
     }
     Ok(headers
         .into_iter()
-        .map(|(header, (claim, _))| json!({"header_name": header, "claim_name": claim}))
+        .map(|(header, (claim, _))| JwtClaimToHeader {
+            header_name: header.to_owned(),
+            claim_name: claim.to_owned(),
+        })
         .collect())
 }
 
@@ -270,7 +270,7 @@ pub(super) fn no_other_claim_uses(
 fn header_name(node: &Node<'_>) -> Result<String, ConfigError> {
     let name = node.string()?.to_ascii_lowercase();
     if !is_header_name(&name) {
-        return Err(node.error("expected a header name"));
+        return Err(node.expected("a header name"));
     }
     Ok(name)
 }

@@ -3,9 +3,11 @@
 //! with the nearest known name, instead of a check silently left out. `null` means "not set", as
 //! in the OCI SDKs' JSON.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, ConfigWarning};
 
 /// One value of the deployment and its JSON path (`specification.routes[1].path`).
 #[derive(Clone)]
@@ -30,26 +32,31 @@ impl<'a> Node<'a> {
     }
 
     pub fn error(&self, message: impl Into<String>) -> ConfigError {
-        ConfigError::new(self.path.clone(), message)
+        ConfigError::invalid(self.path.clone(), message)
+    }
+
+    /// A value of the wrong type or outside its set: `expected {what}`.
+    pub fn expected(&self, what: impl Into<Cow<'static, str>>) -> ConfigError {
+        ConfigError::expected(self.path.clone(), what)
     }
 
     /// The value as an object whose every non-null member is one of `known` (the OCI model's
     /// fields, in their JSON spelling).
     pub fn object(&self, known: &[&str]) -> Result<Object<'a>, ConfigError> {
         let Value::Object(members) = self.value else {
-            return Err(self.error("expected an object"));
+            return Err(self.expected("an object"));
         };
         for (name, value) in members {
             if value.is_null() || known.contains(&name.as_str()) {
                 continue;
             }
             let path = join(&self.path, name);
-            return Err(ConfigError::new(
+            return Err(ConfigError::unknown_field(
                 path,
-                match nearest(name, known) {
-                    Some(near) => format!("unknown field (did you mean {near}?)"),
-                    None => format!("unknown field (known here: {})", known.join(", ")),
-                },
+                Some(match nearest(name, known) {
+                    Some(near) => format!("did you mean {near}?"),
+                    None => format!("known here: {}", known.join(", ")),
+                }),
             ));
         }
         Ok(Object {
@@ -59,15 +66,13 @@ impl<'a> Node<'a> {
     }
 
     pub fn string(&self) -> Result<&'a str, ConfigError> {
-        self.value
-            .as_str()
-            .ok_or_else(|| self.error("expected a string"))
+        self.value.as_str().ok_or_else(|| self.expected("a string"))
     }
 
     pub fn bool(&self) -> Result<bool, ConfigError> {
         self.value
             .as_bool()
-            .ok_or_else(|| self.error("expected true or false"))
+            .ok_or_else(|| self.expected("true or false"))
     }
 
     /// An integer in `min..=max`.
@@ -75,13 +80,13 @@ impl<'a> Node<'a> {
         self.value
             .as_u64()
             .filter(|n| (min..=max).contains(n))
-            .ok_or_else(|| self.error(format!("expected an integer from {min} to {max}")))
+            .ok_or_else(|| self.expected(format!("an integer from {min} to {max}")))
     }
 
     /// The items of a list, each with its path (`routes[2]`).
     pub fn items(&self) -> Result<Vec<Node<'a>>, ConfigError> {
         let Value::Array(items) = self.value else {
-            return Err(self.error("expected a list"));
+            return Err(self.expected("a list"));
         };
         Ok(items
             .iter()
@@ -95,7 +100,7 @@ impl<'a> Node<'a> {
 
     /// A list of strings.
     pub fn strings(&self) -> Result<Vec<String>, ConfigError> {
-        let expected = || self.error("expected a list of strings");
+        let expected = || self.expected("a list of strings");
         let Value::Array(items) = self.value else {
             return Err(expected());
         };
@@ -122,7 +127,7 @@ impl<'a> Object<'a> {
     /// Member `name`, which must be set.
     pub fn required(&self, name: &str) -> Result<Node<'a>, ConfigError> {
         self.get(name)
-            .ok_or_else(|| ConfigError::new(join(&self.path, name), "is required"))
+            .ok_or_else(|| ConfigError::required(join(&self.path, name), "is required"))
     }
 
     /// The path of member `name` (set or not).
@@ -134,6 +139,42 @@ impl<'a> Object<'a> {
     pub fn at(&self) -> &str {
         &self.path
     }
+}
+
+/// The `type` member of a tagged OCI object (a policy, a key set, a validation policy), if set.
+pub(super) fn tag<'a>(node: &Node<'a>) -> Result<Option<&'a str>, ConfigError> {
+    tag_named(node, "type")
+}
+
+pub(super) fn warn(warnings: &mut Vec<ConfigWarning>, node: &Node<'_>, why: &str) {
+    warnings.push(ConfigWarning::new(node.path.clone(), why));
+}
+
+/// Member `name` of an object, as a string, if set.
+pub(super) fn tag_named<'a>(node: &Node<'a>, name: &str) -> Result<Option<&'a str>, ConfigError> {
+    let Value::Object(members) = node.value else {
+        return Err(node.expected("an object"));
+    };
+    match members.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(_) => Err(ConfigError::expected(join(&node.path, name), "a string")),
+    }
+}
+
+/// `issuers` or `audiences`: a non-empty list of strings.
+pub(super) fn non_empty_strings(
+    object: &Object<'_>,
+    name: &str,
+) -> Result<Vec<String>, ConfigError> {
+    let error =
+        || ConfigError::invalid(object.path(name), "a non-empty list of strings is required");
+    let node = object.get(name).ok_or_else(error)?;
+    let strings = node.strings().map_err(|_| error())?;
+    if strings.is_empty() {
+        return Err(error());
+    }
+    Ok(strings)
 }
 
 /// `path.name`, or `name` at the root.

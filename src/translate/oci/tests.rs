@@ -13,7 +13,7 @@ fn fixture() -> Value {
 
 /// The configuration of a translation that must succeed.
 fn config_of(input: &Value) -> Value {
-    translate(input).unwrap().config
+    translate(input).unwrap().json()
 }
 
 /// The message of a translation that must fail.

@@ -58,7 +58,7 @@ pub(super) fn check(
                 continue;
             }
             let homes: Vec<&str> = places.iter().map(|p| p.describe()).collect();
-            return Err(ConfigError::new(
+            return Err(ConfigError::invalid(
                 at(),
                 format!(
                     "{name} is not valid in {}: it belongs in {}",
@@ -83,7 +83,7 @@ pub(super) fn check(
         if google || token_checking {
             let hint =
                 suggestion.map_or_else(String::new, |name| format!(": did you mean {name}?"));
-            return Err(ConfigError::new(
+            return Err(ConfigError::invalid(
                 at(),
                 format!(
                     "unknown extension{hint} (jwt-gate refuses Google extensions it does not \

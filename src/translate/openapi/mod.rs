@@ -5,9 +5,9 @@
 //! ESPv2's defaults: the token is forwarded, the backend gets `X-Endpoint-API-UserInfo`,
 //! failures are `{"code":401,"message":"Jwt is missing"}`.
 //!
-//! Pure: the result is a [`serde_json::Value`] in jwt_authn's form (what `jwt-gate from-openapi`
-//! prints), compiled by the same parser as any other configuration, and the warnings the
-//! translation owes its user. Every error names the place in the document:
+//! Pure: the result is a jwt_authn-form document ([`JwtAuthentication`], what `jwt-gate
+//! from-openapi` prints), compiled by the same step as any other configuration, and the
+//! warnings the translation owes its user. Every error names the place in the document:
 //! `openapi.paths./v1/shelves.get.security[0]: "api" is not in securityDefinitions`. Nothing
 //! the document asks for is dropped silently: an API key is checked (`api_keys`), let through
 //! by an explicit and logged choice (`"api_keys": "unchecked"`), or the document is refused.
@@ -16,9 +16,18 @@ mod extensions;
 mod security;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
+use crate::config::model::{
+    self, ApiKey, ApiKeyDigests, DataSource, Deny, FailureFormat, HeaderMatchSpecifier,
+    HeaderMatcher, HttpUri as UriSpec, JwksSource, JwtAuthentication, JwtCacheConfig, JwtHeader,
+    JwtProvider, PathSpecifier, PayloadFormat, RemoteJwks, RequirementRule, RouteMatch,
+    StringMatcher, StringPattern, Unchecked, VerifierChoice,
+};
+use crate::config::read;
+use crate::config::walk::Field;
 use crate::config::{ConfigError, ConfigWarning};
 use crate::keys::remote::{parse_discovery, HttpUri};
 use crate::limits::Limits;
@@ -45,7 +54,7 @@ const LISTED_OPERATIONS: usize = 5;
 #[derive(Clone, Debug)]
 pub struct Translation {
     /// jwt_authn's form.
-    pub config: Value,
+    pub config: JwtAuthentication,
     /// What the translation did that its user must know (logged at load, printed by
     /// `jwt-gate check` and `from-openapi`).
     pub warnings: Vec<ConfigWarning>,
@@ -63,9 +72,12 @@ struct Options {
     audience_check: bool,
     allow_unlisted: Option<bool>,
     x_forwarded_authorization: Option<bool>,
-    failure_response_format: String,
+    failure_response_format: FailureFormat,
     api_keys: Option<ApiKeys>,
-    passthrough: Map<String, Value>,
+    /// `stat_prefix`, `signature_verifier` and `strip_failure_response`, as in jwt_authn's form.
+    stat_prefix: String,
+    signature_verifier: Option<VerifierChoice>,
+    strip_failure_response: bool,
 }
 
 /// `api_keys` next to `openapi`.
@@ -79,7 +91,7 @@ enum ApiKeys {
 /// One JWT `securityDefinitions` entry, as jwt_authn's provider.
 struct Definition {
     name: String,
-    provider: Value,
+    provider: JwtProvider,
 }
 
 /// One operation of the document.
@@ -98,10 +110,10 @@ struct Operation {
 /// Translates a plugin configuration with an `openapi` member into jwt_authn's form.
 pub fn translate(config: &Value) -> Result<Translation, ConfigError> {
     let Value::Object(members) = config else {
-        return Err(ConfigError::new("", "expected an object"));
+        return Err(ConfigError::expected("", "an object"));
     };
     if let Some(Value::String(version)) = members.get("openapi") {
-        return Err(ConfigError::new(
+        return Err(ConfigError::invalid(
             "openapi",
             format!("this is an OpenAPI {version} document: OpenAPI 3 is not supported yet; give the OpenAPI 2.0 (swagger: \"2.0\") document Cloud Endpoints and API Gateway use"),
         ));
@@ -109,7 +121,7 @@ pub fn translate(config: &Value) -> Result<Translation, ConfigError> {
     let mut options = Options::parse(members)?;
     let document = members
         .get("openapi")
-        .ok_or_else(|| ConfigError::new("openapi", "the OpenAPI document is required"))?;
+        .ok_or_else(|| ConfigError::required("openapi", "the OpenAPI document is required"))?;
     let document = Document::new(document)?;
     let mut warnings = Vec::new();
 
@@ -123,7 +135,7 @@ pub fn translate(config: &Value) -> Result<Translation, ConfigError> {
         .iter()
         .all(|operation| operation.requirement.is_none())
     {
-        return Err(ConfigError::new(
+        return Err(ConfigError::invalid(
             "openapi",
             "no operation requires a JWT or an API key (no security, or only basic schemes): nothing for jwt-gate to check",
         ));
@@ -137,13 +149,42 @@ pub fn translate(config: &Value) -> Result<Translation, ConfigError> {
             ));
         }
     }
+    no_operation_twice(&operations)?;
+    let rules = rules(&document, &options, &operations, &mut warnings)?;
+    if let Some(uri) = options.local_jwks.keys().next() {
+        return Err(ConfigError::invalid(
+            format!("local_jwks.{uri}"),
+            "is the key set of no securityDefinition (the key must be its x-google-jwks_uri, or its OpenID discovery URI)",
+        ));
+    }
+    let config = JwtAuthentication {
+        providers: definitions
+            .into_iter()
+            .map(|definition| (definition.name, definition.provider))
+            .collect(),
+        api_keys: api_keys(&options, &schemes, &used_keys),
+        rules,
+        failure_response_format: Some(options.failure_response_format),
+        // ESPv2's header sanitizer: `X-HTTP-Method-Override` becomes the method before routing.
+        http_method_override: true,
+        x_forwarded_authorization: options
+            .x_forwarded_authorization
+            .unwrap_or(document.moves_authorization()),
+        stat_prefix: options.stat_prefix,
+        signature_verifier: options.signature_verifier,
+        strip_failure_response: options.strip_failure_response,
+        ..JwtAuthentication::default()
+    };
+    Ok(Translation { config, warnings })
+}
 
-    // Two operations on the same pattern and method (`/x/{id}` and `/x/{name}`): which one
-    // applies would depend on variable names. ESPv2 refuses them too.
+/// Two operations on the same pattern and method (`/x/{id}` and `/x/{name}`): which one applies
+/// would depend on variable names. ESPv2 refuses them too.
+fn no_operation_twice(operations: &[Operation]) -> Result<(), ConfigError> {
     for pair in operations.windows(2) {
         if let [first, second] = pair {
             if first.method == second.method && first.template.same_pattern(&second.template) {
-                return Err(ConfigError::new(
+                return Err(ConfigError::invalid(
                     format!("openapi.paths.{}", second.template_text),
                     format!(
                         "{} {} and {} {} are the same operation",
@@ -153,21 +194,23 @@ pub fn translate(config: &Value) -> Result<Translation, ConfigError> {
             }
         }
     }
-    let mut rules: Vec<Value> = operations
+    Ok(())
+}
+
+/// One rule per operation (its method on its path template), then ESPv2's answers for requests
+/// outside the document, unless they are let through (a warning).
+fn rules(
+    document: &Document<'_>,
+    options: &Options,
+    operations: &[Operation],
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<Vec<RequirementRule>, ConfigError> {
+    let mut rules: Vec<RequirementRule> = operations
         .iter()
         .map(|operation| {
-            let mut rule = json!({
-                "match": {
-                    "path_template": operation.template_text,
-                    "headers": [{"name": ":method", "string_match": {"exact": operation.method}}],
-                },
-            });
-            if let (Some(required), Value::Object(rule)) =
-                (operation.requirement.to_json(), &mut rule)
-            {
-                rule.insert("requires".to_owned(), required);
-            }
-            rule
+            let mut route = template_route(&operation.template_text);
+            route.headers = vec![method_matcher(&operation.method)];
+            rule(route, operation.requirement.to_requirement(), None)
         })
         .collect();
     let allow_unlisted = match options.allow_unlisted {
@@ -184,59 +227,75 @@ pub fn translate(config: &Value) -> Result<Translation, ConfigError> {
              only for GET included (most frameworks answer HEAD with the GET handler)",
         ));
     } else {
-        rules.extend(not_allowed_rules(&operations));
+        rules.extend(not_allowed_rules(operations));
     }
-    if let Some(uri) = options.local_jwks.keys().next() {
-        return Err(ConfigError::new(
-            format!("local_jwks.{uri}"),
-            "is the key set of no securityDefinition (the key must be its x-google-jwks_uri, or its OpenID discovery URI)",
-        ));
-    }
+    Ok(rules)
+}
 
-    let mut providers = Map::new();
-    for definition in definitions {
-        providers.insert(definition.name, definition.provider);
-    }
-    let mut out = Map::new();
-    out.insert("providers".to_owned(), Value::Object(providers));
-    if !used_keys.is_empty() {
-        let mut api_keys = Map::new();
-        for name in &used_keys {
+/// `api_keys` for the `apiKey` schemes operations use: checked where the options give digests,
+/// else `"unchecked"`.
+fn api_keys(
+    options: &Options,
+    schemes: &BTreeMap<String, Scheme>,
+    used_keys: &BTreeSet<&str>,
+) -> BTreeMap<String, ApiKey> {
+    used_keys
+        .iter()
+        .map(|name| {
             let entry = match (&options.api_keys, schemes.get(*name)) {
                 (Some(ApiKeys::Digests(digests)), Some(Scheme::ApiKey(locations))) => {
-                    let mut entry = locations.clone();
-                    entry.insert("sha256".to_owned(), json!(digests));
-                    Value::Object(entry)
+                    ApiKey::Digests(ApiKeyDigests {
+                        sha256: digests.clone(),
+                        ..locations.clone()
+                    })
                 }
-                _ => Value::String("unchecked".to_owned()),
+                _ => ApiKey::Unchecked(Unchecked),
             };
-            api_keys.insert((*name).to_owned(), entry);
-        }
-        out.insert("api_keys".to_owned(), Value::Object(api_keys));
+            ((*name).to_owned(), entry)
+        })
+        .collect()
+}
+
+/// A rule matching `route`.
+fn rule(
+    route: RouteMatch,
+    requires: Option<model::JwtRequirement>,
+    deny: Option<Deny>,
+) -> RequirementRule {
+    RequirementRule {
+        route,
+        requires,
+        requirement_name: None,
+        allowed_scopes: Vec::new(),
+        deny,
     }
-    out.insert("rules".to_owned(), Value::Array(rules));
-    out.insert(
-        "failure_response_format".to_owned(),
-        Value::String(options.failure_response_format.clone()),
-    );
-    // ESPv2's header sanitizer: `X-HTTP-Method-Override` becomes the method before routing.
-    out.insert("http_method_override".to_owned(), Value::Bool(true));
-    if options
-        .x_forwarded_authorization
-        .unwrap_or(document.moves_authorization())
-    {
-        out.insert("x_forwarded_authorization".to_owned(), Value::Bool(true));
+}
+
+/// A route on a path template, any method.
+fn template_route(template: &str) -> RouteMatch {
+    RouteMatch {
+        path: PathSpecifier::PathTemplate(template.to_owned()),
+        case_sensitive: None,
+        headers: Vec::new(),
+        query_parameters: Vec::new(),
     }
-    out.extend(options.passthrough);
-    Ok(Translation {
-        config: Value::Object(out),
-        warnings,
-    })
+}
+
+/// `:method` is exactly `method`.
+fn method_matcher(method: &str) -> HeaderMatcher {
+    HeaderMatcher {
+        name: ":method".to_owned(),
+        rule: Some(HeaderMatchSpecifier::StringMatch(StringMatcher {
+            pattern: StringPattern::Exact(method.to_owned()),
+            ignore_case: false,
+        })),
+        ..HeaderMatcher::default()
+    }
 }
 
 /// ESPv2's routes after the operations' (`routegen/deny_invalid_method.go`, `deny_all.go`): a
 /// known template with another method is 405, anything else 404.
-fn not_allowed_rules(operations: &[Operation]) -> Vec<Value> {
+fn not_allowed_rules(operations: &[Operation]) -> Vec<RequirementRule> {
     let mut seen: Vec<&PathTemplate> = Vec::new();
     let mut rules = Vec::new();
     for operation in operations {
@@ -244,15 +303,31 @@ fn not_allowed_rules(operations: &[Operation]) -> Vec<Value> {
             continue;
         }
         seen.push(&operation.template);
-        rules.push(json!({
-            "match": {"path_template": operation.template_text},
-            "deny": {"status": 405, "message": format!(
-                "The current request is matched to the defined url template \"{}\" but its http method is not allowed",
-                operation.template_text
-            )},
-        }));
+        let message = format!(
+            "The current request is matched to the defined url template \"{}\" but its http method is not allowed",
+            operation.template_text
+        );
+        rules.push(rule(
+            template_route(&operation.template_text),
+            None,
+            Some(Deny {
+                status: 405,
+                message,
+            }),
+        ));
     }
-    rules.push(json!({"match": {"prefix": "/"}, "deny": {"status": 404, "message": NOT_DEFINED}}));
+    let everything = RouteMatch {
+        path: PathSpecifier::Prefix("/".to_owned()),
+        ..template_route("")
+    };
+    rules.push(rule(
+        everything,
+        None,
+        Some(Deny {
+            status: 404,
+            message: NOT_DEFINED.to_owned(),
+        }),
+    ));
     rules
 }
 
@@ -289,7 +364,7 @@ fn api_key_choice(
                 (_, 1) => ("require", "API key"),
                 _ => ("require", "API keys"),
             };
-            Err(ConfigError::new(
+            Err(ConfigError::invalid(
                 "openapi",
                 format!(
                     "{listed} {verb} {noun} {}, which jwt-gate cannot check; set \"api_keys\" (see docs/openapi.md)",
@@ -298,7 +373,7 @@ fn api_key_choice(
             ))
         }
         None => Ok(()),
-        Some(_) if used_keys.is_empty() => Err(ConfigError::new(
+        Some(_) if used_keys.is_empty() => Err(ConfigError::invalid(
             "api_keys",
             "no operation of the document requires an API key",
         )),
@@ -360,25 +435,24 @@ impl Options {
             audience_check: true,
             allow_unlisted: None,
             x_forwarded_authorization: None,
-            failure_response_format: "json".to_owned(),
+            failure_response_format: FailureFormat::Json,
             api_keys: None,
-            passthrough: Map::new(),
+            stat_prefix: String::new(),
+            signature_verifier: None,
+            strip_failure_response: false,
         };
         for (name, value) in members {
-            let bool_value = || {
-                value
-                    .as_bool()
-                    .ok_or_else(|| ConfigError::new(name.clone(), "expected true or false"))
+            // The options jwt_authn's form has too are read as it reads them.
+            let field = Field {
+                path: name.clone(),
+                value,
             };
-            let string_value = || {
-                value
-                    .as_str()
-                    .ok_or_else(|| ConfigError::new(name.clone(), "expected a string"))
-            };
+            let bool_value = || field.bool();
+            let string_value = || field.string();
             let u64_value = || {
                 value
                     .as_u64()
-                    .ok_or_else(|| ConfigError::new(name.clone(), "expected a whole number"))
+                    .ok_or_else(|| ConfigError::expected(name.clone(), "a whole number"))
             };
             match name.as_str() {
                 "openapi" => {}
@@ -389,12 +463,7 @@ impl Options {
                     options.esp_v1_user_info = match string_value()? {
                         "espv2" => false,
                         "esp_v1" => true,
-                        _ => {
-                            return Err(ConfigError::new(
-                                name.clone(),
-                                "expected \"espv2\" or \"esp_v1\"",
-                            ))
-                        }
+                        _ => return Err(field.expected("\"espv2\" or \"esp_v1\"")),
                     }
                 }
                 "jwt_pad_forward_payload_header" => options.pad_user_info = bool_value()?,
@@ -408,14 +477,16 @@ impl Options {
                     options.x_forwarded_authorization = Some(bool_value()?);
                 }
                 "failure_response_format" => {
-                    string_value()?.clone_into(&mut options.failure_response_format);
+                    options.failure_response_format = read::failure_response_format(&field)?;
                 }
                 "api_keys" => options.api_keys = Some(ApiKeys::parse(value)?),
-                "stat_prefix" | "signature_verifier" | "strip_failure_response" => {
-                    options.passthrough.insert(name.clone(), value.clone());
+                "stat_prefix" => string_value()?.clone_into(&mut options.stat_prefix),
+                "signature_verifier" => {
+                    options.signature_verifier = Some(read::signature_verifier(&field)?);
                 }
+                "strip_failure_response" => options.strip_failure_response = bool_value()?,
                 _ => {
-                    return Err(ConfigError::new(
+                    return Err(ConfigError::invalid(
                         name.clone(),
                         "unknown field next to openapi (see docs/openapi.md for the options)",
                     ))
@@ -423,6 +494,20 @@ impl Options {
             }
         }
         Ok(options)
+    }
+
+    /// Keys fetched through the cluster that reaches `reached`, from `uri` (empty: discovered),
+    /// with ESPv2's 5 s timeout and `jwks_cache_duration_in_s`.
+    fn remote_jwks(&self, reached: &HttpUri, uri: String) -> JwksSource {
+        JwksSource::RemoteJwks(RemoteJwks {
+            http_uri: Some(UriSpec {
+                uri,
+                cluster: self.cluster(reached),
+                timeout: Some(Duration::from_secs(5)),
+            }),
+            cache_duration: Some(Duration::from_secs(self.jwks_cache_seconds)),
+            ..RemoteJwks::default()
+        })
     }
 
     /// The cluster that reaches `uri`: the `jwks_clusters` entry for `host:port` or `host`, else
@@ -447,19 +532,19 @@ impl ApiKeys {
             Value::String(text) if text == "unchecked" => Ok(Self::Unchecked),
             Value::Object(members) => {
                 if let Some(other) = members.keys().find(|k| *k != "sha256") {
-                    return Err(ConfigError::new(
+                    return Err(ConfigError::unknown_field(
                         format!("api_keys.{other}"),
-                        "unknown field",
+                        None,
                     ));
                 }
                 let Some(Value::Array(items)) = members.get("sha256") else {
-                    return Err(ConfigError::new(
+                    return Err(ConfigError::expected(
                         "api_keys.sha256",
-                        "expected a list of digests",
+                        "a list of digests",
                     ));
                 };
                 if items.is_empty() {
-                    return Err(ConfigError::new(
+                    return Err(ConfigError::invalid(
                         "api_keys.sha256",
                         "lists no digest (\"unchecked\" lets requests through without a key)",
                     ));
@@ -472,32 +557,29 @@ impl ApiKeys {
                             .filter(|text| crate::policy::api_key::parse_digest(text).is_some())
                             .map(str::to_ascii_lowercase)
                             .ok_or_else(|| {
-                                ConfigError::new(
+                                ConfigError::expected(
                                     format!("api_keys.sha256[{index}]"),
-                                    "expected the hex SHA-256 digest of a key (64 digits)",
+                                    "the hex SHA-256 digest of a key (64 digits)",
                                 )
                             })
                     })
                     .collect::<Result<Vec<_>, _>>()
                     .map(Self::Digests)
             }
-            _ => Err(ConfigError::new("api_keys", expected)),
+            _ => Err(ConfigError::invalid("api_keys", expected)),
         }
     }
 }
 
 fn string_map(value: &Value, name: &str) -> Result<BTreeMap<String, String>, ConfigError> {
     let Value::Object(entries) = value else {
-        return Err(ConfigError::new(name, "expected an object of strings"));
+        return Err(ConfigError::expected(name, "an object of strings"));
     };
     entries
         .iter()
         .map(|(key, value)| match value {
             Value::String(text) => Ok((key.clone(), text.clone())),
-            _ => Err(ConfigError::new(
-                format!("{name}.{key}"),
-                "expected a string",
-            )),
+            _ => Err(ConfigError::expected(format!("{name}.{key}"), "a string")),
         })
         .collect()
 }
@@ -514,35 +596,27 @@ struct Document<'a> {
 impl<'a> Document<'a> {
     fn new(value: &'a Value) -> Result<Self, ConfigError> {
         let Value::Object(root) = value else {
-            return Err(ConfigError::new(
+            return Err(ConfigError::expected(
                 "openapi",
-                "expected the OpenAPI 2.0 document as a JSON object",
+                "the OpenAPI 2.0 document as a JSON object",
             ));
         };
         match root.get("swagger") {
             Some(Value::String(version)) if version == "2.0" => {}
             _ if root.contains_key("openapi") => {
-                return Err(ConfigError::new(
+                return Err(ConfigError::invalid(
                     "openapi.openapi",
                     "OpenAPI 3 documents are not supported yet: give the OpenAPI 2.0 (swagger: \"2.0\") document Cloud Endpoints and API Gateway use",
                 ))
             }
             _ => {
-                return Err(ConfigError::new(
-                    "openapi.swagger",
-                    "expected \"2.0\": an OpenAPI 2.0 document",
-                ))
+                return Err(ConfigError::expected("openapi.swagger", "\"2.0\": an OpenAPI 2.0 document"))
             }
         }
         let host = match root.get("host") {
             None => None,
             Some(Value::String(host)) if !host.is_empty() => Some(host.as_str()),
-            Some(_) => {
-                return Err(ConfigError::new(
-                    "openapi.host",
-                    "expected the service name",
-                ))
-            }
+            Some(_) => return Err(ConfigError::expected("openapi.host", "the service name")),
         };
         let base_path = match root.get("basePath") {
             None => String::new(),
@@ -550,9 +624,9 @@ impl<'a> Document<'a> {
                 base.trim_end_matches('/').to_owned()
             }
             Some(_) => {
-                return Err(ConfigError::new(
+                return Err(ConfigError::expected(
                     "openapi.basePath",
-                    "expected a path starting with '/'",
+                    "a path starting with '/'",
                 ))
             }
         };
@@ -576,9 +650,9 @@ impl<'a> Document<'a> {
             None => return Ok((out, schemes)),
             Some(Value::Object(definitions)) => definitions,
             Some(_) => {
-                return Err(ConfigError::new(
+                return Err(ConfigError::expected(
                     "openapi.securityDefinitions",
-                    "expected an object",
+                    "an object",
                 ))
             }
         };
@@ -586,16 +660,16 @@ impl<'a> Document<'a> {
         for (name, definition) in definitions {
             let path = format!("openapi.securityDefinitions.{name}");
             let Value::Object(definition) = definition else {
-                return Err(ConfigError::new(path, "expected an object"));
+                return Err(ConfigError::expected(path, "an object"));
             };
             let scheme = match definition.get("type").and_then(Value::as_str) {
                 Some("oauth2") => Scheme::Jwt,
                 Some("apiKey") => Scheme::ApiKey(security::api_key_locations(definition, &path)?),
                 Some("basic") => Scheme::Basic,
                 _ => {
-                    return Err(ConfigError::new(
+                    return Err(ConfigError::expected(
                         format!("{path}.type"),
-                        "expected \"oauth2\", \"apiKey\" or \"basic\"",
+                        "\"oauth2\", \"apiKey\" or \"basic\"",
                     ))
                 }
             };
@@ -610,54 +684,58 @@ impl<'a> Document<'a> {
             if !is_jwt {
                 continue;
             }
-            let (issuer_name, issuer) = legacy(definition, "x-google-issuer", "x-issuer", &path)?;
-            let issuer = match issuer {
-                Some(Value::String(issuer)) if !issuer.is_empty() => issuer.clone(),
-                _ => {
-                    return Err(ConfigError::new(
-                        format!("{path}.{issuer_name}"),
-                        "is required (the issuer whose tokens this definition accepts)",
-                    ))
-                }
-            };
-            if let Some(other) = issuers.insert(issuer.clone(), name.clone()) {
-                return Err(ConfigError::new(
-                    format!("{path}.x-google-issuer"),
-                    format!("{issuer:?} is also the issuer of {other:?}: each definition needs its own issuer"),
-                ));
-            }
-            let mut provider = Map::new();
-            provider.insert("issuer".to_owned(), Value::String(issuer.clone()));
-            if let Some(audiences) = self.audiences(definition, &path, options.audience_check)? {
-                provider.insert("audiences".to_owned(), json!(audiences));
-            }
-            let keys = self.keys(definition, &issuer, &path, options)?;
-            provider.extend(keys);
-            provider.extend(locations(definition, &path)?);
-            provider.insert("forward".to_owned(), Value::Bool(true));
-            provider.insert(
-                "forward_payload_header".to_owned(),
-                Value::String(format!("{}API-UserInfo", options.header_prefix)),
-            );
-            if options.pad_user_info {
-                provider.insert("pad_forward_payload_header".to_owned(), Value::Bool(true));
-            }
-            if options.esp_v1_user_info {
-                provider.insert(
-                    "forward_payload_header_format".to_owned(),
-                    Value::String("esp_v1".to_owned()),
-                );
-            }
-            provider.insert(
-                "jwt_cache_config".to_owned(),
-                json!({"jwt_cache_size": options.jwt_cache_size}),
-            );
-            out.push(Definition {
-                name: name.clone(),
-                provider: Value::Object(provider),
-            });
+            out.push(self.provider(name, definition, &path, options, &mut issuers)?);
         }
         Ok((out, schemes))
+    }
+
+    /// A JWT definition as jwt_authn's provider, with ESPv2's defaults: the token forwarded,
+    /// the payload in `X-Endpoint-API-UserInfo`. `issuers` maps each issuer seen to its
+    /// definition: one issuer, one definition.
+    fn provider(
+        &self,
+        name: &str,
+        definition: &Map<String, Value>,
+        path: &str,
+        options: &mut Options,
+        issuers: &mut BTreeMap<String, String>,
+    ) -> Result<Definition, ConfigError> {
+        let (issuer_name, issuer) = legacy(definition, "x-google-issuer", "x-issuer", path)?;
+        let issuer = match issuer {
+            Some(Value::String(issuer)) if !issuer.is_empty() => issuer.clone(),
+            _ => {
+                return Err(ConfigError::required(
+                    format!("{path}.{issuer_name}"),
+                    "is required (the issuer whose tokens this definition accepts)",
+                ))
+            }
+        };
+        if let Some(other) = issuers.insert(issuer.clone(), name.to_owned()) {
+            return Err(ConfigError::invalid(
+                format!("{path}.x-google-issuer"),
+                format!("{issuer:?} is also the issuer of {other:?}: each definition needs its own issuer"),
+            ));
+        }
+        let provider = JwtProvider {
+            audiences: self
+                .audiences(definition, path, options.audience_check)?
+                .unwrap_or_default(),
+            jwks_source: Some(self.keys(definition, &issuer, path, options)?),
+            forward: true,
+            forward_payload_header: format!("{}API-UserInfo", options.header_prefix),
+            pad_forward_payload_header: options.pad_user_info,
+            forward_payload_header_format: options.esp_v1_user_info.then_some(PayloadFormat::EspV1),
+            jwt_cache_config: Some(JwtCacheConfig {
+                jwt_cache_size: options.jwt_cache_size,
+                jwt_max_token_size: 0,
+            }),
+            issuer,
+            ..locations(definition, path)?
+        };
+        Ok(Definition {
+            name: name.to_owned(),
+            provider,
+        })
     }
 
     /// The operations, sorted in ESPv2's route order: literal segments before variables before
@@ -679,78 +757,17 @@ impl<'a> Document<'a> {
             .transpose()?;
         let allow_cors = self.allow_cors()?;
         let Some(Value::Object(paths)) = self.root.get("paths") else {
-            return Err(ConfigError::new(
-                "openapi.paths",
-                "expected an object of paths",
-            ));
+            return Err(ConfigError::expected("openapi.paths", "an object of paths"));
         };
         extensions::check(paths, Place::Paths, "openapi.paths")?;
         let mut operations = Vec::new();
         for (path, item) in paths {
-            if !path.starts_with('/') {
-                // `x-` extensions live beside the paths (checked above).
-                if path.starts_with("x-") {
-                    continue;
-                }
-                return Err(ConfigError::new(
-                    format!("openapi.paths.{path}"),
-                    "a path must start with '/'",
-                ));
+            // `x-` extensions live beside the paths (checked above).
+            if !path.starts_with('/') && path.starts_with("x-") {
+                continue;
             }
-            let item_path = format!("openapi.paths.{path}");
-            let Value::Object(item) = item else {
-                return Err(ConfigError::new(item_path, "expected an object"));
-            };
-            if item.contains_key("$ref") {
-                return Err(ConfigError::new(
-                    format!("{item_path}.$ref"),
-                    "path items by reference are not supported: write the operations inline",
-                ));
-            }
-            extensions::check(item, Place::PathItem, &item_path)?;
-            let template_text = format!("{}{}", self.base_path, path);
-            let template = PathTemplate::parse(&template_text)
-                .map_err(|why| ConfigError::new(item_path.clone(), why))?;
-            for method in METHODS {
-                let Some(operation) = item.get(method) else {
-                    continue;
-                };
-                let operation_path = format!("{item_path}.{method}");
-                let Value::Object(operation) = operation else {
-                    return Err(ConfigError::new(operation_path, "expected an object"));
-                };
-                extensions::check(operation, Place::Operation, &operation_path)?;
-                let method = method.to_ascii_uppercase();
-                let label = match operation.get("operationId").and_then(Value::as_str) {
-                    Some(id) => format!("{method} {template_text} ({id})"),
-                    None => format!("{method} {template_text}"),
-                };
-                let requirement = operation_requirement(
-                    operation,
-                    &operation_path,
-                    schemes,
-                    (&top_security, &top_x_security),
-                )?;
-                operations.push(Operation {
-                    template: template.clone(),
-                    template_text: template_text.clone(),
-                    method,
-                    path: operation_path,
-                    label,
-                    requirement,
-                });
-            }
-            // ESPv2 with `allowCors`: every path gets an unauthenticated OPTIONS method.
-            if allow_cors && !item.contains_key("options") {
-                operations.push(Operation {
-                    template,
-                    template_text: template_text.clone(),
-                    method: "OPTIONS".to_owned(),
-                    path: format!("{item_path}.options"),
-                    label: format!("OPTIONS {template_text}"),
-                    requirement: Requirement::default(),
-                });
-            }
+            let top = (&top_security, &top_x_security);
+            operations.extend(self.path_operations(path, item, schemes, top, allow_cors)?);
         }
         operations.sort_by(|a, b| {
             a.template
@@ -758,6 +775,77 @@ impl<'a> Document<'a> {
                 .cmp(&b.template.specificity())
                 .then_with(|| a.method.cmp(&b.method))
         });
+        Ok(operations)
+    }
+
+    /// The operations of one path item: one per method, and with `allowCors` an
+    /// unauthenticated OPTIONS where the item has none (as ESPv2 adds it).
+    fn path_operations(
+        &self,
+        path: &str,
+        item: &Value,
+        schemes: &BTreeMap<String, Scheme>,
+        top: (
+            &Option<security::Alternatives>,
+            &Option<security::Alternatives>,
+        ),
+        allow_cors: bool,
+    ) -> Result<Vec<Operation>, ConfigError> {
+        let item_path = format!("openapi.paths.{path}");
+        if !path.starts_with('/') {
+            return Err(ConfigError::invalid(
+                item_path,
+                "a path must start with '/'",
+            ));
+        }
+        let Value::Object(item) = item else {
+            return Err(ConfigError::expected(item_path, "an object"));
+        };
+        if item.contains_key("$ref") {
+            return Err(ConfigError::invalid(
+                format!("{item_path}.$ref"),
+                "path items by reference are not supported: write the operations inline",
+            ));
+        }
+        extensions::check(item, Place::PathItem, &item_path)?;
+        let template_text = format!("{}{}", self.base_path, path);
+        let template = PathTemplate::parse(&template_text)
+            .map_err(|why| ConfigError::invalid(item_path.clone(), why))?;
+        let mut operations = Vec::new();
+        for method in METHODS {
+            let Some(operation) = item.get(method) else {
+                continue;
+            };
+            let operation_path = format!("{item_path}.{method}");
+            let Value::Object(operation) = operation else {
+                return Err(ConfigError::expected(operation_path, "an object"));
+            };
+            extensions::check(operation, Place::Operation, &operation_path)?;
+            let method = method.to_ascii_uppercase();
+            let label = match operation.get("operationId").and_then(Value::as_str) {
+                Some(id) => format!("{method} {template_text} ({id})"),
+                None => format!("{method} {template_text}"),
+            };
+            let requirement = operation_requirement(operation, &operation_path, schemes, top)?;
+            operations.push(Operation {
+                template: template.clone(),
+                template_text: template_text.clone(),
+                method,
+                path: operation_path,
+                label,
+                requirement,
+            });
+        }
+        if allow_cors && !item.contains_key("options") {
+            operations.push(Operation {
+                template,
+                template_text: template_text.clone(),
+                method: "OPTIONS".to_owned(),
+                path: format!("{item_path}.options"),
+                label: format!("OPTIONS {template_text}"),
+                requirement: Requirement::default(),
+            });
+        }
         Ok(operations)
     }
 
@@ -795,21 +883,18 @@ impl<'a> Document<'a> {
                     .map(str::to_owned)
                     .collect();
                 if audiences.is_empty() {
-                    return Err(ConfigError::new(
+                    return Err(ConfigError::invalid(
                         format!("{path}.x-google-audiences"),
                         "lists no audience",
                     ));
                 }
                 Ok(Some(audiences))
             }
-            Some(_) => Err(ConfigError::new(
-                format!("{path}.x-google-audiences"),
-                "expected a comma-separated string",
-            )),
+            Some(_) => Err(ConfigError::expected(format!("{path}.x-google-audiences"), "a comma-separated string")),
             None if !default_check => Ok(None),
             None => match self.host {
                 Some(host) => Ok(Some(vec![format!("https://{host}")])),
-                None => Err(ConfigError::new(
+                None => Err(ConfigError::invalid(
                     format!("{path}.x-google-audiences"),
                     "is required when the document has no host (the default audience is https://<host>)",
                 )),
@@ -824,36 +909,28 @@ impl<'a> Document<'a> {
         issuer: &str,
         path: &str,
         options: &mut Options,
-    ) -> Result<Map<String, Value>, ConfigError> {
-        let mut out = Map::new();
+    ) -> Result<JwksSource, ConfigError> {
         let (jwks_name, jwks_value) = legacy(definition, "x-google-jwks_uri", "x-jwks_uri", path)?;
         let jwks_path = format!("{path}.{jwks_name}");
         let jwks_uri = match jwks_value {
             None => None,
             Some(Value::String(uri)) if uri.is_empty() => None,
-            Some(Value::String(uri)) => {
-                Some(HttpUri::parse(uri).map_err(|why| ConfigError::new(jwks_path.clone(), why))?)
-            }
-            Some(_) => return Err(ConfigError::new(jwks_path, "expected a URI")),
+            Some(Value::String(uri)) => Some(
+                HttpUri::parse(uri).map_err(|why| ConfigError::invalid(jwks_path.clone(), why))?,
+            ),
+            Some(_) => return Err(ConfigError::expected(jwks_path, "a URI")),
         };
         match jwks_uri {
             Some(uri) => {
                 if let Some(body) = options.local_jwks.remove(&uri.uri) {
                     check_key_set(&body, &uri.uri)?;
-                    out.insert("local_jwks".to_owned(), json!({"inline_string": body}));
-                } else {
-                    out.insert(
-                        "remote_jwks".to_owned(),
-                        json!({
-                            "http_uri": {"uri": uri.uri, "cluster": options.cluster(&uri), "timeout": "5s"},
-                            "cache_duration": format!("{}s", options.jwks_cache_seconds),
-                        }),
-                    );
+                    return Ok(JwksSource::LocalJwks(DataSource::InlineString(body)));
                 }
+                Ok(options.remote_jwks(&uri, uri.uri.clone()))
             }
             None => {
                 if !issuer.starts_with("http://") && !issuer.starts_with("https://") {
-                    return Err(ConfigError::new(
+                    return Err(ConfigError::invalid(
                         jwks_path,
                         format!(
                             "is required: the issuer {issuer:?} is not a URL to discover keys from"
@@ -861,7 +938,7 @@ impl<'a> Document<'a> {
                     ));
                 }
                 let discovery = crate::keys::remote::discovery_uri(issuer).map_err(|why| {
-                    ConfigError::new(
+                    ConfigError::invalid(
                         jwks_path.clone(),
                         format!("absent, and OpenID discovery is impossible: {why}"),
                     )
@@ -871,7 +948,7 @@ impl<'a> Document<'a> {
                     let found = parse_discovery(document.as_bytes(), &Limits::DEFAULT)
                         .and_then(|found| found.issuer_checked(issuer))
                         .map_err(|why| {
-                            ConfigError::new(
+                            ConfigError::invalid(
                                 format!("local_jwks.{}", discovery.uri),
                                 why.to_string(),
                             )
@@ -880,7 +957,7 @@ impl<'a> Document<'a> {
                         .local_jwks
                         .remove(&found.jwks_uri.uri)
                         .ok_or_else(|| {
-                            ConfigError::new(
+                            ConfigError::invalid(
                                 format!("local_jwks.{}", discovery.uri),
                                 format!(
                                     "names jwks_uri {:?}, which local_jwks does not have",
@@ -889,19 +966,12 @@ impl<'a> Document<'a> {
                             )
                         })?;
                     check_key_set(&body, &found.jwks_uri.uri)?;
-                    out.insert("local_jwks".to_owned(), json!({"inline_string": body}));
-                } else {
-                    out.insert(
-                        "remote_jwks".to_owned(),
-                        json!({
-                            "http_uri": {"cluster": options.cluster(&discovery), "timeout": "5s"},
-                            "cache_duration": format!("{}s", options.jwks_cache_seconds),
-                        }),
-                    );
+                    return Ok(JwksSource::LocalJwks(DataSource::InlineString(body)));
                 }
+                // No URI: the filter discovers it from the issuer.
+                Ok(options.remote_jwks(&discovery, String::new()))
             }
         }
-        Ok(out)
     }
 
     /// `x-google-endpoints: [{name, allowCors: true}]`.
@@ -911,9 +981,9 @@ impl<'a> Document<'a> {
             Some(Value::Array(endpoints)) => Ok(endpoints
                 .iter()
                 .any(|endpoint| endpoint.get("allowCors").and_then(Value::as_bool) == Some(true))),
-            Some(_) => Err(ConfigError::new(
+            Some(_) => Err(ConfigError::expected(
                 "openapi.x-google-endpoints",
-                "expected a list",
+                "a list",
             )),
         }
     }
@@ -924,9 +994,9 @@ impl<'a> Document<'a> {
             None => Ok(false),
             Some(Value::String(value)) if value == "all" => Ok(true),
             Some(Value::String(value)) if value == "configured" => Ok(false),
-            Some(_) => Err(ConfigError::new(
+            Some(_) => Err(ConfigError::expected(
                 "openapi.x-google-allow",
-                "expected \"all\" or \"configured\"",
+                "\"all\" or \"configured\"",
             )),
         }
     }
@@ -936,87 +1006,74 @@ impl<'a> Document<'a> {
 fn check_key_set(body: &str, uri: &str) -> Result<(), ConfigError> {
     crate::keys::KeySet::parse(body.as_bytes(), &Limits::DEFAULT)
         .map(|_| ())
-        .map_err(|why| ConfigError::new(format!("local_jwks.{uri}"), why.to_string()))
+        .map_err(|why| ConfigError::invalid(format!("local_jwks.{uri}"), why.to_string()))
 }
 
 /// `x-google-jwt-locations` (they replace the defaults), else ESPv2's defaults:
-/// `Authorization: Bearer`, `X-Goog-Iap-Jwt-Assertion`, `?access_token=`.
-fn locations(
-    definition: &Map<String, Value>,
-    path: &str,
-) -> Result<Map<String, Value>, ConfigError> {
-    let mut headers = Vec::new();
-    let mut params = Vec::new();
-    let mut cookies = Vec::new();
-    match definition.get("x-google-jwt-locations") {
+/// `Authorization: Bearer`, `X-Goog-Iap-Jwt-Assertion`, `?access_token=`; as a provider with
+/// only its locations set.
+fn locations(definition: &Map<String, Value>, path: &str) -> Result<JwtProvider, ConfigError> {
+    let mut out = JwtProvider::default();
+    let header = |name: &str, value_prefix: &str| JwtHeader {
+        name: name.to_owned(),
+        value_prefix: value_prefix.to_owned(),
+    };
+    let list = match definition.get("x-google-jwt-locations") {
         None => {
-            headers.push(json!({"name": "Authorization", "value_prefix": "Bearer "}));
-            headers.push(json!({"name": "X-Goog-Iap-Jwt-Assertion"}));
-            params.push(json!("access_token"));
+            out.from_headers = vec![
+                header("Authorization", "Bearer "),
+                header("X-Goog-Iap-Jwt-Assertion", ""),
+            ];
+            out.from_params = vec!["access_token".to_owned()];
+            return Ok(out);
         }
-        Some(Value::Array(list)) => {
-            for (index, location) in list.iter().enumerate() {
-                let at = format!("{path}.x-google-jwt-locations[{index}]");
-                let Value::Object(location) = location else {
-                    return Err(ConfigError::new(at, "expected an object"));
-                };
-                let text = |name: &str| match location.get(name) {
-                    None => Ok(None),
-                    Some(Value::String(text)) if !text.is_empty() => Ok(Some(text.clone())),
-                    Some(_) => Err(ConfigError::new(
-                        format!("{at}.{name}"),
-                        "expected a non-empty string",
-                    )),
-                };
-                match (text("header")?, text("query")?, text("cookie")?) {
-                    (Some(header), None, None) => {
-                        if !crate::config::is_header_name(&header) {
-                            return Err(ConfigError::new(
-                                format!("{at}.header"),
-                                "expected a header name",
-                            ));
-                        }
-                        let mut entry = json!({"name": header});
-                        if let (Some(prefix), Value::Object(entry)) =
-                            (text("value_prefix")?, &mut entry)
-                        {
-                            entry.insert("value_prefix".to_owned(), Value::String(prefix));
-                        }
-                        headers.push(entry);
-                    }
-                    (None, Some(query), None) => params.push(Value::String(query)),
-                    (None, None, Some(cookie)) => cookies.push(Value::String(cookie)),
-                    _ => {
-                        return Err(ConfigError::new(
-                            at,
-                            "give exactly one of header, query or cookie",
-                        ))
-                    }
-                }
-            }
-            if headers.is_empty() && params.is_empty() && cookies.is_empty() {
-                return Err(ConfigError::new(
-                    format!("{path}.x-google-jwt-locations"),
-                    "lists no location",
-                ));
-            }
-        }
+        Some(Value::Array(list)) => list,
         Some(_) => {
-            return Err(ConfigError::new(
+            return Err(ConfigError::expected(
                 format!("{path}.x-google-jwt-locations"),
-                "expected a list of {header, value_prefix} or {query} objects",
+                "a list of {header, value_prefix} or {query} objects",
             ))
         }
+    };
+    for (index, location) in list.iter().enumerate() {
+        let at = format!("{path}.x-google-jwt-locations[{index}]");
+        let Value::Object(location) = location else {
+            return Err(ConfigError::expected(at, "an object"));
+        };
+        let text = |name: &str| match location.get(name) {
+            None => Ok(None),
+            Some(Value::String(text)) if !text.is_empty() => Ok(Some(text.clone())),
+            Some(_) => Err(ConfigError::expected(
+                format!("{at}.{name}"),
+                "a non-empty string",
+            )),
+        };
+        match (text("header")?, text("query")?, text("cookie")?) {
+            (Some(name), None, None) => {
+                if !crate::config::is_header_name(&name) {
+                    return Err(ConfigError::expected(
+                        format!("{at}.header"),
+                        "a header name",
+                    ));
+                }
+                let value_prefix = text("value_prefix")?.unwrap_or_default();
+                out.from_headers.push(JwtHeader { name, value_prefix });
+            }
+            (None, Some(query), None) => out.from_params.push(query),
+            (None, None, Some(cookie)) => out.from_cookies.push(cookie),
+            _ => {
+                return Err(ConfigError::invalid(
+                    at,
+                    "give exactly one of header, query or cookie",
+                ))
+            }
+        }
     }
-    let mut out = Map::new();
-    if !headers.is_empty() {
-        out.insert("from_headers".to_owned(), Value::Array(headers));
-    }
-    if !params.is_empty() {
-        out.insert("from_params".to_owned(), Value::Array(params));
-    }
-    if !cookies.is_empty() {
-        out.insert("from_cookies".to_owned(), Value::Array(cookies));
+    if out.from_headers.is_empty() && out.from_params.is_empty() && out.from_cookies.is_empty() {
+        return Err(ConfigError::invalid(
+            format!("{path}.x-google-jwt-locations"),
+            "lists no location",
+        ));
     }
     Ok(out)
 }
@@ -1058,7 +1115,7 @@ fn operation_requirement(
         .flatten()
         .any(|need| matches!(need, security::Need::Jwt { .. }));
     if names_jwt {
-        return Err(ConfigError::new(
+        return Err(ConfigError::invalid(
             format!("{path}.x-security"),
             "ESP's legacy x-security beside a security list that names JWT schemes: write every requirement in security (x-security's audiences become the definitions' x-google-audiences)",
         ));
@@ -1077,7 +1134,7 @@ fn legacy<'v>(
     path: &str,
 ) -> Result<(&'static str, Option<&'v Value>), ConfigError> {
     match (definition.get(current), definition.get(old)) {
-        (Some(_), Some(_)) => Err(ConfigError::new(
+        (Some(_), Some(_)) => Err(ConfigError::invalid(
             format!("{path}.{old}"),
             format!("give {current} only ({old} is ESP's legacy name for it)"),
         )),
@@ -1093,6 +1150,14 @@ fn backend_auth(backend: Option<&Value>) -> bool {
         backend.get("address").is_some()
             && backend.get("disable_auth").and_then(Value::as_bool) != Some(true)
     })
+}
+
+#[cfg(test)]
+impl Translation {
+    /// The configuration as the command line prints it.
+    fn json(&self) -> Value {
+        serde_json::to_value(&self.config).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

@@ -6,8 +6,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
+use crate::config::model::{
+    ApiKeyDigests, ApiKeyHeader, JwtRequirement, ProviderWithAudiences, RequirementList,
+};
 use crate::config::{is_header_name, ConfigError};
 
 /// What a `securityDefinitions` entry is.
@@ -15,9 +18,8 @@ use crate::config::{is_header_name, ConfigError};
 pub(super) enum Scheme {
     /// `type: oauth2` with `x-google-issuer`: a provider.
     Jwt,
-    /// `type: apiKey`: where the key is read, as `api_keys` locations (`from_params`,
-    /// `from_headers`).
-    ApiKey(Map<String, Value>),
+    /// `type: apiKey`: where the key is read, as an `api_keys` entry without digests.
+    ApiKey(ApiKeyDigests),
     /// `type: basic`: neither jwt-gate nor ESP checks it.
     Basic,
 }
@@ -85,13 +87,18 @@ impl Requirement {
     /// jwt_authn's form: `provider_name`, `provider_and_audiences`, `api_key_name` leaves;
     /// `requires_all` for AND (tokens before keys, as ESPv2 runs jwt_authn before its key
     /// check), `requires_any` for OR.
-    pub fn to_json(&self) -> Option<Value> {
-        let clauses: Vec<Value> = self
+    pub fn to_requirement(&self) -> Option<JwtRequirement> {
+        let clauses: Vec<JwtRequirement> = self
             .clauses
             .iter()
-            .map(|clause| group("requires_any", clause.iter().map(|all| and(all)).collect()))
+            .map(|clause| {
+                group(
+                    JwtRequirement::RequiresAny,
+                    clause.iter().map(|all| and(all)).collect(),
+                )
+            })
             .collect();
-        (!clauses.is_empty()).then(|| group("requires_all", clauses))
+        (!clauses.is_empty()).then(|| group(JwtRequirement::RequiresAll, clauses))
     }
 
     fn needs(&self) -> impl Iterator<Item = &Need> {
@@ -99,36 +106,46 @@ impl Requirement {
     }
 }
 
-fn and(needs: &[Need]) -> Value {
+fn and(needs: &[Need]) -> JwtRequirement {
     let (jwts, keys): (Vec<&Need>, Vec<&Need>) = needs
         .iter()
         .partition(|need| matches!(need, Need::Jwt { .. }));
     group(
-        "requires_all",
+        JwtRequirement::RequiresAll,
         jwts.into_iter().chain(keys).map(leaf).collect(),
     )
 }
 
-fn leaf(need: &Need) -> Value {
+fn leaf(need: &Need) -> JwtRequirement {
     match need {
         Need::Jwt {
             name,
             audiences: None,
-        } => json!({"provider_name": name}),
+        } => JwtRequirement::ProviderName(name.clone()),
         Need::Jwt {
             name,
             audiences: Some(audiences),
-        } => json!({"provider_and_audiences": {"provider_name": name, "audiences": audiences}}),
-        Need::Key(name) => json!({"api_key_name": name}),
+        } => JwtRequirement::ProviderAndAudiences(ProviderWithAudiences {
+            provider_name: name.clone(),
+            audiences: audiences.clone(),
+        }),
+        Need::Key(name) => JwtRequirement::ApiKeyName(name.clone()),
     }
 }
 
-/// One child stands alone; several are grouped.
-fn group(kind: &str, mut children: Vec<Value>) -> Value {
+/// One child stands alone; several are grouped by `kind`.
+fn group(
+    kind: fn(RequirementList) -> JwtRequirement,
+    mut children: Vec<JwtRequirement>,
+) -> JwtRequirement {
     if children.len() == 1 {
-        return children.pop().unwrap_or_default();
+        if let Some(only) = children.pop() {
+            return only;
+        }
     }
-    json!({ kind: {"requirements": children} })
+    kind(RequirementList {
+        requirements: children,
+    })
 }
 
 /// A `security` list: `[]` (or only `{}` and `basic` objects, which ESP adds nothing for) is
@@ -139,16 +156,16 @@ pub(super) fn alternatives(
     schemes: &BTreeMap<String, Scheme>,
 ) -> Result<Option<Alternatives>, ConfigError> {
     let Value::Array(objects) = list else {
-        return Err(ConfigError::new(
+        return Err(ConfigError::expected(
             path,
-            "expected a list of security requirements",
+            "a list of security requirements",
         ));
     };
     let mut out = Vec::new();
     for (index, object) in objects.iter().enumerate() {
         let at = format!("{path}[{index}]");
         let Value::Object(names) = object else {
-            return Err(ConfigError::new(at, "expected an object"));
+            return Err(ConfigError::expected(at, "an object"));
         };
         let mut all = Vec::new();
         for name in names.keys() {
@@ -160,7 +177,7 @@ pub(super) fn alternatives(
                 Some(Scheme::ApiKey(_)) => all.push(Need::Key(name.clone())),
                 Some(Scheme::Basic) => {}
                 None => {
-                    return Err(ConfigError::new(
+                    return Err(ConfigError::invalid(
                         at,
                         format!("{name:?} is not in securityDefinitions"),
                     ))
@@ -183,9 +200,9 @@ pub(super) fn x_security(
     schemes: &BTreeMap<String, Scheme>,
 ) -> Result<Alternatives, ConfigError> {
     let Value::Array(objects) = value else {
-        return Err(ConfigError::new(
+        return Err(ConfigError::expected(
             path,
-            "expected a list of {\"<definition>\": {\"audiences\": [...]}} objects",
+            "a list of {\"<definition>\": {\"audiences\": [...]}} objects",
         ));
     };
     let mut out = Vec::new();
@@ -194,16 +211,16 @@ pub(super) fn x_security(
         let entries = match object {
             Value::Object(entries) if entries.len() == 1 => entries,
             _ => {
-                return Err(ConfigError::new(
+                return Err(ConfigError::expected(
                     at,
-                    "expected an object naming one definition (x-security has no AND)",
+                    "an object naming one definition (x-security has no AND)",
                 ))
             }
         };
         for (name, requirement) in entries {
             let at = format!("{at}.{name}");
             if !matches!(schemes.get(name), Some(Scheme::Jwt)) {
-                return Err(ConfigError::new(
+                return Err(ConfigError::invalid(
                     at,
                     format!("{name:?} is not an oauth2 definition with x-google-issuer"),
                 ));
@@ -216,9 +233,9 @@ pub(super) fn x_security(
                 _ => None,
             }
             .ok_or_else(|| {
-                ConfigError::new(
+                ConfigError::expected(
                     format!("{at}.audiences"),
-                    "expected a list of audiences ([] keeps the definition's own)",
+                    "a list of audiences ([] keeps the definition's own)",
                 )
             })?;
             out.push(vec![Need::Jwt {
@@ -235,41 +252,42 @@ pub(super) fn x_security(
 pub(super) fn api_key_locations(
     definition: &Map<String, Value>,
     path: &str,
-) -> Result<Map<String, Value>, ConfigError> {
+) -> Result<ApiKeyDigests, ConfigError> {
     let text = |field: &str| match definition.get(field) {
         None => Ok(None),
         Some(Value::String(text)) if !text.is_empty() => Ok(Some(text.as_str())),
-        Some(_) => Err(ConfigError::new(
+        Some(_) => Err(ConfigError::expected(
             format!("{path}.{field}"),
-            "expected a non-empty string",
+            "a non-empty string",
         )),
     };
-    let mut out = Map::new();
+    let mut out = ApiKeyDigests::default();
+    let header = |name: &str| ApiKeyHeader {
+        name: name.to_owned(),
+    };
     match (text("in")?, text("name")?) {
         (None, None) => {
-            out.insert("from_params".to_owned(), json!(["key", "api_key"]));
-            out.insert("from_headers".to_owned(), json!([{"name": "x-api-key"}]));
+            out.from_params = vec!["key".to_owned(), "api_key".to_owned()];
+            out.from_headers = vec![header("x-api-key")];
         }
-        (Some("query"), Some(name)) => {
-            out.insert("from_params".to_owned(), json!([name]));
-        }
+        (Some("query"), Some(name)) => out.from_params = vec![name.to_owned()],
         (Some("header"), Some(name)) => {
             if !is_header_name(name) {
-                return Err(ConfigError::new(
+                return Err(ConfigError::expected(
                     format!("{path}.name"),
-                    "expected a header name",
+                    "a header name",
                 ));
             }
-            out.insert("from_headers".to_owned(), json!([{ "name": name }]));
+            out.from_headers = vec![header(name)];
         }
         (Some(_), Some(_)) => {
-            return Err(ConfigError::new(
+            return Err(ConfigError::expected(
                 format!("{path}.in"),
-                "expected \"query\" or \"header\"",
+                "\"query\" or \"header\"",
             ))
         }
         _ => {
-            return Err(ConfigError::new(
+            return Err(ConfigError::invalid(
                 path,
                 "give both in and name, or neither (ESPv2's places: ?key=, ?api_key=, x-api-key)",
             ))

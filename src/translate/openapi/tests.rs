@@ -49,7 +49,7 @@ const GOOD_KEY_DIGEST: &str = "b8ce88d57f4916859bcecb01b98b041299a759313987af89f
 
 /// The document with `extra` options beside it (and the API key checked unless `extra` says).
 fn translated(extra: Value) -> Value {
-    translation(extra).config
+    translation(extra).json()
 }
 
 fn translation(extra: Value) -> Translation {
@@ -203,17 +203,17 @@ fn backend_auth_moves_authorization() {
     let keys = json!({"sha256": [GOOD_KEY_DIGEST]});
     let out = translate(&json!({"openapi": doc, "api_keys": keys}))
         .unwrap()
-        .config;
+        .json();
     assert_eq!(out["x_forwarded_authorization"], true);
     doc["x-google-backend"] = json!({"address": "https://backend.run.app", "disable_auth": true});
     let out = translate(&json!({"openapi": doc, "api_keys": keys}))
         .unwrap()
-        .config;
+        .json();
     assert!(out.get("x_forwarded_authorization").is_none());
     doc["paths"]["/health"]["get"]["x-google-backend"] = json!({"address": "https://b.run.app"});
     let out = translate(&json!({"openapi": doc, "api_keys": keys}))
         .unwrap()
-        .config;
+        .json();
     assert_eq!(out["x_forwarded_authorization"], true);
 }
 
@@ -349,7 +349,7 @@ fn custom_locations_replace_the_defaults() {
     ]);
     let out = translate(&json!({"openapi": doc, "api_keys": "unchecked"}))
         .unwrap()
-        .config;
+        .json();
     let auth0 = &out["providers"]["auth0"];
     assert_eq!(
         auth0["from_headers"],
@@ -366,7 +366,7 @@ fn allow_cors_adds_unauthenticated_options() {
         json!([{"name": "bookstore.endpoints.p.cloud.goog", "allowCors": true}]);
     let out = translate(&json!({"openapi": doc, "api_keys": "unchecked"}))
         .unwrap()
-        .config;
+        .json();
     let options: Vec<&Value> = out["rules"]
         .as_array()
         .unwrap()
@@ -383,7 +383,7 @@ fn unlisted_operations_get_espv2s_404_and_405() {
     doc.as_object_mut().unwrap().remove("security");
     let out = translate(&json!({"openapi": doc, "api_keys": "unchecked"}))
         .unwrap()
-        .config;
+        .json();
     let rules = out["rules"].as_array().unwrap();
     assert_eq!(
         rules.last().unwrap(),
@@ -407,7 +407,7 @@ fn letting_unlisted_operations_through_is_a_warning() {
         (json!({"api_keys": keys}), "openapi.x-google-allow"),
     ] {
         let translation = with(|d| d["x-google-allow"] = json!("all"), options).unwrap();
-        assert!(summary(&translation.config)
+        assert!(summary(&translation.json())
             .iter()
             .all(|rule| !rule.contains("deny")));
         let warning = translation
@@ -428,7 +428,7 @@ fn letting_unlisted_operations_through_is_a_warning() {
         json!({"allow_unlisted_operations": false, "api_keys": keys}),
     )
     .unwrap();
-    assert!(summary(&translation.config)
+    assert!(summary(&translation.json())
         .last()
         .unwrap()
         .ends_with("deny 404"));
@@ -496,7 +496,7 @@ fn checked_api_keys_follow_openapi_semantics() {
         json!({"api_keys": {"sha256": [GOOD_KEY_DIGEST.to_uppercase()]}}),
     )
     .unwrap();
-    let out = &translation.config;
+    let out = &translation.json();
     assert_eq!(
         &summary(out)[..3],
         [
@@ -549,7 +549,7 @@ fn unchecked_api_keys_are_a_logged_choice() {
              not checked (\"api_keys\": \"unchecked\"): its JWT requirement still applies",
         ]
     );
-    assert_eq!(translation.config["api_keys"], json!({"key": "unchecked"}));
+    assert_eq!(translation.json()["api_keys"], json!({"key": "unchecked"}));
     // The filter logs them, and the jwt_authn form says "unchecked" itself.
     let mut config = json!({"openapi": document(), "api_keys": "unchecked"});
     config["openapi"]["paths"]["/shelves/{shelf}"]["put"]["security"] =
@@ -557,7 +557,7 @@ fn unchecked_api_keys_are_a_logged_choice() {
     let loaded = Config::from_json(config.to_string().as_bytes()).unwrap();
     assert_eq!(loaded.warnings.len(), 4, "{:?}", loaded.warnings);
     assert_eq!(loaded.warnings[3].path, "api_keys.key");
-    let direct = Config::from_value(&translation.config).unwrap();
+    let direct = Config::from_value(&translation.json()).unwrap();
     assert_eq!(direct.warnings.len(), 1);
 }
 
@@ -632,7 +632,7 @@ fn basic_schemes_are_left_to_the_backend_with_a_warning() {
     )
     .unwrap();
     // As ESP: a basic alternative adds nothing, so the JWT one stands.
-    assert!(summary(&translation.config)
+    assert!(summary(&translation.json())
         .contains(&r#""GET" "/api/health" {"provider_name":"auth0"}"#.to_owned()));
     assert!(translation
         .warnings
@@ -708,7 +708,7 @@ fn misspelled_or_misplaced_google_extensions_are_refused() {
     )
     .unwrap();
     assert_eq!(
-        translation.config["providers"]["auth0"]["remote_jwks"]["http_uri"]["uri"],
+        translation.json()["providers"]["auth0"]["remote_jwks"]["http_uri"]["uri"],
         "https://tenant.auth0.com/.well-known/jwks.json"
     );
 }
@@ -731,7 +731,7 @@ fn x_security_is_read_as_esp_read_it() {
     };
     let out = with(legacy, json!({"api_keys": {"sha256": [GOOD_KEY_DIGEST]}}))
         .unwrap()
-        .config;
+        .json();
     assert_eq!(
         &summary(&out)[..4],
         [
