@@ -67,7 +67,7 @@ bench: build
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq wrk; fi; }
 	$(VPY) -m pip install -q -r bench/requirements.txt
-	JWT_GATE_WASM=$(WASM) $(VPY) bench/run.py $(BENCH_ARGS)
+	JWT_GATE_WASM=$(WASM) $(VPY) -m bench.run $(BENCH_ARGS)
 
 ## soak: SOAK_SECONDS (default 600) of wrk against jwt-gate in Envoy: valid, expired, forged and
 ## missing tokens for local and remote providers, every answer checked; fails on a wrong answer or RSS growth.
@@ -76,7 +76,7 @@ soak: build
 	@command -v wrk >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq wrk; fi; }
-	JWT_GATE_WASM=$(WASM) $(VPY) bench/soak.py --seconds $(SOAK_SECONDS)
+	JWT_GATE_WASM=$(WASM) $(VPY) -m bench.soak --seconds $(SOAK_SECONDS)
 
 ## fuzz: run every fuzz target for FUZZ_SECONDS each (nightly + cargo-fuzz, installed if missing).
 ## New inputs go to fuzz/work/ (git-ignored); crashes to fuzz/artifacts/: copy a crash into

@@ -336,7 +336,7 @@ def markdown(results: dict, chart_name: str | None) -> str:
         f"One run of `bench/run.py` on {results['generated'][:10]}: every Envoy variant started at "
         f"once on the same machine, each loaded in turn by wrk; requests/s and latencies are the "
         f"median of {settings['runs']} run(s) of {settings['duration_s']} s per cell. "
-        "Re-run it with `make bench` (or `.venv/bin/python bench/run.py`); see [Method](#method)."
+        "Re-run it with `make bench` (or `.venv/bin/python -m bench.run`); see [Method](#method)."
     )
     if settings["quick"] or settings["only"]:
         add("")
@@ -645,8 +645,8 @@ def markdown(results: dict, chart_name: str | None) -> str:
             f"  - no ring variant: {build.get('signature_verifier_probe', 'not run')}"
         )
     add(
-        f"- **Envoy**: `{results['commands']['envoy']}` (the command of `integration/harness.py`'s "
-        f"`Envoy`; "
+        f"- **Envoy**: `{results['commands']['envoy']}` (the command of "
+        f"`jwt_gate_testkit.envoy.Envoy`; "
         + (
             f"pinned by starting it with the CPU affinity {{{settings['envoy_cpu']}}}, which every "
             "thread it creates inherits; the run checks that every thread's `Cpus_allowed_list` "
@@ -730,7 +730,7 @@ def markdown(results: dict, chart_name: str | None) -> str:
         "are left out (–) when either side was wrong."
     )
     add(
-        f"- **Re-run**: `make bench` or `.venv/bin/python bench/run.py` (`--runs N`, `--duration S`, "
+        f"- **Re-run**: `make bench` or `.venv/bin/python -m bench.run` (`--runs N`, `--duration S`, "
         "`--quick` for 1 × 2 s, `--only gate,authn_cache,same` to select variants and scenarios, "
         "`--no-pin`, `--render-only` to redraw this page from `bench/results.json`). A full run takes "
         f"about {max(1, round(results['elapsed_seconds'] / 60))} min here."

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """jwt-gate against Envoy's native jwt_authn and a filter-less Envoy, side by side, with wrk.
 
-    .venv/bin/python bench/run.py                 # full run: 3 runs x 8 s per cell (~12 min)
-    .venv/bin/python bench/run.py --quick         # smoke test: 1 run x 2 s per cell
-    .venv/bin/python bench/run.py --only gate,authn_cache,same,rs256
-    .venv/bin/python bench/run.py --render-only   # re-render docs/ from bench/results.json
+    .venv/bin/python -m bench.run                 # full run: 3 runs x 8 s per cell (~12 min)
+    .venv/bin/python -m bench.run --quick         # smoke test: 1 run x 2 s per cell
+    .venv/bin/python -m bench.run --only gate,authn_cache,same,rs256
+    .venv/bin/python -m bench.run --render-only   # re-render docs/ from bench/results.json
+
+from the repository root (bench/ is a package: it imports bench.report and jwt_gate_testkit).
 
 Every Envoy variant runs at once (one process each, `--concurrency 1`, every thread pinned to
 core 0), each answering from a direct_response route so that the filter is what is measured; wrk
@@ -36,27 +38,26 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt_gate_testkit.artifacts import ENVOY_BIN, REPO, WASM
+from jwt_gate_testkit.bootstrap import bootstrap, jwt_authn_filter, jwt_gate_filter
+from jwt_gate_testkit.client import request
+from jwt_gate_testkit.envoy import Envoy, EnvoyFailed, remove_stale_run_dirs
+from jwt_gate_testkit.tokens import AUDIENCE, ISSUER, public_jwk
+
+from bench import report
+
 BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-sys.path.insert(0, str(REPO / "integration"))
-sys.path.insert(0, str(BENCH))
-
-import harness  # noqa: E402  (integration/harness.py: Envoy process wrapper, filters, JWKs)
-import jwt  # noqa: E402
-from cryptography.hazmat.primitives import serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
-
-import report  # noqa: E402
-
 TMP = BENCH / ".tmp"
+ENVOY_RUNS = TMP / "envoy"  # Envoy configs and logs, one directory per Envoy
 TOKENS_DIR = TMP / "tokens"
 LUA = BENCH / "tokens.lua"
 RESULTS = BENCH / "results.json"
 DOC = REPO / "docs" / "benchmarks.md"
 CHART = REPO / "docs" / "benchmarks.png"
 
-ISSUER = harness.ISSUER
-AUDIENCE = harness.AUDIENCE
 TOKEN_LIFETIME = 24 * 3600  # pool tokens are reused across invocations while they have 3 h left
 TOKEN_MIN_LEFT = 3 * 3600
 ENVOY_CPU = 0
@@ -192,7 +193,7 @@ class Tokens:
         )
 
     def jwks(self) -> str:
-        return json.dumps({"keys": [harness.public_jwk(self.private[k], k) for k in ("rsa", "es256")]})
+        return json.dumps({"keys": [public_jwk(self.private[k], k) for k in ("rsa", "es256")]})
 
     def mint(self, alg: str = "RS256", key: str | None = None, kid: str | None = None, **claims) -> str:
         """A token like the pools' (valid for an hour unless `claims` say otherwise)."""
@@ -249,7 +250,7 @@ class Variant:
     kind: str  # none | authn | gate
     http_filter: dict | None
     config: dict | None = None  # the JwtAuthentication JSON (authn) / plugin configuration (gate)
-    envoy: harness.Envoy | None = field(default=None, repr=False)
+    envoy: Envoy | None = field(default=None, repr=False)
     port: int = 0
     log_lines: list[str] = field(default_factory=list)
 
@@ -279,64 +280,19 @@ def make_variants(tokens: Tokens, wasm: Path, ring: bool) -> list[Variant]:
     cached, uncached = authn_config(jwks, True), authn_config(jwks, False)
     variants = [
         Variant("none", "no filter (ceiling)", "none", None),
-        Variant("authn_cache", "jwt_authn, cache on", "authn", harness.jwt_authn_filter(cached), cached),
+        Variant("authn_cache", "jwt_authn, cache on", "authn", jwt_authn_filter(cached), cached),
         Variant("authn_nocache", "jwt_authn, cache off", "authn",
-                harness.jwt_authn_filter(uncached), uncached),
+                jwt_authn_filter(uncached), uncached),
         # The same JSON as authn_cache, byte for byte: the default signature_verifier (auto).
-        Variant("gate", "jwt-gate (auto)", "gate", harness.jwt_gate_filter(cached, wasm), cached),
+        Variant("gate", "jwt-gate (auto)", "gate", jwt_gate_filter(cached, wasm), cached),
     ]
     if ring:
         ring_config = {**cached, "signature_verifier": "ring"}
         variants.append(
             Variant("gate_ring", "jwt-gate (ring)", "gate",
-                    harness.jwt_gate_filter(ring_config, wasm), ring_config)
+                    jwt_gate_filter(ring_config, wasm), ring_config)
         )
     return variants
-
-
-def bootstrap(http_filter: dict | None) -> dict:
-    """One listener on a free port of 127.0.0.1: `http_filter` (if any), then the router with a
-    direct_response route (200, "ok\\n") for every path; admin on a free port."""
-    manager = {
-        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-        "stat_prefix": STAT_PREFIX,
-        "route_config": {
-            "virtual_hosts": [
-                {
-                    "name": "bench",
-                    "domains": ["*"],
-                    "routes": [
-                        {
-                            "match": {"prefix": "/"},
-                            "direct_response": {"status": 200, "body": {"inline_string": "ok\n"}},
-                        }
-                    ],
-                }
-            ]
-        },
-        "http_filters": [*([http_filter] if http_filter else []), harness.ROUTER],
-    }
-    return {
-        "admin": {"address": harness.address(0)},
-        "static_resources": {
-            "listeners": [
-                {
-                    "name": "bench",
-                    "address": harness.address(0),
-                    "filter_chains": [
-                        {
-                            "filters": [
-                                {
-                                    "name": "envoy.filters.network.http_connection_manager",
-                                    "typed_config": manager,
-                                }
-                            ]
-                        }
-                    ],
-                }
-            ]
-        },
-    }
 
 
 # --- Processes ------------------------------------------------------------------------------------
@@ -356,11 +312,14 @@ def affinity(cpus: set[int] | None):
         os.sched_setaffinity(0, old)
 
 
-def start_envoy(name: str, http_filter: dict | None, pin: bool) -> harness.Envoy:
-    """An Envoy (`--concurrency 1`) with bootstrap(http_filter), started pinned to ENVOY_CPU:
-    every thread it ever creates inherits the affinity, as with `taskset -c 0 envoy ...`."""
+def start_envoy(name: str, http_filter: dict | None, pin: bool) -> Envoy:
+    """An Envoy (`--concurrency 1`) with one listener, STAT_PREFIX, on a free port of 127.0.0.1:
+    `http_filter` (if any), then the router, Envoy itself answering 200 "ok\\n" for every path
+    (no backend: the filter is what is measured). Started pinned to ENVOY_CPU: every thread it
+    ever creates inherits the affinity, as with `taskset -c 0 envoy ...`."""
     with affinity({ENVOY_CPU} if pin else None):
-        return harness.Envoy(bootstrap(http_filter), f"bench-{name}", concurrency=1)
+        config = bootstrap({STAT_PREFIX: http_filter})
+        return Envoy(config, f"bench-{name}", concurrency=1, runs=ENVOY_RUNS)
 
 
 def thread_affinities(pid: int) -> set[str]:
@@ -400,7 +359,7 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_quiet(envoys: list[harness.Envoy], timeout: float = 30.0) -> float:
+def wait_quiet(envoys: list[Envoy], timeout: float = 30.0) -> float:
     """Wait until the Envoys together use under 5 % of a core over half a second (V8 compiles
     hot wasm functions again in background threads, on the pinned core, after the first load);
     the seconds waited."""
@@ -413,7 +372,7 @@ def wait_quiet(envoys: list[harness.Envoy], timeout: float = 30.0) -> float:
     return time.monotonic() - started
 
 
-def jwt_gate_log(envoy: harness.Envoy) -> list[str]:
+def jwt_gate_log(envoy: Envoy) -> list[str]:
     """jwt-gate's own log lines (`wasm log ... jwt-gate: ...`), without the prefix."""
     lines = [line.split("jwt-gate: ", 1)[1] for line in envoy.log_lines("jwt-gate: ")]
     return list(dict.fromkeys(lines))  # each VM logs the same lines
@@ -455,7 +414,7 @@ def wasm_memories(pid: int) -> list[dict]:
     return memories
 
 
-def memory_snapshot(envoy: harness.Envoy) -> dict:
+def memory_snapshot(envoy: Envoy) -> dict:
     pid = envoy.process.pid
     status = Path(f"/proc/{pid}/status").read_text()
     rss = int(re.search(r"^VmRSS:\s+(\d+)", status, re.M).group(1))
@@ -510,12 +469,12 @@ def measure_memory(variants: list[Variant], tokens: Tokens, count: int, wasm: Pa
     setups = []
     if any(v.kind == "gate" for v in variants):
         setups += [
-            (f"gate_cache_{count}", f"jwt-gate, jwt_cache_size {count:,}", count, harness.jwt_gate_filter(sized(count), wasm)),
-            ("gate_cache_100", "jwt-gate, jwt_cache_size 100", 100, harness.jwt_gate_filter(sized(100), wasm)),
+            (f"gate_cache_{count}", f"jwt-gate, jwt_cache_size {count:,}", count, jwt_gate_filter(sized(count), wasm)),
+            ("gate_cache_100", "jwt-gate, jwt_cache_size 100", 100, jwt_gate_filter(sized(100), wasm)),
         ]
     if any(v.kind == "authn" for v in variants):
         setups.append(
-            (f"authn_cache_{count}", f"jwt_authn, jwt_cache_size {count:,}", count, harness.jwt_authn_filter(sized(count)))
+            (f"authn_cache_{count}", f"jwt_authn, jwt_cache_size {count:,}", count, jwt_authn_filter(sized(count)))
         )
     results = {}
     pool = tokens.pool_tokens("rs256")[:count]
@@ -581,7 +540,7 @@ def prechecks(variant: Variant, tokens: Tokens) -> list[dict]:
         expected = expected if variant.auth else 200
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
-            got = harness.request(variant.port, "/", headers=headers).status
+            got = request(variant.port, "/", headers=headers).status
         except OSError as error:
             got = f"{type(error).__name__}: {error}"
         results.append({"check": label, "expected": expected, "got": got, "ok": got == expected})
@@ -705,7 +664,7 @@ def run_wrk(variant: Variant, scenario: Scenario, tokens: Tokens, cursor: int, s
     cpu_after = process_cpu_seconds(envoy.process.pid)
     after = envoy.stats()
     if envoy.process.poll() is not None:
-        raise harness.EnvoyFailed(f"{variant.name} exited\n{envoy.log_tail()}")
+        raise EnvoyFailed(f"{variant.name} exited\n{envoy.log_tail()}")
     line = next(
         (line for line in completed.stdout.splitlines() if line.startswith("bench-result ")), None
     )
@@ -753,7 +712,7 @@ def machine_info() -> dict:
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = re.search(r"^model name\s*:\s*(.*)$", cpuinfo, re.M)
     mhz = re.search(r"^cpu MHz\s*:\s*(.*)$", cpuinfo, re.M)
-    envoy_version = command_output([str(harness.ENVOY_BIN), "--version"])
+    envoy_version = command_output([str(ENVOY_BIN), "--version"])
     envoy_version = envoy_version.split("version:", 1)[-1].strip()
     return {
         "nproc": command_output(["nproc"]),
@@ -785,11 +744,11 @@ def supports_ring(wasm: Path, tokens: Tokens, pin: bool) -> tuple[bool, str]:
     """Whether this build accepts `"signature_verifier": "ring"` (an Envoy that fails to start
     with it, or whose plugin rejects it, means no)."""
     config = {**authn_config(tokens.jwks(), True), "signature_verifier": "ring"}
-    envoy = start_envoy("probe-ring", harness.jwt_gate_filter(config, wasm), pin)
+    envoy = start_envoy("probe-ring", jwt_gate_filter(config, wasm), pin)
     try:
         envoy.wait_ready(60)
         return True, "; ".join(jwt_gate_log(envoy))
-    except harness.EnvoyFailed:
+    except EnvoyFailed:
         rejected = [line for line in jwt_gate_log(envoy) if "rejected" in line]
         return False, rejected[0] if rejected else envoy.log_tail(3)
     finally:
@@ -896,7 +855,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="wrk -t (default 1; with more, the threads share pool positions, so distinct tokens may repeat)")
     parser.add_argument("--tokens", type=int, help="tokens per pool (default 20000, --quick 5000)")
     parser.add_argument("--memory-tokens", type=int, help="distinct tokens sent before the second memory reading (default 10000, --quick 2000; 0 skips)")
-    parser.add_argument("--wasm", type=Path, default=harness.WASM, help="the jwt-gate module (default: $JWT_GATE_WASM or the release build)")
+    parser.add_argument("--wasm", type=Path, default=WASM, help="the jwt-gate module (default: $JWT_GATE_WASM or the release build)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin Envoy and wrk to separate cores")
     parser.add_argument("--publish", action="store_true", help="write bench/results.json and docs/ even for --quick/--only runs")
     parser.add_argument("--render-only", action="store_true", help="re-render the docs from bench/results.json, run nothing")
@@ -932,8 +891,8 @@ def main(argv: list[str] | None = None) -> int:
     for tool in ("wrk",):
         if not shutil.which(tool):
             sys.exit(f"{tool} not found: apt-get install -y {tool}")
-    if not harness.ENVOY_BIN.exists():
-        sys.exit(f"{harness.ENVOY_BIN} not found: run `make deps`")
+    if not ENVOY_BIN.exists():
+        sys.exit(f"{ENVOY_BIN} not found: run `make deps`")
     wasm = args.wasm.resolve()
     if not wasm.is_file():
         sys.exit(f"{wasm} not found: run `make build`")
@@ -942,8 +901,7 @@ def main(argv: list[str] | None = None) -> int:
     pin = not args.no_pin and len(os.sched_getaffinity(0)) >= 2 and {ENVOY_CPU, WRK_CPU} <= os.sched_getaffinity(0)
     if pin:
         os.sched_setaffinity(0, {WRK_CPU})  # this script waits on wrk: keep it off Envoy's core
-    harness.TMP = TMP / "envoy"  # Envoy configs and logs under bench/.tmp/envoy/
-    harness.remove_stale_run_dirs()
+    remove_stale_run_dirs(ENVOY_RUNS)
 
     started = time.monotonic()
     all_variants = ["none", "authn_cache", "authn_nocache", "gate", "gate_ring"]
@@ -1094,7 +1052,7 @@ def main(argv: list[str] | None = None) -> int:
         "build": {**build, "signature_verifier_option": ring, "signature_verifier_probe": ring_note},
         "commands": {
             "envoy": " ".join(
-                [*(["taskset", "-c", str(ENVOY_CPU)] if pin else []), rel(harness.ENVOY_BIN),
+                [*(["taskset", "-c", str(ENVOY_CPU)] if pin else []), rel(ENVOY_BIN),
                  "-c", "bench/.tmp/envoy/bench-<variant>-<pid>-<n>/envoy.json", "--concurrency", "1",
                  "--use-dynamic-base-id", "--admin-address-path", "<file>", "--log-level", "info"]
             ),
@@ -1106,7 +1064,7 @@ def main(argv: list[str] | None = None) -> int:
         "configs": {
             v.name: report.elide_jwks(v.config) for v in variants if v.config is not None
         },
-        "gate_filter": harness.jwt_gate_filter("<the JSON above>", Path(rel(wasm)))["typed_config"],
+        "gate_filter": jwt_gate_filter("<the JSON above>", Path(rel(wasm)))["typed_config"],
         "variants": [
             {"name": v.name, "title": v.title, "kind": v.kind, "log": v.log_lines} for v in variants
         ],

@@ -18,18 +18,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import (
-    REPO,
-    WASM,
-    Envoy,
-    IdentityProvider,
-    Listener,
-    Server,
-    EchoHandler,
-    assert_denied,
-    bootstrap,
-    jwt_gate_filter,
-)
+from jwt_gate_testkit.artifacts import REPO, WASM
+from jwt_gate_testkit.bootstrap import bootstrap, jwt_gate_filter
+from jwt_gate_testkit.client import assert_denied
+from jwt_gate_testkit.envoy import Envoy, Listener
+from jwt_gate_testkit.servers import EchoHandler, IdentityProvider, Server
 
 sys.path.insert(0, str(REPO / "tools"))
 import check_config  # noqa: E402

@@ -24,18 +24,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import (
-    REPO,
-    EchoHandler,
-    Envoy,
-    IdentityProvider,
-    Keys,
-    Listener,
-    Server,
-    bootstrap,
-    free_port,
-    jwt_gate_filter,
-)
+from jwt_gate_testkit.artifacts import REPO
+from jwt_gate_testkit.bootstrap import bootstrap, jwt_gate_filter
+from jwt_gate_testkit.envoy import Envoy, Listener
+from jwt_gate_testkit.servers import EchoHandler, IdentityProvider, Server, free_port
+from jwt_gate_testkit.tokens import Keys
 
 sys.path.insert(0, str(REPO / "tools"))
 import check_config  # noqa: E402

@@ -29,17 +29,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import (
-    REPO,
-    WASM,
-    Envoy,
-    Listener,
-    Server,
-    assert_denied,
-    free_port,
-    jwt_gate_filter,
-    wait_for,
-)
+from jwt_gate_testkit.artifacts import REPO, WASM
+from jwt_gate_testkit.bootstrap import bootstrap, jwt_gate_filter
+from jwt_gate_testkit.client import assert_denied, wait_for
+from jwt_gate_testkit.envoy import Envoy, Listener
+from jwt_gate_testkit.servers import Server, free_port
 
 CARGO_VERSION = re.search(r'^version = "(.+)"$', (REPO / "Cargo.toml").read_text(), re.M).group(1)
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -100,78 +94,34 @@ def remote_code_bootstrap(port: int, sha256: str, access_log: Path) -> dict:
     """One listener with jwt-gate loaded by Envoy's remote code source from 127.0.0.1:`port`,
     requiring a token for every path; its access log shows the response code details."""
     plugin = {
-        "providers": {"p": {"issuer": "https://issuer.test", "local_jwks": {"inline_string": "A" * 43}}},
+        "providers": {
+            "p": {"issuer": "https://issuer.test", "local_jwks": {"inline_string": "A" * 43}}
+        },
         "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}],
     }
-    wasm_filter = jwt_gate_filter(plugin)
-    wasm_filter["typed_config"]["config"]["vm_config"]["code"] = {
-        "remote": {
-            "http_uri": {
-                "uri": f"http://127.0.0.1:{port}/jwt_gate.wasm",
-                "cluster": "wasm_source",
-                "timeout": "10s",
-            },
-            "sha256": sha256,
-        }
+    http_uri = {
+        "uri": f"http://127.0.0.1:{port}/jwt_gate.wasm",
+        "cluster": "wasm_source",
+        "timeout": "10s",
     }
-    manager = {
-        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-        "stat_prefix": "gate",
-        "access_log": [
-            {
-                "name": "envoy.access_loggers.file",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-                    "path": str(access_log),
-                    "log_format": {"text_format_source": {"inline_string": "%RESPONSE_CODE% %RESPONSE_CODE_DETAILS%\n"}},
-                },
-            }
-        ],
-        "route_config": {
-            "virtual_hosts": [
-                {
-                    "name": "all",
-                    "domains": ["*"],
-                    "routes": [{"match": {"prefix": "/"}, "direct_response": {"status": 200}}],
+    wasm_filter = jwt_gate_filter(plugin, code={"remote": {"http_uri": http_uri, "sha256": sha256}})
+    access = {
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": str(access_log),
+            "log_format": {
+                "text_format_source": {
+                    "inline_string": "%RESPONSE_CODE% %RESPONSE_CODE_DETAILS%\n"
                 }
-            ]
-        },
-        "http_filters": [
-            wasm_filter,
-            {
-                "name": "envoy.filters.http.router",
-                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
             },
-        ],
-    }
-    address = {"socket_address": {"address": "127.0.0.1", "port_value": 0}}
-    return {
-        "admin": {"address": address},
-        "static_resources": {
-            "listeners": [
-                {
-                    "name": "gate",
-                    "address": address,
-                    "filter_chains": [
-                        {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]}
-                    ],
-                }
-            ],
-            "clusters": [
-                {
-                    "name": "wasm_source",
-                    "type": "STATIC",
-                    "connect_timeout": "1s",
-                    "load_assignment": {
-                        "cluster_name": "wasm_source",
-                        "endpoints": [
-                            {"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}
-                        ],
-                    },
-                }
-            ],
         },
     }
+    return bootstrap(
+        {"gate": wasm_filter},
+        clusters={"wasm_source": port},
+        managers={"gate": {"access_log": [access]}},
+    )
 
 
 @pytest.mark.parametrize("good_sha256", [True, False], ids=["right sha256", "wrong sha256"])

@@ -7,17 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness import (
-    ALGORITHMS,
-    AUDIENCE,
-    ISSUER,
-    Listener,
-    b64url,
-    jwt_authn_filter,
-    jwt_gate_filter,
-    running_envoy,
-    segments,
-)
+from jwt_gate_testkit.bootstrap import jwt_authn_filter, jwt_gate_filter
+from jwt_gate_testkit.envoy import Listener, running_envoy
+from jwt_gate_testkit.tokens import ALGORITHMS, AUDIENCE, ISSUER, b64url, segments
 
 
 @dataclass

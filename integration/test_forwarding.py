@@ -7,7 +7,9 @@ import urllib.parse
 
 import pytest
 
-from harness import CLAIM_HEADERS, assert_denied, b64url, segments
+from jwt_gate_testkit.client import assert_denied
+from jwt_gate_testkit.shared_config import CLAIM_HEADERS
+from jwt_gate_testkit.tokens import b64url, segments
 
 FWD_ISSUER = "https://fwd.test"
 

@@ -17,19 +17,12 @@ import time
 
 import pytest
 
-from harness import (
-    AUDIENCE,
-    REPO,
-    TMP,
-    IdentityProvider,
-    Listener,
-    assert_denied,
-    jwt_gate_filter,
-    running_envoy,
-)
-
-CLI = REPO / os.environ.get("JWT_GATE_CLI", "target/release/jwt-gate")
-
+from jwt_gate_testkit.artifacts import REPO, TMP, run_cli
+from jwt_gate_testkit.bootstrap import jwt_gate_filter
+from jwt_gate_testkit.client import assert_denied
+from jwt_gate_testkit.envoy import Listener, running_envoy
+from jwt_gate_testkit.servers import IdentityProvider
+from jwt_gate_testkit.tokens import AUDIENCE
 
 def deployment(idp: IdentityProvider) -> dict:
     """A deployment as OCI's docs write one: JWT_AUTHENTICATION with remote keys, a claim check,
@@ -97,14 +90,11 @@ def deployment(idp: IdentityProvider) -> dict:
 
 
 def from_oci(document: dict, name: str) -> subprocess.CompletedProcess:
-    assert CLI.is_file(), f"{CLI} not found: `make build` builds it"
     TMP.mkdir(parents=True, exist_ok=True)
     path = TMP / f"{name}-{os.getpid()}.json"
     path.write_text(json.dumps(document, indent=1))
     try:
-        return subprocess.run(
-            [str(CLI), "from-oci", str(path)], capture_output=True, text=True, timeout=30
-        )
+        return run_cli("from-oci", str(path))
     finally:
         path.unlink()
 

@@ -1,5 +1,5 @@
 """Remote keys (docs/configuration.md, "Remote keys") in a real Envoy, against controllable
-identity providers (harness.IdentityProvider): the first request is held until keys arrive; one
+identity providers (jwt_gate_testkit.servers.IdentityProvider): the first request is held until keys arrive; one
 fetch per provider per refresh for the whole process; rotation through an unknown-kid refetch
 that a flood of made-up kids cannot multiply; the last good keys while the issuer is down, then
 recovery; a key set of no keys withdraws them; an unknown kid during an outage is answered at
@@ -28,19 +28,12 @@ import pytest
 
 from cryptography.hazmat.primitives import serialization
 
-from harness import (
-    AUDIENCE,
-    REPO,
-    Envoy,
-    IdentityProvider,
-    Listener,
-    Response,
-    assert_denied,
-    bootstrap,
-    free_port,
-    jwt_gate_filter,
-    wait_for,
-)
+from jwt_gate_testkit.artifacts import REPO
+from jwt_gate_testkit.bootstrap import jwt_gate_filter
+from jwt_gate_testkit.client import Response, assert_denied, wait_for
+from jwt_gate_testkit.envoy import Envoy, Listener, running_envoy
+from jwt_gate_testkit.servers import IdentityProvider, free_port
+from jwt_gate_testkit.tokens import AUDIENCE
 
 FETCH_FAILED = "Jwks remote fetch is failed"
 KID_MISMATCH = "Jwks doesn't have key to match kid or alg from Jwt"
@@ -192,26 +185,15 @@ DNS_FAILS = {
 
 
 @contextlib.contextmanager
-def running(listeners: dict, echo_port: int, name: str, clusters: dict, concurrency: int):
-    """harness.running_envoy with the DNS_FAILS cluster too."""
-    config = bootstrap(listeners, echo_port, clusters)
-    config["static_resources"]["clusters"].append(DNS_FAILS)
-    envoy = Envoy(config, name, concurrency=concurrency)
-    try:
-        yield envoy.wait_ready()
-    finally:
-        envoy.stop()
-
-
-@contextlib.contextmanager
 def started(providers: list[Provider], echo_port: int, name: str, concurrency: int = 2):
     """An Envoy with one listener per provider; as soon as it is ready, one request with a valid
     token to every listener, all at once. Yields the Stack; stops Envoy, then the identity
     providers."""
     listeners = {p.name: jwt_gate_filter(p.plugin_config()) for p in providers}
     clusters = {f"idp_{p.name}": p.idp.port for p in providers}
+    clusters["dns_fails"] = DNS_FAILS
     try:
-        with running(listeners, echo_port, name, clusters, concurrency) as envoy:
+        with running_envoy(listeners, echo_port, name, clusters, concurrency) as envoy:
             stack = Stack(envoy, {p.name: p for p in providers}, {})
             tokens = {p.name: p.token() for p in providers}  # before the clock starts
 

@@ -20,19 +20,18 @@ import wsgiref.simple_server
 import pytest
 import yaml
 
-from harness import (
-    AUDIENCE,
-    ISSUER,
-    REPO,
-    Envoy,
-    Listener,
+from jwt_gate_testkit.artifacts import REPO
+from jwt_gate_testkit.bootstrap import (
+    HTTP_CONNECTION_MANAGER,
     bootstrap,
-    connection_manager,
-    header_values,
+    headers_with_underscores,
     jwt_gate_filter,
-    segments,
-    yaml_blocks,
+    route_config,
 )
+from jwt_gate_testkit.client import header_values
+from jwt_gate_testkit.docs import yaml_blocks
+from jwt_gate_testkit.envoy import Envoy, Listener
+from jwt_gate_testkit.tokens import AUDIENCE, ISSUER, segments
 
 ESP_ISSUER = "https://esp.test"
 
@@ -150,15 +149,14 @@ def allowing(keys, echo, wsgi_port):
     """Envoy's default (ALLOW): listener `echo` in front of the echo backend, `wsgi` in front of
     the WSGI backend, both with jwt-gate."""
     gate = jwt_gate_filter(gate_config(keys))
-    config = bootstrap({"echo": gate, "wsgi": gate}, echo.port, clusters={"wsgi": wsgi_port})
-    [host] = connection_manager(config, "wsgi")["route_config"]["virtual_hosts"]
-    host["routes"][0]["route"]["cluster"] = "wsgi"
-    envoy = Envoy(config, "underscores-allow")
-    try:
-        envoy.wait_ready()
+    config = bootstrap(
+        {"echo": gate, "wsgi": gate},
+        echo.port,
+        clusters={"wsgi": wsgi_port},
+        managers={"wsgi": {"route_config": route_config("wsgi")}},
+    )
+    with Envoy(config, "underscores-allow") as envoy:
         yield Listener(envoy, "echo"), Listener(envoy, "wsgi")
-    finally:
-        envoy.stop()
 
 
 # --- jwt-gate removes every spelling of its headers ----------------------------------------------
@@ -240,30 +238,21 @@ GATEWAY_POLICY = REPO / "envoy" / "envoy-gateway" / "clienttrafficpolicy.yaml"
 
 @pytest.fixture(scope="module")
 def rejecting(keys, echo):
-    """Listener `gate`: bootstrap(headers_with_underscores_action=REJECT_REQUEST); listener
-    `istio`: Envoy's default with the Istio EnvoyFilter's patch merged into its connection
-    manager, as Istio's MERGE does; listener `drop`: DROP_HEADER, the documented alternative."""
+    """Listener `gate`: headers_with_underscores_action REJECT_REQUEST; listener `istio`:
+    Envoy's default with the Istio EnvoyFilter's patch merged into its connection manager, as
+    Istio's MERGE does; listener `drop`: DROP_HEADER, the documented alternative."""
     gate = jwt_gate_filter(gate_config(keys))
-    config = bootstrap(
-        {"gate": gate, "istio": gate, "drop": gate},
-        echo.port,
-        headers_with_underscores_action="REJECT_REQUEST",
-    )
-    connection_manager(config, "drop")["common_http_protocol_options"] = {
-        "headers_with_underscores_action": "DROP_HEADER"
-    }
-    manager = connection_manager(config, "istio")
-    del manager["common_http_protocol_options"]
     [patch] = yaml.safe_load(ISTIO_FILTER.read_text())["spec"]["configPatches"]
-    value = copy.deepcopy(patch["patch"]["value"]["typed_config"])
-    assert value.pop("@type") == manager["@type"]
-    manager.update(value)
-    envoy = Envoy(config, "underscores-reject")
-    try:
-        envoy.wait_ready()
+    istio = copy.deepcopy(patch["patch"]["value"]["typed_config"])
+    assert istio.pop("@type") == HTTP_CONNECTION_MANAGER
+    managers = {
+        "gate": headers_with_underscores("REJECT_REQUEST"),
+        "istio": istio,
+        "drop": headers_with_underscores("DROP_HEADER"),
+    }
+    config = bootstrap({name: gate for name in managers}, echo.port, managers=managers)
+    with Envoy(config, "underscores-reject") as envoy:
         yield envoy
-    finally:
-        envoy.stop()
 
 
 @pytest.mark.parametrize("listener", ["gate", "istio"])

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A/B of jwt-gate builds (and jwt_authn, no filter) by Envoy CPU time per request.
 
-    .venv/bin/python bench/experiments/ab.py --wasm a=path/a.wasm --wasm b=path/b.wasm \
+    .venv/bin/python -m bench.experiments.ab --wasm a=path/a.wasm --wasm b=path/b.wasm \
         --scenarios none,same --rounds 3 --duration 3
 
 Every variant is its own Envoy (pinned to core 0, wrk on core 1, as bench/run.py does); in each
@@ -16,14 +16,14 @@ import argparse
 import contextlib
 import os
 import statistics
+import json
 import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import run  # noqa: E402
+from jwt_gate_testkit.bootstrap import jwt_gate_filter
 
-harness = run.harness
+from bench import run
 
 
 def main() -> int:
@@ -38,16 +38,14 @@ def main() -> int:
     args = parser.parse_args()
     wrk_args = argparse.Namespace(threads=1, connections=16)
     os.sched_setaffinity(0, {run.WRK_CPU})
-    harness.TMP = run.TMP / "envoy"
     tokens = run.Tokens(5000)
     base = {v.name: v for v in run.make_variants(tokens, Path(args.wasm[0].split("=", 1)[1]).resolve(), False)}
     variants = [base[name] for name in args.baselines.split(",") if name]
-    import json
     extras = dict(c.split("=", 1) for c in args.config)
     for spec in args.wasm:
         name, path = spec.split("=", 1)
         config = {**base["gate"].config, **json.loads(extras.get(name, "{}"))}
-        variants.append(run.Variant(name, name, "gate", harness.jwt_gate_filter(config, Path(path).resolve()), config))
+        variants.append(run.Variant(name, name, "gate", jwt_gate_filter(config, Path(path).resolve()), config))
     scenarios = [s for s in run.SCENARIOS if s.name in args.scenarios.split(",")]
     results: dict = {}
     with contextlib.ExitStack() as stack:
