@@ -41,7 +41,10 @@ run: build
 ## test: everything CI runs.
 test: lint unit build integration
 
+## lint: rustfmt and clippy (native and wasm32); ruff over all Python (settings in pyproject.toml).
 lint: deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --release --target $(WASM_TARGET) --lib -- -D warnings

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
+
 from jwt_gate_testkit.artifacts import WASM
 from jwt_gate_testkit.bootstrap import bootstrap, jwt_gate_filter
 from jwt_gate_testkit.envoy import (
@@ -102,9 +103,7 @@ class Provider:
     tokens: dict[str, list[str | None]] = field(default_factory=dict)
 
 
-def providers(
-    keys: Keys, idp: IdentityProvider, pool: int, exp: int
-) -> list[Provider]:
+def providers(keys: Keys, idp: IdentityProvider, pool: int, exp: int) -> list[Provider]:
     """local_rs (RS256), local_es (ES256) and remote (RS256 keys from `idp`), each with its own
     issuer; `pool` valid tokens each (valid until `exp`), 16 expired and 16 forged ones."""
     past = int(time.time()) - 3600
@@ -277,7 +276,7 @@ def main() -> int:
         log(f"{WASM} not found: make build (or set JWT_GATE_WASM)")
         return 2
 
-    started = datetime.datetime.now(datetime.timezone.utc)
+    started = datetime.datetime.now(datetime.UTC)
     keys, idp = Keys(), IdentityProvider()
     envoy = None
     try:

@@ -73,11 +73,23 @@ def test_keys_beyond_the_limit_are_logged_not_silently_dropped(gate_listener, ke
     """A key set of 300 keys: the first 256 are used (the RSA key first, so tokens verify), the
     other 44 ignored with a warning that says so."""
     fillers = [
-        {"kty": "oct", "kid": f"filler-{i}", "k": base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")}
+        {
+            "kty": "oct",
+            "kid": f"filler-{i}",
+            "k": base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("="),
+        }
         for i in range(299)
     ]
     jwks = json.dumps({"keys": [json.loads(keys.jwks("rsa"))["keys"][0], *fillers]})
-    config = {"providers": {"big": {"issuer": ISSUER, "audiences": [AUDIENCE], "local_jwks": {"inline_string": jwks}}}}
+    config = {
+        "providers": {
+            "big": {
+                "issuer": ISSUER,
+                "audiences": [AUDIENCE],
+                "local_jwks": {"inline_string": jwks},
+            }
+        }
+    }
     gate = gate_listener(config, "key-limit")
     assert gate.request("/", token=keys.mint()).status == 200
     warning = "jwt-gate: providers.big: 44 key(s) beyond the limit of 256 ignored"

@@ -5,9 +5,9 @@ import re
 import socket
 import subprocess
 
+import demo
 import pytest
 
-import demo
 from jwt_gate_testkit.artifacts import ENVOY_BIN, REPO
 from jwt_gate_testkit.client import assert_denied, request
 from jwt_gate_testkit.tokens import decoded_payload

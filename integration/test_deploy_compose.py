@@ -92,7 +92,9 @@ def test_every_mounted_file_exists():
     for target, source in envoy_mounts.items():
         assert source.is_file(), f"{target}: {source} does not exist"
     # The module is the build's, not a copy.
-    assert envoy_mounts["/etc/envoy/jwt_gate.wasm"] == (REPO / "target/wasm32-wasip1/release/jwt_gate.wasm")
+    assert envoy_mounts["/etc/envoy/jwt_gate.wasm"] == (
+        REPO / "target/wasm32-wasip1/release/jwt_gate.wasm"
+    )
     assert envoy_mounts["/etc/envoy/envoy.yaml"] == REPO / "envoy" / "compose" / "envoy.yaml"
     # And the Envoy config loads the module where it is mounted.
     files = [
@@ -104,12 +106,12 @@ def test_every_mounted_file_exists():
 
 
 def test_ports_are_published_on_loopback_only():
-    published = {
-        name: service.get("ports", []) for name, service in SERVICES.items()
-    }
+    published = {name: service.get("ports", []) for name, service in SERVICES.items()}
     assert all(port.startswith("127.0.0.1:") for ports in published.values() for port in ports)
     config = compose_bootstrap()
-    listener_port = config["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"]
+    listener_port = config["static_resources"]["listeners"][0]["address"]["socket_address"][
+        "port_value"
+    ]
     admin_port = config["admin"]["address"]["socket_address"]["port_value"]
     assert published["envoy"] == [f"127.0.0.1:{p}:{p}" for p in (listener_port, admin_port)]
     idp_port = option(SERVICES["idp"]["command"], "--port")
@@ -127,7 +129,9 @@ def test_names_and_ports_agree():
     assert clusters["demo_idp"] == {"address": "idp", "port_value": int(option(idp, "--port"))}
     assert clusters["echo"] == {"address": "echo", "port_value": int(option(echo, "--port"))}
     [text] = [
-        item["value"] for item in _walk(config) if isinstance(item, dict) and '"providers"' in str(item.get("value", ""))
+        item["value"]
+        for item in _walk(config)
+        if isinstance(item, dict) and '"providers"' in str(item.get("value", ""))
     ]
     provider = json.loads(text)["providers"]["demo"]
     assert provider["issuer"] == option(idp, "--issuer") == f"http://idp:{option(idp, '--port')}"
@@ -213,14 +217,20 @@ def staged_image(tmp_path: Path) -> StagedImage:
             workdir.mkdir(parents=True)
         elif word == "COPY":
             *sources, destination = shlex.split(args)
-            target = workdir / destination if not destination.startswith("/") else tmp_path / "image" / destination.lstrip("/")
+            target = (
+                workdir / destination
+                if not destination.startswith("/")
+                else tmp_path / "image" / destination.lstrip("/")
+            )
             for source in sources:
                 path = context / source
                 if path.is_dir():
                     shutil.copytree(path, target, dirs_exist_ok=True)
                 else:
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy(path, target if not destination.endswith("/") else target / path.name)
+                    shutil.copy(
+                        path, target if not destination.endswith("/") else target / path.name
+                    )
         elif word == "ENTRYPOINT":
             entrypoint = json.loads(args)
     return StagedImage(root, workdir, entrypoint, env)
@@ -234,13 +244,25 @@ def service(image: StagedImage, name: str, port: int):
     command[command.index("--host") + 1] = "127.0.0.1"
     command[command.index("--port") + 1] = str(port)
     entrypoint = image.entrypoint
-    argv = [sys.executable if entrypoint[0] == "python" else entrypoint[0], *entrypoint[1:], *command]
+    argv = [
+        sys.executable if entrypoint[0] == "python" else entrypoint[0],
+        *entrypoint[1:],
+        *command,
+    ]
     log = image.root.parent / f"{name}.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen(argv, cwd=image.workdir, stdout=out, stderr=out,
-                                   stdin=subprocess.DEVNULL, env={**os.environ, **image.env})
+        process = subprocess.Popen(
+            argv,
+            cwd=image.workdir,
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **image.env},
+        )
     try:
-        ready = wait_for(lambda: process.poll() is not None or b" on 127.0.0.1:" in log.read_bytes(), 15)
+        ready = wait_for(
+            lambda: process.poll() is not None or b" on 127.0.0.1:" in log.read_bytes(), 15
+        )
         assert ready and process.poll() is None, log.read_text()
         yield process
     finally:
@@ -285,7 +307,10 @@ def test_the_stack_answers_the_readme_curls(tmp_path):
     idp_port, echo_port = free_port(), free_port()
     with service(image, "idp", idp_port), service(image, "echo", echo_port):
         # The compose healthcheck, against this port.
-        health = [part.replace(":9080/", f":{idp_port}/") for part in SERVICES["idp"]["healthcheck"]["test"][1:]]
+        health = [
+            part.replace(":9080/", f":{idp_port}/")
+            for part in SERVICES["idp"]["healthcheck"]["test"][1:]
+        ]
         assert subprocess.run([sys.executable, *health[1:]], timeout=10).returncode == 0
 
         envoy = Envoy(local_bootstrap(idp_port, echo_port), "compose")

@@ -23,7 +23,14 @@ from jwt_gate_testkit.artifacts import REPO
 from jwt_gate_testkit.bootstrap import bootstrap, jwt_gate_filter
 from jwt_gate_testkit.client import Response, assert_denied, raw_request, wait_for
 from jwt_gate_testkit.docs import yaml_blocks
-from jwt_gate_testkit.envoy import WASM_HEALTH, Envoy, Listener, connections_per_worker, vm_failures, wasm_health
+from jwt_gate_testkit.envoy import (
+    WASM_HEALTH,
+    Envoy,
+    Listener,
+    connections_per_worker,
+    vm_failures,
+    wasm_health,
+)
 from jwt_gate_testkit.servers import IdentityProvider, Server
 from jwt_gate_testkit.tokens import public_jwk
 

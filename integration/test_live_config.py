@@ -312,7 +312,7 @@ def test_retired_configurations_give_their_key_memory_back(
         for version in range(1, CHURN + 1):
             before = fetched()
             lds.write([with_filter(listeners["churn"], gate(churn_config(idp, version)))])
-            changed = wait_for(lambda: fetched() > before, 10)
+            changed = wait_for(lambda before=before: fetched() > before, 10)
             assert changed, f"version {version}\n{envoy.log_tail()}"
         fetches = idp.hits("/big")
 

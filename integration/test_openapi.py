@@ -28,9 +28,12 @@ USER_INFO = "x-endpoint-api-userinfo"
 @pytest.fixture(scope="module")
 def bookstore_envoy(echo):
     with running_envoy(
-        {"bookstore": jwt_gate_filter(BOOKSTORE["config"]),
-         "unchecked": jwt_gate_filter({**BOOKSTORE["config"], "api_keys": "unchecked"})},
-        echo.port, "openapi",
+        {
+            "bookstore": jwt_gate_filter(BOOKSTORE["config"]),
+            "unchecked": jwt_gate_filter({**BOOKSTORE["config"], "api_keys": "unchecked"}),
+        },
+        echo.port,
+        "openapi",
     ) as envoy:
         yield envoy
 
@@ -74,10 +77,13 @@ def without_api_keys() -> dict:
     for name in ("api_key", "header_key"):
         del document["securityDefinitions"][name]
     # ESP's legacy x-security: a token is required although `security` is empty.
-    document["paths"]["/v1/legacy"] = {"get": {
-        "operationId": "Legacy", "security": [],
-        "x-security": [{"auth0_jwk": {"audiences": []}}],
-    }}
+    document["paths"]["/v1/legacy"] = {
+        "get": {
+            "operationId": "Legacy",
+            "security": [],
+            "x-security": [{"auth0_jwk": {"audiences": []}}],
+        }
+    }
     return {"openapi": document, "local_jwks": BOOKSTORE["config"]["local_jwks"]}
 
 
@@ -89,12 +95,15 @@ def fail_closed(echo):
         yield envoy
 
 
-@pytest.mark.parametrize("name", [
-    "path not in the document: ESPv2's 404, even with a token",
-    "method not in the document: ESPv2's 405",
-    "HEAD is not GET where the document does not say so",
-    "an encoded ':' that would reach the :verb operation is refused",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "path not in the document: ESPv2's 404, even with a token",
+        "method not in the document: ESPv2's 405",
+        "HEAD is not GET where the document does not say so",
+        "an encoded ':' that would reach the :verb operation is refused",
+    ],
+)
 def test_requests_outside_the_document_are_refused(fail_closed, name):
     """Issue 13 item 5: with a valid user token, a path the document does not list, another
     method on a known path, HEAD on a GET-only admin operation, and `1%3Apurge` (which the
@@ -102,7 +111,8 @@ def test_requests_outside_the_document_are_refused(fail_closed, name):
     requirement: ESPv2's 404 and 405, and a 400 for the ambiguous path."""
     case = case_named(name)
     response = Listener(fail_closed, "outside").request(
-        case["path"], method=case["method"], headers=case["headers"])
+        case["path"], method=case["method"], headers=case["headers"]
+    )
     body = "" if case["method"] == "HEAD" else case["body"]
     assert (response.status, response.text) == (case["status"], body)
     assert response.header("www-authenticate") is None
@@ -126,10 +136,12 @@ def test_unchecked_api_keys_pass_with_a_warning_per_operation(bookstore_envoy):
     # A key ANDed with a JWT still needs the JWT.
     assert listener.request("/v1/shelves/7/books", method="POST").status == 401
     log = fail_closed.log()
-    for operation in ("GET /v1/files/{name=**} (GetFile): API key \"api_key\" not checked "
-                      "(\"api_keys\": \"unchecked\"): the operation is open to anyone",
-                      "POST /v1/shelves/{shelf}/books (CreateBook): API key \"header_key\" not "
-                      "checked (\"api_keys\": \"unchecked\"): its JWT requirement still applies"):
+    for operation in (
+        'GET /v1/files/{name=**} (GetFile): API key "api_key" not checked '
+        '("api_keys": "unchecked"): the operation is open to anyone',
+        'POST /v1/shelves/{shelf}/books (CreateBook): API key "header_key" not '
+        'checked ("api_keys": "unchecked"): its JWT requirement still applies',
+    ):
         assert operation in log, fail_closed.log_tail()
 
 
@@ -140,8 +152,8 @@ def test_api_key_operations_are_refused_without_api_keys(refused):
     log = refused(config, "openapi-keys")
     assert (
         "configuration rejected: openapi: GET /v1/files/{name=**} (GetFile), POST "
-        "/v1/shelves/{shelf}/books (CreateBook) require API keys \"api_key\", \"header_key\", "
-        "which jwt-gate cannot check; set \"api_keys\" (see docs/openapi.md)" in log
+        '/v1/shelves/{shelf}/books (CreateBook) require API keys "api_key", "header_key", '
+        'which jwt-gate cannot check; set "api_keys" (see docs/openapi.md)' in log
     ), log[-2000:]
 
 
@@ -169,14 +181,18 @@ def discovery_document(idp: IdentityProvider, **definition_fields) -> dict:
         "security": [{"idp": []}],
         "securityDefinitions": {
             "idp": {
-                "type": "oauth2", "flow": "implicit", "authorizationUrl": "",
+                "type": "oauth2",
+                "flow": "implicit",
+                "authorizationUrl": "",
                 "x-google-issuer": idp.issuer,
                 "x-google-audiences": "api.test",
                 **definition_fields,
             }
         },
-        "paths": {"/things/{id}": {"get": {"operationId": "GetThing"}},
-                  "/health": {"get": {"security": []}}},
+        "paths": {
+            "/things/{id}": {"get": {"operationId": "GetThing"}},
+            "/health": {"get": {"security": []}},
+        },
     }
 
 
@@ -280,7 +296,9 @@ def test_envoy_config_is_a_bootstrap_envoy_accepts():
     bootstrap.write_text(cli("envoy-config", str(plugin), "--wasm", str(wasm)))
     result = subprocess.run(
         [str(ENVOY_BIN), "--mode", "validate", "-c", str(bootstrap)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "OK" in result.stdout + result.stderr

@@ -1,11 +1,11 @@
-"""Remote keys (docs/configuration.md, "Remote keys") in a real Envoy, against controllable
-identity providers (jwt_gate_testkit.servers.IdentityProvider): the first request is held until keys arrive; one
-fetch per provider per refresh for the whole process; rotation through an unknown-kid refetch
-that a flood of made-up kids cannot multiply; the last good keys while the issuer is down, then
-recovery; a key set of no keys withdraws them; an unknown kid during an outage is answered at
-once; discovery (and the discovery documents it refuses), x509 and PEM documents; a fetched body
-that is never a secret; bad bodies; an unknown cluster and one whose host does not resolve; retry
-delays under a second; two plugin configurations that never share keys; the key gauges.
+"""Remote keys (docs/configuration.md, "Remote keys") in a real Envoy, against controllable identity
+providers (jwt_gate_testkit's IdentityProvider): the first request is held until keys arrive; one
+fetch per provider per refresh for the whole process; rotation through an unknown-kid refetch that a
+flood of made-up kids cannot multiply; the last good keys while the issuer is down, then recovery; a
+key set of no keys withdraws them; an unknown kid during an outage is answered at once; discovery
+(and the discovery documents it refuses), x509 and PEM documents; a fetched body that is never a
+secret; bad bodies; an unknown cluster and one whose host does not resolve; retry delays under a
+second; two plugin configurations that never share keys; the key gauges.
 
 Timing (src/filter): every VM ticks every 200 ms; the VM that creates a provider's shared state
 confirms its lease one tick later; a request that arrives before any keys is held at most
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import base64
 import collections
-import hashlib
 import concurrent.futures
 import contextlib
+import hashlib
 import json
 import os
 import time
@@ -25,7 +25,6 @@ import uuid
 from dataclasses import dataclass, field
 
 import pytest
-
 from cryptography.hazmat.primitives import serialization
 
 from jwt_gate_testkit.artifacts import REPO
@@ -336,7 +335,8 @@ def test_skipped_and_over_limit_keys_are_logged(stack):
     assert stack.request("mixed", stack.providers["mixed"].token()).status == 200
     warnings = stack.envoy.log_lines("jwt-gate: providers.mixed: 1 key(s) from")
     assert any(
-        "skipped (first: " in line and "5 beyond the limit of 256 ignored" in line for line in warnings
+        "skipped (first: " in line and "5 beyond the limit of 256 ignored" in line
+        for line in warnings
     ), stack.context("mixed")
 
 
@@ -367,8 +367,10 @@ def test_rotation_is_picked_up_without_waiting_for_the_cache(stack):
 
     assert stack.request("rotate", old_token).status == 200, stack.context("rotate")
     assert wait_for(
-        lambda: (stack.stat("rotate", "jwks_keys"), stack.stat("rotate", "jwks_age_seconds") <= 2)
-        == (2, True),
+        lambda: (
+            (stack.stat("rotate", "jwks_keys"), stack.stat("rotate", "jwks_age_seconds") <= 2)
+            == (2, True)
+        ),
         timeout=2,
     ), f"jwks_keys should be 2, jwks_age_seconds at most 2\n{stack.context('rotate')}"
 

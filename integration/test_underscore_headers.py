@@ -203,9 +203,7 @@ def test_the_underscore_method_override_is_removed_not_obeyed(allowing):
     ).upstream
     assert upstream.method == "POST"
     assert owned_headers(upstream.headers) == {}
-    obeyed = echo.request(
-        "/items/7", method="POST", headers=[("X-HTTP-Method-Override", "DELETE")]
-    )
+    obeyed = echo.request("/items/7", method="POST", headers=[("X-HTTP-Method-Override", "DELETE")])
     assert (obeyed.status, obeyed.text) == (401, "Jwt is missing")
 
 
@@ -276,9 +274,11 @@ def test_reject_request_answers_400_before_jwt_gate(rejecting, keys, listener):
 
 def test_drop_header_drops_them_before_the_backend(rejecting, keys):
     token = keys.mint(sub="alice")
-    upstream = Listener(rejecting, "drop").request(
-        "/api/x", headers=SMUGGLED + BYSTANDERS, token=token
-    ).upstream
+    upstream = (
+        Listener(rejecting, "drop")
+        .request("/api/x", headers=SMUGGLED + BYSTANDERS, token=token)
+        .upstream
+    )
     assert [name for name, _ in upstream.headers if "_" in name] == []
     assert header_values(upstream.headers, "x-user") == ["alice"]
 
@@ -299,8 +299,9 @@ def connection_managers(node):
 
 
 def bootstraps() -> list[tuple[str, dict]]:
-    paths = sorted((REPO / "envoy").rglob("*.yaml")) + [
-        REPO / "tests" / "data" / "cli" / "envoy-config.golden.yaml"
+    paths = [
+        *sorted((REPO / "envoy").rglob("*.yaml")),
+        REPO / "tests" / "data" / "cli" / "envoy-config.golden.yaml",
     ]
     found = []
     for path in paths:

@@ -16,7 +16,9 @@ CLI = REPO / os.environ.get("JWT_GATE_CLI", "target/release/jwt-gate")
 TMP = REPO / "integration" / ".tmp"
 
 
-def run_cli(*args: str, input: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, input: str | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess:
     """`jwt-gate ARGS...` (the CLI build), its output as text; fails the caller's test when the
     binary is missing."""
     assert CLI.is_file(), f"{CLI} not found: `make build` builds it"

@@ -22,6 +22,7 @@ HTTP_CONNECTION_MANAGER = (
     "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
     ".HttpConnectionManager"
 )
+JWT_AUTHN = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"
 LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
 
 
@@ -65,7 +66,9 @@ def bootstrap(
         lds.write(built)
         config["node"] = {"id": "jwt-gate-test", "cluster": "jwt-gate-test"}
         config["dynamic_resources"] = {"lds_config": lds.config_source()}
-    all_clusters = [static_cluster("backend", backend_port, "2s")] if backend_port is not None else []
+    all_clusters = (
+        [static_cluster("backend", backend_port, "2s")] if backend_port is not None else []
+    )
     for name, cluster in (clusters or {}).items():
         if isinstance(cluster, dict):
             assert cluster["name"] == name, f"cluster {cluster['name']} given as {name}"
@@ -116,10 +119,7 @@ def jwt_authn_filter(config: dict) -> dict:
     """Envoy's native jwt_authn with the same JSON."""
     return {
         "name": "envoy.filters.http.jwt_authn",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
-            **config,
-        },
+        "typed_config": {"@type": JWT_AUTHN, **config},
     }
 
 
@@ -213,7 +213,10 @@ def listener(name: str, http_filter: dict | None, to_backend: bool, fields: dict
         "filter_chains": [
             {
                 "filters": [
-                    {"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": manager,
+                    }
                 ]
             }
         ],

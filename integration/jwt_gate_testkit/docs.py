@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+
 def yaml_blocks(markdown: Path) -> list:
     """The documents of every ```yaml block of a Markdown file (indented ones too), in order: for
     tests that keep a doc's snippets equal to what they tested."""

@@ -168,7 +168,6 @@ class Envoy:
                 values[name] = int(value)
         return values
 
-
     def gate_stats(self) -> dict[str, int]:
         """jwt-gate's counters and gauges by their own name (Envoy 1.40 lists them as
         `wasmcustom.jwt_gate.*`)."""
@@ -203,7 +202,9 @@ def running_envoy(
 ) -> Envoy:
     """`with running_envoy(...) as envoy:` an Envoy with `bootstrap(listeners, backend_port,
     clusters, **options)`, ready, stopped on exit."""
-    return Envoy(bootstrap(listeners, backend_port, clusters, **options), name, concurrency=concurrency)
+    return Envoy(
+        bootstrap(listeners, backend_port, clusters, **options), name, concurrency=concurrency
+    )
 
 
 def refusal_log(envoy: Envoy, timeout: float = READY_TIMEOUT) -> str:

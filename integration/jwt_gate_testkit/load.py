@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .client import HTTP_TIMEOUT, request
 
+
 @dataclass
 class Sample:
     """One request of a Load: its `kind` (the caller's label), the answer (`status` None when no

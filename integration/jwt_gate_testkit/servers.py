@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .tokens import b64url, public_jwk, self_signed_certificate, valid_claims
 
+
 class EchoHandler(BaseHTTPRequestHandler):
     """Answers every request with 200 and JSON {"method", "path", "headers": [[name, value], ...]}:
     every header received, in order, duplicates included, values decoded latin-1."""

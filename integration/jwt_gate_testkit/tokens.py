@@ -144,7 +144,7 @@ def self_signed_certificate(key, common_name: str) -> str:
     """A PEM certificate for `key`'s public half, signed by itself, valid from yesterday to
     tomorrow."""
     name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -156,5 +156,3 @@ def self_signed_certificate(key, common_name: str) -> str:
         .sign(key, hashes.SHA256())
     )
     return certificate.public_bytes(serialization.Encoding.PEM).decode()
-
-

@@ -54,7 +54,7 @@ def proxy_wasm_module(
             *([section(2, imported)] if imports else []),
             section(3, [size(type_index) for type_index, _ in functions.values()]),
             section(5, [b"\x00\x01"]),  # one memory, at least one page
-            section(7, exports + [name("memory") + b"\x02\x00"]),
+            section(7, [*exports, name("memory") + b"\x02\x00"]),
             section(10, [size(len(body)) + body for _, body in functions.values()]),
         ]
     )
