@@ -6,8 +6,8 @@ repository root (keys are generated anew on every run):
     .venv/bin/python integration/data/generate_hostile.py
 
 The document holds the plugin configuration (local keys; the remote providers' key sets are built
-by the test, which serves them from harness.IdentityProvider), and the cases. A case is one request
-and the answer it must get:
+by the test, which serves them from an IdentityProvider of jwt_gate_testkit), and the cases. A case
+is one request and the answer it must get:
 
     {"name", "class", "source", "note"?, "listener"?: "hostile" | "big" | "normalized",
      "path"?, "token"?, "headers"?: [[name, value], ...], "raw"?,
