@@ -22,7 +22,7 @@ deps: $(VENV)/.installed
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq clang; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq clang; fi; }
 
-$(VENV)/.installed: integration/requirements.txt
+$(VENV)/.installed: integration/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -r integration/requirements.txt
