@@ -22,7 +22,7 @@ deps: $(VENV)/.installed
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq clang; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq clang; fi; }
 
-$(VENV)/.installed: integration/requirements.txt
+$(VENV)/.installed: integration/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -r integration/requirements.txt
@@ -41,7 +41,10 @@ run: build
 ## test: everything CI runs.
 test: lint unit build integration
 
+## lint: rustfmt and clippy (native and wasm32); ruff over all Python (settings in pyproject.toml).
 lint: deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --release --target $(WASM_TARGET) --lib -- -D warnings
@@ -67,7 +70,7 @@ bench: build
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq wrk; fi; }
 	$(VPY) -m pip install -q -r bench/requirements.txt
-	JWT_GATE_WASM=$(WASM) $(VPY) bench/run.py $(BENCH_ARGS)
+	JWT_GATE_WASM=$(WASM) $(VPY) -m bench.run $(BENCH_ARGS)
 
 ## soak: SOAK_SECONDS (default 600) of wrk against jwt-gate in Envoy: valid, expired, forged and
 ## missing tokens for local and remote providers, every answer checked; fails on a wrong answer or RSS growth.
@@ -76,7 +79,7 @@ soak: build
 	@command -v wrk >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq wrk; fi; }
-	JWT_GATE_WASM=$(WASM) $(VPY) bench/soak.py --seconds $(SOAK_SECONDS)
+	JWT_GATE_WASM=$(WASM) $(VPY) -m bench.soak --seconds $(SOAK_SECONDS)
 
 ## fuzz: run every fuzz target for FUZZ_SECONDS each (nightly + cargo-fuzz, installed if missing).
 ## New inputs go to fuzz/work/ (git-ignored); crashes to fuzz/artifacts/: copy a crash into

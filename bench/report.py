@@ -42,7 +42,7 @@ def describe_jwk(jwk: dict) -> str:
     return f"{jwk['kty']} {jwk.get('crv', '')}".strip()
 
 
-# --- Formatting -------------------------------------------------------------------------------------
+# --- Formatting -----------------------------------------------------------------------------------
 
 
 def fmt_rps(cell: dict | None) -> str:
@@ -91,7 +91,7 @@ def versus_authn(results: dict, gate: str, scenario: str) -> float | None:
     return min(values) if values else None
 
 
-# --- Console ----------------------------------------------------------------------------------------
+# --- Console --------------------------------------------------------------------------------------
 
 
 def text_table(results: dict) -> str:
@@ -110,7 +110,8 @@ def text_table(results: dict) -> str:
             if not c:
                 continue
             lines.append(
-                f"  {variant['title']:<22} {fmt_rps(c):>18}   ({c['p50_ms']:.2f} / {c['p99_ms']:.2f})"
+                f"  {variant['title']:<22} {fmt_rps(c):>18}   ({c['p50_ms']:.2f} / "
+                f"{c['p99_ms']:.2f})"
             )
     for gate in gates_of(results):
         lines.append("")
@@ -130,9 +131,14 @@ def text_table(results: dict) -> str:
             value = (
                 fmt_ratio(target["ratio"]) if "ratio" in target else f"{target['value']:,} bytes"
             )
-            lines.append(f"  {'met    ' if target['met'] else 'NOT MET'}  {target['target']}: {value}")
+            lines.append(
+                f"  {'met    ' if target['met'] else 'NOT MET'}  {target['target']}: {value}"
+            )
     wrong = [
-        (v, s, c["wrong"]) for v, row in results["cells"].items() for s, c in row.items() if c["wrong"]
+        (v, s, c["wrong"])
+        for v, row in results["cells"].items()
+        for s, c in row.items()
+        if c["wrong"]
     ]
     for variant, scenario, reasons in wrong:
         lines.append(f"WRONG {variant} / {scenario}: {'; '.join(reasons)}")
@@ -147,7 +153,7 @@ def text_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-# --- Chart ------------------------------------------------------------------------------------------
+# --- Chart ----------------------------------------------------------------------------------------
 
 
 def chart(results: dict, path: Path) -> bool:
@@ -170,9 +176,7 @@ def chart(results: dict, path: Path) -> bool:
     count = len(variants)
     width = 0.8 / count
     figure, axes = plt.subplots(figsize=(13, 6.8), dpi=110)
-    peak = max(
-        (c["rps"] for row in results["cells"].values() for c in row.values()), default=1
-    )
+    peak = max((c["rps"] for row in results["cells"].values() for c in row.values()), default=1)
     for index, variant in enumerate(variants):
         xs, heights = [], []
         for position, scenario in enumerate(scenarios):
@@ -181,10 +185,15 @@ def chart(results: dict, path: Path) -> bool:
                 xs.append(position + (index - (count - 1) / 2) * width)
                 heights.append(c["rps"])
         bars = axes.bar(
-            xs, heights, width * 0.92, label=variant["title"],
-            color=COLORS.get(variant["name"], "#777777"), zorder=3,
+            xs,
+            heights,
+            width * 0.92,
+            label=variant["title"],
+            color=COLORS.get(variant["name"], "#777777"),
+            zorder=3,
         )
-        for bar, scenario in zip(bars, [s for s in scenarios if cell(results, variant["name"], s["name"])]):
+        drawn = [s for s in scenarios if cell(results, variant["name"], s["name"])]
+        for bar, scenario in zip(bars, drawn, strict=True):
             c = cell(results, variant["name"], scenario["name"])
             label = short_k(c["rps"])
             if c["wrong"]:
@@ -192,8 +201,13 @@ def chart(results: dict, path: Path) -> bool:
                 bar.set_edgecolor("red")
                 label += " WRONG"
             axes.text(
-                bar.get_x() + bar.get_width() / 2, bar.get_height() + peak * 0.012, label,
-                ha="center", va="bottom", rotation=90, fontsize=8.5,
+                bar.get_x() + bar.get_width() / 2,
+                bar.get_height() + peak * 0.012,
+                label,
+                ha="center",
+                va="bottom",
+                rotation=90,
+                fontsize=8.5,
                 color="red" if c["wrong"] else "black",
             )
     labels = []
@@ -207,14 +221,21 @@ def chart(results: dict, path: Path) -> bool:
         labels.append(scenario["title"] + ("\n" + " · ".join(parts) if parts else ""))
     if gates:
         figure.text(
-            0.01, 0.01,
+            0.01,
+            0.01,
             "Under each scenario: jwt-gate's requests/s ÷ those of the faster jwt_authn variant "
-            "(auto: RS*/ES* via Envoy's verify_signature when available; ring: ring compiled to wasm).",
-            fontsize=9, color="#444444", ha="left", va="bottom",
+            "(auto: RS*/ES* via Envoy's verify_signature when available; "
+            "ring: ring compiled to wasm).",
+            fontsize=9,
+            color="#444444",
+            ha="left",
+            va="bottom",
         )
     axes.set_xticks(range(len(scenarios)))
     axes.set_xticklabels(labels, fontsize=10)
-    axes.set_ylabel(f"requests/s (median of {settings['runs']} × {settings['duration_s']} s)", fontsize=11)
+    axes.set_ylabel(
+        f"requests/s (median of {settings['runs']} × {settings['duration_s']} s)", fontsize=11
+    )
     axes.set_ylim(0, peak * 1.3)
     axes.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1000:.0f}k"))
     axes.grid(axis="y", color="#dddddd", zorder=0)
@@ -223,15 +244,21 @@ def chart(results: dict, path: Path) -> bool:
         axes.spines[side].set_visible(False)
     axes.set_title(
         "jwt-gate vs Envoy jwt_authn — requests/s, higher is better\n",
-        fontsize=14, fontweight="bold",
+        fontsize=14,
+        fontweight="bold",
     )
     pinning = "Envoy on core 0, wrk on core 1" if settings["pinned"] else "no pinning"
     axes.text(
-        0.5, 1.02,
+        0.5,
+        1.02,
         f"Envoy {machine['envoy'].split('/')[1] if '/' in machine['envoy'] else machine['envoy']}, "
         f"--concurrency 1, direct_response route; wrk -t{settings['wrk_threads']} "
         f"-c{settings['connections']}; {pinning}; {machine['nproc']} × {machine['cpu_model']}",
-        transform=axes.transAxes, ha="center", va="bottom", fontsize=9.5, color="#444444",
+        transform=axes.transAxes,
+        ha="center",
+        va="bottom",
+        fontsize=9.5,
+        color="#444444",
     )
     handles = [
         matplotlib.patches.Patch(color=COLORS.get(v["name"], "#777777"), label=v["title"])
@@ -245,7 +272,7 @@ def chart(results: dict, path: Path) -> bool:
     return True
 
 
-# --- Markdown ---------------------------------------------------------------------------------------
+# --- Markdown -------------------------------------------------------------------------------------
 
 
 def table(header: list[str], rows: list[list[str]], align: str | None = None) -> str:
@@ -260,7 +287,8 @@ def table(header: list[str], rows: list[list[str]], align: str | None = None) ->
 # Envoy's instructions per request under callgrind (deterministic to ~0.2 %), ab.py measures
 # Envoy's CPU time per request with the Envoys of one invocation side by side. Static text: re-run
 # those scripts to refresh it.
-WHERE_THE_TIME_GOES = """## Where jwt-gate's time goes, and the floor under any wasm filter
+WHERE_THE_TIME_GOES = [
+    *"""## Where jwt-gate's time goes, and the floor under any wasm filter
 
 Measured apart from the run above with the scripts in `bench/experiments/` (2026-11-22; see its
 README): `cg.py` counts the instructions Envoy executes per request under callgrind (all threads,
@@ -313,7 +341,9 @@ jwt_authn; the time goes to the hostcalls' round trips, not to the count.
 The token cache keeps each token (to compare it byte for byte): about 900 bytes of linear memory
 per cached RS256 token of ~600 characters, against about 5,500 bytes of Envoy's heap for jwt_authn
 (measured in [Size and memory](#size-and-memory)).
-""".splitlines() + [""]
+""".splitlines(),  # noqa: E501 (its table's rows)
+    "",
+]
 
 
 def markdown(results: dict, chart_name: str | None) -> str:
@@ -329,14 +359,15 @@ def markdown(results: dict, chart_name: str | None) -> str:
     add("# Benchmarks: jwt-gate and Envoy's jwt_authn, side by side")
     add("")
     add(
-        "<!-- Generated by bench/run.py from bench/results.json; edit bench/report.py, not this file. -->"
+        "<!-- Generated by bench/run.py from bench/results.json; "
+        "edit bench/report.py, not this file. -->"
     )
     add("")
     add(
         f"One run of `bench/run.py` on {results['generated'][:10]}: every Envoy variant started at "
         f"once on the same machine, each loaded in turn by wrk; requests/s and latencies are the "
         f"median of {settings['runs']} run(s) of {settings['duration_s']} s per cell. "
-        "Re-run it with `make bench` (or `.venv/bin/python bench/run.py`); see [Method](#method)."
+        "Re-run it with `make bench` (or `.venv/bin/python -m bench.run`); see [Method](#method)."
     )
     if settings["quick"] or settings["only"]:
         add("")
@@ -369,7 +400,8 @@ def markdown(results: dict, chart_name: str | None) -> str:
     if any(c["warnings"] for row in results["cells"].values() for c in row.values()):
         notes.append(
             "†: a warning, listed under [Correctness](#correctness): token cache hits in a "
-            "distinct-token scenario, or a run disturbed by other load on Envoy's core in every attempt."
+            "distinct-token scenario, or a run disturbed by other load on Envoy's core "
+            "in every attempt."
         )
     for note in notes:
         add(f"{note}  ")
@@ -382,8 +414,9 @@ def markdown(results: dict, chart_name: str | None) -> str:
         add("")
         add(
             "jwt-gate's requests/s divided by the other variant's, per scenario (> 1: jwt-gate "
-            "serves more). For the same token, the fair comparison is jwt_authn with its cache; for "
-            "a new token per request both jwt_authn variants verify a signature on every request."
+            "serves more). For the same token, the fair comparison is jwt_authn with its cache; "
+            "for a new token per request both jwt_authn variants verify a signature "
+            "on every request."
         )
         add("")
         header = ["scenario"]
@@ -430,14 +463,15 @@ def markdown(results: dict, chart_name: str | None) -> str:
         add("## Targets (issue 5)")
         add("")
         add(
-            "Each ratio is jwt-gate (auto, the same JSON as jwt_authn) against the faster of the two "
-            "jwt_authn variants in the same run."
+            "Each ratio is jwt-gate (auto, the same JSON as jwt_authn) against the faster of the "
+            "two jwt_authn variants in the same run."
         )
         add("")
         rows = []
         for target in results["targets"]:
             value = (
-                fmt_ratio(target["ratio"]) if "ratio" in target
+                fmt_ratio(target["ratio"])
+                if "ratio" in target
                 else f"{target['value']:,} bytes ({target['value'] / 2**20:.2f} MiB)"
             )
             rows.append([target["target"], value, "met" if target["met"] else "**not met**"])
@@ -445,11 +479,11 @@ def markdown(results: dict, chart_name: str | None) -> str:
         add("")
         if not all(target["met"] for target in results["targets"]):
             add(
-                "The same-token and new-RS256 targets are beyond what a proxy-wasm filter can reach on "
-                "Envoy 1.40: reading the request headers alone costs more than jwt_authn's cached check, "
-                "and the hostcalls plus one `verify_signature` call as much as its whole new-token "
-                "request. Measurements in "
-                "[the next section](#where-jwt-gates-time-goes-and-the-floor-under-any-wasm-filter)."
+                "The same-token and new-RS256 targets are beyond what a proxy-wasm filter can "
+                "reach on Envoy 1.40: reading the request headers alone costs more than "
+                "jwt_authn's cached check, and the hostcalls plus one `verify_signature` call as "
+                "much as its whole new-token request. Measurements in [the next "
+                "section](#where-jwt-gates-time-goes-and-the-floor-under-any-wasm-filter)."
             )
             add("")
 
@@ -490,17 +524,36 @@ def markdown(results: dict, chart_name: str | None) -> str:
             if not c:
                 continue
             spread = (c["rps_max"] - c["rps_min"]) / c["rps"] if c["rps"] else 0
-            rows.append([
-                scenario["title"], variant["title"],
-                ", ".join(f"{r['rps']:,.0f}" for r in c["runs"]),
-                f"{spread:.1%}", f"{c['envoy_cpu']:.2f}", f"{c['wrk_cpu']:.2f}",
-                f"{c.get('envoy_core_other', 0):.2f} / {c.get('envoy_core_steal', 0):.2f}",
-                str(sum(len(r.get('discarded_attempts', [])) for r in c["runs"])),
-                "–" if c["cache_hits"] is None else f"{c['cache_hits']:,} / {c['requests']:,}",
-            ])
-    add(table(["scenario", "variant", "runs (req/s)", "spread", "Envoy CPU", "wrk CPU",
-               "others / steal on Envoy's core", "runs repeated", "token cache hits / requests"],
-              rows, "llrrrrrrr"))
+            rows.append(
+                [
+                    scenario["title"],
+                    variant["title"],
+                    ", ".join(f"{r['rps']:,.0f}" for r in c["runs"]),
+                    f"{spread:.1%}",
+                    f"{c['envoy_cpu']:.2f}",
+                    f"{c['wrk_cpu']:.2f}",
+                    f"{c.get('envoy_core_other', 0):.2f} / {c.get('envoy_core_steal', 0):.2f}",
+                    str(sum(len(r.get("discarded_attempts", [])) for r in c["runs"])),
+                    "–" if c["cache_hits"] is None else f"{c['cache_hits']:,} / {c['requests']:,}",
+                ]
+            )
+    add(
+        table(
+            [
+                "scenario",
+                "variant",
+                "runs (req/s)",
+                "spread",
+                "Envoy CPU",
+                "wrk CPU",
+                "others / steal on Envoy's core",
+                "runs repeated",
+                "token cache hits / requests",
+            ],
+            rows,
+            "llrrrrrrr",
+        )
+    )
     add("")
     add("</details>")
     add("")
@@ -508,10 +561,12 @@ def markdown(results: dict, chart_name: str | None) -> str:
     # Memory and size
     add("## Size and memory")
     add("")
+    dirty = " with uncommitted changes in src/" if build["git_dirty"] else ""
     add(
-        f"- `{build['wasm']}`: **{build['wasm_bytes']:,} bytes** ({build['wasm_bytes'] / 2**20:.2f} MiB), "
+        f"- `{build['wasm']}`: **{build['wasm_bytes']:,} bytes** "
+        f"({build['wasm_bytes'] / 2**20:.2f} MiB), "
         f"sha256 `{build['wasm_sha256'][:16]}…`, built {build['wasm_built']} from commit "
-        f"`{build['git_commit']}`{' with uncommitted changes in src/' if build['git_dirty'] else ''}."
+        f"`{build['git_commit']}`{dirty}."
     )
     memory = results.get("memory") or {}
     if memory:
@@ -519,9 +574,9 @@ def markdown(results: dict, chart_name: str | None) -> str:
         add(
             f"- Memory before and after {count:,} requests, each with a distinct valid RS256 token "
             "(one keep-alive connection), through a fresh Envoy (`--concurrency 1`, so one worker) "
-            "with the benchmark's configuration but for `jwt_cache_size`: large enough to keep every "
-            "token, and the benchmark's 100 to show the bound holds. jwt-gate sizes its verified-"
-            "token cache from jwt_authn's own `jwt_cache_config.jwt_cache_size`."
+            "with the benchmark's configuration but for `jwt_cache_size`: large enough to keep "
+            "every token, and the benchmark's 100 to show the bound holds. jwt-gate sizes its "
+            "verified-token cache from jwt_authn's own `jwt_cache_config.jwt_cache_size`."
         )
         add("")
         rows = []
@@ -530,14 +585,16 @@ def markdown(results: dict, chart_name: str | None) -> str:
             # Per token only where every token stays cached (below that, page granularity rules).
             cached = entry["tokens"] if entry.get("cache_size", 0) >= entry["tokens"] else 0
             if before["wasm_vms"] and len(before["wasm_vms"]) == len(after["wasm_vms"]):
-                pairs = list(zip(before["wasm_vms"], after["wasm_vms"]))
+                pairs = list(zip(before["wasm_vms"], after["wasm_vms"], strict=True))
                 b, a = max(pairs, key=lambda pair: pair[1]["size_kib"] - pair[0]["size_kib"])
                 grown = a["size_kib"] - b["size_kib"]
                 vm = f"{b['size_kib']:,} → **{a['size_kib']:,}** (+{grown:,})"
                 others = len(pairs) - 1
-                vm += f"; {others} other VM(s) unchanged" if all(
-                    x["size_kib"] == y["size_kib"] for x, y in pairs if (x, y) != (b, a)
-                ) else ""
+                vm += (
+                    f"; {others} other VM(s) unchanged"
+                    if all(x["size_kib"] == y["size_kib"] for x, y in pairs if (x, y) != (b, a))
+                    else ""
+                )
                 per_token = f"{grown * 1024 / cached:,.0f} (linear memory)" if cached else "–"
             else:
                 vm = "–"
@@ -547,28 +604,40 @@ def markdown(results: dict, chart_name: str | None) -> str:
                 entry.get("title", name),
                 vm,
                 f"{before['rss_kib'] / 1024:,.1f} → {after['rss_kib'] / 1024:,.1f}",
-                f"{before['allocated_bytes'] / 2**20:,.1f} → {after['allocated_bytes'] / 2**20:,.1f}",
+                f"{before['allocated_bytes'] / 2**20:,.1f} → "
+                f"{after['allocated_bytes'] / 2**20:,.1f}",
                 per_token,
                 "all 200" if entry["ok"] else f"**{entry['statuses']}**",
             ]
             if any(e["after"]["cache_stats"] for e in memory.values()):
-                row.insert(5, ", ".join(f"{k} = {v:,}" for k, v in after["cache_stats"].items()) or "–")
+                row.insert(
+                    5, ", ".join(f"{k} = {v:,}" for k, v in after["cache_stats"].items()) or "–"
+                )
             rows.append(row)
-        header = ["configuration", "wasm linear memory of the worker VM (KiB)", "Envoy RSS (MiB)",
-                  "Envoy heap allocated (MiB)", "≈ bytes per cached token", "answers"]
+        header = [
+            "configuration",
+            "wasm linear memory of the worker VM (KiB)",
+            "Envoy RSS (MiB)",
+            "Envoy heap allocated (MiB)",
+            "≈ bytes per cached token",
+            "answers",
+        ]
         if any(e["after"]["cache_stats"] for e in memory.values()):
             header.insert(5, "jwt-gate cache stats")
         add(table(header, rows, "l" + "r" * (len(header) - 2) + "l"))
         add("")
+        vm_counts = sorted(
+            {str(e["after"]["wasm_vm_count"]) for e in memory.values() if e["after"]["wasm_vms"]}
+        )
         add(
-            "Envoy 1.40 exposes no per-VM memory statistic (`/stats` has only `wasm.*` VM counts and "
-            "the process-wide `server.memory_*`). The per-VM figure is read from "
-            "`/proc/<envoy pid>/smaps`: V8 reserves several GiB of address space for each wasm "
-            "linear memory and makes its current size read-write, so each VM is one read-write "
-            "mapping followed by a multi-GiB inaccessible one; its size is the VM's linear memory "
-            "(64 KiB wasm pages; it never shrinks). Envoy runs one VM per thread that uses the "
-            "plugin plus the configuration's (`wasm.wasm_vm_count`: "
-            f"{', '.join(sorted({str(e['after']['wasm_vm_count']) for e in memory.values() if e['after']['wasm_vms']}))} "
+            "Envoy 1.40 exposes no per-VM memory statistic (`/stats` has only `wasm.*` VM counts "
+            "and the process-wide `server.memory_*`). The per-VM figure is read from `/proc/<envoy "
+            "pid>/smaps`: V8 reserves several GiB of address space for each wasm linear memory and "
+            "makes its current size read-write, so each VM is one read-write mapping followed by a "
+            "multi-GiB inaccessible one; its size is the VM's linear memory (64 KiB wasm pages; it "
+            "never shrinks). Envoy runs one VM per thread that uses the plugin plus the "
+            "configuration's (`wasm.wasm_vm_count`: "
+            f"{', '.join(vm_counts)} "
             "per jwt-gate Envoy here); the one that grows is the worker's."
         )
         add("")
@@ -583,18 +652,20 @@ def markdown(results: dict, chart_name: str | None) -> str:
         "byte, an expired token, another issuer → 401; another audience → 403; the no-filter "
         "variant → 200 for all). During each run, wrk's count of non-2xx answers must match the "
         "scenario (0, all, or exactly 1 in 20 for the mix, give or take the requests in flight), "
-        "Envoy's own 4xx count must agree, there must be no 5xx, and jwt-gate's "
-        "`denied_by_reason` counters may only move for a missing token. Token cache hits are "
-        "counted from jwt_authn's `jwt_cache_hit` and, if jwt-gate has one, its cache-hit counter; "
-        "in a distinct-token scenario more than 1 % hits is flagged (the pool would be smaller "
-        "than the cache)."
+        "Envoy's own 4xx count must agree, there must be no 5xx, and jwt-gate's `denied_by_reason` "
+        "counters may only move for a missing token. Token cache hits are counted from jwt_authn's "
+        "`jwt_cache_hit` and, if jwt-gate has one, its cache-hit counter; in a distinct-token "
+        "scenario more than 1 % hits is flagged (the pool would be smaller than the cache)."
     )
     add("")
     failed = [
         (name, c) for name, checks in results["prechecks"].items() for c in checks if not c["ok"]
     ]
     wrong = [
-        (v, s, c["wrong"]) for v, row in results["cells"].items() for s, c in row.items() if c["wrong"]
+        (v, s, c["wrong"])
+        for v, row in results["cells"].items()
+        for s, c in row.items()
+        if c["wrong"]
     ]
     warned = [
         (v, s, c["warnings"])
@@ -603,13 +674,17 @@ def markdown(results: dict, chart_name: str | None) -> str:
         if c["warnings"]
     ]
     if not failed and not wrong and not warned:
+        checks = sum(len(c) for c in results["prechecks"].values())
+        runs = sum(len(c["runs"]) for row in results["cells"].values() for c in row.values())
         add(
             f"In this run every check passed for every variant "
-            f"({sum(len(c) for c in results['prechecks'].values())} pre-load checks, "
-            f"{sum(len(c['runs']) for row in results['cells'].values() for c in row.values())} runs)."
+            f"({checks} pre-load checks, {runs} runs)."
         )
     for name, check in failed:
-        add(f"- **{name}** failed a check: {check['check']}: expected {check['expected']}, got {check['got']}")
+        add(
+            f"- **{name}** failed a check: {check['check']}: expected {check['expected']}, got "
+            f"{check['got']}"
+        )
     for variant, scenario, reasons in wrong:
         add(f"- **{variant} / {scenario} wrong**: {'; '.join(reasons)}")
     for variant, scenario, reasons in warned:
@@ -621,10 +696,10 @@ def markdown(results: dict, chart_name: str | None) -> str:
     add("")
     pin = settings["pinned"]
     add(
-        f"- **Variants**, each its own Envoy process, all started before the first measurement and "
-        f"running side by side; only one is under load at a time. Each has one listener on "
-        f"127.0.0.1 whose only route is a `direct_response` (200, `ok`), so no upstream is involved "
-        f"and the HTTP filter is what differs:"
+        "- **Variants**, each its own Envoy process, all started before the first measurement and "
+        "running side by side; only one is under load at a time. Each has one listener on "
+        "127.0.0.1 whose only route is a `direct_response` (200, `ok`), so no upstream is involved "
+        "and the HTTP filter is what differs:"
     )
     for variant in variants:
         detail = {
@@ -635,18 +710,16 @@ def markdown(results: dict, chart_name: str | None) -> str:
             "gate": "jwt-gate (`envoy.filters.http.wasm`, V8, `FAIL_CLOSED`) whose plugin "
             "configuration is the cache-on jwt_authn configuration, byte for byte (the "
             "`typed_config` minus `@type`); `signature_verifier` unset, i.e. `auto`",
-            "gate_ring": "the same plus `\"signature_verifier\": \"ring\"`: every signature "
+            "gate_ring": 'the same plus `"signature_verifier": "ring"`: every signature '
             "verified by `ring` compiled to wasm",
         }.get(variant["name"], variant["title"])
         log_note = f" Its log: “{'; '.join(variant['log'])}”." if variant.get("log") else ""
         add(f"  - *{variant['title']}* (`{variant['name']}`): {detail}.{log_note}")
     if not any(v["name"] == "gate_ring" for v in variants):
-        add(
-            f"  - no ring variant: {build.get('signature_verifier_probe', 'not run')}"
-        )
+        add(f"  - no ring variant: {build.get('signature_verifier_probe', 'not run')}")
     add(
-        f"- **Envoy**: `{results['commands']['envoy']}` (the command of `integration/harness.py`'s "
-        f"`Envoy`; "
+        f"- **Envoy**: `{results['commands']['envoy']}` (the command of "
+        f"`jwt_gate_testkit.envoy.Envoy`; "
         + (
             f"pinned by starting it with the CPU affinity {{{settings['envoy_cpu']}}}, which every "
             "thread it creates inherits; the run checks that every thread's `Cpus_allowed_list` "
@@ -656,12 +729,14 @@ def markdown(results: dict, chart_name: str | None) -> str:
         )
     )
     add(
-        f"- **Load**: {machine['wrk']}, {settings['wrk_threads']} thread(s), {settings['connections']} keep-alive "
+        f"- **Load**: {machine['wrk']}, {settings['wrk_threads']} thread(s), "
+        f"{settings['connections']} keep-alive "
         f"connections, {settings['duration_s']} s per run"
         + (f", pinned to core {settings['wrk_cpu']} with taskset" if pin else "")
         + "; `bench/tokens.lua` pre-formats every request and picks one per call. "
         + (
-            f"Warm-up, not recorded: every variant under the mix for {max(2, settings['warmup_s'])} s "
+            "Warm-up, not recorded: every variant under the mix for "
+            f"{max(2, settings['warmup_s'])} s "
             f"once, then each (variant, scenario) {settings['warmup_s']} s before its first run. "
             if settings["warmup_s"]
             else "No warm-up. "
@@ -680,9 +755,10 @@ def markdown(results: dict, chart_name: str | None) -> str:
     add("")
     add(
         "  The arguments after `--` are the pattern (one letter per request, cycled: `S` the same "
-        "token, `D` the next token of the pool, `N` no token), the same-token file, the pool and the "
-        "pool cursor: each run continues where the previous run against that Envoy stopped, so a "
-        f"pool token comes back only after all {settings['tokens_per_pool']:,} have been used."
+        "token, `D` the next token of the pool, `N` no token), the same-token file, the pool and "
+        "the pool cursor: each run continues where the previous run against that Envoy stopped, "
+        f"so a pool token comes back only after all {settings['tokens_per_pool']:,} have been "
+        "used."
     )
     if pin:
         add(
@@ -691,14 +767,17 @@ def markdown(results: dict, chart_name: str | None) -> str:
             f"what the hypervisor took (steal). A run with more than "
             f"{settings.get('other_load_limit', 0.1):.0%} of the core used by others or "
             f"{settings.get('steal_limit', 0.05):.0%} steal is repeated (up to "
-            f"{settings.get('retries', 0)} more times) and the least disturbed attempt kept; a cell "
-            "still disturbed is marked †. Slowdowns the guest cannot see (a busy host that reports "
-            "no steal) show up only as spread between runs: read small differences against the "
-            "spread column of the details table. Per-run figures are in `bench/results.json`."
+            f"{settings.get('retries', 0)} more times) and the least disturbed attempt kept; a "
+            "cell still disturbed is marked †. Slowdowns the guest cannot see (a busy host that "
+            "reports no steal) show up only as spread between runs: read small differences against "
+            "the spread column of the details table. Per-run figures are in `bench/results.json`."
         )
     add("- **Scenarios**:")
     for scenario in scenarios:
-        add(f"  - *{scenario['title']}* (`{scenario['name']}`, pattern `{scenario['pattern']}`): {scenario['description']}.")
+        add(
+            f"  - *{scenario['title']}* (`{scenario['name']}`, pattern `{scenario['pattern']}`): "
+            f"{scenario['description']}."
+        )
     add(
         f"- **Tokens**: minted by PyJWT (never by jwt-gate) with an RSA-2048 key (kid `rsa`) and a "
         f"P-256 key (kid `es256`), claims `iss`, `aud`, `sub`, `iat`, `exp` (24 h) and a unique "
@@ -716,7 +795,7 @@ def markdown(results: dict, chart_name: str | None) -> str:
     if results.get("gate_filter"):
         add(
             "  jwt-gate's filter, with that JSON as its plugin configuration (a string; "
-            "`gate_ring` adds `\"signature_verifier\": \"ring\"` to it):"
+            '`gate_ring` adds `"signature_verifier": "ring"` to it):'
         )
         add("")
         add("  ```json")
@@ -730,9 +809,10 @@ def markdown(results: dict, chart_name: str | None) -> str:
         "are left out (–) when either side was wrong."
     )
     add(
-        f"- **Re-run**: `make bench` or `.venv/bin/python bench/run.py` (`--runs N`, `--duration S`, "
-        "`--quick` for 1 × 2 s, `--only gate,authn_cache,same` to select variants and scenarios, "
-        "`--no-pin`, `--render-only` to redraw this page from `bench/results.json`). A full run takes "
+        "- **Re-run**: `make bench` or `.venv/bin/python -m bench.run` (`--runs N`, `--duration "
+        "S`, `--quick` for 1 × 2 s, `--only gate,authn_cache,same` to select variants and "
+        "scenarios, `--no-pin`, `--render-only` to redraw this page from `bench/results.json`). A "
+        "full run takes "
         f"about {max(1, round(results['elapsed_seconds'] / 60))} min here."
     )
     add("")
@@ -747,7 +827,10 @@ def markdown(results: dict, chart_name: str | None) -> str:
         ["kernel", machine["kernel"]],
         ["Envoy", machine["envoy"]],
         ["wrk", machine["wrk"]],
-        ["pinning", "Envoy (all threads) on core 0, wrk and bench/run.py on core 1" if pin else "none"],
+        [
+            "pinning",
+            "Envoy (all threads) on core 0, wrk and bench/run.py on core 1" if pin else "none",
+        ],
         ["run", f"{results['generated']}, {results['elapsed_seconds']} s in all"],
     ]
     add(table(["", ""], rows, "ll"))

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """jwt-gate against Envoy's native jwt_authn and a filter-less Envoy, side by side, with wrk.
 
-    .venv/bin/python bench/run.py                 # full run: 3 runs x 8 s per cell (~12 min)
-    .venv/bin/python bench/run.py --quick         # smoke test: 1 run x 2 s per cell
-    .venv/bin/python bench/run.py --only gate,authn_cache,same,rs256
-    .venv/bin/python bench/run.py --render-only   # re-render docs/ from bench/results.json
+    .venv/bin/python -m bench.run                 # full run: 3 runs x 8 s per cell (~12 min)
+    .venv/bin/python -m bench.run --quick         # smoke test: 1 run x 2 s per cell
+    .venv/bin/python -m bench.run --only gate,authn_cache,same,rs256
+    .venv/bin/python -m bench.run --render-only   # re-render docs/ from bench/results.json
+
+from the repository root (bench/ is a package: it imports bench.report and jwt_gate_testkit).
 
 Every Envoy variant runs at once (one process each, `--concurrency 1`, every thread pinned to
 core 0), each answering from a direct_response route so that the filter is what is measured; wrk
@@ -23,6 +25,7 @@ import datetime
 import fnmatch
 import hashlib
 import http.client
+import itertools
 import json
 import os
 import platform
@@ -35,28 +38,28 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from bench import report
+from jwt_gate_testkit.artifacts import ENVOY_BIN, REPO, WASM
+from jwt_gate_testkit.bootstrap import bootstrap, jwt_authn_filter, jwt_gate_filter
+from jwt_gate_testkit.client import request
+from jwt_gate_testkit.envoy import Envoy, EnvoyFailed, remove_stale_run_dirs
+from jwt_gate_testkit.tokens import AUDIENCE, ISSUER, public_jwk
 
 BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-sys.path.insert(0, str(REPO / "integration"))
-sys.path.insert(0, str(BENCH))
-
-import harness  # noqa: E402  (integration/harness.py: Envoy process wrapper, filters, JWKs)
-import jwt  # noqa: E402
-from cryptography.hazmat.primitives import serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
-
-import report  # noqa: E402
-
 TMP = BENCH / ".tmp"
+ENVOY_RUNS = TMP / "envoy"  # Envoy configs and logs, one directory per Envoy
 TOKENS_DIR = TMP / "tokens"
 LUA = BENCH / "tokens.lua"
 RESULTS = BENCH / "results.json"
 DOC = REPO / "docs" / "benchmarks.md"
 CHART = REPO / "docs" / "benchmarks.png"
 
-ISSUER = harness.ISSUER
-AUDIENCE = harness.AUDIENCE
 TOKEN_LIFETIME = 24 * 3600  # pool tokens are reused across invocations while they have 3 h left
 TOKEN_MIN_LEFT = 3 * 3600
 ENVOY_CPU = 0
@@ -102,7 +105,11 @@ class Tokens:
     Pools: `rs256` and `es256` (one token per request in the distinct-token scenarios) and `mix`
     (the distinct RS256 part of the mix), each of `size` tokens; `same` is minted per invocation."""
 
-    POOLS = {"rs256": ("RS256", "rsa"), "es256": ("ES256", "es256"), "mix": ("RS256", "rsa")}
+    POOLS: ClassVar[dict[str, tuple[str, str]]] = {
+        "rs256": ("RS256", "rsa"),
+        "es256": ("ES256", "es256"),
+        "mix": ("RS256", "rsa"),
+    }
 
     def __init__(self, size: int) -> None:
         self.dir = TOKENS_DIR
@@ -137,7 +144,7 @@ class Tokens:
             self._mint(size, now)
             manifest = {
                 "version": 1,
-                "created": datetime.datetime.fromtimestamp(now, datetime.timezone.utc).isoformat(),
+                "created": datetime.datetime.fromtimestamp(now, datetime.UTC).isoformat(),
                 "exp": now + TOKEN_LIFETIME,
                 "size": size,
             }
@@ -158,8 +165,16 @@ class Tokens:
         with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
             for name, (alg, kid) in self.POOLS.items():
                 jobs = [
-                    (pems[kid].encode(), alg, kid, name, start, min(start + chunk, size), now,
-                     now + TOKEN_LIFETIME)
+                    (
+                        pems[kid].encode(),
+                        alg,
+                        kid,
+                        name,
+                        start,
+                        min(start + chunk, size),
+                        now,
+                        now + TOKEN_LIFETIME,
+                    )
                     for start in range(0, size, chunk)
                 ]
                 tokens = [token for part in pool.map(_mint_chunk, jobs) for token in part]
@@ -192,9 +207,11 @@ class Tokens:
         )
 
     def jwks(self) -> str:
-        return json.dumps({"keys": [harness.public_jwk(self.private[k], k) for k in ("rsa", "es256")]})
+        return json.dumps({"keys": [public_jwk(self.private[k], k) for k in ("rsa", "es256")]})
 
-    def mint(self, alg: str = "RS256", key: str | None = None, kid: str | None = None, **claims) -> str:
+    def mint(
+        self, alg: str = "RS256", key: str | None = None, kid: str | None = None, **claims
+    ) -> str:
         """A token like the pools' (valid for an hour unless `claims` say otherwise)."""
         kid = kid or {"RS256": "rsa", "ES256": "es256"}[alg]
         now = int(time.time())
@@ -229,16 +246,41 @@ MIX = "SSSSSDSSSSSSDSSNSSSD"
 assert (MIX.count("S"), MIX.count("D"), MIX.count("N")) == (16, 3, 1)
 
 SCENARIOS = [
-    Scenario("same", "same RS256 token", "S", None,
-             "the same valid RS256 token on every request (cacheable)"),
-    Scenario("rs256", "new RS256 token", "D", "rs256",
-             "a distinct valid RS256 token on every request (a signature check each time)"),
-    Scenario("es256", "new ES256 token", "D", "es256",
-             "a distinct valid ES256 token on every request (a signature check each time)"),
-    Scenario("none", "no token (401)", "N", None,
-             "no Authorization header: every request denied with 401"),
-    Scenario("mix", "mix 80/15/5", MIX, "mix",
-             "per 20 requests: 16 the same RS256 token, 3 distinct RS256 tokens, 1 without a token"),
+    Scenario(
+        "same",
+        "same RS256 token",
+        "S",
+        None,
+        "the same valid RS256 token on every request (cacheable)",
+    ),
+    Scenario(
+        "rs256",
+        "new RS256 token",
+        "D",
+        "rs256",
+        "a distinct valid RS256 token on every request (a signature check each time)",
+    ),
+    Scenario(
+        "es256",
+        "new ES256 token",
+        "D",
+        "es256",
+        "a distinct valid ES256 token on every request (a signature check each time)",
+    ),
+    Scenario(
+        "none",
+        "no token (401)",
+        "N",
+        None,
+        "no Authorization header: every request denied with 401",
+    ),
+    Scenario(
+        "mix",
+        "mix 80/15/5",
+        MIX,
+        "mix",
+        "per 20 requests: 16 the same RS256 token, 3 distinct RS256 tokens, 1 without a token",
+    ),
 ]
 
 
@@ -249,7 +291,7 @@ class Variant:
     kind: str  # none | authn | gate
     http_filter: dict | None
     config: dict | None = None  # the JwtAuthentication JSON (authn) / plugin configuration (gate)
-    envoy: harness.Envoy | None = field(default=None, repr=False)
+    envoy: Envoy | None = field(default=None, repr=False)
     port: int = 0
     log_lines: list[str] = field(default_factory=list)
 
@@ -279,64 +321,25 @@ def make_variants(tokens: Tokens, wasm: Path, ring: bool) -> list[Variant]:
     cached, uncached = authn_config(jwks, True), authn_config(jwks, False)
     variants = [
         Variant("none", "no filter (ceiling)", "none", None),
-        Variant("authn_cache", "jwt_authn, cache on", "authn", harness.jwt_authn_filter(cached), cached),
-        Variant("authn_nocache", "jwt_authn, cache off", "authn",
-                harness.jwt_authn_filter(uncached), uncached),
+        Variant("authn_cache", "jwt_authn, cache on", "authn", jwt_authn_filter(cached), cached),
+        Variant(
+            "authn_nocache", "jwt_authn, cache off", "authn", jwt_authn_filter(uncached), uncached
+        ),
         # The same JSON as authn_cache, byte for byte: the default signature_verifier (auto).
-        Variant("gate", "jwt-gate (auto)", "gate", harness.jwt_gate_filter(cached, wasm), cached),
+        Variant("gate", "jwt-gate (auto)", "gate", jwt_gate_filter(cached, wasm), cached),
     ]
     if ring:
         ring_config = {**cached, "signature_verifier": "ring"}
         variants.append(
-            Variant("gate_ring", "jwt-gate (ring)", "gate",
-                    harness.jwt_gate_filter(ring_config, wasm), ring_config)
+            Variant(
+                "gate_ring",
+                "jwt-gate (ring)",
+                "gate",
+                jwt_gate_filter(ring_config, wasm),
+                ring_config,
+            )
         )
     return variants
-
-
-def bootstrap(http_filter: dict | None) -> dict:
-    """One listener on a free port of 127.0.0.1: `http_filter` (if any), then the router with a
-    direct_response route (200, "ok\\n") for every path; admin on a free port."""
-    manager = {
-        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-        "stat_prefix": STAT_PREFIX,
-        "route_config": {
-            "virtual_hosts": [
-                {
-                    "name": "bench",
-                    "domains": ["*"],
-                    "routes": [
-                        {
-                            "match": {"prefix": "/"},
-                            "direct_response": {"status": 200, "body": {"inline_string": "ok\n"}},
-                        }
-                    ],
-                }
-            ]
-        },
-        "http_filters": [*([http_filter] if http_filter else []), harness.ROUTER],
-    }
-    return {
-        "admin": {"address": harness.address(0)},
-        "static_resources": {
-            "listeners": [
-                {
-                    "name": "bench",
-                    "address": harness.address(0),
-                    "filter_chains": [
-                        {
-                            "filters": [
-                                {
-                                    "name": "envoy.filters.network.http_connection_manager",
-                                    "typed_config": manager,
-                                }
-                            ]
-                        }
-                    ],
-                }
-            ]
-        },
-    }
 
 
 # --- Processes ------------------------------------------------------------------------------------
@@ -356,11 +359,14 @@ def affinity(cpus: set[int] | None):
         os.sched_setaffinity(0, old)
 
 
-def start_envoy(name: str, http_filter: dict | None, pin: bool) -> harness.Envoy:
-    """An Envoy (`--concurrency 1`) with bootstrap(http_filter), started pinned to ENVOY_CPU:
-    every thread it ever creates inherits the affinity, as with `taskset -c 0 envoy ...`."""
+def start_envoy(name: str, http_filter: dict | None, pin: bool) -> Envoy:
+    """An Envoy (`--concurrency 1`) with one listener, STAT_PREFIX, on a free port of 127.0.0.1:
+    `http_filter` (if any), then the router, Envoy itself answering 200 "ok\\n" for every path
+    (no backend: the filter is what is measured). Started pinned to ENVOY_CPU: every thread it
+    ever creates inherits the affinity, as with `taskset -c 0 envoy ...`."""
     with affinity({ENVOY_CPU} if pin else None):
-        return harness.Envoy(bootstrap(http_filter), f"bench-{name}", concurrency=1)
+        config = bootstrap({STAT_PREFIX: http_filter})
+        return Envoy(config, f"bench-{name}", concurrency=1, runs=ENVOY_RUNS)
 
 
 def thread_affinities(pid: int) -> set[str]:
@@ -389,7 +395,7 @@ def core_usage(before: dict, after: dict, core: int, seconds: float) -> dict:
     name = f"cpu{core}"
     if name not in before or name not in after or not seconds:
         return {"busy": 0.0, "steal": 0.0}
-    delta = [a - b for a, b in zip(after[name], before[name])]
+    delta = [a - b for a, b in zip(after[name], before[name], strict=True)]
     tick = os.sysconf("SC_CLK_TCK")
     busy = delta[0] + delta[1] + delta[2] + delta[5] + delta[6]
     return {"busy": busy / tick / seconds, "steal": delta[7] / tick / seconds}
@@ -400,7 +406,7 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_quiet(envoys: list[harness.Envoy], timeout: float = 30.0) -> float:
+def wait_quiet(envoys: list[Envoy], timeout: float = 30.0) -> float:
     """Wait until the Envoys together use under 5 % of a core over half a second (V8 compiles
     hot wasm functions again in background threads, on the pinned core, after the first load);
     the seconds waited."""
@@ -413,7 +419,7 @@ def wait_quiet(envoys: list[harness.Envoy], timeout: float = 30.0) -> float:
     return time.monotonic() - started
 
 
-def jwt_gate_log(envoy: harness.Envoy) -> list[str]:
+def jwt_gate_log(envoy: Envoy) -> list[str]:
     """jwt-gate's own log lines (`wasm log ... jwt-gate: ...`), without the prefix."""
     lines = [line.split("jwt-gate: ", 1)[1] for line in envoy.log_lines("jwt-gate: ")]
     return list(dict.fromkeys(lines))  # each VM logs the same lines
@@ -442,7 +448,7 @@ def wasm_memories(pid: int) -> list[dict]:
         elif line.startswith("Rss:") and current is not None:
             current["rss"] = int(line.split()[1])
     memories = []
-    for before, after in zip(mappings, mappings[1:]):
+    for before, after in itertools.pairwise(mappings):
         if (
             after["perm"] == "---p"
             and after["end"] - after["start"] >= 4 << 30
@@ -455,7 +461,7 @@ def wasm_memories(pid: int) -> list[dict]:
     return memories
 
 
-def memory_snapshot(envoy: harness.Envoy) -> dict:
+def memory_snapshot(envoy: Envoy) -> dict:
     pid = envoy.process.pid
     status = Path(f"/proc/{pid}/status").read_text()
     rss = int(re.search(r"^VmRSS:\s+(\d+)", status, re.M).group(1))
@@ -496,7 +502,9 @@ def load_tokens(port: int, tokens: list[str], timeout: float) -> dict[int, int]:
     return counts
 
 
-def measure_memory(variants: list[Variant], tokens: Tokens, count: int, wasm: Path, pin: bool) -> dict:
+def measure_memory(
+    variants: list[Variant], tokens: Tokens, count: int, wasm: Path, pin: bool
+) -> dict:
     """Memory of a fresh Envoy after one request, then after `count` requests with distinct RS256
     tokens: jwt-gate with jwt_cache_size `count` (every token cached) and with the benchmark's
     100 (the bound holds), and jwt_authn with jwt_cache_size `count` for comparison."""
@@ -510,12 +518,27 @@ def measure_memory(variants: list[Variant], tokens: Tokens, count: int, wasm: Pa
     setups = []
     if any(v.kind == "gate" for v in variants):
         setups += [
-            (f"gate_cache_{count}", f"jwt-gate, jwt_cache_size {count:,}", count, harness.jwt_gate_filter(sized(count), wasm)),
-            ("gate_cache_100", "jwt-gate, jwt_cache_size 100", 100, harness.jwt_gate_filter(sized(100), wasm)),
+            (
+                f"gate_cache_{count}",
+                f"jwt-gate, jwt_cache_size {count:,}",
+                count,
+                jwt_gate_filter(sized(count), wasm),
+            ),
+            (
+                "gate_cache_100",
+                "jwt-gate, jwt_cache_size 100",
+                100,
+                jwt_gate_filter(sized(100), wasm),
+            ),
         ]
     if any(v.kind == "authn" for v in variants):
         setups.append(
-            (f"authn_cache_{count}", f"jwt_authn, jwt_cache_size {count:,}", count, harness.jwt_authn_filter(sized(count)))
+            (
+                f"authn_cache_{count}",
+                f"jwt_authn, jwt_cache_size {count:,}",
+                count,
+                jwt_authn_filter(sized(count)),
+            )
         )
     results = {}
     pool = tokens.pool_tokens("rs256")[:count]
@@ -544,12 +567,18 @@ def measure_memory(variants: list[Variant], tokens: Tokens, count: int, wasm: Pa
             "before": before,
             "after": after,
         }
-        grown = [a["size_kib"] - b["size_kib"] for b, a in zip(before["wasm_vms"], after["wasm_vms"])]
+        grown = [
+            a["size_kib"] - b["size_kib"]
+            for b, a in zip(before["wasm_vms"], after["wasm_vms"], strict=False)
+        ]
         log(
             f"memory {title}: {len(pool):,} distinct tokens ({'all 200' if ok else statuses}),"
             f" RSS {before['rss_kib']:,} -> {after['rss_kib']:,} KiB"
-            + (f", wasm VMs {[v['size_kib'] for v in after['wasm_vms']]} KiB (grew {grown} KiB)"
-               if after["wasm_vms"] else "")
+            + (
+                f", wasm VMs {[v['size_kib'] for v in after['wasm_vms']]} KiB (grew {grown} KiB)"
+                if after["wasm_vms"]
+                else ""
+            )
         )
     return results
 
@@ -581,7 +610,7 @@ def prechecks(variant: Variant, tokens: Tokens) -> list[dict]:
         expected = expected if variant.auth else 200
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
-            got = harness.request(variant.port, "/", headers=headers).status
+            got = request(variant.port, "/", headers=headers).status
         except OSError as error:
             got = f"{type(error).__name__}: {error}"
         results.append({"check": label, "expected": expected, "got": got, "ok": got == expected})
@@ -621,7 +650,9 @@ def check_run(variant: Variant, scenario: Scenario, wrk: dict, delta: dict, conn
             if ".denied_by_reason." in name and value and not name.endswith(".jwt_missing")
         }
         if reasons:
-            wrong.append(f"jwt-gate denied requests for other reasons than a missing token: {reasons}")
+            wrong.append(
+                f"jwt-gate denied requests for other reasons than a missing token: {reasons}"
+            )
     hits = cache_hits(variant, delta)
     if hits is not None and scenario.pattern == "D" and requests and hits > 0.01 * requests:
         warnings.append(
@@ -649,8 +680,11 @@ def cache_hits(variant: Variant, delta: dict) -> int | None:
         return delta.get(f"http.{STAT_PREFIX}.jwt_authn.jwt_cache_hit")
     if variant.kind == "gate":
         names = [
-            name for name in delta
-            if name.startswith("wasmcustom.jwt_gate") and "cache" in name and "hit" in name
+            name
+            for name in delta
+            if name.startswith("wasmcustom.jwt_gate")
+            and "cache" in name
+            and "hit" in name
             and "miss" not in name
         ]
         return sum(delta[name] for name in names) if names else None
@@ -661,7 +695,13 @@ def cache_hits(variant: Variant, delta: dict) -> int | None:
 
 
 def wrk_command(
-    port: int, scenario: Scenario, tokens: Tokens, cursor: int, seconds: int, args, pin: bool,
+    port: int,
+    scenario: Scenario,
+    tokens: Tokens,
+    cursor: int,
+    seconds: int,
+    args,
+    pin: bool,
     display: bool = False,
 ) -> list[str]:
     """The wrk command line; `display` writes paths relative to the repository and <port>."""
@@ -688,8 +728,9 @@ def wrk_command(
     ]
 
 
-def run_wrk(variant: Variant, scenario: Scenario, tokens: Tokens, cursor: int, seconds: int,
-            args, pin: bool) -> tuple[dict, dict, int]:
+def run_wrk(
+    variant: Variant, scenario: Scenario, tokens: Tokens, cursor: int, seconds: int, args, pin: bool
+) -> tuple[dict, dict, int]:
     """One wrk run against `variant`: wrk's result, the Envoy stat deltas, the next cursor."""
     envoy = variant.envoy
     before = envoy.stats()
@@ -705,7 +746,7 @@ def run_wrk(variant: Variant, scenario: Scenario, tokens: Tokens, cursor: int, s
     cpu_after = process_cpu_seconds(envoy.process.pid)
     after = envoy.stats()
     if envoy.process.poll() is not None:
-        raise harness.EnvoyFailed(f"{variant.name} exited\n{envoy.log_tail()}")
+        raise EnvoyFailed(f"{variant.name} exited\n{envoy.log_tail()}")
     line = next(
         (line for line in completed.stdout.splitlines() if line.startswith("bench-result ")), None
     )
@@ -753,7 +794,7 @@ def machine_info() -> dict:
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = re.search(r"^model name\s*:\s*(.*)$", cpuinfo, re.M)
     mhz = re.search(r"^cpu MHz\s*:\s*(.*)$", cpuinfo, re.M)
-    envoy_version = command_output([str(harness.ENVOY_BIN), "--version"])
+    envoy_version = command_output([str(ENVOY_BIN), "--version"])
     envoy_version = envoy_version.split("version:", 1)[-1].strip()
     return {
         "nproc": command_output(["nproc"]),
@@ -762,7 +803,9 @@ def machine_info() -> dict:
         "kernel": platform.release(),
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "envoy": envoy_version,
-        "wrk": command_output(["wrk", "-v"]).splitlines()[0].split(" [")[0] if shutil.which("wrk") else "missing",
+        "wrk": command_output(["wrk", "-v"]).splitlines()[0].split(" [")[0]
+        if shutil.which("wrk")
+        else "missing",
         "python": platform.python_version(),
     }
 
@@ -770,12 +813,16 @@ def machine_info() -> dict:
 def build_info(wasm: Path) -> dict:
     data = wasm.read_bytes()
     commit = command_output(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
-    dirty = command_output(["git", "-C", str(REPO), "status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock"])
+    dirty = command_output(
+        ["git", "-C", str(REPO), "status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock"]
+    )
     return {
         "wasm": rel(wasm),
         "wasm_bytes": len(data),
         "wasm_sha256": hashlib.sha256(data).hexdigest(),
-        "wasm_built": datetime.datetime.fromtimestamp(wasm.stat().st_mtime, datetime.timezone.utc).isoformat(timespec="seconds"),
+        "wasm_built": datetime.datetime.fromtimestamp(wasm.stat().st_mtime, datetime.UTC).isoformat(
+            timespec="seconds"
+        ),
         "git_commit": commit,
         "git_dirty": bool(dirty),
     }
@@ -785,11 +832,11 @@ def supports_ring(wasm: Path, tokens: Tokens, pin: bool) -> tuple[bool, str]:
     """Whether this build accepts `"signature_verifier": "ring"` (an Envoy that fails to start
     with it, or whose plugin rejects it, means no)."""
     config = {**authn_config(tokens.jwks(), True), "signature_verifier": "ring"}
-    envoy = start_envoy("probe-ring", harness.jwt_gate_filter(config, wasm), pin)
+    envoy = start_envoy("probe-ring", jwt_gate_filter(config, wasm), pin)
     try:
         envoy.wait_ready(60)
         return True, "; ".join(jwt_gate_log(envoy))
-    except harness.EnvoyFailed:
+    except EnvoyFailed:
         rejected = [line for line in jwt_gate_log(envoy) if "rejected" in line]
         return False, rejected[0] if rejected else envoy.log_tail(3)
     finally:
@@ -821,7 +868,8 @@ def summarize(variants, scenarios, runs: dict) -> dict:
                 "requests": sum(r["requests"] for r in measured),
                 "non2xx": sum(r["errors"]["status"] for r in measured),
                 "cache_hits": (
-                    None if all(r["cache_hits"] is None for r in measured)
+                    None
+                    if all(r["cache_hits"] is None for r in measured)
                     else sum(r["cache_hits"] or 0 for r in measured)
                 ),
                 "wrong": sorted({w for r in measured for w in r["wrong"]}),
@@ -866,40 +914,93 @@ def targets(cells: dict, ratio_table: dict, build: dict) -> list[dict]:
         entry = gate.get(scenario)
         if entry is None:
             continue
-        candidates = [entry[k] for k in ("vs_authn_cache", "vs_authn_nocache") if entry[k] is not None]
+        candidates = [
+            entry[k] for k in ("vs_authn_cache", "vs_authn_nocache") if entry[k] is not None
+        ]
         ratio = min(candidates) if candidates else None
         wrong = bool(cells.get("gate", {}).get(scenario, {}).get("wrong"))
-        result.append({
-            "target": label,
-            "ratio": ratio,
-            "minimum": minimum,
-            "met": (ratio is not None and ratio >= minimum and not wrong),
-        })
-    result.append({
-        "target": ".wasm ≤ 1 MiB",
-        "value": build["wasm_bytes"],
-        "minimum": None,
-        "met": build["wasm_bytes"] <= 1 << 20,
-    })
+        result.append(
+            {
+                "target": label,
+                "ratio": ratio,
+                "minimum": minimum,
+                "met": (ratio is not None and ratio >= minimum and not wrong),
+            }
+        )
+    result.append(
+        {
+            "target": ".wasm ≤ 1 MiB",
+            "value": build["wasm_bytes"],
+            "minimum": None,
+            "met": build["wasm_bytes"] <= 1 << 20,
+        }
+    )
     return result
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, help="runs per (variant, scenario); the median is reported (default 3, --quick 1)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        help="runs per (variant, scenario); the median is reported (default 3, --quick 1)",
+    )
     parser.add_argument("--duration", type=int, help="seconds per wrk run (default 8, --quick 2)")
-    parser.add_argument("--warmup", type=int, help="seconds of unrecorded load before each cell's first run (default 1)")
-    parser.add_argument("--quick", action="store_true", help="smoke test: 1 run x 2 s, 2,000-token memory load")
-    parser.add_argument("--only", default="", help="comma-separated variant and/or scenario names (globs), e.g. gate*,authn_cache,same")
-    parser.add_argument("--retries", type=int, default=2, help="extra attempts for a run disturbed by other load on Envoy's core (default 2)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        help="seconds of unrecorded load before each cell's first run (default 1)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke test: 1 run x 2 s, 2,000-token memory load"
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated variant and/or scenario names (globs), e.g. gate*,authn_cache,same",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="extra attempts for a run disturbed by other load on Envoy's core (default 2)",
+    )
     parser.add_argument("--connections", type=int, default=16, help="wrk -c (default 16)")
-    parser.add_argument("--threads", type=int, default=1, help="wrk -t (default 1; with more, the threads share pool positions, so distinct tokens may repeat)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="wrk -t (default 1; with more, the threads share pool positions, so distinct tokens "
+        "may repeat)",
+    )
     parser.add_argument("--tokens", type=int, help="tokens per pool (default 20000, --quick 5000)")
-    parser.add_argument("--memory-tokens", type=int, help="distinct tokens sent before the second memory reading (default 10000, --quick 2000; 0 skips)")
-    parser.add_argument("--wasm", type=Path, default=harness.WASM, help="the jwt-gate module (default: $JWT_GATE_WASM or the release build)")
-    parser.add_argument("--no-pin", action="store_true", help="do not pin Envoy and wrk to separate cores")
-    parser.add_argument("--publish", action="store_true", help="write bench/results.json and docs/ even for --quick/--only runs")
-    parser.add_argument("--render-only", action="store_true", help="re-render the docs from bench/results.json, run nothing")
+    parser.add_argument(
+        "--memory-tokens",
+        type=int,
+        help="distinct tokens sent before the second memory reading (default 10000, --quick 2000; "
+        "0 skips)",
+    )
+    parser.add_argument(
+        "--wasm",
+        type=Path,
+        default=WASM,
+        help="the jwt-gate module (default: $JWT_GATE_WASM or the release build)",
+    )
+    parser.add_argument(
+        "--no-pin", action="store_true", help="do not pin Envoy and wrk to separate cores"
+    )
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="write bench/results.json and docs/ even for --quick/--only runs",
+    )
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="re-render the docs from bench/results.json, run nothing",
+    )
     args = parser.parse_args(argv)
     args.runs = args.runs or (1 if args.quick else 3)
     args.duration = args.duration or (2 if args.quick else 8)
@@ -932,28 +1033,37 @@ def main(argv: list[str] | None = None) -> int:
     for tool in ("wrk",):
         if not shutil.which(tool):
             sys.exit(f"{tool} not found: apt-get install -y {tool}")
-    if not harness.ENVOY_BIN.exists():
-        sys.exit(f"{harness.ENVOY_BIN} not found: run `make deps`")
+    if not ENVOY_BIN.exists():
+        sys.exit(f"{ENVOY_BIN} not found: run `make deps`")
     wasm = args.wasm.resolve()
     if not wasm.is_file():
         sys.exit(f"{wasm} not found: run `make build`")
 
     machine = machine_info()  # before this process pins itself (nproc honours the affinity)
-    pin = not args.no_pin and len(os.sched_getaffinity(0)) >= 2 and {ENVOY_CPU, WRK_CPU} <= os.sched_getaffinity(0)
+    pin = (
+        not args.no_pin
+        and len(os.sched_getaffinity(0)) >= 2
+        and {ENVOY_CPU, WRK_CPU} <= os.sched_getaffinity(0)
+    )
     if pin:
         os.sched_setaffinity(0, {WRK_CPU})  # this script waits on wrk: keep it off Envoy's core
-    harness.TMP = TMP / "envoy"  # Envoy configs and logs under bench/.tmp/envoy/
-    harness.remove_stale_run_dirs()
+    remove_stale_run_dirs(ENVOY_RUNS)
 
     started = time.monotonic()
     all_variants = ["none", "authn_cache", "authn_nocache", "gate", "gate_ring"]
     matches = lambda name, patterns: any(fnmatch.fnmatch(name, p) for p in patterns)  # noqa: E731
-    unknown = [p for p in args.only if not any(fnmatch.fnmatch(n, p) for n in [*all_variants, *(s.name for s in SCENARIOS)])]
+    unknown = [
+        p
+        for p in args.only
+        if not any(fnmatch.fnmatch(n, p) for n in [*all_variants, *(s.name for s in SCENARIOS)])
+    ]
     if unknown:
         sys.exit(f"--only: no variant or scenario matches {unknown}")
     variant_patterns = [p for p in args.only if any(fnmatch.fnmatch(n, p) for n in all_variants)]
     scenario_patterns = [p for p in args.only if any(fnmatch.fnmatch(s.name, p) for s in SCENARIOS)]
-    scenarios = [s for s in SCENARIOS if not scenario_patterns or matches(s.name, scenario_patterns)]
+    scenarios = [
+        s for s in SCENARIOS if not scenario_patterns or matches(s.name, scenario_patterns)
+    ]
 
     tokens = Tokens(args.tokens)
     if not variant_patterns or matches("gate_ring", variant_patterns):
@@ -962,18 +1072,23 @@ def main(argv: list[str] | None = None) -> int:
         ring, ring_note = False, "not selected"
     log(f"signature_verifier option: {'supported' if ring else 'not available'} ({ring_note})")
     variants = [
-        v for v in make_variants(tokens, wasm, ring)
+        v
+        for v in make_variants(tokens, wasm, ring)
         if not variant_patterns or matches(v.name, variant_patterns)
     ]
     if not variants or not scenarios:
         sys.exit("nothing to run")
 
     build = build_info(wasm)
-    log(f"jwt-gate: {build['wasm']} {build['wasm_bytes']:,} bytes, commit {build['git_commit']}"
-        f"{' + uncommitted changes' if build['git_dirty'] else ''}")
+    log(
+        f"jwt-gate: {build['wasm']} {build['wasm_bytes']:,} bytes, commit {build['git_commit']}"
+        f"{' + uncommitted changes' if build['git_dirty'] else ''}"
+    )
     machine["pinned"] = pin
-    log(f"machine: {machine['nproc']} CPUs ({machine['cpu_model']}), Envoy {machine['envoy']}, "
-        f"{'Envoy pinned to core 0, wrk to core 1' if pin else 'no pinning'}")
+    log(
+        f"machine: {machine['nproc']} CPUs ({machine['cpu_model']}), Envoy {machine['envoy']}, "
+        f"{'Envoy pinned to core 0, wrk to core 1' if pin else 'no pinning'}"
+    )
 
     memory = {}
     if args.memory_tokens and any(v.auth for v in variants):
@@ -992,12 +1107,16 @@ def main(argv: list[str] | None = None) -> int:
             if pin:
                 cpus = thread_affinities(variant.envoy.process.pid)
                 if cpus != {str(ENVOY_CPU)}:
-                    raise RuntimeError(f"{variant.name}: threads allowed on {cpus}, not {ENVOY_CPU}")
+                    raise RuntimeError(
+                        f"{variant.name}: threads allowed on {cpus}, not {ENVOY_CPU}"
+                    )
             checks[variant.name] = prechecks(variant, tokens)
             failed = [c for c in checks[variant.name] if not c["ok"]]
-            log(f"{variant.name}: ready on 127.0.0.1:{variant.port}"
+            log(
+                f"{variant.name}: ready on 127.0.0.1:{variant.port}"
                 + (f"; {len(failed)} CHECKS FAILED: {failed}" if failed else "; checks passed")
-                + (f"; {'; '.join(variant.log_lines)}" if variant.log_lines else ""))
+                + (f"; {'; '.join(variant.log_lines)}" if variant.log_lines else "")
+            )
 
         # Where each Envoy is in each pool: a pool token comes back only after the whole pool.
         cursors = {(v.name, pool): 0 for v in variants for pool in Tokens.POOLS}
@@ -1007,9 +1126,13 @@ def main(argv: list[str] | None = None) -> int:
             warm = next(s for s in SCENARIOS if s.name == "mix")
             for variant in variants:
                 key = (variant.name, warm.pool)
-                _, _, cursors[key] = run_wrk(variant, warm, tokens, cursors[key], max(2, args.warmup), args, pin)
-            log(f"warm-up: every variant under the mix for {max(2, args.warmup)} s; quiet after "
-                f"{wait_quiet(envoys):.1f} s")
+                _, _, cursors[key] = run_wrk(
+                    variant, warm, tokens, cursors[key], max(2, args.warmup), args, pin
+                )
+            log(
+                f"warm-up: every variant under the mix for {max(2, args.warmup)} s; quiet after "
+                f"{wait_quiet(envoys):.1f} s"
+            )
         total = args.runs * len(variants) * len(scenarios)
         done = 0
         for run in range(args.runs):
@@ -1019,14 +1142,20 @@ def main(argv: list[str] | None = None) -> int:
                     key = (variant.name, scenario.name)
                     pool = (variant.name, scenario.pool or "rs256")
                     if run == 0 and args.warmup:
-                        _, _, cursors[pool] = run_wrk(variant, scenario, tokens, cursors[pool], args.warmup, args, pin)
+                        _, _, cursors[pool] = run_wrk(
+                            variant, scenario, tokens, cursors[pool], args.warmup, args, pin
+                        )
                     attempts = []
                     for attempt in range(args.retries + 1):
                         quiet = wait_quiet(envoys)
                         if quiet > 5:
                             log(f"  (waited {quiet:.1f} s for the Envoys to go idle)")
-                        result, delta, cursors[pool] = run_wrk(variant, scenario, tokens, cursors[pool], args.duration, args, pin)
-                        wrong, warnings = check_run(variant, scenario, result, delta, args.connections)
+                        result, delta, cursors[pool] = run_wrk(
+                            variant, scenario, tokens, cursors[pool], args.duration, args, pin
+                        )
+                        wrong, warnings = check_run(
+                            variant, scenario, result, delta, args.connections
+                        )
                         failed = [c["check"] for c in checks[variant.name] if not c["ok"]]
                         if failed:
                             wrong.append(f"failed the pre-load checks: {failed}")
@@ -1041,27 +1170,41 @@ def main(argv: list[str] | None = None) -> int:
                             envoy_5xx=delta.get(f"http.{STAT_PREFIX}.downstream_rq_5xx", 0),
                         )
                         attempts.append(result)
-                        flag = "WRONG: " + "; ".join(wrong) if wrong else ("warning: " + "; ".join(warnings) if warnings else "ok")
+                        flag = (
+                            "WRONG: " + "; ".join(wrong)
+                            if wrong
+                            else ("warning: " + "; ".join(warnings) if warnings else "ok")
+                        )
                         if result["disturbed"]:
-                            flag += f"; disturbed ({result['disturbed']})" + (", again" if attempt < args.retries else "")
+                            flag += f"; disturbed ({result['disturbed']})" + (
+                                ", again" if attempt < args.retries else ""
+                            )
                         log(
-                            f"[{done + 1}/{total}] run {run + 1} {scenario.name:6} {variant.name:13}"
-                            f" {result['rps']:>9,.0f} req/s  p50 {result['latency_us']['p50'] / 1000:6.2f} ms"
-                            f"  p99 {result['latency_us']['p99'] / 1000:6.2f} ms"
-                            f"  cpu envoy {result['envoy_cpu']:.0%} wrk {result['wrk_cpu']:.0%}"
-                            f" other {result.get('envoy_core_other', 0):.0%} steal {result.get('envoy_core_steal', 0):.0%}  {flag}"
+                            f"[{done + 1}/{total}] run {run + 1} {scenario.name:6} "
+                            f"{variant.name:13} {result['rps']:>9,.0f} req/s  p50 "
+                            f"{result['latency_us']['p50'] / 1000:6.2f} ms  p99 "
+                            f"{result['latency_us']['p99'] / 1000:6.2f} ms  cpu envoy "
+                            f"{result['envoy_cpu']:.0%} wrk {result['wrk_cpu']:.0%} other "
+                            f"{result.get('envoy_core_other', 0):.0%} steal "
+                            f"{result.get('envoy_core_steal', 0):.0%}  {flag}"
                         )
                         if not result["disturbed"]:
                             break
                         time.sleep(3)
                     # The least disturbed attempt counts; the others are kept for the record.
-                    best = min(attempts, key=lambda r: r.get("envoy_core_other", 0) + r.get("envoy_core_steal", 0))
+                    best = min(
+                        attempts,
+                        key=lambda r: r.get("envoy_core_other", 0) + r.get("envoy_core_steal", 0),
+                    )
                     best["discarded_attempts"] = [
-                        {"rps": r["rps"], "disturbed": r["disturbed"]} for r in attempts if r is not best
+                        {"rps": r["rps"], "disturbed": r["disturbed"]}
+                        for r in attempts
+                        if r is not best
                     ]
                     if best["disturbed"]:
                         best["warnings"].append(
-                            f"run {run + 1} disturbed in all {len(attempts)} attempts: {best['disturbed']}"
+                            f"run {run + 1} disturbed in all {len(attempts)} attempts: "
+                            f"{best['disturbed']}"
                         )
                     runs.setdefault(key, []).append(best)
                     done += 1
@@ -1071,7 +1214,7 @@ def main(argv: list[str] | None = None) -> int:
     ratio_table = ratios(cells, gate_names, scenarios)
     results = {
         "schema": 1,
-        "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "generated": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "elapsed_seconds": round(time.monotonic() - started),
         "settings": {
             "runs": args.runs,
@@ -1091,28 +1234,48 @@ def main(argv: list[str] | None = None) -> int:
             "wrk_cpu": WRK_CPU if pin else None,
         },
         "machine": machine,
-        "build": {**build, "signature_verifier_option": ring, "signature_verifier_probe": ring_note},
+        "build": {
+            **build,
+            "signature_verifier_option": ring,
+            "signature_verifier_probe": ring_note,
+        },
         "commands": {
             "envoy": " ".join(
-                [*(["taskset", "-c", str(ENVOY_CPU)] if pin else []), rel(harness.ENVOY_BIN),
-                 "-c", "bench/.tmp/envoy/bench-<variant>-<pid>-<n>/envoy.json", "--concurrency", "1",
-                 "--use-dynamic-base-id", "--admin-address-path", "<file>", "--log-level", "info"]
+                [
+                    *(["taskset", "-c", str(ENVOY_CPU)] if pin else []),
+                    rel(ENVOY_BIN),
+                    "-c",
+                    "bench/.tmp/envoy/bench-<variant>-<pid>-<n>/envoy.json",
+                    "--concurrency",
+                    "1",
+                    "--use-dynamic-base-id",
+                    "--admin-address-path",
+                    "<file>",
+                    "--log-level",
+                    "info",
+                ]
             ),
             "wrk": {
-                s.name: " ".join(wrk_command(0, s, tokens, 0, args.duration, args, pin, display=True))
+                s.name: " ".join(
+                    wrk_command(0, s, tokens, 0, args.duration, args, pin, display=True)
+                )
                 for s in scenarios
             },
         },
-        "configs": {
-            v.name: report.elide_jwks(v.config) for v in variants if v.config is not None
-        },
-        "gate_filter": harness.jwt_gate_filter("<the JSON above>", Path(rel(wasm)))["typed_config"],
+        "configs": {v.name: report.elide_jwks(v.config) for v in variants if v.config is not None},
+        "gate_filter": jwt_gate_filter("<the JSON above>", Path(rel(wasm)))["typed_config"],
         "variants": [
             {"name": v.name, "title": v.title, "kind": v.kind, "log": v.log_lines} for v in variants
         ],
         "scenarios": [
-            {"name": s.name, "title": s.title, "pattern": s.pattern, "pool": s.pool,
-             "description": s.description, "no_token_share": s.no_token_share}
+            {
+                "name": s.name,
+                "title": s.title,
+                "pattern": s.pattern,
+                "pool": s.pool,
+                "description": s.description,
+                "no_token_share": s.no_token_share,
+            }
             for s in scenarios
         ],
         "prechecks": checks,
@@ -1126,7 +1289,10 @@ def main(argv: list[str] | None = None) -> int:
     report.write(results, doc_path, chart_path)
     log("")
     log(report.text_table(results))
-    log(f"\nwrote {rel(results_path)}, {rel(doc_path)}, {rel(chart_path)} in {results['elapsed_seconds']} s")
+    log(
+        f"\nwrote {rel(results_path)}, {rel(doc_path)}, {rel(chart_path)} in "
+        f"{results['elapsed_seconds']} s"
+    )
     wrong = [(v, s) for v, row in cells.items() for s, c in row.items() if c["wrong"]]
     return 1 if wrong else 0
 

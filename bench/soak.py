@@ -32,14 +32,22 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from jwt_gate_testkit.artifacts import WASM
+from jwt_gate_testkit.bootstrap import bootstrap, jwt_gate_filter
+from jwt_gate_testkit.envoy import (
+    Envoy,
+    Listener,
+    connections_per_worker,
+    vm_failures,
+    wasm_health,
+)
+from jwt_gate_testkit.servers import IdentityProvider
+from jwt_gate_testkit.tokens import AUDIENCE, Keys
+
 BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-sys.path.insert(0, str(REPO / "integration"))
-
-import harness  # noqa: E402  (integration/harness.py: Envoy, identity provider, echo backend)
-import jwt  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-
 TMP = BENCH / ".tmp" / "soak"
 LUA = BENCH / "soak.lua"
 LISTENER = "soak"
@@ -95,9 +103,7 @@ class Provider:
     tokens: dict[str, list[str | None]] = field(default_factory=dict)
 
 
-def providers(
-    keys: harness.Keys, idp: harness.IdentityProvider, pool: int, exp: int
-) -> list[Provider]:
+def providers(keys: Keys, idp: IdentityProvider, pool: int, exp: int) -> list[Provider]:
     """local_rs (RS256), local_es (ES256) and remote (RS256 keys from `idp`), each with its own
     issuer; `pool` valid tokens each (valid until `exp`), 16 expired and 16 forged ones."""
     past = int(time.time()) - 3600
@@ -106,7 +112,7 @@ def providers(
     def local(name: str, issuer: str, alg: str, kid: str) -> Provider:
         config = {
             "issuer": issuer,
-            "audiences": [harness.AUDIENCE],
+            "audiences": [AUDIENCE],
             "local_jwks": {"inline_string": keys.jwks(kid)},
         }
         provider = Provider(name, config)
@@ -132,7 +138,7 @@ def providers(
 
     remote_config = {
         "issuer": idp.issuer,
-        "audiences": [harness.AUDIENCE],
+        "audiences": [AUDIENCE],
         "remote_jwks": {
             "http_uri": {"uri": idp.url("/jwks"), "cluster": "idp", "timeout": "2s"},
             "cache_duration": "30s",
@@ -266,33 +272,32 @@ def main() -> int:
     parser.add_argument("--pool", type=int, default=3000, help="valid tokens per provider")
     parser.add_argument("--max-rss-growth-mib", type=float, default=32.0)
     args = parser.parse_args()
-    if not harness.WASM.is_file():
-        log(f"{harness.WASM} not found: make build (or set JWT_GATE_WASM)")
+    if not WASM.is_file():
+        log(f"{WASM} not found: make build (or set JWT_GATE_WASM)")
         return 2
 
-    started = datetime.datetime.now(datetime.timezone.utc)
-    keys, idp = harness.Keys(), harness.IdentityProvider()
-    echo = harness.Server(harness.EchoHandler)  # the bootstrap's backend cluster; not used
+    started = datetime.datetime.now(datetime.UTC)
+    keys, idp = Keys(), IdentityProvider()
     envoy = None
     try:
         exp = int(time.time()) + args.warmup + args.seconds + 3600
         log(f"soak: minting {args.pool} valid tokens per provider ...")
         all_providers = providers(keys, idp, args.pool, exp)
         requests, expectations = write_inputs(all_providers, args.pool)
-        filters = {LISTENER: harness.jwt_gate_filter(plugin_config(all_providers))}
-        config = harness.bootstrap(filters, echo.port, {"idp": idp.port})
-        harness.connection_manager(config, LISTENER)["route_config"] = ANSWER_FROM_ENVOY
-        envoy = harness.Envoy(config, "soak")
+        filters = {LISTENER: jwt_gate_filter(plugin_config(all_providers))}
+        managers = {LISTENER: {"route_config": ANSWER_FROM_ENVOY}}
+        config = bootstrap(filters, None, {"idp": idp.port}, managers=managers)
+        envoy = Envoy(config, "soak")
         envoy.wait_ready()
-        port, pid = harness.Listener(envoy, LISTENER).port, envoy.process.pid
-        health = harness.wasm_health(envoy)
+        port, pid = Listener(envoy, LISTENER).port, envoy.process.pid
+        health = wasm_health(envoy)
 
         log(f"soak: warm-up, {args.warmup} s")
         before = envoy.gate_stats()
         warmup = run_wrk(port, args.warmup, requests, expectations, args)
         problems = check(warmup, deltas(before, envoy.gate_stats()), args.connections)
         rss_start = rss_mib(pid)
-        spread_start = harness.connections_per_worker(envoy, LISTENER, WORKERS)
+        spread_start = connections_per_worker(envoy, LISTENER, WORKERS)
 
         log(f"soak: main run, {args.seconds} s (RSS {rss_start:.1f} MiB)")
         before = envoy.gate_stats()
@@ -305,13 +310,13 @@ def main() -> int:
         spread = [
             now - then
             for now, then in zip(
-                harness.connections_per_worker(envoy, LISTENER, WORKERS), spread_start, strict=True
+                connections_per_worker(envoy, LISTENER, WORKERS), spread_start, strict=True
             )
         ]
         if envoy.process.poll() is not None:
             problems.append("Envoy exited")
-        if harness.vm_failures(envoy) or harness.wasm_health(envoy) != health:
-            problems.append(f"wasm VM failure: {harness.wasm_health(envoy)} (was {health})")
+        if vm_failures(envoy) or wasm_health(envoy) != health:
+            problems.append(f"wasm VM failure: {wasm_health(envoy)} (was {health})")
         growth = rss_end - rss_start
         if growth > args.max_rss_growth_mib:
             problems.append(f"RSS grew by {growth:.1f} MiB (bound {args.max_rss_growth_mib} MiB)")
@@ -353,7 +358,6 @@ def main() -> int:
         if envoy is not None:
             envoy.stop()
         idp.stop()
-        echo.close()
 
 
 if __name__ == "__main__":

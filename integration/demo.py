@@ -8,15 +8,9 @@ import sys
 import threading
 from collections.abc import Iterator
 
-from harness import (
-    REPO,
-    DemoIssuer,
-    EchoHandler,
-    Envoy,
-    EnvoyFailed,
-    IdentityProviderHandler,
-    Server,
-)
+from jwt_gate_testkit.artifacts import REPO
+from jwt_gate_testkit.envoy import Envoy, EnvoyFailed
+from jwt_gate_testkit.servers import DemoIssuer, EchoHandler, IdentityProviderHandler, Server
 
 # The ports of envoy/envoy.yaml (and of the README's curl commands).
 LISTENER_PORT = 10000

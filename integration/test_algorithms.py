@@ -3,7 +3,9 @@ does."""
 
 import pytest
 
-from harness import ALGORITHMS, OTHER_ISSUER, assert_denied
+from jwt_gate_testkit.client import assert_denied
+from jwt_gate_testkit.shared_config import OTHER_ISSUER
+from jwt_gate_testkit.tokens import ALGORITHMS
 
 
 @pytest.mark.parametrize("alg", ALGORITHMS)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from harness import AUDIENCE, ISSUER, READY_TIMEOUT, Envoy, bootstrap, jwt_gate_filter, request, segments
+from jwt_gate_testkit.tokens import AUDIENCE, ISSUER, segments
 
 
 def test_lower_camel_case_fields(gate, keys):
@@ -63,31 +63,34 @@ REJECTED = {
 
 
 @pytest.mark.parametrize("case", REJECTED)
-def test_rejected_config_stops_envoy(echo, keys, case):
+def test_rejected_config_stops_envoy(refused, keys, case):
     config, message = REJECTED[case]
-    envoy = Envoy(bootstrap({"gate": jwt_gate_filter(config(keys))}, echo.port), "rejected")
-    try:
-        exit_code = envoy.wait_exit(READY_TIMEOUT)
-    finally:
-        envoy.stop()
-    log = envoy.log()
-    assert exit_code == 1, f"exit code {exit_code}\n{envoy.log_tail()}"
-    assert message in log and "Unable to create Wasm plugin jwt_gate" in log, envoy.log_tail()
+    log = refused(config(keys), "rejected")
+    assert message in log and "Unable to create Wasm plugin jwt_gate" in log, log[-2000:]
 
 
-def test_keys_beyond_the_limit_are_logged_not_silently_dropped(echo, keys):
+def test_keys_beyond_the_limit_are_logged_not_silently_dropped(gate_listener, keys):
     """A key set of 300 keys: the first 256 are used (the RSA key first, so tokens verify), the
     other 44 ignored with a warning that says so."""
     fillers = [
-        {"kty": "oct", "kid": f"filler-{i}", "k": base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")}
+        {
+            "kty": "oct",
+            "kid": f"filler-{i}",
+            "k": base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("="),
+        }
         for i in range(299)
     ]
     jwks = json.dumps({"keys": [json.loads(keys.jwks("rsa"))["keys"][0], *fillers]})
-    config = {"providers": {"big": {"issuer": ISSUER, "audiences": [AUDIENCE], "local_jwks": {"inline_string": jwks}}}}
-    envoy = Envoy(bootstrap({"gate": jwt_gate_filter(config)}, echo.port), "key-limit")
-    try:
-        envoy.wait_ready()
-        assert request(envoy.port("gate"), "/", token=keys.mint()).status == 200
-        assert envoy.log_lines("jwt-gate: providers.big: 44 key(s) beyond the limit of 256 ignored"), envoy.log_tail()
-    finally:
-        envoy.stop()
+    config = {
+        "providers": {
+            "big": {
+                "issuer": ISSUER,
+                "audiences": [AUDIENCE],
+                "local_jwks": {"inline_string": jwks},
+            }
+        }
+    }
+    gate = gate_listener(config, "key-limit")
+    assert gate.request("/", token=keys.mint()).status == 200
+    warning = "jwt-gate: providers.big: 44 key(s) beyond the limit of 256 ignored"
+    assert gate.envoy.log_lines(warning), gate.envoy.log_tail()

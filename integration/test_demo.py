@@ -5,10 +5,12 @@ import re
 import socket
 import subprocess
 
+import demo
 import pytest
 
-import demo
-from harness import ENVOY_BIN, REPO, assert_denied, decoded_payload, request
+from jwt_gate_testkit.artifacts import ENVOY_BIN, REPO
+from jwt_gate_testkit.client import assert_denied, request
+from jwt_gate_testkit.tokens import decoded_payload
 
 
 def test_envoy_yaml_validates():

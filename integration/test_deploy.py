@@ -18,20 +18,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import (
-    ENVOY_BIN,
-    REPO,
-    WASM,
-    Envoy,
-    IdentityProvider,
-    Listener,
-    Server,
-    EchoHandler,
-    assert_denied,
-    bootstrap,
-    jwt_gate_filter,
-    proxy_wasm_module,
-)
+from jwt_gate_testkit.artifacts import ENVOY_BIN, REPO, WASM
+from jwt_gate_testkit.bootstrap import bootstrap, jwt_gate_filter
+from jwt_gate_testkit.client import assert_denied
+from jwt_gate_testkit.envoy import Envoy, Listener
+from jwt_gate_testkit.servers import EchoHandler, IdentityProvider, Server
+from jwt_gate_testkit.wasm import proxy_wasm_module
 
 ENVOY_DIR = REPO / "envoy"
 ISTIO_DIR = ENVOY_DIR / "istio"
@@ -77,7 +69,8 @@ def configurations(paths) -> list[dict]:
     """The jwt-gate configurations `jwt-gate check` finds in `paths` and accepts (the checks are
     asserted elsewhere): findings with the configuration as `value`."""
     return [
-        f for f in findings(paths)
+        f
+        for f in findings(paths)
         if f["kind"] == "configuration" and f["checker"] == "jwt-gate" and f["status"] == "ok"
     ]
 
@@ -91,7 +84,9 @@ def manifests(paths) -> list[tuple[str, dict]]:
     return [
         (f"{rel(path)}#{index}", doc)
         for path in paths
-        for index, doc in enumerate(d for d in yaml.safe_load_all(path.read_text()) if d is not None)
+        for index, doc in enumerate(
+            d for d in yaml.safe_load_all(path.read_text()) if d is not None
+        )
     ]
 
 
@@ -105,7 +100,10 @@ def assert_all_ok(found: list[dict]) -> None:
 BOOTSTRAPS = [
     path
     for path in yaml_files(ENVOY_DIR)
-    if any(isinstance(d, dict) and "static_resources" in d for d in yaml.safe_load_all(path.read_text()))
+    if any(
+        isinstance(d, dict) and "static_resources" in d
+        for d in yaml.safe_load_all(path.read_text())
+    )
 ]
 
 
@@ -128,7 +126,11 @@ def test_envoy_bootstraps_validate():
     assert summary == sorted(
         (rel(path), kind, checker)
         for path in BOOTSTRAPS
-        for kind, checker in [("bootstrap", "envoy"), ("configuration", "jwt-gate"), ("configuration", "envoy")]
+        for kind, checker in [
+            ("bootstrap", "envoy"),
+            ("configuration", "jwt-gate"),
+            ("configuration", "envoy"),
+        ]
     ), summary
 
 
@@ -141,7 +143,10 @@ def test_envoy_bootstraps_validate_as_documented():
         assert "target/wasm32-wasip1/release/jwt_gate.wasm" in text
         result = subprocess.run(
             [str(ENVOY_BIN), "--mode", "validate", "-c", rel(path), "--log-level", "info"],
-            cwd=REPO, capture_output=True, text=True, timeout=120,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert "jwt-gate: configured" in result.stdout + result.stderr
@@ -152,7 +157,9 @@ def test_negative_control_check_needs_jwt_gate_to_run(tmp_path):
     the check still fails, because jwt-gate never said it was configured."""
     impostor = tmp_path / "jwt_gate.wasm"
     impostor.write_bytes(proxy_wasm_module(b"\x00\x41\x00\x0b"))  # continue
-    result = jwt_gate_check("envoy/envoy.yaml", "envoy/istio/wasmplugin.yaml", envoy=True, wasm=impostor)
+    result = jwt_gate_check(
+        "envoy/envoy.yaml", "envoy/istio/wasmplugin.yaml", envoy=True, wasm=impostor
+    )
     assert result.returncode == 1, result.stdout
     refused = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
     assert len(refused) == 3, result.stdout  # the bootstrap, and each configuration alone
@@ -165,9 +172,12 @@ def test_every_yaml_under_envoy_is_checked():
     for path in yaml_files(ENVOY_DIR):
         docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
         kinds = {
-            "bootstrap" if "static_resources" in d
-            else "manifest" if "apiVersion" in d and "kind" in d
-            else "compose" if "services" in d
+            "bootstrap"
+            if "static_resources" in d
+            else "manifest"
+            if "apiVersion" in d and "kind" in d
+            else "compose"
+            if "services" in d
             else "unknown"
             for d in docs
         }
@@ -208,23 +218,39 @@ def test_plugin_configurations_in_manifests_pass_jwt_gates_check():
     found = findings(MANIFEST_FILES, envoy=True)
     checked = sorted(
         f"{f['file']}: {f['path']}: {f['subject']}: {f['checker']}"
-        for f in found if f["kind"] == "configuration"
+        for f in found
+        if f["kind"] == "configuration"
     )
     assert checked == [
         f"envoy/{file}: {path}: jwt-gate configuration ({kind} {name}): {checker}"
         for file, path, kind, name in [
             (
-                "envoy-gateway/envoyextensionpolicy.yaml", "spec.wasm[0].config",
-                "EnvoyExtensionPolicy", "default/jwt-gate",
+                "envoy-gateway/envoyextensionpolicy.yaml",
+                "spec.wasm[0].config",
+                "EnvoyExtensionPolicy",
+                "default/jwt-gate",
             ),
-            ("istio/migration/after.yaml", "spec.pluginConfig", "WasmPlugin", "istio-system/jwt-gate"),
-            ("istio/trafficextension.yaml", "spec.wasm.pluginConfig", "TrafficExtension", "istio-system/jwt-gate"),
+            (
+                "istio/migration/after.yaml",
+                "spec.pluginConfig",
+                "WasmPlugin",
+                "istio-system/jwt-gate",
+            ),
+            (
+                "istio/trafficextension.yaml",
+                "spec.wasm.pluginConfig",
+                "TrafficExtension",
+                "istio-system/jwt-gate",
+            ),
             ("istio/wasmplugin.yaml", "spec.pluginConfig", "WasmPlugin", "istio-system/jwt-gate"),
         ]
         for checker in ("envoy", "jwt-gate")
     ]
     [cluster] = [f for f in found if f["kind"] == "cluster"]
-    assert (cluster["file"], cluster["checker"]) == ("envoy/envoy-gateway/jwks-cluster.yaml", "envoy")
+    assert (cluster["file"], cluster["checker"]) == (
+        "envoy/envoy-gateway/jwks-cluster.yaml",
+        "envoy",
+    )
     assert_all_ok([f for f in found if f["kind"] != "file"])
     nothing = sorted(f["file"] for f in found if f["kind"] == "file" and f["status"] == "error")
     assert nothing == [
@@ -263,10 +289,17 @@ def test_negative_control_the_check_rejects_a_broken_manifest(tmp_path, mutate, 
     result = jwt_gate_check(path, "--report", "json", envoy=True)
     assert result.returncode == 1
     verdicts = {
-        f["checker"]: f["message"] for f in json.loads(result.stdout)["findings"] if f["kind"] == "configuration"
+        f["checker"]: f["message"]
+        for f in json.loads(result.stdout)["findings"]
+        if f["kind"] == "configuration"
     }
-    assert verdicts["jwt-gate"].startswith("configuration rejected: ") and message in verdicts["jwt-gate"]
-    assert verdicts["envoy"].startswith("envoy --mode validate refused it:\njwt-gate: configuration rejected: ")
+    assert (
+        verdicts["jwt-gate"].startswith("configuration rejected: ")
+        and message in verdicts["jwt-gate"]
+    )
+    assert verdicts["envoy"].startswith(
+        "envoy --mode validate refused it:\njwt-gate: configuration rejected: "
+    )
     assert message in verdicts["envoy"], verdicts
 
 
@@ -325,7 +358,9 @@ def test_istio_plugins_are_authn_phase_and_fail_closed():
 
 
 def test_envoy_gateway_policy_names_the_patched_cluster():
-    [(_, policy)] = [m for m in manifests(yaml_files(GATEWAY_DIR)) if m[1]["kind"] == "EnvoyExtensionPolicy"]
+    [(_, policy)] = [
+        m for m in manifests(yaml_files(GATEWAY_DIR)) if m[1]["kind"] == "EnvoyExtensionPolicy"
+    ]
     [wasm] = policy["spec"]["wasm"]
     assert wasm["failOpen"] is False and wasm["rootID"] == "jwt_gate"
     assert wasm["code"] == {
@@ -359,7 +394,9 @@ def assert_tls_cluster(cluster: dict, host: str) -> None:
     assert tls["@type"].endswith("UpstreamTlsContext") and tls["sni"] == host
     validation = tls["common_tls_context"]["validation_context"]
     assert validation["trusted_ca"]["filename"]
-    assert {"san_type": "DNS", "matcher": {"exact": host}} in validation["match_typed_subject_alt_names"]
+    assert {"san_type": "DNS", "matcher": {"exact": host}} in validation[
+        "match_typed_subject_alt_names"
+    ]
 
 
 def test_remote_example_cluster_verifies_the_issuer():
@@ -375,7 +412,10 @@ def test_remote_example_cluster_verifies_the_issuer():
 def test_the_same_auth0_setup_everywhere():
     """The Auth0 example has one issuer, audience and key set URL in envoy/ (the Envoy example,
     Istio, Envoy Gateway)."""
-    configs = [f["value"] for f in configurations([ENVOY_DIR / "envoy-remote-example.yaml", *MANIFEST_FILES])]
+    configs = [
+        f["value"]
+        for f in configurations([ENVOY_DIR / "envoy-remote-example.yaml", *MANIFEST_FILES])
+    ]
     assert len(configs) == 5
     seen = {
         (p["issuer"], tuple(p["audiences"]), p["remote_jwks"]["http_uri"]["uri"])
@@ -421,7 +461,9 @@ def rbac_filter(policy: dict) -> dict:
             )
         assert set(rule) <= {"to", "when"}, rule
         policies[f"rule-{index}"] = {
-            "permissions": [{"or_rules": {"rules": permissions}}] if permissions else [{"any": True}],
+            "permissions": [{"or_rules": {"rules": permissions}}]
+            if permissions
+            else [{"any": True}],
             "principals": [{"and_ids": {"ids": principals}}] if principals else [{"any": True}],
         }
     return {
@@ -438,7 +480,10 @@ def test_istio_migration_after_yaml_in_envoy():
     as the Auth0 issuer) then its AuthorizationPolicy as Envoy RBAC, in that order: a valid token
     passes; no token gets RBAC's 403; an invalid token gets jwt-gate's 401; /healthz needs
     nothing; a client's own x-jwt-iss is removed before RBAC sees it."""
-    docs = {d["kind"]: d for d in yaml.safe_load_all((ISTIO_DIR / "migration" / "after.yaml").read_text())}
+    docs = {
+        d["kind"]: d
+        for d in yaml.safe_load_all((ISTIO_DIR / "migration" / "after.yaml").read_text())
+    }
     config = copy.deepcopy(docs["WasmPlugin"]["spec"]["pluginConfig"])
     provider = config["providers"]["auth0"]
     cluster = provider["remote_jwks"]["http_uri"]["cluster"]
@@ -463,9 +508,14 @@ def test_istio_migration_after_yaml_in_envoy():
             spoofed = gate.request("/api", headers={"x-jwt-iss": provider["issuer"]})
             assert (spoofed.status, spoofed.text) == (403, "RBAC: access denied")
 
-            assert_denied(gate.request("/api", token=idp.mint(aud="someone-else")), 403,
-                          "Audiences in Jwt are not allowed")
-            assert_denied(gate.request("/api", token=token[:-4] + "AAAA"), 401, "Jwt verification fails")
+            assert_denied(
+                gate.request("/api", token=idp.mint(aud="someone-else")),
+                403,
+                "Audiences in Jwt are not allowed",
+            )
+            assert_denied(
+                gate.request("/api", token=token[:-4] + "AAAA"), 401, "Jwt verification fails"
+            )
             assert gate.request("/healthz").status == 200
         finally:
             envoy.stop()
@@ -479,7 +529,8 @@ def test_check_command(tmp_path):
     """The command of docs/deploy.md: exit 0 and `ok` for a good file, with Envoy's verdict too;
     exit 1 and jwt-gate's reason for a bad one."""
     line = next(
-        n for n, text in enumerate((ISTIO_DIR / "wasmplugin.yaml").read_text().splitlines(), 1)
+        n
+        for n, text in enumerate((ISTIO_DIR / "wasmplugin.yaml").read_text().splitlines(), 1)
         if text.strip() == "pluginConfig:"
     )
     good = jwt_gate_check("envoy/istio/wasmplugin.yaml", envoy=True)
@@ -488,10 +539,14 @@ def test_check_command(tmp_path):
         f"envoy/istio/wasmplugin.yaml:{line}: spec.pluginConfig: "
         "jwt-gate configuration (WasmPlugin istio-system/jwt-gate)"
     )
-    assert f"ok    {where}: configuration OK: 1 provider(s), 2 rule(s)\n" in good.stdout, good.stdout
+    assert f"ok    {where}: configuration OK: 1 provider(s), 2 rule(s)\n" in good.stdout, (
+        good.stdout
+    )
     assert f"ok    {where}: envoy --mode validate accepted it\n" in good.stdout, good.stdout
     bad_file = tmp_path / "bad.json"
     bad_file.write_text('{"providers": {"p": {"issuer": "x", "remote_jwks": {}}}}')
     bad = jwt_gate_check(bad_file)
     assert bad.returncode == 1
-    assert bad.stderr.startswith("jwt-gate: configuration rejected: providers.p.remote_jwks"), bad.stderr
+    assert bad.stderr.startswith("jwt-gate: configuration rejected: providers.p.remote_jwks"), (
+        bad.stderr
+    )

@@ -20,21 +20,16 @@ import shlex
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from harness import (
-    REPO,
-    WASM,
-    Envoy,
-    Listener,
-    assert_denied,
-    decoded_payload,
-    free_port,
-    request,
-    wait_for,
-)
+from jwt_gate_testkit.artifacts import REPO, WASM
+from jwt_gate_testkit.client import assert_denied, request, wait_for
+from jwt_gate_testkit.envoy import Envoy, Listener
+from jwt_gate_testkit.servers import free_port
+from jwt_gate_testkit.tokens import decoded_payload
 
 COMPOSE = REPO / "envoy" / "docker-compose.yaml"
 COMPOSE_DIR = COMPOSE.parent
@@ -97,7 +92,9 @@ def test_every_mounted_file_exists():
     for target, source in envoy_mounts.items():
         assert source.is_file(), f"{target}: {source} does not exist"
     # The module is the build's, not a copy.
-    assert envoy_mounts["/etc/envoy/jwt_gate.wasm"] == (REPO / "target/wasm32-wasip1/release/jwt_gate.wasm")
+    assert envoy_mounts["/etc/envoy/jwt_gate.wasm"] == (
+        REPO / "target/wasm32-wasip1/release/jwt_gate.wasm"
+    )
     assert envoy_mounts["/etc/envoy/envoy.yaml"] == REPO / "envoy" / "compose" / "envoy.yaml"
     # And the Envoy config loads the module where it is mounted.
     files = [
@@ -109,12 +106,12 @@ def test_every_mounted_file_exists():
 
 
 def test_ports_are_published_on_loopback_only():
-    published = {
-        name: service.get("ports", []) for name, service in SERVICES.items()
-    }
+    published = {name: service.get("ports", []) for name, service in SERVICES.items()}
     assert all(port.startswith("127.0.0.1:") for ports in published.values() for port in ports)
     config = compose_bootstrap()
-    listener_port = config["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"]
+    listener_port = config["static_resources"]["listeners"][0]["address"]["socket_address"][
+        "port_value"
+    ]
     admin_port = config["admin"]["address"]["socket_address"]["port_value"]
     assert published["envoy"] == [f"127.0.0.1:{p}:{p}" for p in (listener_port, admin_port)]
     idp_port = option(SERVICES["idp"]["command"], "--port")
@@ -132,7 +129,9 @@ def test_names_and_ports_agree():
     assert clusters["demo_idp"] == {"address": "idp", "port_value": int(option(idp, "--port"))}
     assert clusters["echo"] == {"address": "echo", "port_value": int(option(echo, "--port"))}
     [text] = [
-        item["value"] for item in _walk(config) if isinstance(item, dict) and '"providers"' in str(item.get("value", ""))
+        item["value"]
+        for item in _walk(config)
+        if isinstance(item, dict) and '"providers"' in str(item.get("value", ""))
     ]
     provider = json.loads(text)["providers"]["demo"]
     assert provider["issuer"] == option(idp, "--issuer") == f"http://idp:{option(idp, '--port')}"
@@ -180,45 +179,90 @@ def test_dockerfile_copies_only_files_that_exist():
     assert sorted(p.split("==")[0] for p in pins) == ["PyJWT", "cryptography"]
 
 
-def staged_image(tmp_path: Path) -> tuple[Path, list[str]]:
-    """envoy/Dockerfile.demo's files copied as its COPY lines say, under its WORKDIR; and its
-    ENTRYPOINT."""
+@dataclass
+class StagedImage:
+    """envoy/Dockerfile.demo's file layout under a directory (`root` for the image's /), its
+    WORKDIR, ENTRYPOINT and ENV (container paths in it moved under `root`)."""
+
+    root: Path
+    workdir: Path
+    entrypoint: list[str]
+    env: dict[str, str]
+
+    def python(self, *args: str) -> subprocess.CompletedProcess:
+        """This Python, run in the image's WORKDIR with its ENV."""
+        return subprocess.run(
+            [sys.executable, *args],
+            cwd=self.workdir,
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+
+def staged_image(tmp_path: Path) -> StagedImage:
+    """envoy/Dockerfile.demo's files copied as its COPY lines say, under its WORKDIR; its
+    ENTRYPOINT and ENV."""
     context, instructions = dockerfile("idp")
-    workdir = tmp_path / "image"
-    entrypoint = None
+    root = workdir = tmp_path / "image"
+    entrypoint: list[str] = []
+    env = {"PYTHONDONTWRITEBYTECODE": "1"}
     for word, args in instructions:
-        if word == "WORKDIR":
+        if word == "ENV":
+            name, _, value = args.partition("=")
+            env[name] = ":".join(str(root / part.lstrip("/")) for part in value.split(":"))
+        elif word == "WORKDIR":
             workdir = tmp_path / "image" / args.lstrip("/")
             workdir.mkdir(parents=True)
         elif word == "COPY":
             *sources, destination = shlex.split(args)
-            target = workdir / destination if not destination.startswith("/") else tmp_path / "image" / destination.lstrip("/")
+            target = (
+                workdir / destination
+                if not destination.startswith("/")
+                else tmp_path / "image" / destination.lstrip("/")
+            )
             for source in sources:
                 path = context / source
                 if path.is_dir():
                     shutil.copytree(path, target, dirs_exist_ok=True)
                 else:
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy(path, target if not destination.endswith("/") else target / path.name)
+                    shutil.copy(
+                        path, target if not destination.endswith("/") else target / path.name
+                    )
         elif word == "ENTRYPOINT":
             entrypoint = json.loads(args)
-    return workdir, entrypoint
+    return StagedImage(root, workdir, entrypoint, env)
 
 
 @contextlib.contextmanager
-def service(workdir: Path, entrypoint: list[str], name: str, port: int):
+def service(image: StagedImage, name: str, port: int):
     """A compose service's command, run by the image's entrypoint in the staged layout, on
     127.0.0.1:`port` instead of 0.0.0.0 and its compose port."""
     command = list(SERVICES[name]["command"])
     command[command.index("--host") + 1] = "127.0.0.1"
     command[command.index("--port") + 1] = str(port)
-    argv = [sys.executable if entrypoint[0] == "python" else entrypoint[0], *entrypoint[1:], *command]
-    log = workdir.parent / f"{name}.log"
+    entrypoint = image.entrypoint
+    argv = [
+        sys.executable if entrypoint[0] == "python" else entrypoint[0],
+        *entrypoint[1:],
+        *command,
+    ]
+    log = image.root.parent / f"{name}.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen(argv, cwd=workdir, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
-                                   env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        process = subprocess.Popen(
+            argv,
+            cwd=image.workdir,
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **image.env},
+        )
     try:
-        ready = wait_for(lambda: process.poll() is not None or b" on 127.0.0.1:" in log.read_bytes(), 15)
+        ready = wait_for(
+            lambda: process.poll() is not None or b" on 127.0.0.1:" in log.read_bytes(), 15
+        )
         assert ready and process.poll() is None, log.read_text()
         yield process
     finally:
@@ -248,13 +292,25 @@ def local_bootstrap(idp_port: int, echo_port: int) -> dict:
     return config
 
 
+def test_the_image_runs_its_own_copy_of_the_test_kit(tmp_path):
+    """The demo server imports jwt_gate_testkit from the files the image copies (on its
+    PYTHONPATH), not from this checkout's .venv."""
+    image = staged_image(tmp_path)
+    result = image.python("-c", "import jwt_gate_testkit.servers as m; print(m.__file__)")
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()).is_relative_to(image.root), result.stdout
+
+
 def test_the_stack_answers_the_readme_curls(tmp_path):
-    workdir, entrypoint = staged_image(tmp_path)
-    assert entrypoint == ["python", "envoy/compose/demo_server.py"]
+    image = staged_image(tmp_path)
+    assert image.entrypoint == ["python", "envoy/compose/demo_server.py"]
     idp_port, echo_port = free_port(), free_port()
-    with service(workdir, entrypoint, "idp", idp_port), service(workdir, entrypoint, "echo", echo_port):
+    with service(image, "idp", idp_port), service(image, "echo", echo_port):
         # The compose healthcheck, against this port.
-        health = [part.replace(":9080/", f":{idp_port}/") for part in SERVICES["idp"]["healthcheck"]["test"][1:]]
+        health = [
+            part.replace(":9080/", f":{idp_port}/")
+            for part in SERVICES["idp"]["healthcheck"]["test"][1:]
+        ]
         assert subprocess.run([sys.executable, *health[1:]], timeout=10).returncode == 0
 
         envoy = Envoy(local_bootstrap(idp_port, echo_port), "compose")

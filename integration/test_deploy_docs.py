@@ -24,21 +24,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from harness import (
-    ENVOY_BIN,
-    REPO,
-    EchoHandler,
-    Envoy,
-    IdentityProvider,
-    Keys,
-    Listener,
-    Server,
-    bootstrap,
-    free_port,
-    jwt_gate_filter,
-)
-
 from test_deploy import (
     assert_all_ok,
     assert_tls_cluster,
@@ -50,6 +35,12 @@ from test_deploy import (
     remote_clusters,
     where,
 )
+
+from jwt_gate_testkit.artifacts import ENVOY_BIN, REPO
+from jwt_gate_testkit.bootstrap import bootstrap, jwt_gate_filter
+from jwt_gate_testkit.envoy import Envoy, Listener
+from jwt_gate_testkit.servers import EchoHandler, IdentityProvider, Server, free_port
+from jwt_gate_testkit.tokens import Keys
 
 DOCS_DIR = REPO / "docs"
 # The deployment, migration and recipe docs. Not here: configuration.md (its own tests),
@@ -73,13 +64,18 @@ class Block:
     text: str
 
 
-FENCE = re.compile(r"^([ \t]*)```([A-Za-z0-9_+-]*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.MULTILINE | re.DOTALL)
+FENCE = re.compile(
+    r"^([ \t]*)```([A-Za-z0-9_+-]*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.MULTILINE | re.DOTALL
+)
 
 
 def blocks(path: Path, *languages: str) -> list[Block]:
     """The ```<language> blocks of a doc, for the tests that compare a snippet with what it
     stands for (`jwt-gate check` finds and checks the configurations in them)."""
-    found = [Block(m.group(2).lower(), textwrap.dedent(m.group(3))) for m in FENCE.finditer(path.read_text())]
+    found = [
+        Block(m.group(2).lower(), textwrap.dedent(m.group(3)))
+        for m in FENCE.finditer(path.read_text())
+    ]
     return [b for b in found if b.language in languages]
 
 
@@ -157,14 +153,17 @@ def test_key_clusters_exist_reach_the_key_host_and_verify_it(path):
 
 
 def jwt_authn_form(config: dict) -> dict:
-    """An OpenAPI-form configuration as `jwt-gate from-openapi` translates it; others as they are."""
+    """An OpenAPI-form configuration as `jwt-gate from-openapi` translates it; others as is."""
     if "openapi" not in config:
         return config
     cli = REPO / "target" / "release" / "jwt-gate"
     assert cli.is_file(), f"{cli} not found: `make build` builds it"
     result = subprocess.run(
-        [str(cli), "from-openapi", "-"], input=json.dumps(config), capture_output=True,
-        text=True, timeout=30,
+        [str(cli), "from-openapi", "-"],
+        input=json.dumps(config),
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -192,7 +191,10 @@ def test_jwt_authn_migration_is_the_same_configuration():
 
 
 def test_istio_migration_doc_is_after_yaml():
-    docs = {d["kind"]: d for d in yaml.safe_load_all((REPO / "envoy/istio/migration/after.yaml").read_text())}
+    docs = {
+        d["kind"]: d
+        for d in yaml.safe_load_all((REPO / "envoy/istio/migration/after.yaml").read_text())
+    }
     doc = DOCS_DIR / "migrating-from-istio.md"
     [config] = [json.loads(b.text) for b in blocks(doc, "json")]
     assert config == docs["WasmPlugin"]["spec"]["pluginConfig"]
@@ -213,14 +215,25 @@ def test_auth0_recipe_is_the_envoy_example():
 def test_cloud_endpoints_json_error_body():
     """The local_reply_config of the Cloud Endpoints page turns jwt-gate's denial into ESPv2's
     JSON body, keeping the status and WWW-Authenticate; and other local replies too."""
-    [block] = [b for b in blocks(DOCS_DIR / "migrating-from-cloud-endpoints.md", "yaml") if "local_reply_config" in b.text]
+    [block] = [
+        b
+        for b in blocks(DOCS_DIR / "migrating-from-cloud-endpoints.md", "yaml")
+        if "local_reply_config" in b.text
+    ]
     keys = Keys()
     config = {
-        "providers": {"p": {"issuer": "https://issuer.test", "local_jwks": {"inline_string": keys.jwks("rsa")}}},
+        "providers": {
+            "p": {
+                "issuer": "https://issuer.test",
+                "local_jwks": {"inline_string": keys.jwks("rsa")},
+            }
+        },
         "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}],
     }
     document = bootstrap({"gate": jwt_gate_filter(config)}, free_port())  # no backend listens there
-    manager = document["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    manager = document["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0][
+        "typed_config"
+    ]
     manager.update(yaml.safe_load(block.text))
     envoy = Envoy(document, "local-reply")
     try:
@@ -239,7 +252,9 @@ def test_cloud_endpoints_json_error_body():
 def checked_blocks(path: Path, what: str) -> list[str]:
     """The ```text blocks right after a `<!-- checked: <what> -->` line."""
     text = path.read_text()
-    pattern = re.compile(r"<!-- checked: " + re.escape(what) + r" -->\n```text\n(.*?)^```", re.M | re.S)
+    pattern = re.compile(
+        r"<!-- checked: " + re.escape(what) + r" -->\n```text\n(.*?)^```", re.M | re.S
+    )
     return [m.group(1) for m in pattern.finditer(text)]
 
 
@@ -318,7 +333,7 @@ def test_troubleshooting_explains_every_log_line():
     missing = []
     for literal in formats:
         for piece in re.split(r"\{[^{}]*\}", literal.replace('\\"', '"')):
-            piece = piece.strip(" ;:()\"")
+            piece = piece.strip(' ;:()"')
             if len(piece) >= 4 and piece not in doc:
                 missing.append(f"{piece!r} (from {literal!r})")
     assert not missing, "\n".join(missing)
@@ -339,10 +354,14 @@ def test_troubleshooting_envoy_messages(tmp_path, filename, expected):
         Path(filename).write_bytes(b"\0asm-not-really")
     config = {"providers": {"p": {"issuer": "x", "local_jwks": {"inline_string": "A" * 43}}}}
     document = tmp_path / "bootstrap.json"
-    document.write_text(json.dumps(bootstrap({"gate": jwt_gate_filter(config, wasm=Path(filename))}, free_port())))
+    document.write_text(
+        json.dumps(bootstrap({"gate": jwt_gate_filter(config, wasm=Path(filename))}, free_port()))
+    )
     result = subprocess.run(
         [str(ENVOY_BIN), "--mode", "validate", "-c", str(document), "--log-level", "info"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     log = result.stdout + result.stderr
     assert result.returncode != 0, log
@@ -400,7 +419,9 @@ paths:
 """
 
 
-def run_check(tmp_path: Path, name: str, text: str, envoy: bool = False) -> subprocess.CompletedProcess:
+def run_check(
+    tmp_path: Path, name: str, text: str, envoy: bool = False
+) -> subprocess.CompletedProcess:
     path = tmp_path / name
     path.write_text(text)
     return jwt_gate_check(path, "--report", "json", envoy=envoy)
@@ -419,19 +440,27 @@ def test_check_checks_openapi_yaml_and_fails_what_it_cannot_check(tmp_path):
     broken = run_check(tmp_path, "broken.yaml", broken_text, envoy=True)
     assert broken.returncode == 1, broken.stdout
     verdicts = {f["checker"]: f["message"] for f in json.loads(broken.stdout)["findings"]}
-    assert all('"auth" is not in securityDefinitions' in verdicts[c] for c in ("jwt-gate", "envoy")), verdicts
+    assert all(
+        '"auth" is not in securityDefinitions' in verdicts[c] for c in ("jwt-gate", "envoy")
+    ), verdicts
     oci = json.loads((REPO / "tests/data/cli/oci-deployment.json").read_text())
     for name, text, reason in [
         ("deployment.json", json.dumps(oci), "`jwt-gate from-oci FILE` translates it"),
-        ("openapi3.yaml", "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths: {}\n", "jwt-gate reads OpenAPI 2.0"),
+        (
+            "openapi3.yaml",
+            "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths: {}\n",
+            "jwt-gate reads OpenAPI 2.0",
+        ),
         ("prometheus.yaml", "scrape_configs: []\n", "this is none of what `jwt-gate check` reads"),
         ("trailing-comma.json", '{"providers": {},}', "trailing comma"),
         ("notes.md", "# Notes\n\nNothing to check here.\n", "nothing to check"),
-        ("fragment.md", "```json\n{\"providers\": {...}}\n```\n", "not JSON: key must be a string"),
+        ("fragment.md", '```json\n{"providers": {...}}\n```\n', "not JSON: key must be a string"),
     ]:
         result = run_check(tmp_path, name, text)
         assert result.returncode == 1, f"{name}: {result.stdout}"
-        messages = [f["message"] for f in json.loads(result.stdout)["findings"] if f["status"] == "error"]
+        messages = [
+            f["message"] for f in json.loads(result.stdout)["findings"] if f["status"] == "error"
+        ]
         assert any(reason in m for m in messages), f"{name}: {messages}"
 
 

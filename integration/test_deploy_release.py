@@ -4,8 +4,9 @@
   its remote code source with that sha256 (and with a wrong one fails closed: 503
   wasm_fail_stream, as docs/troubleshooting.md says);
 - the OCI image is what the fetchers of Istio (pkg/wasm/imagefetcher.go) and Envoy Gateway
-  (internal/wasm/imagefetcher.go) take: the last layer is application/vnd.oci.image.layer.v1.tar+gzip
-  and holds plugin.wasm, the built module byte for byte; the same module gives the same digest;
+  (internal/wasm/imagefetcher.go) take: the last layer is
+  application/vnd.oci.image.layer.v1.tar+gzip and holds plugin.wasm, the built module byte for
+  byte; the same module gives the same digest;
 - pushed to a registry (Debian's docker-registry, on 127.0.0.1, when installed), it keeps that
   digest, and the module comes back out of the registry the way those fetchers read it.
 
@@ -29,17 +30,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import (
-    REPO,
-    WASM,
-    Envoy,
-    Listener,
-    Server,
-    assert_denied,
-    free_port,
-    jwt_gate_filter,
-    wait_for,
-)
+from jwt_gate_testkit.artifacts import REPO, WASM
+from jwt_gate_testkit.bootstrap import bootstrap, jwt_gate_filter
+from jwt_gate_testkit.client import assert_denied, wait_for
+from jwt_gate_testkit.envoy import Envoy, Listener
+from jwt_gate_testkit.servers import Server, free_port
 
 CARGO_VERSION = re.search(r'^version = "(.+)"$', (REPO / "Cargo.toml").read_text(), re.M).group(1)
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -77,13 +72,17 @@ def test_release_writes_the_module_and_its_sha256(dist):
     assert module == WASM.read_bytes()
     digest = hashlib.sha256(module).hexdigest()
     assert (dist / "jwt_gate.wasm.sha256").read_text() == f"{digest}  jwt_gate.wasm\n"
-    check = subprocess.run(["sha256sum", "-c", "jwt_gate.wasm.sha256"], cwd=dist, capture_output=True, text=True)
+    check = subprocess.run(
+        ["sha256sum", "-c", "jwt_gate.wasm.sha256"], cwd=dist, capture_output=True, text=True
+    )
     assert check.returncode == 0 and "jwt_gate.wasm: OK" in check.stdout
     assert (dist / ".gitignore").read_text().splitlines()[-1] == "*"
 
 
 def test_release_refuses_what_is_not_a_module(tmp_path):
-    result = run(["tools/release.sh"], tmp_path / "dist", JWT_GATE_WASM=str(tmp_path / "missing.wasm"))
+    result = run(
+        ["tools/release.sh"], tmp_path / "dist", JWT_GATE_WASM=str(tmp_path / "missing.wasm")
+    )
     assert result.returncode == 1 and "make build" in result.stderr
     not_wasm = tmp_path / "not.wasm"
     not_wasm.write_text("hello")
@@ -100,78 +99,32 @@ def remote_code_bootstrap(port: int, sha256: str, access_log: Path) -> dict:
     """One listener with jwt-gate loaded by Envoy's remote code source from 127.0.0.1:`port`,
     requiring a token for every path; its access log shows the response code details."""
     plugin = {
-        "providers": {"p": {"issuer": "https://issuer.test", "local_jwks": {"inline_string": "A" * 43}}},
+        "providers": {
+            "p": {"issuer": "https://issuer.test", "local_jwks": {"inline_string": "A" * 43}}
+        },
         "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}],
     }
-    wasm_filter = jwt_gate_filter(plugin)
-    wasm_filter["typed_config"]["config"]["vm_config"]["code"] = {
-        "remote": {
-            "http_uri": {
-                "uri": f"http://127.0.0.1:{port}/jwt_gate.wasm",
-                "cluster": "wasm_source",
-                "timeout": "10s",
-            },
-            "sha256": sha256,
-        }
+    http_uri = {
+        "uri": f"http://127.0.0.1:{port}/jwt_gate.wasm",
+        "cluster": "wasm_source",
+        "timeout": "10s",
     }
-    manager = {
-        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-        "stat_prefix": "gate",
-        "access_log": [
-            {
-                "name": "envoy.access_loggers.file",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-                    "path": str(access_log),
-                    "log_format": {"text_format_source": {"inline_string": "%RESPONSE_CODE% %RESPONSE_CODE_DETAILS%\n"}},
-                },
-            }
-        ],
-        "route_config": {
-            "virtual_hosts": [
-                {
-                    "name": "all",
-                    "domains": ["*"],
-                    "routes": [{"match": {"prefix": "/"}, "direct_response": {"status": 200}}],
-                }
-            ]
-        },
-        "http_filters": [
-            wasm_filter,
-            {
-                "name": "envoy.filters.http.router",
-                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+    wasm_filter = jwt_gate_filter(plugin, code={"remote": {"http_uri": http_uri, "sha256": sha256}})
+    access = {
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": str(access_log),
+            "log_format": {
+                "text_format_source": {"inline_string": "%RESPONSE_CODE% %RESPONSE_CODE_DETAILS%\n"}
             },
-        ],
-    }
-    address = {"socket_address": {"address": "127.0.0.1", "port_value": 0}}
-    return {
-        "admin": {"address": address},
-        "static_resources": {
-            "listeners": [
-                {
-                    "name": "gate",
-                    "address": address,
-                    "filter_chains": [
-                        {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]}
-                    ],
-                }
-            ],
-            "clusters": [
-                {
-                    "name": "wasm_source",
-                    "type": "STATIC",
-                    "connect_timeout": "1s",
-                    "load_assignment": {
-                        "cluster_name": "wasm_source",
-                        "endpoints": [
-                            {"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}
-                        ],
-                    },
-                }
-            ],
         },
     }
+    return bootstrap(
+        {"gate": wasm_filter},
+        clusters={"wasm_source": port},
+        managers={"gate": {"access_log": [access]}},
+    )
 
 
 @pytest.mark.parametrize("good_sha256", [True, False], ids=["right sha256", "wrong sha256"])
@@ -191,7 +144,9 @@ def test_envoy_loads_the_release_by_its_sha256(dist, tmp_path, good_sha256):
         else:
             # The module is refused; FAIL_CLOSED answers every request with an empty 503.
             assert (response.status, response.body) == (503, b"")
-            assert wait_for(lambda: access_log.exists() and "503 wasm_fail_stream" in access_log.read_text(), 10)
+            assert wait_for(
+                lambda: access_log.exists() and "503 wasm_fail_stream" in access_log.read_text(), 10
+            )
             log = envoy.log()
             assert "Retry limit exceeded for fetching data from remote data source" in log
             assert "Plugin jwt_gate failed to load" in log
@@ -250,16 +205,24 @@ def test_oci_image_is_reproducible(dist):
     assert (dist / "jwt-gate.oci.digest").read_text() == before
 
 
-@pytest.mark.skipif(not shutil.which("docker-registry"), reason="Debian's docker-registry is not installed")
+@pytest.mark.skipif(
+    not shutil.which("docker-registry"), reason="Debian's docker-registry is not installed"
+)
 def test_pushed_image_keeps_its_digest_and_module(dist, tmp_path):
     port = free_port()
     config = tmp_path / "registry.yml"
+    storage = tmp_path / "data"
     config.write_text(
-        f"version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {tmp_path / 'data'}}}}}\n"
+        "version: 0.1\nlog: {level: error}\n"
+        f"storage: {{filesystem: {{rootdirectory: {storage}}}}}\n"
         f"http: {{addr: '127.0.0.1:{port}'}}\n"
     )
-    registry = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    registry = subprocess.Popen(
+        ["docker-registry", "serve", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}/v2"
 
     def up():
@@ -277,12 +240,16 @@ def test_pushed_image_keeps_its_digest_and_module(dist, tmp_path):
         assert f"pushed {ref}@{local_digest}" in result.stdout
 
         def get(path: str, accept: str = "*/*") -> tuple[bytes, dict]:
-            with urllib.request.urlopen(urllib.request.Request(base + path, headers={"Accept": accept}), timeout=10) as r:
+            with urllib.request.urlopen(
+                urllib.request.Request(base + path, headers={"Accept": accept}), timeout=10
+            ) as r:
                 return r.read(), dict(r.headers)
 
         body, headers = get(f"/jwt-gate/manifests/{CARGO_VERSION}", OCI_MANIFEST)
         assert headers["Docker-Content-Digest"] == local_digest
-        module = extract_like_istio(json.loads(body), lambda digest: get(f"/jwt-gate/blobs/{digest}")[0])
+        module = extract_like_istio(
+            json.loads(body), lambda digest: get(f"/jwt-gate/blobs/{digest}")[0]
+        )
         assert module == WASM.read_bytes()
     finally:
         registry.terminate()

@@ -7,17 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness import (
-    ALGORITHMS,
-    AUDIENCE,
-    ISSUER,
-    Listener,
-    b64url,
-    jwt_authn_filter,
-    jwt_gate_filter,
-    running_envoy,
-    segments,
-)
+from jwt_gate_testkit.bootstrap import jwt_authn_filter, jwt_gate_filter
+from jwt_gate_testkit.envoy import Listener, running_envoy
+from jwt_gate_testkit.tokens import ALGORITHMS, AUDIENCE, ISSUER, b64url, segments
 
 
 @dataclass
@@ -213,7 +205,7 @@ def test_same_status_as_jwt_authn(pair, keys):
         ok = got.status == expected
         mismatches += not ok
         row = (case.name, got.status, reference.status, "" if ok else "MISMATCH")
-        rows.append(row + (denial(got), denial(reference)))
+        rows.append((*row, denial(got), denial(reference)))
     head = ("case", "jwt-gate", "jwt_authn", "", "jwt-gate denial", "jwt_authn denial")
     assert not mismatches, table(head, rows)
 
@@ -234,7 +226,9 @@ def test_host_and_ring_verifiers_give_identical_answers(verifiers, keys):
     """Envoy's BoringSSL (through verify_signature) and ring: the same status and body for every
     valid and hostile token of the corpus, every algorithm included."""
     envoy, host, ring = verifiers
-    assert envoy.log_lines("signatures: RS*/ES* by the host's verify_signature"), envoy.log()[-2000:]
+    assert envoy.log_lines("signatures: RS*/ES* by the host's verify_signature"), envoy.log()[
+        -2000:
+    ]
     assert envoy.log_lines("signatures: ring (signature_verifier: ring)"), envoy.log()[-2000:]
     rows, mismatches = [], 0
     for case in corpus(keys):
@@ -313,7 +307,7 @@ def test_subjects_as_jwt_authn(subjects_pair, keys):
                 mismatches += not ok
                 denied += reference.status != 200
                 row = (f"{path}: {name} ({attempt})", got.status, reference.status)
-                rows.append(row + ("" if ok else "MISMATCH", denial(got), denial(reference)))
+                rows.append((*row, "" if ok else "MISMATCH", denial(got), denial(reference)))
     head = ("case", "jwt-gate", "jwt_authn", "", "jwt-gate denial", "jwt_authn denial")
     assert not mismatches, table(head, rows)
     assert 0 < denied < len(rows), table(head, rows)

@@ -2,7 +2,8 @@
 
 import time
 
-from harness import assert_denied, b64url, segments
+from jwt_gate_testkit.client import assert_denied
+from jwt_gate_testkit.tokens import b64url, segments
 
 
 def hostile_tokens(keys) -> dict[str, tuple[str, int, str]]:

@@ -1,11 +1,11 @@
 """Identity-provider faults while jwt-gate is under load (docs/security.md, "Faults").
 
-One Envoy (two workers) with one remote provider whose keys expire every 2 s, so that refreshes
-keep happening; a bounded load (harness.Load: 4 threads, fresh connections) of valid, forged,
-expired, unknown-kid and missing tokens runs while the identity provider goes through every fault
-in turn: stopped (connections refused), 503, slower than the fetch timeout, connections reset,
-500, garbage. Each fault lasts until a refresh failed during it (at least 2 s, at most 8 s), then
-the provider heals. The whole run is recorded once; the tests below judge it phase by phase: valid
+One Envoy (two workers) with one remote provider whose keys expire every 2 s, so that refreshes keep
+happening; a bounded load (jwt_gate_testkit's Load: 4 threads, fresh connections) of valid, forged,
+expired, unknown-kid and missing tokens runs while the identity provider goes through every fault in
+turn: stopped (connections refused), 503, slower than the fetch timeout, connections reset, 500,
+garbage. Each fault lasts until a refresh failed during it (at least 2 s, at most 8 s), then the
+provider heals. The whole run is recorded once; the tests below judge it phase by phase: valid
 tokens keep passing on the cached keys, invalid ones keep failing for their own reason, nothing
 answers 5xx or drops a connection, latency stays bounded, and every fault reached the fetcher."""
 
@@ -19,22 +19,18 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from harness import (
-    AUDIENCE,
+from jwt_gate_testkit.bootstrap import jwt_gate_filter
+from jwt_gate_testkit.client import wait_for
+from jwt_gate_testkit.envoy import (
     Envoy,
-    IdentityProvider,
     Listener,
-    Load,
-    RequestMaker,
-    Sample,
-    Server,
     connections_per_worker,
-    jwt_gate_filter,
-    percentile,
     running_envoy,
     vm_failures,
-    wait_for,
 )
+from jwt_gate_testkit.load import Load, RequestMaker, Sample, percentile
+from jwt_gate_testkit.servers import IdentityProvider, Server
+from jwt_gate_testkit.tokens import AUDIENCE
 
 TIMEOUT = 1  # http_uri.timeout, seconds
 HOLD_BOUND = 2 * TIMEOUT + 1.5  # the longest a request may wait for keys (configuration.md)

@@ -7,7 +7,9 @@ import urllib.parse
 
 import pytest
 
-from harness import CLAIM_HEADERS, assert_denied, b64url, segments
+from jwt_gate_testkit.client import assert_denied
+from jwt_gate_testkit.shared_config import CLAIM_HEADERS
+from jwt_gate_testkit.tokens import b64url, segments
 
 FWD_ISSUER = "https://fwd.test"
 
@@ -57,9 +59,10 @@ def test_a_string_claim_never_passes_for_a_list(gate, keys):
     """Split at commas, a claim header gives back the claim's values: a list comma-joined, a
     string with a comma as one base64-of-JSON element (jwt_authn's encoding of what it cannot
     write plainly), so a backend splitting x-roles never reads two roles out of one string."""
-    roles = lambda value: gate.request("/api/x", token=keys.mint(roles=value)).upstream.header(
-        "x-roles"
-    )
+
+    def roles(value) -> str | None:
+        return gate.request("/api/x", token=keys.mint(roles=value)).upstream.header("x-roles")
+
     assert roles(["user", "admin"]) == "user,admin"
     assert roles("user") == "user"
     string = roles("user,admin")

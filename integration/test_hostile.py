@@ -19,32 +19,26 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from harness import (
-    REPO,
+from jwt_gate_testkit.artifacts import REPO
+from jwt_gate_testkit.bootstrap import bootstrap, jwt_gate_filter
+from jwt_gate_testkit.client import Response, assert_denied, raw_request, wait_for
+from jwt_gate_testkit.docs import yaml_blocks
+from jwt_gate_testkit.envoy import (
     WASM_HEALTH,
     Envoy,
-    IdentityProvider,
     Listener,
-    Response,
-    Server,
-    assert_denied,
-    bootstrap,
-    connection_manager,
     connections_per_worker,
-    jwt_gate_filter,
-    public_jwk,
-    raw_request,
     vm_failures,
-    wait_for,
     wasm_health,
-    yaml_blocks,
 )
+from jwt_gate_testkit.servers import IdentityProvider, Server
+from jwt_gate_testkit.tokens import public_jwk
 
 DATA = Path(__file__).resolve().parent / "data" / "hostile.json"
 DOCUMENT = json.loads(DATA.read_text())
 CASES = {case["name"]: case for case in DOCUMENT["cases"]}
 LISTENERS = ("hostile", "big", "normalized")
-WORKERS = 2  # harness.Envoy runs --concurrency 2
+WORKERS = 2  # jwt_gate_testkit's Envoy runs --concurrency 2
 KEYS_PATH = "/many-keys"
 
 # HttpConnectionManager fields per listener: "big" raises Envoy's 60 KiB request-header limit
@@ -132,16 +126,10 @@ def hostile(echo: Server) -> Iterator[Hostile]:
             }
         filters = {name: jwt_gate_filter(config) for name in LISTENERS}
         clusters = {f"idp_{name}": idp.port for name, idp in idps.items()}
-        envoy_config = bootstrap(filters, echo.port, clusters)
-        for name, fields in CONNECTION_MANAGER.items():
-            connection_manager(envoy_config, name).update(fields)
-        envoy = Envoy(envoy_config, "hostile")
-        try:
-            envoy.wait_ready()
+        envoy_config = bootstrap(filters, echo.port, clusters, managers=CONNECTION_MANAGER)
+        with Envoy(envoy_config, "hostile") as envoy:
             listeners = {name: Listener(envoy, name) for name in LISTENERS}
             yield Hostile(envoy, listeners, wasm_health(envoy), idps)
-        finally:
-            envoy.stop()
     finally:
         for idp in idps.values():
             idp.stop()

@@ -19,93 +19,31 @@ from __future__ import annotations
 import collections
 import copy
 import json
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from harness import (
-    AUDIENCE,
-    ISSUER,
-    REPO,
-    Envoy,
-    IdentityProvider,
-    Keys,
-    Listener,
-    Load,
-    RequestMaker,
-    Sample,
-    Server,
-    address,
-    bootstrap,
-    connections_per_worker,
-    free_port,
-    jwt_gate_filter,
-    proxy_wasm_module,
-    request,
-    running_envoy,
-    wait_for,
-    yaml_blocks,
-)
+from jwt_gate_testkit.artifacts import REPO
+from jwt_gate_testkit.bootstrap import ListenerFile, bootstrap, jwt_gate_filter
+from jwt_gate_testkit.client import request, wait_for
+from jwt_gate_testkit.docs import yaml_blocks
+from jwt_gate_testkit.envoy import Envoy, Listener, connections_per_worker, running_envoy
+from jwt_gate_testkit.load import Load, RequestMaker, Sample
+from jwt_gate_testkit.servers import IdentityProvider, Server
+from jwt_gate_testkit.tokens import AUDIENCE, ISSUER, Keys
+from jwt_gate_testkit.wasm import proxy_wasm_module
 
-LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
 POLICIES = ("FAIL_CLOSED", "FAIL_RELOAD", "FAIL_OPEN")
-WORKERS = 2  # harness.Envoy runs --concurrency 2
+WORKERS = 2  # jwt_gate_testkit's Envoy runs --concurrency 2
 SWITCH_BOUND = 5.0  # seconds from the file's rename to the new configuration on every worker
 REJECTED = (
     "jwt-gate: configuration rejected: providers.broken: local_jwks or remote_jwks is required"
 )
 
 
-# --- File-based LDS ------------------------------------------------------------------------------
-
-
-class ListenerFile:
-    """Envoy's file-based LDS source: `directory/lds.json`, a DiscoveryResponse of listeners,
-    replaced atomically (written beside it, then renamed: Envoy watches the directory)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.path = directory / "lds.json"
-        self.version = 0
-
-    def config_source(self) -> dict:
-        return {
-            "resource_api_version": "V3",
-            "path_config_source": {
-                "path": str(self.path),
-                "watched_directory": {"path": str(self.directory)},
-            },
-        }
-
-    def write(self, listeners: list[dict]) -> None:
-        self.version += 1
-        document = {
-            "version_info": str(self.version),
-            "resources": [{"@type": LISTENER_TYPE, **listener} for listener in listeners],
-        }
-        temporary = self.directory / f".lds-{self.version}.tmp"
-        temporary.write_text(json.dumps(document))
-        os.replace(temporary, self.path)
-
-
-def dynamic_bootstrap(
-    filters: dict[str, dict], echo_port: int, clusters: dict[str, int], lds: ListenerFile
-) -> tuple[dict, dict[str, dict]]:
-    """harness.bootstrap's Envoy with its listeners moved to `lds` (each on a fixed free port, so
-    that an update keeps the address and Envoy updates the filter chain in place). Returns the
-    bootstrap and the listeners by name, to be changed and written again."""
-    config = bootstrap(filters, echo_port, clusters)
-    listeners = {item["name"]: item for item in config["static_resources"].pop("listeners")}
-    for listener in listeners.values():
-        listener["address"] = address(free_port())
-    config["node"] = {"id": "jwt-gate-test", "cluster": "jwt-gate-test"}
-    config["dynamic_resources"] = {"lds_config": lds.config_source()}
-    lds.write(list(listeners.values()))
-    return config, listeners
+# --- Listeners in the LDS file (jwt_gate_testkit.bootstrap.ListenerFile) ------------------------
 
 
 def with_filter(listener: dict, http_filter: dict) -> dict:
@@ -117,9 +55,7 @@ def with_filter(listener: dict, http_filter: dict) -> dict:
 
 
 def gate(plugin_config: dict, policy: str = "FAIL_CLOSED") -> dict:
-    http_filter = jwt_gate_filter(plugin_config)
-    http_filter["typed_config"]["config"]["failure_policy"] = policy
-    return http_filter
+    return jwt_gate_filter(plugin_config, failure_policy=policy)
 
 
 # --- Plugin configurations -----------------------------------------------------------------------
@@ -207,13 +143,11 @@ def live(echo: Server, keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> 
     filters = {
         name: gate(plugin_configs[name], policy) for name, policy in LISTENER_POLICIES.items()
     }
-    config, listeners = dynamic_bootstrap(filters, echo.port, {"idp": idp.port}, lds)
-    envoy = Envoy(config, "live-config")
+    config = bootstrap(filters, echo.port, {"idp": idp.port}, lds=lds)
     try:
-        envoy.wait_ready()
-        yield Live(envoy, lds, listeners, plugin_configs, keys, idp)
+        with Envoy(config, "live-config") as envoy:
+            yield Live(envoy, lds, dict(lds.listeners), plugin_configs, keys, idp)
     finally:
-        envoy.stop()
         idp.stop()
 
 
@@ -362,7 +296,8 @@ def test_retired_configurations_give_their_key_memory_back(
     idp.serve("/big", json.dumps(document).encode())
     lds = ListenerFile(tmp_path_factory.mktemp("lds-churn"))
     filters = {"churn": gate(churn_config(idp, 0))}
-    config, listeners = dynamic_bootstrap(filters, echo.port, {"idp": idp.port}, lds)
+    config = bootstrap(filters, echo.port, {"idp": idp.port}, lds=lds)
+    listeners = dict(lds.listeners)
     envoy = Envoy(config, "lds-churn", args=("--drain-time-s", "1"))
     try:
         envoy.wait_ready()
@@ -377,7 +312,7 @@ def test_retired_configurations_give_their_key_memory_back(
         for version in range(1, CHURN + 1):
             before = fetched()
             lds.write([with_filter(listeners["churn"], gate(churn_config(idp, version)))])
-            changed = wait_for(lambda: fetched() > before, 10)
+            changed = wait_for(lambda before=before: fetched() > before, 10)
             assert changed, f"version {version}\n{envoy.log_tail()}"
         fetches = idp.hits("/big")
 
@@ -428,11 +363,7 @@ def trapping(echo: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     wasm.write_bytes(deny_or_trap_module())
     filters = {}
     for policy in POLICIES:
-        http_filter = jwt_gate_filter({}, wasm)
-        plugin = http_filter["typed_config"]["config"]
-        plugin.update(name=policy.lower(), failure_policy=policy)
-        plugin["vm_config"]["vm_id"] = policy.lower()
-        filters[policy] = http_filter
+        filters[policy] = jwt_gate_filter({}, wasm, name=policy.lower(), failure_policy=policy)
     with running_envoy(filters, echo.port, "failure-policy") as envoy:
         yield envoy
 

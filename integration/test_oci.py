@@ -17,18 +17,12 @@ import time
 
 import pytest
 
-from harness import (
-    AUDIENCE,
-    REPO,
-    TMP,
-    IdentityProvider,
-    Listener,
-    assert_denied,
-    jwt_gate_filter,
-    running_envoy,
-)
-
-CLI = REPO / os.environ.get("JWT_GATE_CLI", "target/release/jwt-gate")
+from jwt_gate_testkit.artifacts import REPO, TMP, run_cli
+from jwt_gate_testkit.bootstrap import jwt_gate_filter
+from jwt_gate_testkit.client import assert_denied
+from jwt_gate_testkit.envoy import Listener, running_envoy
+from jwt_gate_testkit.servers import IdentityProvider
+from jwt_gate_testkit.tokens import AUDIENCE
 
 
 def deployment(idp: IdentityProvider) -> dict:
@@ -66,12 +60,21 @@ def deployment(idp: IdentityProvider) -> dict:
                         "headerTransformations": {
                             "setHeaders": {
                                 "items": [
-                                    {"name": "X-User", "values": ["${request.auth[sub]}"],
-                                     "ifExists": "OVERWRITE"},
-                                    {"name": "X-Groups", "values": ["${request.auth[groups]}"],
-                                     "ifExists": "OVERWRITE"},
-                                    {"name": "X-Team", "values": ["${request.auth[app.team]}"],
-                                     "ifExists": "OVERWRITE"},
+                                    {
+                                        "name": "X-User",
+                                        "values": ["${request.auth[sub]}"],
+                                        "ifExists": "OVERWRITE",
+                                    },
+                                    {
+                                        "name": "X-Groups",
+                                        "values": ["${request.auth[groups]}"],
+                                        "ifExists": "OVERWRITE",
+                                    },
+                                    {
+                                        "name": "X-Team",
+                                        "values": ["${request.auth[app.team]}"],
+                                        "ifExists": "OVERWRITE",
+                                    },
                                 ]
                             }
                         }
@@ -97,14 +100,11 @@ def deployment(idp: IdentityProvider) -> dict:
 
 
 def from_oci(document: dict, name: str) -> subprocess.CompletedProcess:
-    assert CLI.is_file(), f"{CLI} not found: `make build` builds it"
     TMP.mkdir(parents=True, exist_ok=True)
     path = TMP / f"{name}-{os.getpid()}.json"
     path.write_text(json.dumps(document, indent=1))
     try:
-        return subprocess.run(
-            [str(CLI), "from-oci", str(path)], capture_output=True, text=True, timeout=30
-        )
+        return run_cli("from-oci", str(path))
     finally:
         path.unlink()
 
@@ -116,7 +116,9 @@ def oci(echo):
         result = from_oci(deployment(idp), "oci-deployment")
         assert result.returncode == 0, result.stderr
         translated = json.loads(result.stdout)
-        [cluster] = {p["remote_jwks"]["http_uri"]["cluster"] for p in translated["providers"].values()}
+        [cluster] = {
+            p["remote_jwks"]["http_uri"]["cluster"] for p in translated["providers"].values()
+        }
         with running_envoy(
             {"oci": jwt_gate_filter(translated)}, echo.port, "oci", clusters={cluster: idp.port}
         ) as envoy:
@@ -157,28 +159,52 @@ def test_the_backend_receives_the_transformed_headers(oci):
 def test_the_authenticated_route_answers_as_oci(oci):
     listener, idp, _ = oci
     assert_denied(listener.request("/v1/pets"), 401, "Jwt is missing")
-    assert_denied(listener.request("/v1/pets", token="x.y.z"), 401,
-                  "Jwt header is an invalid Base64url encoded")
-    assert_denied(listener.request("/v1/pets", token=idp.mint(tenant="acme", exp=int(time.time()) - 5)),
-                  401, "Jwt is expired")
-    assert_denied(listener.request("/v1/pets", token=idp.mint(tenant="acme", iss="https://evil.test")),
-                  401, "Jwt issuer is not configured")
-    assert_denied(listener.request("/v1/pets", token=idp.mint(tenant="acme", aud="other")),
-                  403, "Audiences in Jwt are not allowed")
+    assert_denied(
+        listener.request("/v1/pets", token="x.y.z"),
+        401,
+        "Jwt header is an invalid Base64url encoded",
+    )
+    assert_denied(
+        listener.request("/v1/pets", token=idp.mint(tenant="acme", exp=int(time.time()) - 5)),
+        401,
+        "Jwt is expired",
+    )
+    assert_denied(
+        listener.request("/v1/pets", token=idp.mint(tenant="acme", iss="https://evil.test")),
+        401,
+        "Jwt issuer is not configured",
+    )
+    assert_denied(
+        listener.request("/v1/pets", token=idp.mint(tenant="acme", aud="other")),
+        403,
+        "Audiences in Jwt are not allowed",
+    )
     forged = idp.mint(tenant="acme", key=idp.stranger)
     assert_denied(listener.request("/v1/pets", token=forged), 401, "Jwt verification fails")
     # verifyClaims: the value must be listed, and the claim is required.
-    assert_denied(listener.request("/v1/pets", token=idp.mint(tenant="initech")),
-                  403, "Claim tenant in Jwt is not allowed")
-    assert_denied(listener.request("/v1/pets", token=idp.mint()), 403, "Claim tenant is missing in Jwt")
+    assert_denied(
+        listener.request("/v1/pets", token=idp.mint(tenant="initech")),
+        403,
+        "Claim tenant in Jwt is not allowed",
+    )
+    assert_denied(
+        listener.request("/v1/pets", token=idp.mint()), 403, "Claim tenant is missing in Jwt"
+    )
 
 
 def test_the_any_of_route_needs_one_of_its_scopes(oci):
     listener, idp, _ = oci
     granted = idp.mint(tenant="acme", scope="pets:read pets:write")
     assert listener.request("/v1/pets/7", method="DELETE", token=granted).status == 200
-    assert listener.request("/v1/pets/7", method="PUT", token=idp.mint(tenant="acme", scope="admin")).status == 200
-    denied = listener.request("/v1/pets/7", method="DELETE", token=idp.mint(tenant="acme", scope="pets:read"))
+    assert (
+        listener.request(
+            "/v1/pets/7", method="PUT", token=idp.mint(tenant="acme", scope="admin")
+        ).status
+        == 200
+    )
+    denied = listener.request(
+        "/v1/pets/7", method="DELETE", token=idp.mint(tenant="acme", scope="pets:read")
+    )
     assert (denied.status, denied.text) == (403, "Scopes in Jwt are not allowed")
     assert denied.header("www-authenticate").endswith('error="insufficient_scope"')
     assert_denied(listener.request("/v1/pets/7", method="DELETE"), 401, "Jwt is missing")
@@ -189,9 +215,16 @@ def test_the_anonymous_route_does_not_look_at_tokens(oci):
     expired one all pass, and no claim reaches the backend (nor a client's copy of a claim
     header)."""
     listener, idp, _ = oci
-    for token in [None, "x.y.z", idp.mint(tenant="acme", key=idp.stranger),
-                  idp.mint(tenant="acme", exp=int(time.time()) - 5), idp.mint(tenant="acme")]:
-        upstream = listener.request("/v1/public/docs/a", token=token, headers={"X-User": "admin"}).upstream
+    for token in [
+        None,
+        "x.y.z",
+        idp.mint(tenant="acme", key=idp.stranger),
+        idp.mint(tenant="acme", exp=int(time.time()) - 5),
+        idp.mint(tenant="acme"),
+    ]:
+        upstream = listener.request(
+            "/v1/public/docs/a", token=token, headers={"X-User": "admin"}
+        ).upstream
         assert upstream.header("x-user") is None, token
 
 

@@ -16,30 +16,24 @@ from pathlib import Path
 
 import pytest
 
-from harness import (
-    ENVOY_BIN,
-    READY_TIMEOUT,
-    REPO,
-    TMP,
-    Envoy,
-    IdentityProvider,
-    Listener,
-    bootstrap,
-    jwt_gate_filter,
-    running_envoy,
-)
+from jwt_gate_testkit.artifacts import ENVOY_BIN, REPO, TMP, run_cli
+from jwt_gate_testkit.bootstrap import jwt_gate_filter
+from jwt_gate_testkit.envoy import Listener, running_envoy
+from jwt_gate_testkit.servers import IdentityProvider
 
 BOOKSTORE = json.loads((REPO / "tests/data/openapi_bookstore.json").read_text())
-CLI = REPO / "target/release/jwt-gate"
 USER_INFO = "x-endpoint-api-userinfo"
 
 
 @pytest.fixture(scope="module")
 def bookstore_envoy(echo):
     with running_envoy(
-        {"bookstore": jwt_gate_filter(BOOKSTORE["config"]),
-         "unchecked": jwt_gate_filter({**BOOKSTORE["config"], "api_keys": "unchecked"})},
-        echo.port, "openapi",
+        {
+            "bookstore": jwt_gate_filter(BOOKSTORE["config"]),
+            "unchecked": jwt_gate_filter({**BOOKSTORE["config"], "api_keys": "unchecked"}),
+        },
+        echo.port,
+        "openapi",
     ) as envoy:
         yield envoy
 
@@ -83,10 +77,13 @@ def without_api_keys() -> dict:
     for name in ("api_key", "header_key"):
         del document["securityDefinitions"][name]
     # ESP's legacy x-security: a token is required although `security` is empty.
-    document["paths"]["/v1/legacy"] = {"get": {
-        "operationId": "Legacy", "security": [],
-        "x-security": [{"auth0_jwk": {"audiences": []}}],
-    }}
+    document["paths"]["/v1/legacy"] = {
+        "get": {
+            "operationId": "Legacy",
+            "security": [],
+            "x-security": [{"auth0_jwk": {"audiences": []}}],
+        }
+    }
     return {"openapi": document, "local_jwks": BOOKSTORE["config"]["local_jwks"]}
 
 
@@ -98,12 +95,15 @@ def fail_closed(echo):
         yield envoy
 
 
-@pytest.mark.parametrize("name", [
-    "path not in the document: ESPv2's 404, even with a token",
-    "method not in the document: ESPv2's 405",
-    "HEAD is not GET where the document does not say so",
-    "an encoded ':' that would reach the :verb operation is refused",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "path not in the document: ESPv2's 404, even with a token",
+        "method not in the document: ESPv2's 405",
+        "HEAD is not GET where the document does not say so",
+        "an encoded ':' that would reach the :verb operation is refused",
+    ],
+)
 def test_requests_outside_the_document_are_refused(fail_closed, name):
     """Issue 13 item 5: with a valid user token, a path the document does not list, another
     method on a known path, HEAD on a GET-only admin operation, and `1%3Apurge` (which the
@@ -111,7 +111,8 @@ def test_requests_outside_the_document_are_refused(fail_closed, name):
     requirement: ESPv2's 404 and 405, and a 400 for the ambiguous path."""
     case = case_named(name)
     response = Listener(fail_closed, "outside").request(
-        case["path"], method=case["method"], headers=case["headers"])
+        case["path"], method=case["method"], headers=case["headers"]
+    )
     body = "" if case["method"] == "HEAD" else case["body"]
     assert (response.status, response.text) == (case["status"], body)
     assert response.header("www-authenticate") is None
@@ -135,38 +136,28 @@ def test_unchecked_api_keys_pass_with_a_warning_per_operation(bookstore_envoy):
     # A key ANDed with a JWT still needs the JWT.
     assert listener.request("/v1/shelves/7/books", method="POST").status == 401
     log = fail_closed.log()
-    for operation in ("GET /v1/files/{name=**} (GetFile): API key \"api_key\" not checked "
-                      "(\"api_keys\": \"unchecked\"): the operation is open to anyone",
-                      "POST /v1/shelves/{shelf}/books (CreateBook): API key \"header_key\" not "
-                      "checked (\"api_keys\": \"unchecked\"): its JWT requirement still applies"):
+    for operation in (
+        'GET /v1/files/{name=**} (GetFile): API key "api_key" not checked '
+        '("api_keys": "unchecked"): the operation is open to anyone',
+        'POST /v1/shelves/{shelf}/books (CreateBook): API key "header_key" not '
+        'checked ("api_keys": "unchecked"): its JWT requirement still applies',
+    ):
         assert operation in log, fail_closed.log_tail()
 
 
-def rejected(echo, config: dict, name: str) -> str:
-    """The log of an Envoy that refused `config` at load (and exited 1)."""
-    envoy = Envoy(bootstrap({"bad": jwt_gate_filter(config)}, echo.port), name)
-    try:
-        exit_code = envoy.wait_exit(READY_TIMEOUT)
-        log = envoy.log()
-    finally:
-        envoy.stop()
-    assert exit_code == 1, envoy.log_tail()
-    return log
-
-
-def test_api_key_operations_are_refused_without_api_keys(echo):
+def test_api_key_operations_are_refused_without_api_keys(refused):
     """Issue 12 item 1: the bookstore names API keys; without `api_keys` Envoy refuses the
     plugin with one line naming the operations and schemes (it used to run them anonymous)."""
     config = {k: v for k, v in BOOKSTORE["config"].items() if k != "api_keys"}
-    log = rejected(echo, config, "openapi-keys")
+    log = refused(config, "openapi-keys")
     assert (
         "configuration rejected: openapi: GET /v1/files/{name=**} (GetFile), POST "
-        "/v1/shelves/{shelf}/books (CreateBook) require API keys \"api_key\", \"header_key\", "
-        "which jwt-gate cannot check; set \"api_keys\" (see docs/openapi.md)" in log
+        '/v1/shelves/{shelf}/books (CreateBook) require API keys "api_key", "header_key", '
+        'which jwt-gate cannot check; set "api_keys" (see docs/openapi.md)' in log
     ), log[-2000:]
 
 
-def test_a_misspelled_google_extension_is_refused(echo):
+def test_a_misspelled_google_extension_is_refused(refused):
     """Issue 12 item 4: `x-google-jwks-uri` (hyphen) used to mean OpenID discovery, silently;
     now Envoy refuses the plugin, naming the path and the spelling meant."""
     config = without_api_keys()
@@ -175,7 +166,7 @@ def test_a_misspelled_google_extension_is_refused(echo):
     auth0["x-google-jwks-uri"] = uri
     # As a user would have it: keys fetched from there, not given inline.
     config["local_jwks"] = {k: v for k, v in config["local_jwks"].items() if k != uri}
-    log = rejected(echo, config, "openapi-typo")
+    log = refused(config, "openapi-typo")
     assert (
         "configuration rejected: openapi.securityDefinitions.auth0_jwk.x-google-jwks-uri: "
         "unknown extension: did you mean x-google-jwks_uri?" in log
@@ -190,118 +181,106 @@ def discovery_document(idp: IdentityProvider, **definition_fields) -> dict:
         "security": [{"idp": []}],
         "securityDefinitions": {
             "idp": {
-                "type": "oauth2", "flow": "implicit", "authorizationUrl": "",
+                "type": "oauth2",
+                "flow": "implicit",
+                "authorizationUrl": "",
                 "x-google-issuer": idp.issuer,
                 "x-google-audiences": "api.test",
                 **definition_fields,
             }
         },
-        "paths": {"/things/{id}": {"get": {"operationId": "GetThing"}},
-                  "/health": {"get": {"security": []}}},
+        "paths": {
+            "/things/{id}": {"get": {"operationId": "GetThing"}},
+            "/health": {"get": {"security": []}},
+        },
     }
 
 
-def test_remote_keys_by_discovery_through_a_named_cluster(echo):
+def test_remote_keys_by_discovery_through_a_named_cluster(gate_listener, idp):
     """No x-google-jwks_uri: the keys are discovered from the issuer, fetched through the cluster
     `jwks_clusters` names, and the backend gets the payload segment."""
-    with IdentityProvider() as idp:
-        config = {
-            "openapi": discovery_document(idp),
-            "jwks_clusters": {f"127.0.0.1:{idp.port}": "idp"},
-        }
-        with running_envoy(
-            {"remote": jwt_gate_filter(config)}, echo.port, "openapi-remote",
-            clusters={"idp": idp.port},
-        ) as envoy:
-            listener = Listener(envoy, "remote")
-            token = idp.mint()
-            response = listener.request("/things/1", token=token)
-            assert response.upstream.header(USER_INFO) == token.split(".")[1]
-            assert idp.hits("/.well-known/openid-configuration") >= 1
-            assert listener.request("/things/1").json() == {"code": 401, "message": "Jwt is missing"}
-            assert listener.request("/health").status == 200
+    config = {
+        "openapi": discovery_document(idp),
+        "jwks_clusters": {f"127.0.0.1:{idp.port}": "idp"},
+    }
+    listener = gate_listener(config, "openapi-remote", clusters={"idp": idp.port})
+    token = idp.mint()
+    response = listener.request("/things/1", token=token)
+    assert response.upstream.header(USER_INFO) == token.split(".")[1]
+    assert idp.hits("/.well-known/openid-configuration") >= 1
+    assert listener.request("/things/1").json() == {"code": 401, "message": "Jwt is missing"}
+    assert listener.request("/health").status == 200
 
 
-def test_api_gateway_header_and_esp_v1_format(echo):
+def test_api_gateway_header_and_esp_v1_format(gate_listener, idp):
     """`generated_header_prefix: X-Apigateway-` names the header as API Gateway does;
     `userinfo_format: esp_v1` writes ESP v1's padded wrapper JSON."""
-    with IdentityProvider() as idp:
-        config = {
-            "openapi": discovery_document(idp, **{"x-google-jwks_uri": idp.url("/jwks")}),
-            "jwks_clusters": {"127.0.0.1": "idp"},
-            "generated_header_prefix": "X-Apigateway-",
-            "userinfo_format": "esp_v1",
-        }
-        with running_envoy(
-            {"apigw": jwt_gate_filter(config)}, echo.port, "openapi-apigw",
-            clusters={"idp": idp.port},
-        ) as envoy:
-            listener = Listener(envoy, "apigw")
-            token = idp.mint(sub="svc-1", email="svc@example.com", aud=["b", "api.test", "b"])
-            upstream = listener.request(
-                "/things/1", token=token,
-                headers={"X-Apigateway-Api-Userinfo": "spoofed", USER_INFO: "kept"},
-            ).upstream
-            value = upstream.header("x-apigateway-api-userinfo")
-            assert len(value) % 4 == 0, "ESP v1 pads"
-            info = json.loads(base64.urlsafe_b64decode(value))
-            assert list(info) == ["claims", "issuer", "id", "email", "audiences"]
-            assert (info["issuer"], info["id"], info["email"], info["audiences"]) == (
-                idp.issuer, "svc-1", "svc@example.com", ["api.test", "b"])
-            assert json.loads(info["claims"])["sub"] == "svc-1"
-            # Not our header name in this configuration: left alone.
-            assert upstream.header(USER_INFO) == "kept"
-            # Public operations never pass a client-sent copy on.
-            public = listener.request("/health", headers={"X-Apigateway-Api-Userinfo": "spoofed"})
-            assert public.upstream.header("x-apigateway-api-userinfo") is None
+    config = {
+        "openapi": discovery_document(idp, **{"x-google-jwks_uri": idp.url("/jwks")}),
+        "jwks_clusters": {"127.0.0.1": "idp"},
+        "generated_header_prefix": "X-Apigateway-",
+        "userinfo_format": "esp_v1",
+    }
+    listener = gate_listener(config, "openapi-apigw", clusters={"idp": idp.port})
+    token = idp.mint(sub="svc-1", email="svc@example.com", aud=["b", "api.test", "b"])
+    upstream = listener.request(
+        "/things/1",
+        token=token,
+        headers={"X-Apigateway-Api-Userinfo": "spoofed", USER_INFO: "kept"},
+    ).upstream
+    value = upstream.header("x-apigateway-api-userinfo")
+    assert len(value) % 4 == 0, "ESP v1 pads"
+    info = json.loads(base64.urlsafe_b64decode(value))
+    assert list(info) == ["claims", "issuer", "id", "email", "audiences"]
+    assert (info["issuer"], info["id"], info["email"], info["audiences"]) == (
+        idp.issuer,
+        "svc-1",
+        "svc@example.com",
+        ["api.test", "b"],
+    )
+    assert json.loads(info["claims"])["sub"] == "svc-1"
+    # Not our header name in this configuration: left alone.
+    assert upstream.header(USER_INFO) == "kept"
+    # Public operations never pass a client-sent copy on.
+    public = listener.request("/health", headers={"X-Apigateway-Api-Userinfo": "spoofed"})
+    assert public.upstream.header("x-apigateway-api-userinfo") is None
 
 
-def test_backend_auth_moves_authorization_to_x_forwarded_authorization(echo):
+def test_backend_auth_moves_authorization_to_x_forwarded_authorization(gate_listener, idp):
     """With x-google-backend (no disable_auth), the caller's Authorization is copied to
     X-Forwarded-Authorization, and a client-sent X-Forwarded-Authorization never passes."""
-    with IdentityProvider() as idp:
-        document = discovery_document(idp, **{"x-google-jwks_uri": idp.url("/jwks")})
-        document["x-google-backend"] = {"address": "https://backend.example.run.app"}
-        config = {"openapi": document, "jwks_clusters": {"127.0.0.1": "idp"}}
-        with running_envoy(
-            {"xfa": jwt_gate_filter(config)}, echo.port, "openapi-xfa", clusters={"idp": idp.port}
-        ) as envoy:
-            listener = Listener(envoy, "xfa")
-            token = idp.mint()
-            upstream = listener.request(
-                "/things/1", token=token, headers={"X-Forwarded-Authorization": "Bearer forged"}
-            ).upstream
-            assert upstream.header("x-forwarded-authorization") == f"Bearer {token}"
-            assert upstream.header("authorization") == f"Bearer {token}"
-            public = listener.request("/health", headers={"X-Forwarded-Authorization": "Bearer forged"})
-            assert public.upstream.header("x-forwarded-authorization") is None
+    document = discovery_document(idp, **{"x-google-jwks_uri": idp.url("/jwks")})
+    document["x-google-backend"] = {"address": "https://backend.example.run.app"}
+    config = {"openapi": document, "jwks_clusters": {"127.0.0.1": "idp"}}
+    listener = gate_listener(config, "openapi-xfa", clusters={"idp": idp.port})
+    token = idp.mint()
+    upstream = listener.request(
+        "/things/1", token=token, headers={"X-Forwarded-Authorization": "Bearer forged"}
+    ).upstream
+    assert upstream.header("x-forwarded-authorization") == f"Bearer {token}"
+    assert upstream.header("authorization") == f"Bearer {token}"
+    public = listener.request("/health", headers={"X-Forwarded-Authorization": "Bearer forged"})
+    assert public.upstream.header("x-forwarded-authorization") is None
 
 
-def test_bad_document_is_rejected_at_load_naming_the_place(echo):
+def test_bad_document_is_rejected_at_load_naming_the_place(refused):
     """A security requirement naming no definition: Envoy refuses the plugin and exits, and the
     log says where in the document."""
     document = json.loads(json.dumps(BOOKSTORE["config"]["openapi"]))
     document["paths"]["/v1/shelves"]["post"]["security"] = [{"auth0": []}]
     config = {"openapi": document, "local_jwks": BOOKSTORE["config"]["local_jwks"]}
-    envoy = Envoy(bootstrap({"bad": jwt_gate_filter(config)}, echo.port), "openapi-bad")
-    try:
-        exit_code = envoy.wait_exit(READY_TIMEOUT)
-        log = envoy.log()
-    finally:
-        envoy.stop()
-    assert exit_code == 1, envoy.log_tail()
+    log = refused(config, "openapi-bad")
     assert (
         'configuration rejected: openapi.paths./v1/shelves.post.security[0]: "auth0" is not in '
         "securityDefinitions" in log
-    ), envoy.log_tail()
+    ), log[-2000:]
 
 
 # --- The command line -----------------------------------------------------------------------------
 
 
 def cli(*args: str) -> str:
-    assert CLI.is_file(), f"{CLI} not found: `make build` builds it"
-    result = subprocess.run([str(CLI), *args], capture_output=True, text=True, timeout=30)
+    result = run_cli(*args)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -317,13 +296,15 @@ def test_envoy_config_is_a_bootstrap_envoy_accepts():
     bootstrap.write_text(cli("envoy-config", str(plugin), "--wasm", str(wasm)))
     result = subprocess.run(
         [str(ENVOY_BIN), "--mode", "validate", "-c", str(bootstrap)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "OK" in result.stdout + result.stderr
 
 
-def test_from_openapi_output_loads_in_envoy(echo):
+def test_from_openapi_output_loads_in_envoy(gate_listener):
     """What `from-openapi` prints is a jwt_authn-form configuration the filter runs: the same
     bookstore answers every case the same way (API keys, 404, 405 and the ambiguous path
     included: the jwt_authn form says them with api_keys, api_key_name and deny)."""
@@ -333,10 +314,9 @@ def test_from_openapi_output_loads_in_envoy(echo):
     translated = json.loads(cli("from-openapi", str(source)))
     assert "openapi" not in translated and "providers" in translated
     assert set(translated["api_keys"]) == {"api_key", "header_key"}
-    with running_envoy({"t": jwt_gate_filter(translated)}, echo.port, "openapi-cli") as envoy:
-        listener = Listener(envoy, "t")
-        for case in BOOKSTORE["cases"]:
-            response = listener.request(case["path"], method=case["method"], headers=case["headers"])
-            assert response.status == case["status"], case["name"]
-            if "body" in case and case["method"] != "HEAD":
-                assert response.text == case["body"], case["name"]
+    listener = gate_listener(translated, "openapi-cli")
+    for case in BOOKSTORE["cases"]:
+        response = listener.request(case["path"], method=case["method"], headers=case["headers"])
+        assert response.status == case["status"], case["name"]
+        if "body" in case and case["method"] != "HEAD":
+            assert response.text == case["body"], case["name"]

@@ -1,23 +1,23 @@
-"""Remote keys (docs/configuration.md, "Remote keys") in a real Envoy, against controllable
-identity providers (harness.IdentityProvider): the first request is held until keys arrive; one
-fetch per provider per refresh for the whole process; rotation through an unknown-kid refetch
-that a flood of made-up kids cannot multiply; the last good keys while the issuer is down, then
-recovery; a key set of no keys withdraws them; an unknown kid during an outage is answered at
-once; discovery (and the discovery documents it refuses), x509 and PEM documents; a fetched body
-that is never a secret; bad bodies; an unknown cluster and one whose host does not resolve; retry
-delays under a second; two plugin configurations that never share keys; the key gauges.
+"""Remote keys (docs/configuration.md, "Remote keys") in a real Envoy, against controllable identity
+providers (jwt_gate_testkit's IdentityProvider): the first request is held until keys arrive; one
+fetch per provider per refresh for the whole process; rotation through an unknown-kid refetch that a
+flood of made-up kids cannot multiply; the last good keys while the issuer is down, then recovery; a
+key set of no keys withdraws them; an unknown kid during an outage is answered at once; discovery
+(and the discovery documents it refuses), x509 and PEM documents; a fetched body that is never a
+secret; bad bodies; an unknown cluster and one whose host does not resolve; retry delays under a
+second; two plugin configurations that never share keys; the key gauges.
 
-Timing (src/hosts/proxy_wasm): every VM ticks every 200 ms; the VM that creates a provider's shared state
-confirms its lease one tick later; a request that arrives before any keys is held at most
-2 * timeout + 1.5 s; failures back off from base_interval, doubling up to max_interval."""
+Timing (src/keys/fetcher.rs): every VM ticks every 200 ms; the VM that creates a provider's
+shared state confirms its lease one tick later; a request that arrives before any keys is held
+at most 2 * timeout + 1.5 s; failures back off from base_interval, doubling up to max_interval."""
 
 from __future__ import annotations
 
 import base64
 import collections
-import hashlib
 import concurrent.futures
 import contextlib
+import hashlib
 import json
 import os
 import time
@@ -25,22 +25,14 @@ import uuid
 from dataclasses import dataclass, field
 
 import pytest
-
 from cryptography.hazmat.primitives import serialization
 
-from harness import (
-    AUDIENCE,
-    REPO,
-    Envoy,
-    IdentityProvider,
-    Listener,
-    Response,
-    assert_denied,
-    bootstrap,
-    free_port,
-    jwt_gate_filter,
-    wait_for,
-)
+from jwt_gate_testkit.artifacts import REPO
+from jwt_gate_testkit.bootstrap import jwt_gate_filter
+from jwt_gate_testkit.client import Response, assert_denied, wait_for
+from jwt_gate_testkit.envoy import Envoy, Listener, running_envoy
+from jwt_gate_testkit.servers import IdentityProvider, free_port
+from jwt_gate_testkit.tokens import AUDIENCE
 
 FETCH_FAILED = "Jwks remote fetch is failed"
 KID_MISMATCH = "Jwks doesn't have key to match kid or alg from Jwt"
@@ -192,26 +184,15 @@ DNS_FAILS = {
 
 
 @contextlib.contextmanager
-def running(listeners: dict, echo_port: int, name: str, clusters: dict, concurrency: int):
-    """harness.running_envoy with the DNS_FAILS cluster too."""
-    config = bootstrap(listeners, echo_port, clusters)
-    config["static_resources"]["clusters"].append(DNS_FAILS)
-    envoy = Envoy(config, name, concurrency=concurrency)
-    try:
-        yield envoy.wait_ready()
-    finally:
-        envoy.stop()
-
-
-@contextlib.contextmanager
 def started(providers: list[Provider], echo_port: int, name: str, concurrency: int = 2):
     """An Envoy with one listener per provider; as soon as it is ready, one request with a valid
     token to every listener, all at once. Yields the Stack; stops Envoy, then the identity
     providers."""
     listeners = {p.name: jwt_gate_filter(p.plugin_config()) for p in providers}
     clusters = {f"idp_{p.name}": p.idp.port for p in providers}
+    clusters["dns_fails"] = DNS_FAILS
     try:
-        with running(listeners, echo_port, name, clusters, concurrency) as envoy:
+        with running_envoy(listeners, echo_port, name, clusters, concurrency) as envoy:
             stack = Stack(envoy, {p.name: p for p in providers}, {})
             tokens = {p.name: p.token() for p in providers}  # before the clock starts
 
@@ -354,7 +335,8 @@ def test_skipped_and_over_limit_keys_are_logged(stack):
     assert stack.request("mixed", stack.providers["mixed"].token()).status == 200
     warnings = stack.envoy.log_lines("jwt-gate: providers.mixed: 1 key(s) from")
     assert any(
-        "skipped (first: " in line and "5 beyond the limit of 256 ignored" in line for line in warnings
+        "skipped (first: " in line and "5 beyond the limit of 256 ignored" in line
+        for line in warnings
     ), stack.context("mixed")
 
 
@@ -385,8 +367,10 @@ def test_rotation_is_picked_up_without_waiting_for_the_cache(stack):
 
     assert stack.request("rotate", old_token).status == 200, stack.context("rotate")
     assert wait_for(
-        lambda: (stack.stat("rotate", "jwks_keys"), stack.stat("rotate", "jwks_age_seconds") <= 2)
-        == (2, True),
+        lambda: (
+            (stack.stat("rotate", "jwks_keys"), stack.stat("rotate", "jwks_age_seconds") <= 2)
+            == (2, True)
+        ),
         timeout=2,
     ), f"jwks_keys should be 2, jwks_age_seconds at most 2\n{stack.context('rotate')}"
 

@@ -6,16 +6,13 @@ import re
 
 import pytest
 
-from harness import (
-    Listener,
-    gate_config,
-    jwt_gate_filter,
-    proxy_wasm_module,
-    raw_request,
-    running_envoy,
-)
+from jwt_gate_testkit.bootstrap import jwt_gate_filter
+from jwt_gate_testkit.client import raw_request
+from jwt_gate_testkit.envoy import Listener, connections_per_worker, running_envoy
+from jwt_gate_testkit.shared_config import gate_config
+from jwt_gate_testkit.wasm import proxy_wasm_module
 
-WORKERS = 2  # harness.Envoy runs --concurrency 2
+WORKERS = 2  # jwt_gate_testkit's Envoy runs --concurrency 2
 ROUNDS = 20  # fresh connections per phase: the kernel spreads them over both workers
 
 
@@ -32,21 +29,14 @@ def raw_get(path: str, *headers: bytes) -> bytes:
     return b"\r\n".join([f"GET {path} HTTP/1.1".encode(), b"Host: gate.test", *headers, b"", b""])
 
 
-def connections_per_worker(listener: Listener) -> list[int]:
-    stats = listener.envoy.stats(f"listener.{listener.name}.worker_")
-    return [
-        stats[f"listener.{listener.name}.worker_{n}.downstream_cx_total"] for n in range(WORKERS)
-    ]
-
-
 def send(listener: Listener, requests: list[bytes], status: int) -> list[int]:
     """Send each request on a fresh connection, expecting `status`; the connections each worker
     took meanwhile."""
-    before = connections_per_worker(listener)
+    before = connections_per_worker(listener.envoy, listener.name, WORKERS)
     for data in requests:
         response = raw_request(listener.port, data)
         assert response.status == status, response.text
-    after = connections_per_worker(listener)
+    after = connections_per_worker(listener.envoy, listener.name, WORKERS)
     return [now - then for now, then in zip(after, before, strict=True)]
 
 

@@ -11,14 +11,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness import (
-    AUDIENCE,
-    ISSUER,
-    Listener,
-    jwt_authn_filter,
-    jwt_gate_filter,
-    running_envoy,
-)
+from jwt_gate_testkit.bootstrap import jwt_authn_filter, jwt_gate_filter
+from jwt_gate_testkit.envoy import Listener, running_envoy
+from jwt_gate_testkit.tokens import AUDIENCE, ISSUER
 
 SEED = 20261206
 REQUESTS = 400

@@ -1,21 +1,14 @@
 """Which rule applies to a request (first match wins) and what its requirement demands; CORS
-preflights. The rules are harness.GATE_RULES, except for the header smuggling cases, which run
+preflights. The rules are shared_config.GATE_RULES, except for the header smuggling cases, which run
 side by side with Envoy's jwt_authn (integration/test_rule_matching.py compares every matcher)."""
 
 import pytest
 
-from harness import (
-    AUDIENCE,
-    CORS_PREFLIGHT,
-    ISSUER,
-    OTHER_ISSUER,
-    Listener,
-    assert_denied,
-    jwt_authn_filter,
-    jwt_gate_filter,
-    rule,
-    running_envoy,
-)
+from jwt_gate_testkit.bootstrap import jwt_authn_filter, jwt_gate_filter
+from jwt_gate_testkit.client import assert_denied
+from jwt_gate_testkit.envoy import Listener, running_envoy
+from jwt_gate_testkit.shared_config import CORS_PREFLIGHT, OTHER_ISSUER, rule
+from jwt_gate_testkit.tokens import AUDIENCE, ISSUER
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The filter's counters in Envoy's admin /stats. Every counter name the tests rely on is here."""
 
-from harness import CORS_PREFLIGHT
+from jwt_gate_testkit.shared_config import CORS_PREFLIGHT
 
 
 def test_counters_follow_decisions(gate, keys):

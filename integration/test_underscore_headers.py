@@ -20,19 +20,18 @@ import wsgiref.simple_server
 import pytest
 import yaml
 
-from harness import (
-    AUDIENCE,
-    ISSUER,
-    REPO,
-    Envoy,
-    Listener,
+from jwt_gate_testkit.artifacts import REPO
+from jwt_gate_testkit.bootstrap import (
+    HTTP_CONNECTION_MANAGER,
     bootstrap,
-    connection_manager,
-    header_values,
+    headers_with_underscores,
     jwt_gate_filter,
-    segments,
-    yaml_blocks,
+    route_config,
 )
+from jwt_gate_testkit.client import header_values
+from jwt_gate_testkit.docs import yaml_blocks
+from jwt_gate_testkit.envoy import Envoy, Listener
+from jwt_gate_testkit.tokens import AUDIENCE, ISSUER, segments
 
 ESP_ISSUER = "https://esp.test"
 
@@ -150,15 +149,14 @@ def allowing(keys, echo, wsgi_port):
     """Envoy's default (ALLOW): listener `echo` in front of the echo backend, `wsgi` in front of
     the WSGI backend, both with jwt-gate."""
     gate = jwt_gate_filter(gate_config(keys))
-    config = bootstrap({"echo": gate, "wsgi": gate}, echo.port, clusters={"wsgi": wsgi_port})
-    [host] = connection_manager(config, "wsgi")["route_config"]["virtual_hosts"]
-    host["routes"][0]["route"]["cluster"] = "wsgi"
-    envoy = Envoy(config, "underscores-allow")
-    try:
-        envoy.wait_ready()
+    config = bootstrap(
+        {"echo": gate, "wsgi": gate},
+        echo.port,
+        clusters={"wsgi": wsgi_port},
+        managers={"wsgi": {"route_config": route_config("wsgi")}},
+    )
+    with Envoy(config, "underscores-allow") as envoy:
         yield Listener(envoy, "echo"), Listener(envoy, "wsgi")
-    finally:
-        envoy.stop()
 
 
 # --- jwt-gate removes every spelling of its headers ----------------------------------------------
@@ -205,9 +203,7 @@ def test_the_underscore_method_override_is_removed_not_obeyed(allowing):
     ).upstream
     assert upstream.method == "POST"
     assert owned_headers(upstream.headers) == {}
-    obeyed = echo.request(
-        "/items/7", method="POST", headers=[("X-HTTP-Method-Override", "DELETE")]
-    )
+    obeyed = echo.request("/items/7", method="POST", headers=[("X-HTTP-Method-Override", "DELETE")])
     assert (obeyed.status, obeyed.text) == (401, "Jwt is missing")
 
 
@@ -240,30 +236,21 @@ GATEWAY_POLICY = REPO / "envoy" / "envoy-gateway" / "clienttrafficpolicy.yaml"
 
 @pytest.fixture(scope="module")
 def rejecting(keys, echo):
-    """Listener `gate`: bootstrap(headers_with_underscores_action=REJECT_REQUEST); listener
-    `istio`: Envoy's default with the Istio EnvoyFilter's patch merged into its connection
-    manager, as Istio's MERGE does; listener `drop`: DROP_HEADER, the documented alternative."""
+    """Listener `gate`: headers_with_underscores_action REJECT_REQUEST; listener `istio`:
+    Envoy's default with the Istio EnvoyFilter's patch merged into its connection manager, as
+    Istio's MERGE does; listener `drop`: DROP_HEADER, the documented alternative."""
     gate = jwt_gate_filter(gate_config(keys))
-    config = bootstrap(
-        {"gate": gate, "istio": gate, "drop": gate},
-        echo.port,
-        headers_with_underscores_action="REJECT_REQUEST",
-    )
-    connection_manager(config, "drop")["common_http_protocol_options"] = {
-        "headers_with_underscores_action": "DROP_HEADER"
-    }
-    manager = connection_manager(config, "istio")
-    del manager["common_http_protocol_options"]
     [patch] = yaml.safe_load(ISTIO_FILTER.read_text())["spec"]["configPatches"]
-    value = copy.deepcopy(patch["patch"]["value"]["typed_config"])
-    assert value.pop("@type") == manager["@type"]
-    manager.update(value)
-    envoy = Envoy(config, "underscores-reject")
-    try:
-        envoy.wait_ready()
+    istio = copy.deepcopy(patch["patch"]["value"]["typed_config"])
+    assert istio.pop("@type") == HTTP_CONNECTION_MANAGER
+    managers = {
+        "gate": headers_with_underscores("REJECT_REQUEST"),
+        "istio": istio,
+        "drop": headers_with_underscores("DROP_HEADER"),
+    }
+    config = bootstrap({name: gate for name in managers}, echo.port, managers=managers)
+    with Envoy(config, "underscores-reject") as envoy:
         yield envoy
-    finally:
-        envoy.stop()
 
 
 @pytest.mark.parametrize("listener", ["gate", "istio"])
@@ -287,9 +274,11 @@ def test_reject_request_answers_400_before_jwt_gate(rejecting, keys, listener):
 
 def test_drop_header_drops_them_before_the_backend(rejecting, keys):
     token = keys.mint(sub="alice")
-    upstream = Listener(rejecting, "drop").request(
-        "/api/x", headers=SMUGGLED + BYSTANDERS, token=token
-    ).upstream
+    upstream = (
+        Listener(rejecting, "drop")
+        .request("/api/x", headers=SMUGGLED + BYSTANDERS, token=token)
+        .upstream
+    )
     assert [name for name, _ in upstream.headers if "_" in name] == []
     assert header_values(upstream.headers, "x-user") == ["alice"]
 
@@ -310,8 +299,9 @@ def connection_managers(node):
 
 
 def bootstraps() -> list[tuple[str, dict]]:
-    paths = sorted((REPO / "envoy").rglob("*.yaml")) + [
-        REPO / "tests" / "data" / "cli" / "envoy-config.golden.yaml"
+    paths = [
+        *sorted((REPO / "envoy").rglob("*.yaml")),
+        REPO / "tests" / "data" / "cli" / "envoy-config.golden.yaml",
     ]
     found = []
     for path in paths:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A/B of jwt-gate builds (and jwt_authn, no filter) by Envoy CPU time per request.
 
-    .venv/bin/python bench/experiments/ab.py --wasm a=path/a.wasm --wasm b=path/b.wasm \
+    .venv/bin/python -m bench.experiments.ab --wasm a=path/a.wasm --wasm b=path/b.wasm \
         --scenarios none,same --rounds 3 --duration 3
 
 Every variant is its own Envoy (pinned to core 0, wrk on core 1, as bench/run.py does); in each
@@ -14,22 +14,26 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import run  # noqa: E402
-
-harness = run.harness
+from bench import run
+from jwt_gate_testkit.bootstrap import jwt_gate_filter
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--wasm", action="append", default=[], help="name=path")
-    parser.add_argument("--config", action="append", default=[], help="name=extra JSON merged into the plugin config")
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        help="name=extra JSON merged into the plugin config",
+    )
     parser.add_argument("--scenarios", default="none,same")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=3)
@@ -38,16 +42,19 @@ def main() -> int:
     args = parser.parse_args()
     wrk_args = argparse.Namespace(threads=1, connections=16)
     os.sched_setaffinity(0, {run.WRK_CPU})
-    harness.TMP = run.TMP / "envoy"
     tokens = run.Tokens(5000)
-    base = {v.name: v for v in run.make_variants(tokens, Path(args.wasm[0].split("=", 1)[1]).resolve(), False)}
+    base = {
+        v.name: v
+        for v in run.make_variants(tokens, Path(args.wasm[0].split("=", 1)[1]).resolve(), False)
+    }
     variants = [base[name] for name in args.baselines.split(",") if name]
-    import json
     extras = dict(c.split("=", 1) for c in args.config)
     for spec in args.wasm:
         name, path = spec.split("=", 1)
         config = {**base["gate"].config, **json.loads(extras.get(name, "{}"))}
-        variants.append(run.Variant(name, name, "gate", harness.jwt_gate_filter(config, Path(path).resolve()), config))
+        variants.append(
+            run.Variant(name, name, "gate", jwt_gate_filter(config, Path(path).resolve()), config)
+        )
     scenarios = [s for s in run.SCENARIOS if s.name in args.scenarios.split(",")]
     results: dict = {}
     with contextlib.ExitStack() as stack:
@@ -60,7 +67,9 @@ def main() -> int:
         cursors = {(v.name, p): 0 for v in variants for p in run.Tokens.POOLS}
         warm = next(s for s in run.SCENARIOS if s.name == "mix")
         for v in variants:
-            _, _, cursors[(v.name, "mix")] = run.run_wrk(v, warm, tokens, cursors[(v.name, "mix")], 2, wrk_args, True)
+            _, _, cursors[(v.name, "mix")] = run.run_wrk(
+                v, warm, tokens, cursors[(v.name, "mix")], 2, wrk_args, True
+            )
         envoys = [v.envoy for v in variants]
         run.wait_quiet(envoys)
         for r in range(args.rounds):
@@ -71,24 +80,46 @@ def main() -> int:
                     run.wait_quiet(envoys)
                     perf = None
                     if v.name in args.perf.split(",") and r == args.rounds - 1:
-                        perf = subprocess.Popen(["perf", "record", "-g", "-o", str(run.TMP / f"perf-{v.name}-{s.name}.data"),
-                                                 "-p", str(v.envoy.process.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                    result, delta, cursors[pool] = run.run_wrk(v, s, tokens, cursors[pool], args.duration, wrk_args, True)
+                        perf = subprocess.Popen(
+                            [
+                                "perf",
+                                "record",
+                                "-g",
+                                "-o",
+                                str(run.TMP / f"perf-{v.name}-{s.name}.data"),
+                                "-p",
+                                str(v.envoy.process.pid),
+                            ],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                        )
+                    result, _, cursors[pool] = run.run_wrk(
+                        v, s, tokens, cursors[pool], args.duration, wrk_args, True
+                    )
                     if perf:
                         perf.send_signal(2)
                         perf.wait()
-                        (run.TMP / f"perf-{v.name}-{s.name}.requests").write_text(str(result["requests"]))
+                        (run.TMP / f"perf-{v.name}-{s.name}.requests").write_text(
+                            str(result["requests"])
+                        )
                     us = result["envoy_cpu"] / result["rps"] * 1e6 if result["rps"] else 0
                     other = result.get("envoy_core_other", 0)
                     results.setdefault((s.name, v.name), []).append((result["rps"], us, other))
-                    non2xx = result.get("non2xx", result.get("errors", ""))
-                    print(f"round {r + 1} {s.name:6} {v.name:14} {result['rps']:>8,.0f} req/s {us:6.1f} µs/req other {other:.0%}", flush=True)
+                    print(
+                        f"round {r + 1} {s.name:6} {v.name:14} {result['rps']:>8,.0f} req/s"
+                        f" {us:6.1f} µs/req other {other:.0%}",
+                        flush=True,
+                    )
     print()
     for s in scenarios:
         for v in variants:
             rows = results[(s.name, v.name)]
-            print(f"{s.name:6} {v.name:14} {statistics.median(r[0] for r in rows):>8,.0f} req/s"
-                  f" {statistics.median(r[1] for r in rows):6.1f} µs/req min {min(r[1] for r in rows):6.1f}  (cpu µs: {', '.join(f'{r[1]:.1f}' for r in rows)})")
+            rps = statistics.median(r[0] for r in rows)
+            cpu = [r[1] for r in rows]
+            print(
+                f"{s.name:6} {v.name:14} {rps:>8,.0f} req/s {statistics.median(cpu):6.1f} µs/req"
+                f" min {min(cpu):6.1f}  (cpu µs: {', '.join(f'{us:.1f}' for us in cpu)})"
+            )
     return 0
 
 

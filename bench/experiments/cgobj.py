@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Self cost (Ir) per object file in a callgrind output file, ÷ requests."""
-import re, sys
+
+import re
+import sys
 from collections import defaultdict
+
 path, requests = sys.argv[1], float(sys.argv[2])
 names = {}
 cost = defaultdict(int)

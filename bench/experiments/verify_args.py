@@ -5,6 +5,7 @@ arguments jwt-gate sends for a new RS256 or ES256 token (a fresh key, a ~490-byt
     .venv/bin/python bench/experiments/verify_args.py rs256   # or es256
 
 Use the output as `--config NAME=...` for ab.py or as cg.py's extra JSON."""
+
 import json
 import sys
 
@@ -38,4 +39,11 @@ def arguments(alg: str) -> bytes:
 
 
 if __name__ == "__main__":
-    print(json.dumps({"ops": ["verify"], "verify": arguments(sys.argv[1] if len(sys.argv) > 1 else "rs256").hex()}))
+    print(
+        json.dumps(
+            {
+                "ops": ["verify"],
+                "verify": arguments(sys.argv[1] if len(sys.argv) > 1 else "rs256").hex(),
+            }
+        )
+    )

@@ -3,10 +3,11 @@
     python envoy/compose/demo_server.py idp  [--host H] [--port 9080] [--issuer URL]
     python envoy/compose/demo_server.py echo [--host H] [--port 9000]
 
-Both are the very handlers `make run` uses (integration/harness.py: DemoIssuer,
+Both are the very handlers `make run` uses (jwt_gate_testkit.servers: DemoIssuer,
 IdentityProviderHandler, EchoHandler), with the demo keys of envoy/demo/; this file only binds
 them to an address. The default host is 127.0.0.1; the compose file passes 0.0.0.0, which inside
 a container is the container's own network. SIGTERM (`docker compose stop`) and Ctrl-C stop it.
+The test kit comes from .venv (`make deps` installs it) or, in the image, from its PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -18,12 +19,9 @@ import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent.parent
-sys.path.insert(0, str(REPO / "integration"))
+from jwt_gate_testkit.servers import DemoIssuer, EchoHandler, IdentityProviderHandler
 
-from harness import DemoIssuer, EchoHandler, IdentityProviderHandler  # noqa: E402
-
-DEMO_KEYS = REPO / "envoy" / "demo"
+DEMO_KEYS = Path(__file__).resolve().parent.parent / "demo"
 AUDIENCE = "jwt-gate-demo"  # as in envoy/envoy.yaml and envoy/compose/envoy.yaml
 
 

@@ -6,8 +6,8 @@ repository root (keys are generated anew on every run):
     .venv/bin/python integration/data/generate_hostile.py
 
 The document holds the plugin configuration (local keys; the remote providers' key sets are built
-by the test, which serves them from harness.IdentityProvider), and the cases. A case is one request
-and the answer it must get:
+by the test, which serves them from an IdentityProvider of jwt_gate_testkit), and the cases. A case
+is one request and the answer it must get:
 
     {"name", "class", "source", "note"?, "listener"?: "hostile" | "big" | "normalized",
      "path"?, "token"?, "headers"?: [[name, value], ...], "raw"?,
@@ -210,7 +210,9 @@ def der_signed(alg: str):
     )
 
 
-def jws(header: dict | str | bytes, payload: dict | list | str | bytes = None, sign=None) -> str:
+def jws(
+    header: dict | str | bytes, payload: dict | list | str | bytes | None = None, sign=None
+) -> str:
     """A compact JWS of exactly this header and payload (JSON values or exact text). `sign`:
     signing input -> signature bytes; by default the header's alg with the suite key."""
     payload = claims() if payload is None else payload
@@ -730,9 +732,9 @@ def many_request(count: int, forged: int | None = None, authorization: str | Non
     tokens = [many_token(n) for n in range(count)]
     if forged is not None:
         tokens[forged] = with_signature(tokens[forged], raw_signature(tokens[forged])[::-1])
-    headers = [(name, t) for name, t in zip(many_headers, tokens[:5])]
+    headers = [(name, t) for name, t in zip(many_headers, tokens[:5], strict=False)]
     query = "&".join(f"jwt{n + 1}={t}" for n, t in enumerate(tokens[5:7]))
-    cookies = "; ".join(f"jwt_{c}={t}" for c, t in zip("abc", tokens[7:10]))
+    cookies = "; ".join(f"jwt_{c}={t}" for c, t in zip("abc", tokens[7:10], strict=False))
     if cookies:
         headers.append(("Cookie", cookies))
     if authorization:
