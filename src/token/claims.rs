@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::TokenError;
+use super::error::TokenError;
 
 /// The registered claims of RFC 7519 §4.1, with their types checked.
 #[derive(Clone, Debug, Default, Eq, PartialEq)]
