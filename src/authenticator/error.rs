@@ -1,5 +1,8 @@
-//! The client-visible outcome of a failed check: one variant per failure, jwt_authn's texts and
-//! status codes (403 only for audience), and the counter each failure is counted under.
+//! The client-visible outcome of a failed check: one variant per failure, with its text
+//! (jwt_authn's, or ESPv2's for API keys and requests outside an OpenAPI document), its status
+//! (401; 403 for a genuine token that is not for this request: audience, `verify_claims`,
+//! `allowed_scopes`; 400 for an API key that is not valid or an ambiguous path; a `deny` rule's
+//! own), and the counter each failure is counted under.
 
 use std::borrow::Cow;
 use std::fmt;
