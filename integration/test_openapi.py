@@ -173,6 +173,31 @@ def test_a_misspelled_google_extension_is_refused(refused):
     ), log[-2000:]
 
 
+@pytest.mark.parametrize(
+    "misspell, message",
+    [
+        (
+            lambda d: d.update(secuirty=d.pop("security")),
+            "openapi.secuirty: unknown field (did you mean security?)",
+        ),
+        (
+            lambda d: d.update(Security=d.pop("security")),
+            "openapi.Security: unknown field (did you mean security?)",
+        ),
+    ],
+    ids=["secuirty", "Security"],
+)
+def test_a_misspelled_field_is_refused(refused, misspell, message):
+    """The review of the issue 12 fixes: only the exact key `security` was read, so a misspelled
+    or capitalised one loaded and left every operation without its own `security` unchecked
+    (`POST /v1/shelves` passed without a token). Now Envoy refuses the plugin, naming the path
+    and the field meant."""
+    config = without_api_keys()
+    misspell(config["openapi"])
+    log = refused(config, "openapi-field")
+    assert f"configuration rejected: {message}" in log, log[-2000:]
+
+
 def discovery_document(idp: IdentityProvider, **definition_fields) -> dict:
     return {
         "swagger": "2.0",
