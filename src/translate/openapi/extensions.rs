@@ -1,8 +1,9 @@
 //! The members the OpenAPI 2.0 objects jwt-gate reads may carry: the specification's own fields,
-//! and the Google extensions, each where it is valid. A misspelled or misplaced member is ignored
-//! by Service Management, and that can change what is checked (`secuirty` or `Security` leaves
-//! operations without a requirement, `x-google-jwks-uri` silently means OpenID discovery,
-//! `x-google-audience` the default audience), so jwt-gate refuses every field the specification
+//! and the Google extensions, each where it is valid. A misspelled or misplaced member reads as
+//! absent, and that can change what is checked (`secuirty` or `Security` leaves operations
+//! without a requirement; Service Management ignores an unknown extension, so
+//! `x-google-jwks-uri` silently means OpenID discovery, `x-google-audience` the default
+//! audience), so jwt-gate refuses every field the specification
 //! does not give an object, every `x-google-*` it does not know, and every known one out of
 //! place, naming its path and the spelling it probably meant. Other `x-` extensions (yours, or
 //! other products') are left alone.
