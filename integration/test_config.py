@@ -94,3 +94,35 @@ def test_keys_beyond_the_limit_are_logged_not_silently_dropped(gate_listener, ke
     assert gate.request("/", token=keys.mint()).status == 200
     warning = "jwt-gate: providers.big: 44 key(s) beyond the limit of 256 ignored"
     assert gate.envoy.log_lines(warning), gate.envoy.log_tail()
+
+
+def test_retry_counts_and_conditions_log_a_warning_at_load(gate_listener, idp):
+    """`retry_policy.num_retries` and `retry_on` limit the retries of one fetch in jwt_authn;
+    jwt-gate retries every failed fetch after the back-off, without limit. The configuration
+    loads (the back-off is used) and the log names each field and what jwt-gate does instead;
+    they used to be accepted in silence."""
+    config = {
+        "providers": {
+            "idp": {
+                "issuer": idp.issuer,
+                "audiences": [AUDIENCE],
+                "remote_jwks": {
+                    "http_uri": {"uri": idp.url("/jwks"), "cluster": "idp", "timeout": "2s"},
+                    "retry_policy": {
+                        "num_retries": 3,
+                        "retry_on": "5xx,reset",
+                        "retry_back_off": {"base_interval": "0.01s", "max_interval": "1s"},
+                    },
+                },
+            }
+        }
+    }
+    gate = gate_listener(config, "retry-policy", clusters={"idp": idp.port})
+    assert gate.request("/", token=idp.mint()).status == 200
+    at = "jwt-gate: providers.idp.remote_jwks.retry_policy"
+    for warning in (
+        f"{at}.num_retries: 3: not used: jwt-gate makes one attempt per key fetch and, after a "
+        "failed one, tries again after the back-off (retry_back_off), as many times as it takes",
+        f'{at}.retry_on: "5xx,reset": not used: jwt-gate retries after every failed key fetch',
+    ):
+        assert gate.envoy.log_lines(warning), gate.envoy.log_tail()

@@ -3,8 +3,8 @@
 identity provider (REMOTE_JWKS), verifyClaims, an ANY_OF scope route, an ANONYMOUS route, and
 header transformations that hand claims to the backend (the echo backend shows what arrived).
 
-Every route answers as OCI would; where jwt-gate's answer differs from OCI's (jwt_authn's 403 for
-a claim or scope, 401 where OCI answers 404 for an unlisted path) the guide
+Every route answers as OCI would, and a request no route takes gets OCI's 404; where jwt-gate's
+answer differs from OCI's (jwt_authn's 403 for a claim or scope) the guide
 docs/migrating-from-oci-api-gateway.md says so. `JWT_GATE_CLI` picks another `jwt-gate` binary
 (to run these against an older build)."""
 
@@ -27,7 +27,7 @@ from jwt_gate_testkit.tokens import AUDIENCE
 
 def deployment(idp: IdentityProvider) -> dict:
     """A deployment as OCI's docs write one: JWT_AUTHENTICATION with remote keys, a claim check,
-    anonymous access allowed; three routes (claims to headers; an ANY_OF scope; ANONYMOUS)."""
+    anonymous access allowed; four routes (claims to headers; two ANY_OF scopes; ANONYMOUS)."""
     backend = {"type": "HTTP_BACKEND", "url": "https://pets.example.com/api"}
     return {
         "displayName": "pets",
@@ -86,6 +86,14 @@ def deployment(idp: IdentityProvider) -> dict:
                     "backend": backend,
                     "requestPolicies": {
                         "authorization": {"type": "ANY_OF", "allowedScope": ["pets:write", "admin"]}
+                    },
+                },
+                {
+                    "path": "/admin",
+                    "methods": ["GET"],
+                    "backend": backend,
+                    "requestPolicies": {
+                        "authorization": {"type": "ANY_OF", "allowedScope": ["admin"]}
                     },
                 },
                 {
@@ -228,13 +236,51 @@ def test_the_anonymous_route_does_not_look_at_tokens(oci):
         assert upstream.header("x-user") is None, token
 
 
-def test_what_the_deployment_does_not_list_needs_a_token(oci):
-    """OCI answers 404 for a path or method no route lists; jwt-gate cannot route, so it fails
-    closed: a token is required there."""
+def test_requests_no_route_takes_get_ocis_404(oci):
+    """The review of the issue 12 fixes: with a valid token that grants only `read`, another
+    method on a scoped route's path, HEAD and POST on a GET-only admin route, and a path in
+    another case reached the backend (a last rule wanted any valid token, without the route's
+    scopes); OCI answers 404 there. Now jwt-gate does too, token or not, and the route's own
+    method still needs its scope."""
     listener, idp, _ = oci
-    assert_denied(listener.request("/v1/pets", method="POST"), 401, "Jwt is missing")
-    assert_denied(listener.request("/v1/other"), 401, "Jwt is missing")
-    assert listener.request("/v1/other", token=idp.mint(tenant="acme")).status == 200
+    reader = idp.mint(tenant="acme", scope="read")
+    for method, path in [
+        ("PATCH", "/v1/pets/7"),
+        ("POST", "/v1/pets/7"),
+        ("GET", "/v1/pets/7"),
+        ("POST", "/v1/admin"),
+        ("DELETE", "/v1/admin"),
+        ("HEAD", "/v1/admin"),
+        ("GET", "/v1/Admin"),
+        ("POST", "/v1/pets"),
+        ("GET", "/v1/other"),
+        ("GET", "/admin"),
+    ]:
+        for token in (reader, None):
+            response = listener.request(path, method=method, token=token)
+            body = "" if method == "HEAD" else "Not Found"
+            assert (response.status, response.text) == (404, body), (method, path, token)
+            assert response.header("www-authenticate") is None
+    denied = listener.request("/v1/admin", token=reader)
+    assert (denied.status, denied.text) == (403, "Scopes in Jwt are not allowed")
+    admin = idp.mint(tenant="acme", scope="admin")
+    assert listener.request("/v1/admin", token=admin).status == 200
+
+
+def test_two_routes_for_one_path_and_method_are_refused():
+    """An ANY_OF route and an ANONYMOUS one on the same path and method used to translate (exit
+    0), the first listed winning: from-oci refuses them, naming both."""
+    with IdentityProvider(start=False) as idp:
+        document = deployment(idp)
+    routes = document["specification"]["routes"]
+    routes.append({"path": "/admin", "requestPolicies": {"authorization": {"type": "ANONYMOUS"}}})
+    result = from_oci(document, "oci-twice")
+    assert result.returncode == 1, result.stdout
+    assert result.stderr == (
+        "jwt-gate: configuration rejected: specification.routes[4]: GET /admin is also "
+        "routes[2]'s (/admin): two routes for one path and method would leave which one applies "
+        "to their order; give each path and method one route\n"
+    )
 
 
 def test_a_typo_is_refused_not_dropped():

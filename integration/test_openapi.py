@@ -118,6 +118,32 @@ def test_requests_outside_the_document_are_refused(fail_closed, name):
     assert response.header("www-authenticate") is None
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a trailing '/' that would reach the :verb operation is refused",
+        "a ';' parameter that would reach the :verb operation is refused",
+        "an encoded '/' in a templated path is refused",
+    ],
+)
+def test_paths_a_backend_reads_as_another_operation_are_refused(fail_closed, name):
+    """The review of the issue 13 fixes: with a user token, `POST /v1/things/1:purge/`,
+    `1:purge;x` and `1:purge%2F` matched `{id}` (UpdateThing) and reached the backend, where
+    frameworks that ignore a trailing slash, drop `;` parameters or decode `%2F` run the
+    admin-only `{id}:purge`. Now 400, as for `1%3Apurge`; `POST /v1/things/1/` still passes."""
+    case = case_named(name)
+    response = Listener(fail_closed, "outside").request(
+        case["path"], method=case["method"], headers=case["headers"]
+    )
+    assert (response.status, response.text) == (case["status"], case["body"])
+    assert response.header("www-authenticate") is None
+    same = case_named("a trailing '/' that changes nothing passes")
+    response = Listener(fail_closed, "outside").request(
+        same["path"], method=same["method"], headers=same["headers"]
+    )
+    assert response.status == 200
+
+
 def test_esp_x_security_requires_its_token(fail_closed):
     """ESP's legacy x-security (beside `security: []`, as ESP's own documents wrote it) requires
     a token, as ESP did; it used to make the operation public."""
@@ -171,6 +197,31 @@ def test_a_misspelled_google_extension_is_refused(refused):
         "configuration rejected: openapi.securityDefinitions.auth0_jwk.x-google-jwks-uri: "
         "unknown extension: did you mean x-google-jwks_uri?" in log
     ), log[-2000:]
+
+
+@pytest.mark.parametrize(
+    "misspell, message",
+    [
+        (
+            lambda d: d.update(secuirty=d.pop("security")),
+            "openapi.secuirty: unknown field (did you mean security?)",
+        ),
+        (
+            lambda d: d.update(Security=d.pop("security")),
+            "openapi.Security: unknown field (did you mean security?)",
+        ),
+    ],
+    ids=["secuirty", "Security"],
+)
+def test_a_misspelled_field_is_refused(refused, misspell, message):
+    """The review of the issue 12 fixes: only the exact key `security` was read, so a misspelled
+    or capitalised one loaded and left every operation without its own `security` unchecked
+    (`POST /v1/shelves` passed without a token). Now Envoy refuses the plugin, naming the path
+    and the field meant."""
+    config = without_api_keys()
+    misspell(config["openapi"])
+    log = refused(config, "openapi-field")
+    assert f"configuration rejected: {message}" in log, log[-2000:]
 
 
 def discovery_document(idp: IdentityProvider, **definition_fields) -> dict:

@@ -141,7 +141,7 @@ fn printed_as_compiled(document: &JwtAuthentication) {
 }
 
 /// `data` as a path template (first line) and request paths (the other lines): parsed, then
-/// matched both case-sensitively and not, as sent and percent-decoded.
+/// matched both case-sensitively and not, as sent and as backends may read them.
 pub fn template(data: &[u8]) {
     let mut lines = data.split(|&b| b == b'\n');
     let Some(Ok(text)) = lines.next().map(std::str::from_utf8) else {
@@ -150,8 +150,8 @@ pub fn template(data: &[u8]) {
     if let Ok(template) = crate::policy::template::PathTemplate::parse(text) {
         let _ = template.specificity();
         for path in lines.take(64) {
-            let decoded = crate::policy::template::percent_decoded_path(path);
-            for path in std::iter::once(path).chain(decoded.as_deref()) {
+            let readings = crate::policy::template::backend_readings(path);
+            for path in std::iter::once(path).chain(readings.paths.iter().map(Vec::as_slice)) {
                 let _ = template.matches(path, true);
                 let _ = template.matches(path, false);
             }

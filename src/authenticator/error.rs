@@ -18,9 +18,10 @@ use crate::verify::VerifyError;
 #[derive(Clone, Debug, Eq, PartialEq)]
 #[non_exhaustive]
 pub enum AuthError {
-    /// A path template rule applies to the path as sent but not to the path a backend that
-    /// percent-decodes it would route (or the other way round): `/v1/things/1%3Apurge` where
-    /// `/v1/things/{id}` and `/v1/things/{id}:purge` differ.
+    /// A path template rule applies to the path as sent but not to a path a backend may route
+    /// it to (percent-decoded, without `;` parameters or a trailing `/`), or the other way
+    /// round: `/v1/things/1%3Apurge`, `1:purge;x` or `1:purge/` where `/v1/things/{id}` and
+    /// `/v1/things/{id}:purge` differ; or an encoded `/` in a path a template rule judges.
     AmbiguousPath,
     /// No API key where an `api_key_name` requirement looks for one (ESPv2's answer, from its
     /// service control filter).
@@ -52,7 +53,7 @@ impl AuthError {
     /// The response body: jwt_authn's text.
     pub fn message(&self) -> Cow<'static, str> {
         Cow::Borrowed(match self {
-            Self::AmbiguousPath => "The request path is ambiguous once percent-decoded",
+            Self::AmbiguousPath => "The request path is ambiguous: a backend may read it as another path",
             Self::ApiKeyMissing => "UNAUTHENTICATED: Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
             Self::ApiKeyNotValid => "INVALID_ARGUMENT: API key not valid. Please pass a valid API key.",
             Self::Claims(error) => return error.message(),

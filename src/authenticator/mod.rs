@@ -354,10 +354,12 @@ impl Checks for Session<'_, '_> {
     }
 }
 
-/// The first rule that matches. Where a `path_template` rule decides, the path must choose the
-/// same rule as sent and percent-decoded (as most backends decode it before routing):
-/// `/v1/things/1%3Apurge` is `{id}` as sent and `{id}:purge` decoded, and which one the backend
-/// runs is not for jwt-gate to guess, so such a request is refused.
+/// The first rule that matches. Where a `path_template` rule decides, every reading of the path
+/// a backend may route on must choose the same rule as the path as sent (see
+/// [`backend_readings`](crate::policy::template::backend_readings)): `/v1/things/1%3Apurge`,
+/// `1:purge;x` and `1:purge/` are `{id}` as sent and `{id}:purge` as many backends read them,
+/// and which one the backend runs is not for jwt-gate to guess, so such a request is refused,
+/// as is any path with an encoded `/` that a `path_template` rule would judge.
 fn select_rule<'c>(
     config: &'c Config,
     request: Request<'_>,
@@ -370,17 +372,22 @@ fn select_rule<'c>(
     };
     let chosen = find(request.headers);
     let rule = |index: Option<usize>| index.and_then(|index| config.rules.get(index));
-    let decoded = config
+    let by_template = |index: Option<usize>| rule(index).is_some_and(|rule| rule.path_template);
+    let readings = config
         .rules
         .iter()
         .any(|rule| rule.path_template)
         .then(|| {
             request
                 .header(":path")
-                .and_then(crate::policy::template::percent_decoded_path)
+                .map(crate::policy::template::backend_readings)
         })
-        .flatten();
-    if let Some(path) = decoded {
+        .flatten()
+        .unwrap_or_default();
+    if readings.encoded_slash && by_template(chosen) {
+        return Err(AuthError::AmbiguousPath);
+    }
+    for path in readings.paths {
         let headers: Vec<(Vec<u8>, Vec<u8>)> = request
             .headers
             .iter()
@@ -390,10 +397,7 @@ fn select_rule<'c>(
             })
             .collect();
         let other = find(&headers);
-        let by_template = [chosen, other]
-            .into_iter()
-            .any(|index| rule(index).is_some_and(|rule| rule.path_template));
-        if other != chosen && by_template {
+        if other != chosen && (by_template(chosen) || by_template(other)) {
             return Err(AuthError::AmbiguousPath);
         }
     }

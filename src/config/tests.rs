@@ -360,6 +360,37 @@ fn async_fetch_without_fast_listener_is_a_warning() {
 }
 
 #[test]
+fn retry_counts_and_conditions_are_warnings_naming_the_field() {
+    let with = |retry_policy: Value| {
+        parse(
+            json!({"providers": {"p": {"issuer": "https://issuer.test", "remote_jwks": {
+                "http_uri": {"uri": "https://issuer.test/jwks", "cluster": "idp"},
+                "retry_policy": retry_policy,
+            }}}}),
+        )
+        .unwrap()
+        .warnings
+    };
+    let warnings = with(json!({"num_retries": 3, "retry_on": "5xx,reset",
+                               "retry_back_off": {"base_interval": "0.01s"}}));
+    let at = "providers.p.remote_jwks.retry_policy";
+    assert_eq!(
+        warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [
+            format!("{at}.num_retries: 3: not used: jwt-gate makes one attempt per key fetch and, after a failed one, tries again after the back-off (retry_back_off), as many times as it takes"),
+            format!("{at}.retry_on: \"5xx,reset\": not used: jwt-gate retries after every failed key fetch (no answer, a status other than 200, a document it cannot use), after the back-off (retry_back_off)"),
+        ]
+    );
+    // `num_retries: 0` asks for no retry: jwt-gate still retries, so that is said too.
+    assert_eq!(with(json!({"num_retries": 0})).len(), 1);
+    // The back-off alone is used, and silent.
+    assert_eq!(
+        with(json!({"retry_back_off": {"base_interval": "2s", "max_interval": "9s"}})),
+        []
+    );
+}
+
+#[test]
 fn subjects_is_a_string_matcher_on_sub() {
     let with = |subjects: Value| {
         let mut p = provider();

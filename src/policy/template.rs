@@ -4,7 +4,11 @@
 //!
 //! Matching follows ESPv2's generated routes: literal segments compare exactly, `*` and `{var}`
 //! match one non-empty segment, `**` matches any number of segments and must come last, and a
-//! single trailing `/` on the request path is ignored. Matching never allocates.
+//! single trailing `/` on the request path is ignored (before a `:verb`, ESPv2 accepts it before
+//! the verb, `/{id}/:verb`; jwt-gate does not). Matching never allocates.
+//! [`backend_readings`] gives the other paths a backend may route a request to (decoded, without
+//! `;` parameters, without a trailing `/`), for the authenticator to refuse a request they would
+//! send elsewhere.
 
 use std::cmp::Reverse;
 
@@ -197,19 +201,93 @@ impl PathTemplate {
     }
 }
 
-/// `:path` with its path part percent-decoded as a backend decodes it before routing (`%3A` is
-/// `:`, `%2F` is `/`, `%70` is `p`), the query string as it was; `None` when decoding changes
-/// nothing. `%3F` and `%23` stay encoded: decoded, they would end the path.
-pub fn percent_decoded_path(full_path: &[u8]) -> Option<Vec<u8>> {
-    let end = full_path
+/// How backends may read a request path otherwise than as sent, for the rules to be asked again:
+/// [`BackendReadings::paths`] are the other readings, [`BackendReadings::encoded_slash`] says the
+/// path has a `%2F`, which no reading makes safe (one backend sees one segment `a/b`, another two,
+/// a third resolves `%2F..%2F` to another directory).
+#[derive(Clone, Debug, Default, Eq, PartialEq)]
+pub struct BackendReadings {
+    /// Each distinct `:path` (query string unchanged) a backend may route, other than as sent.
+    pub paths: Vec<Vec<u8>>,
+    /// The path part has `%2F` (or `%2f`).
+    pub encoded_slash: bool,
+}
+
+/// The readings of `full_path` (a `:path`, with its query string) that backends are known to
+/// route on: percent-decoded (most frameworks decode before routing); without `;` parameters in
+/// each segment (servlet containers and Spring drop them: `1:purge;x` is `1:purge`); without one
+/// trailing `/` (frameworks that ignore it, where a `:verb` template does not); and their
+/// combinations, in either order of decoding and dropping parameters.
+pub fn backend_readings(full_path: &[u8]) -> BackendReadings {
+    let (path, query) = full_path.split_at(path_end(full_path));
+    let encoded_slash = path.windows(3).any(|w| w.eq_ignore_ascii_case(b"%2f"));
+    // The usual path reads one way only: nothing to decode, drop or trim.
+    let trailing_slash = path.len() > 1 && path.ends_with(b"/");
+    if !(path.contains(&b'%') || path.contains(&b';') || trailing_slash) {
+        return BackendReadings::default();
+    }
+    let decode = |p: &[u8]| decode_path(p).unwrap_or_else(|| p.to_vec());
+    let trim = |p: &[u8]| match p.strip_suffix(b"/") {
+        Some(trimmed) if !trimmed.is_empty() => trimmed.to_vec(),
+        _ => p.to_vec(),
+    };
+    let decoded = decode(path);
+    let stripped = without_parameters(path);
+    let decoded_stripped = without_parameters(&decoded);
+    let stripped_decoded = decode(&stripped);
+    let candidates = [
+        trim(path),
+        trim(&decoded),
+        trim(&stripped),
+        trim(&decoded_stripped),
+        trim(&stripped_decoded),
+        decoded,
+        stripped,
+        decoded_stripped,
+        stripped_decoded,
+    ];
+    let mut paths: Vec<Vec<u8>> = Vec::new();
+    for candidate in candidates {
+        if candidate != path && !paths.contains(&candidate) {
+            paths.push(candidate);
+        }
+    }
+    for reading in &mut paths {
+        reading.extend_from_slice(query);
+    }
+    BackendReadings {
+        paths,
+        encoded_slash,
+    }
+}
+
+/// Where the path part of a `:path` ends: at its query string or fragment.
+fn path_end(full_path: &[u8]) -> usize {
+    full_path
         .iter()
         .position(|&b| b == b'?' || b == b'#')
-        .unwrap_or(full_path.len());
-    let (path, rest) = full_path.split_at(end);
+        .unwrap_or(full_path.len())
+}
+
+/// A path with each segment's `;` parameters removed (`/a;x=1/b;y` is `/a/b`).
+fn without_parameters(path: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(path.len());
+    for (index, segment) in path.split(|&b| b == b'/').enumerate() {
+        if index > 0 {
+            out.push(b'/');
+        }
+        let kept = segment.split(|&b| b == b';').next().unwrap_or_default();
+        out.extend_from_slice(kept);
+    }
+    out
+}
+
+/// A path part, percent-decoded (`%3F` and `%23` kept); `None` when decoding changes nothing.
+fn decode_path(path: &[u8]) -> Option<Vec<u8>> {
     if !path.contains(&b'%') {
         return None;
     }
-    let mut out = Vec::with_capacity(full_path.len());
+    let mut out = Vec::with_capacity(path.len());
     let mut changed = false;
     let mut index = 0;
     while let Some(&byte) = path.get(index) {
@@ -232,7 +310,6 @@ pub fn percent_decoded_path(full_path: &[u8]) -> Option<Vec<u8>> {
             }
         }
     }
-    out.extend_from_slice(rest);
     changed.then_some(out)
 }
 
@@ -389,28 +466,70 @@ mod tests {
         assert!(matches("/v1/things:batchGet", "/v1/things:batchGet"));
     }
 
+    fn readings(path: &str) -> Vec<String> {
+        backend_readings(path.as_bytes())
+            .paths
+            .into_iter()
+            .map(|p| String::from_utf8(p).unwrap())
+            .collect()
+    }
+
     #[test]
     fn paths_decode_as_a_backend_decodes_them() {
-        let decoded = |path: &str| {
-            percent_decoded_path(path.as_bytes()).map(|p| String::from_utf8(p).unwrap())
-        };
+        assert_eq!(readings("/v1/things/1%3Apurge"), ["/v1/things/1:purge"]);
+        assert_eq!(readings("/v1/a%2fb%2Fc"), ["/v1/a/b/c"]);
+        assert_eq!(readings("/v1/%70urge?x=%3A"), ["/v1/purge?x=%3A"]);
+        // `%3F` and `%23` would end the path: kept; so is what is not an escape.
+        assert_eq!(readings("/v1/a%3Fb%23c"), [] as [&str; 0]);
+        assert_eq!(readings("/v1/a%zz%4"), [] as [&str; 0]);
+        assert_eq!(readings("/v1/a?x=%3A;y/"), [] as [&str; 0]);
+        // Decoded once, as a backend decodes.
+        assert_eq!(readings("/v1/%25%32%46"), ["/v1/%2F"]);
         assert_eq!(
-            decoded("/v1/things/1%3Apurge").as_deref(),
-            Some("/v1/things/1:purge")
+            backend_readings(b"/v1/%ff%00").paths,
+            [b"/v1/\xff\x00".to_vec()]
         );
-        assert_eq!(decoded("/v1/a%2fb%2Fc").as_deref(), Some("/v1/a/b/c"));
+    }
+
+    #[test]
+    fn paths_read_without_parameters_and_a_trailing_slash() {
+        // The review's requests: each reads as the `:purge` verb somewhere.
+        assert_eq!(readings("/v1/things/1:purge/"), ["/v1/things/1:purge"]);
+        assert_eq!(readings("/v1/things/1:purge;x"), ["/v1/things/1:purge"]);
         assert_eq!(
-            decoded("/v1/%70urge?x=%3A").as_deref(),
-            Some("/v1/purge?x=%3A")
+            readings("/v1/things/1:purge%2F"),
+            ["/v1/things/1:purge", "/v1/things/1:purge/"]
         );
-        assert_eq!(decoded("/v1/a%3Fb%23c"), None);
-        assert_eq!(decoded("/v1/a%zz%4"), None);
-        assert_eq!(decoded("/v1/a?x=%3A"), None);
-        assert_eq!(decoded("/v1/%25%32%46").as_deref(), Some("/v1/%2F"));
+        assert_eq!(readings("/v1/a;p=1/b;q?s=1"), ["/v1/a/b?s=1"]);
+        // An encoded `;` is a parameter once decoded, and not before.
         assert_eq!(
-            percent_decoded_path(b"/v1/%ff%00"),
-            Some(b"/v1/\xff\x00".to_vec())
+            readings("/v1/x%3Bp;q"),
+            ["/v1/x;p;q", "/v1/x%3Bp", "/v1/x", "/v1/x;p"]
         );
+        // The usual paths read one way.
+        for path in ["/", "/v1/things/1", "/v1/things/1:purge", "/v1/a?b=c;d/"] {
+            assert_eq!(
+                backend_readings(path.as_bytes()),
+                BackendReadings::default()
+            );
+        }
+    }
+
+    #[test]
+    fn encoded_slashes_are_flagged() {
+        for (path, flagged) in [
+            ("/v1/a%2Fb", true),
+            ("/v1/a%2fb", true),
+            ("/v1/a/b", false),
+            ("/v1/%252F", false),
+            ("/v1/a?next=%2F", false),
+        ] {
+            assert_eq!(
+                backend_readings(path.as_bytes()).encoded_slash,
+                flagged,
+                "{path}"
+            );
+        }
     }
 
     #[test]

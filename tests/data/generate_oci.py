@@ -245,8 +245,45 @@ cases = [
         mint(jwk_key, "jwk-1"),
         "ok",
     ),
-    case("method not listed: a token is required", "POST", "/v1/pets", None, "401 Jwt is missing"),
-    case("path not listed: a token is required", "GET", "/v1/other", None, "401 Jwt is missing"),
+    # Requests no route takes: OCI's 404, whatever token they carry (they used to need just
+    # any valid token, without the route's scopes).
+    case("method not listed: 404", "POST", "/v1/pets", None, "404 Not Found"),
+    case(
+        "method not listed, valid token: still 404",
+        "POST",
+        "/v1/pets",
+        mint(jwk_key, "jwk-1"),
+        "404 Not Found",
+    ),
+    case(
+        "HEAD where only GET is listed: 404",
+        "HEAD",
+        "/v1/pets",
+        mint(jwk_key, "jwk-1"),
+        "404 Not Found",
+    ),
+    *[
+        case(
+            f"{method} on the ANY_OF route's path, a token without its scopes: 404",
+            method,
+            "/v1/pets/7",
+            mint(jwk_key, "jwk-1", scope="pets:read"),
+            "404 Not Found",
+        )
+        for method in ("GET", "PATCH", "POST")
+    ],
+    case("path not listed: 404", "GET", "/v1/other", None, "404 Not Found"),
+    case(
+        "path not listed, valid token: still 404",
+        "GET",
+        "/v1/other",
+        mint(jwk_key, "jwk-1"),
+        "404 Not Found",
+    ),
+    case(
+        "paths are case-sensitive: 404", "GET", "/v1/PETS", mint(jwk_key, "jwk-1"), "404 Not Found"
+    ),
+    case("outside the path prefix: 404", "GET", "/pets", mint(jwk_key, "jwk-1"), "404 Not Found"),
 ]
 
 with open("tests/data/oci_deployment.json", "w") as f:

@@ -38,7 +38,7 @@ SECRET_H = "https://issuer-h.test/secret"
 # What a client sends; only its digest is configured.
 API_KEY = "AIzaSyBookstoreTestKey-0123456789abcd"
 NOT_DEFINED = "The current request is not defined by this API."
-AMBIGUOUS = "The request path is ambiguous once percent-decoded"
+AMBIGUOUS = "The request path is ambiguous: a backend may read it as another path"
 KEY_MISSING = (
     "UNAUTHENTICATED: Method doesn't allow unregistered callers (callers without "
     "established identity). Please use API Key or other form of API consumer identity "
@@ -592,6 +592,49 @@ cases = [
         bearer(a_rs),
         message=AMBIGUOUS,
         challenge=False,
+    ),
+    case(
+        "a trailing '/' that would reach the :verb operation is refused",
+        "POST",
+        "/v1/things/1:purge/",
+        400,
+        bearer(a_rs),
+        message=AMBIGUOUS,
+        challenge=False,
+    ),
+    case(
+        "a ';' parameter that would reach the :verb operation is refused",
+        "POST",
+        "/v1/things/1:purge;x",
+        400,
+        bearer(a_rs),
+        message=AMBIGUOUS,
+        challenge=False,
+    ),
+    case(
+        "an encoded '/' in a templated path is refused",
+        "POST",
+        "/v1/things/1:purge%2F",
+        400,
+        bearer(a_rs),
+        message=AMBIGUOUS,
+        challenge=False,
+    ),
+    case(
+        "an encoded '/' under a ** template is refused",
+        "GET",
+        f"/v1/files/a%2F..%2F..%2Fadmin?key={API_KEY}",
+        400,
+        message=AMBIGUOUS,
+        challenge=False,
+    ),
+    case(
+        "a trailing '/' that changes nothing passes",
+        "POST",
+        "/v1/things/1/",
+        200,
+        bearer(a_rs),
+        userinfo=payload_segment(a_rs),
     ),
     case(
         "an encoded ':' that changes nothing passes",

@@ -33,6 +33,9 @@ pub(super) fn compile(
     if let Some(async_fetch) = &remote.async_fetch {
         fast_listener(async_fetch, &join(at, "async_fetch"), warnings);
     }
+    if let Some(policy) = &remote.retry_policy {
+        retries(policy, &join(at, "retry_policy"), warnings);
+    }
     Ok(RemoteJwks {
         jwks_uri,
         discovery_uri,
@@ -140,6 +143,32 @@ fn fast_listener(async_fetch: &model::JwksAsyncFetch, at: &str, warnings: &mut V
             "false: jwt-gate cannot hold Envoy's listener closed until the first key fetch; \
              requests that need these keys wait for them instead (up to twice the fetch \
              timeout plus 1.5 s), then get 401 Jwks remote fetch is failed",
+        ));
+    }
+}
+
+/// Envoy's `num_retries` and `retry_on` limit the retries of one fetch; jwt-gate makes one
+/// attempt per fetch and tries again after the back-off whatever went wrong, with no limit: say
+/// so where they are given.
+fn retries(policy: &model::RetryPolicy, at: &str, warnings: &mut Vec<ConfigWarning>) {
+    if let Some(count) = policy.num_retries {
+        warnings.push(ConfigWarning::new(
+            join(at, "num_retries"),
+            format!(
+                "{count}: not used: jwt-gate makes one attempt per key fetch and, after a failed \
+                 one, tries again after the back-off (retry_back_off), as many times as it takes"
+            ),
+        ));
+    }
+    if !policy.retry_on.is_empty() {
+        warnings.push(ConfigWarning::new(
+            join(at, "retry_on"),
+            format!(
+                "{:?}: not used: jwt-gate retries after every failed key fetch (no answer, a \
+                 status other than 200, a document it cannot use), after the back-off \
+                 (retry_back_off)",
+                policy.retry_on
+            ),
         ));
     }
 }

@@ -7,8 +7,8 @@
 //! (`oracle/oci-python-sdk`, `src/oci/apigateway/models/`): an unknown field is an error naming
 //! its JSON path; a known feature jwt-gate does not translate is a warning naming its path, or an
 //! error where leaving it out would let in a request OCI refuses; a claim used anywhere jwt-gate
-//! cannot reproduce is an error. Paths the deployment does not list need a token (OCI answers 404
-//! there; jwt-gate cannot).
+//! cannot reproduce is an error. A request no route takes (another path, or another method on a
+//! listed path) gets OCI's 404.
 
 mod headers;
 mod model;
@@ -23,10 +23,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::config::model::{
-    ClaimLookup, DataSource, HeaderMatchSpecifier, HeaderMatcher, HttpUri as UriSpec, JwksSource,
-    JwtAuthentication, JwtClaimToHeader, JwtHeader, JwtProvider, JwtRequirement, PathSpecifier,
-    RemoteJwks, RequirementList, RequirementRule, RouteMatch, StringMatcher, StringPattern,
-    VerifyClaim,
+    ClaimLookup, DataSource, Deny, HeaderMatchSpecifier, HeaderMatcher, HttpUri as UriSpec,
+    JwksSource, JwtAuthentication, JwtClaimToHeader, JwtHeader, JwtProvider, JwtRequirement,
+    PathSpecifier, RemoteJwks, RequirementList, RequirementRule, RouteMatch, StringMatcher,
+    StringPattern, VerifyClaim,
 };
 use crate::config::{is_header_name, ConfigError, ConfigWarning};
 use crate::keys::remote::HttpUri;
@@ -151,6 +151,7 @@ fn routes(
             warnings,
         )?);
     }
+    no_route_twice(&routes, &specification.path("routes"))?;
     if nodes
         .iter()
         .any(|route| route.value.get("backend").is_some_and(|b| !b.is_null()))
@@ -203,64 +204,134 @@ fn providers(
     providers
 }
 
-/// One rule per route and method, the most specific first, then a last rule that requires a
-/// token everywhere else (OCI answers 404 there).
+/// OCI's answer to a request no route of the deployment takes: 404. OCI documents no 405: a
+/// route is a path and its methods, and a listed path with a method its route does not list is
+/// a request no route takes (the body OCI sends is not documented: jwt-gate's is `Not Found`).
+pub const NOT_FOUND: &str = "Not Found";
+
+/// One rule per route and method, the most specific path first whatever the deployment's order
+/// (a `/{rest*}` listed before `/admin` must not decide for `/admin`); after each path's rules,
+/// OCI's 404 for the methods its routes do not list, so that another method on `/admin` is not
+/// taken by a less specific route (OCI does not document which it would do: this is the closed
+/// reading); and OCI's 404 for every path no route lists.
 fn rules(routes: &[Route], required: &JwtRequirement) -> Vec<RequirementRule> {
-    let mut rules = Vec::new();
-    for route in routes {
-        let requires = match route.authorization {
-            Authorization::Anonymous => None,
-            Authorization::AuthenticationOnly | Authorization::AnyOf(_) => Some(required),
-        };
-        let allowed_scopes = match &route.authorization {
-            Authorization::AnyOf(scopes) => scopes.clone(),
-            _ => Vec::new(),
-        };
-        for method in &route.methods {
-            let headers = method.iter().map(|method| HeaderMatcher {
-                name: ":method".to_owned(),
-                rule: Some(HeaderMatchSpecifier::StringMatch(StringMatcher {
-                    pattern: StringPattern::Exact(method.clone()),
-                    ignore_case: false,
-                })),
-                ..HeaderMatcher::default()
-            });
-            let rule = RequirementRule {
-                route: RouteMatch {
-                    path: PathSpecifier::PathTemplate(route.template.clone()),
-                    case_sensitive: None,
-                    headers: headers.collect(),
-                    query_parameters: Vec::new(),
-                },
-                requires: requires.cloned(),
-                requirement_name: None,
-                allowed_scopes: allowed_scopes.clone(),
-                deny: None,
-            };
-            rules.push(((&route.parsed, method.is_none()), rule));
+    let mut by_specificity: Vec<&Route> = routes.iter().collect();
+    by_specificity.sort_by(|a, b| a.parsed.specificity().cmp(&b.parsed.specificity()));
+    let mut paths: Vec<&Route> = Vec::new();
+    for route in by_specificity {
+        if !paths
+            .iter()
+            .any(|seen| seen.parsed.same_pattern(&route.parsed))
+        {
+            paths.push(route);
         }
     }
-    // The most specific route first, whatever the deployment's order: a `/{rest*}` listed
-    // before `/admin` must not decide for `/admin`. Method-specific rules before `ANY`.
-    rules.sort_by(|(a, _), (b, _)| {
-        a.0.specificity()
-            .cmp(&b.0.specificity())
-            .then(a.1.cmp(&b.1))
+    let mut rules = Vec::new();
+    for path in paths {
+        let same_path = || {
+            routes
+                .iter()
+                .filter(|r| r.parsed.same_pattern(&path.parsed))
+        };
+        for route in same_path() {
+            for method in &route.methods {
+                rules.push(route_rule(route, method.as_deref(), required));
+            }
+        }
+        if !same_path().any(|route| route.methods.contains(&None)) {
+            rules.push(not_found(PathSpecifier::PathTemplate(
+                path.template.clone(),
+            )));
+        }
+    }
+    rules.push(not_found(PathSpecifier::Prefix("/".to_owned())));
+    rules
+}
+
+/// The rule of one route for one method (`None`: any).
+fn route_rule(route: &Route, method: Option<&str>, required: &JwtRequirement) -> RequirementRule {
+    let requires = match route.authorization {
+        Authorization::Anonymous => None,
+        Authorization::AuthenticationOnly | Authorization::AnyOf(_) => Some(required.clone()),
+    };
+    let allowed_scopes = match &route.authorization {
+        Authorization::AnyOf(scopes) => scopes.clone(),
+        _ => Vec::new(),
+    };
+    let headers = method.map(|method| HeaderMatcher {
+        name: ":method".to_owned(),
+        rule: Some(HeaderMatchSpecifier::StringMatch(StringMatcher {
+            pattern: StringPattern::Exact(method.to_owned()),
+            ignore_case: false,
+        })),
+        ..HeaderMatcher::default()
     });
-    let mut rules: Vec<RequirementRule> = rules.into_iter().map(|(_, rule)| rule).collect();
-    rules.push(RequirementRule {
+    RequirementRule {
         route: RouteMatch {
-            path: PathSpecifier::Prefix("/".to_owned()),
+            path: PathSpecifier::PathTemplate(route.template.clone()),
+            case_sensitive: None,
+            headers: headers.into_iter().collect(),
+            query_parameters: Vec::new(),
+        },
+        requires,
+        requirement_name: None,
+        allowed_scopes,
+        deny: None,
+    }
+}
+
+/// OCI's 404 for the requests `path` matches (any method).
+fn not_found(path: PathSpecifier) -> RequirementRule {
+    RequirementRule {
+        route: RouteMatch {
+            path,
             case_sensitive: None,
             headers: Vec::new(),
             query_parameters: Vec::new(),
         },
-        requires: Some(required.clone()),
+        requires: None,
         requirement_name: None,
         allowed_scopes: Vec::new(),
-        deny: None,
-    });
-    rules
+        deny: Some(Deny {
+            status: 404,
+            message: NOT_FOUND.to_owned(),
+        }),
+    }
+}
+
+/// Two routes that take the same requests (one path pattern, a method in common; `ANY` has
+/// every method): which one decides would depend on their order, and an ANONYMOUS one listed
+/// first would open the other. Refused, as the OpenAPI translation refuses two operations on
+/// one path and method.
+fn no_route_twice(routes: &[Route], at: &str) -> Result<(), ConfigError> {
+    for (index, route) in routes.iter().enumerate() {
+        let earlier = routes.iter().take(index).enumerate();
+        for (other_index, other) in earlier {
+            if !route.parsed.same_pattern(&other.parsed) {
+                continue;
+            }
+            let shared = route.methods.iter().find(|method| {
+                method.is_none() || other.methods.contains(method) || other.methods.contains(&None)
+            });
+            if let Some(method) = shared {
+                let method = match (method, other.methods.first()) {
+                    (Some(method), _) => method.clone(),
+                    (None, Some(Some(method))) => method.clone(),
+                    (None, _) => "ANY".to_owned(),
+                };
+                return Err(ConfigError::invalid(
+                    format!("{at}[{index}]"),
+                    format!(
+                        "{method} {} is also routes[{other_index}]'s ({}): two routes for one \
+                         path and method would leave which one applies to their order; give \
+                         each path and method one route",
+                        route.path, other.path
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What the deployment's routes go to: not jwt-gate's business.

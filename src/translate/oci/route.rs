@@ -10,9 +10,10 @@ use crate::policy::template::PathTemplate;
 // What a known, untranslated feature means here.
 pub(super) const LOGGING: &str =
     "not translated: access and execution logs are Envoy's (access_log)";
-pub(super) const CORS: &str =
-    "not translated: CORS is Envoy's (the cors filter); preflight requests need a \
-                    token unless the configuration sets bypass_cors_preflight";
+pub(super) const CORS: &str = "not translated: CORS is Envoy's (the cors filter); a preflight \
+                                (OPTIONS) is judged like any request, so it gets 404 where no \
+                                route lists OPTIONS, unless the configuration sets \
+                                bypass_cors_preflight";
 const VALIDATION: &str = "not translated: jwt-gate does not validate requests, so the backend \
                           gets requests OCI would refuse as invalid";
 const CACHE: &str = "not translated: jwt-gate does not cache responses";

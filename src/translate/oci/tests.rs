@@ -141,9 +141,9 @@ fn translation_shape() {
     assert!(jwks["keys"][0].get("format").is_none());
     let rules = out["rules"].as_array().unwrap();
     assert_eq!(rules[0]["match"]["path_template"], "/v1/pets");
-    assert_eq!(rules[3]["match"]["path_template"], "/v1/public/{rest=**}");
+    assert_eq!(rules[5]["match"]["path_template"], "/v1/public/{rest=**}");
     // OCI does not authenticate an ANONYMOUS route: no check at all.
-    assert!(rules[3].get("requires").is_none());
+    assert!(rules[5].get("requires").is_none());
     assert_eq!(first["claim_lookup"], "literal");
     assert_eq!(
         first["claim_to_headers"],
@@ -151,8 +151,53 @@ fn translation_shape() {
                {"header_name": "x-team", "claim_name": "app.team"},
                {"header_name": "x-user", "claim_name": "sub"}])
     );
-    assert_eq!(rules[1]["allowed_scopes"], json!(["pets:write", "admin"]));
+    assert_eq!(rules[2]["allowed_scopes"], json!(["pets:write", "admin"]));
     assert_eq!(rules.last().unwrap()["match"], json!({"prefix": "/"}));
+}
+
+/// `METHOD target outcome` per rule: what a translation decides, in order.
+fn rule_lines(out: &Value) -> Vec<String> {
+    out["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rule| {
+            let target = rule["match"].get("path_template").map_or_else(
+                || format!("prefix {}", rule["match"]["prefix"]),
+                ToString::to_string,
+            );
+            let method = rule["match"]["headers"][0]["string_match"]["exact"]
+                .as_str()
+                .unwrap_or("*");
+            let outcome = match (rule.get("deny"), rule.get("requires")) {
+                (Some(deny), _) => format!("deny {} {}", deny["status"], deny["message"]),
+                (None, Some(_)) if rule.get("allowed_scopes").is_some() => {
+                    format!("token with one of {}", rule["allowed_scopes"])
+                }
+                (None, Some(_)) => "token".to_owned(),
+                (None, None) => "no check".to_owned(),
+            };
+            format!("{method} {target} {outcome}")
+        })
+        .collect()
+}
+
+#[test]
+fn requests_no_route_takes_get_ocis_404() {
+    // Each listed path: its methods' rules, then 404 for any other method (HEAD included where
+    // only GET is listed); an ANY route needs none; then 404 for every path not listed.
+    assert_eq!(
+        rule_lines(&config_of(&fixture()["deployment"])),
+        [
+            r#"GET "/v1/pets" token"#,
+            r#"* "/v1/pets" deny 404 "Not Found""#,
+            r#"DELETE "/v1/pets/{petId}" token with one of ["pets:write","admin"]"#,
+            r#"PUT "/v1/pets/{petId}" token with one of ["pets:write","admin"]"#,
+            r#"* "/v1/pets/{petId}" deny 404 "Not Found""#,
+            r#"* "/v1/public/{rest=**}" no check"#,
+            r#"* prefix "/" deny 404 "Not Found""#,
+        ]
+    );
 }
 
 #[test]
@@ -230,7 +275,66 @@ fn specific_routes_decide_whatever_the_listed_order() {
         rules[0]["requires"],
         json!({"requires_any": {"requirements": [{"provider_name": "oci_1"}, {"provider_name": "oci_2"}]}})
     );
-    assert_eq!(rules[1]["match"]["path_template"], "/v1/{rest=**}");
+    // Another method on /admin is not the anonymous wildcard's: OCI's 404 comes first.
+    assert_eq!(
+        rule_lines(&out)[1..],
+        [
+            r#"* "/v1/admin" deny 404 "Not Found""#,
+            r#"* "/v1/{rest=**}" no check"#,
+            r#"* prefix "/" deny 404 "Not Found""#,
+        ]
+    );
+}
+
+#[test]
+fn two_routes_for_one_path_and_method_are_refused() {
+    // The reviewer's pair: the ANONYMOUS route listed second used to lose to the first, or win
+    // when listed first; either way the order decided who may pass.
+    let anonymous = json!({"type": "ANONYMOUS"});
+    let scoped = json!({"type": "ANY_OF", "allowedScope": ["admin"]});
+    for (first, second, expected) in [
+        (
+            json!({"path": "/a", "methods": ["GET"], "requestPolicies": {"authorization": scoped}}),
+            json!({"path": "/a", "methods": ["GET"], "requestPolicies": {"authorization": anonymous}}),
+            "routes[1]: GET /a is also routes[0]'s (/a)",
+        ),
+        (
+            json!({"path": "/things/{id}", "methods": ["GET", "POST"]}),
+            json!({"path": "/things/{name}", "methods": ["PUT", "POST"]}),
+            "routes[1]: POST /things/{name} is also routes[0]'s (/things/{id})",
+        ),
+        (
+            json!({"path": "/a", "methods": ["DELETE"]}),
+            json!({"path": "/a", "methods": ["ANY"]}),
+            "routes[1]: DELETE /a is also routes[0]'s (/a)",
+        ),
+        (
+            json!({"path": "/a"}),
+            json!({"path": "/a/", "methods": ["GET"]}),
+            "routes[1]: GET /a/ is also routes[0]'s (/a)",
+        ),
+    ] {
+        let message = error_of(&spec(json!([first, second])));
+        assert!(
+            message.starts_with(expected)
+                && message.ends_with("give each path and method one route"),
+            "{message}"
+        );
+    }
+    // One path, different methods, in two routes: fine, and one 404 rule for the others.
+    let out = config_of(&spec(json!([
+        {"path": "/a", "methods": ["GET"]},
+        {"path": "/a", "methods": ["POST"], "requestPolicies": {"authorization": {"type": "ANONYMOUS"}}},
+    ])));
+    assert_eq!(
+        rule_lines(&out),
+        [
+            r#"GET "/a" token"#,
+            r#"POST "/a" no check"#,
+            r#"* "/a" deny 404 "Not Found""#,
+            r#"* prefix "/" deny 404 "Not Found""#,
+        ]
+    );
 }
 
 #[test]

@@ -1,8 +1,12 @@
-//! The Google extensions an OpenAPI 2.0 document may carry, and where. A misspelled or misplaced
-//! extension is ignored by Service Management, and that can change what is checked
-//! (`x-google-jwks-uri` silently means OpenID discovery, `x-google-audience` the default
-//! audience), so jwt-gate refuses every `x-google-*` it does not know, and every known one out
-//! of place, naming its path and the spelling it probably meant.
+//! The members the OpenAPI 2.0 objects jwt-gate reads may carry: the specification's own fields,
+//! and the Google extensions, each where it is valid. A misspelled or misplaced member reads as
+//! absent, and that can change what is checked (`secuirty` or `Security` leaves operations
+//! without a requirement; Service Management ignores an unknown extension, so
+//! `x-google-jwks-uri` silently means OpenID discovery, `x-google-audience` the default
+//! audience), so jwt-gate refuses every field the specification
+//! does not give an object, every `x-google-*` it does not know, and every known one out of
+//! place, naming its path and the spelling it probably meant. Other `x-` extensions (yours, or
+//! other products') are left alone.
 
 use serde_json::{Map, Value};
 
@@ -41,8 +45,80 @@ const EXTENSIONS: &[(&str, &[Place])] = &[
     ("x-security", &[Place::Root, Place::Operation]),
 ];
 
-/// Refuses an unknown `x-google-*` member of `object`, a known extension out of place, and
-/// near misses of the token-checking ones (`x-audiences`, `x-google-jwks-uri`).
+/// The fixed fields OpenAPI 2.0 gives each object jwt-gate reads (the Swagger, Path Item,
+/// Operation and Security Scheme objects); `paths` has paths for keys instead.
+const FIELDS: &[(Place, &[&str])] = &[
+    (
+        Place::Root,
+        &[
+            "swagger",
+            "info",
+            "host",
+            "basePath",
+            "schemes",
+            "consumes",
+            "produces",
+            "paths",
+            "definitions",
+            "parameters",
+            "responses",
+            "securityDefinitions",
+            "security",
+            "tags",
+            "externalDocs",
+        ],
+    ),
+    (
+        Place::PathItem,
+        &[
+            "$ref",
+            "get",
+            "put",
+            "post",
+            "delete",
+            "options",
+            "head",
+            "patch",
+            "parameters",
+        ],
+    ),
+    (
+        Place::Operation,
+        &[
+            "tags",
+            "summary",
+            "description",
+            "externalDocs",
+            "operationId",
+            "consumes",
+            "produces",
+            "parameters",
+            "responses",
+            "schemes",
+            "deprecated",
+            "security",
+        ],
+    ),
+    (Place::JwtDefinition, SECURITY_SCHEME),
+    (Place::OtherDefinition, SECURITY_SCHEME),
+];
+
+/// The Security Scheme object's fields (of every type: a field of another type is ignored by
+/// the specification's readers, never a change of what is checked).
+const SECURITY_SCHEME: &[&str] = &[
+    "type",
+    "description",
+    "name",
+    "in",
+    "flow",
+    "authorizationUrl",
+    "tokenUrl",
+    "scopes",
+];
+
+/// Refuses a member of `object` that is neither a field the specification gives it nor an `x-`
+/// extension, an unknown `x-google-*` member, a known extension out of place, and near misses
+/// of the token-checking ones (`x-audiences`, `x-google-jwks-uri`).
 pub(super) fn check(
     object: &Map<String, Value>,
     place: Place,
@@ -50,6 +126,7 @@ pub(super) fn check(
 ) -> Result<(), ConfigError> {
     for key in object.keys() {
         if !key.get(..2).is_some_and(|x| x.eq_ignore_ascii_case("x-")) {
+            field(key, place, path)?;
             continue;
         }
         let at = || format!("{path}.{key}");
@@ -93,6 +170,45 @@ pub(super) fn check(
         }
     }
     Ok(())
+}
+
+/// A member that is not an extension: one of the object's fields, or an error naming it with
+/// the field or extension it was probably meant to be.
+fn field(key: &str, place: Place, path: &str) -> Result<(), ConfigError> {
+    let Some((_, fields)) = FIELDS.iter().find(|(known, _)| *known == place) else {
+        return Ok(());
+    };
+    if fields.contains(&key) {
+        return Ok(());
+    }
+    // Compared in lower case with `-` for `_`: `Security`, `base_path`, `x_google_issuer`.
+    let canonical = |name: &str| name.to_ascii_lowercase().replace('_', "-");
+    let key_canonical = canonical(key);
+    let extensions = EXTENSIONS
+        .iter()
+        .filter(|(_, places)| places.contains(&place))
+        .map(|(name, _)| *name);
+    let hint = fields
+        .iter()
+        .copied()
+        .chain(extensions)
+        .map(|name| (name, distance(&key_canonical, &canonical(name))))
+        .filter(|(_, d)| *d <= 2 && *d * 3 <= key_canonical.len())
+        .min_by_key(|(_, d)| *d)
+        .map_or_else(
+            || {
+                format!(
+                    "{} has {}, and x- extensions",
+                    place.describe(),
+                    fields.join(", ")
+                )
+            },
+            |(name, _)| format!("did you mean {name}?"),
+        );
+    Err(ConfigError::unknown_field(
+        format!("{path}.{key}"),
+        Some(hint),
+    ))
 }
 
 impl Place {
@@ -221,6 +337,54 @@ mod tests {
             .ends_with("it belongs in the document's top level or an operation"));
         assert!(error("x-google-audiences", Place::OtherDefinition).is_some());
         assert!(error("x-security", Place::PathItem).is_some());
+    }
+
+    #[test]
+    fn fields_of_the_specification_pass_in_their_object() {
+        for (place, fields) in FIELDS {
+            for field in *fields {
+                assert_eq!(error(field, *place), None, "{field}");
+            }
+        }
+        // `paths` holds paths, checked where they are read.
+        assert_eq!(error("/v1/things", Place::Paths), None);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_what_was_meant() {
+        for (typo, meant, place) in [
+            ("secuirty", "security", Place::Root),
+            ("Security", "security", Place::Root),
+            ("securty", "security", Place::Operation),
+            ("SECURITY", "security", Place::Operation),
+            ("securityDefinition", "securityDefinitions", Place::Root),
+            ("base_path", "basePath", Place::Root),
+            ("GET", "get", Place::PathItem),
+            ("Post", "post", Place::PathItem),
+            ("operationID", "operationId", Place::Operation),
+            ("In", "in", Place::OtherDefinition),
+            ("x_google_issuer", "x-google-issuer", Place::JwtDefinition),
+            (
+                "google-audiences",
+                "x-google-audiences",
+                Place::JwtDefinition,
+            ),
+        ] {
+            assert_eq!(
+                error(typo, place).as_deref(),
+                Some(
+                    format!("openapi.here.{typo}: unknown field (did you mean {meant}?)").as_str()
+                ),
+                "{typo}"
+            );
+        }
+        assert_eq!(
+            error("frobnicate", Place::PathItem).as_deref(),
+            Some(
+                "openapi.here.frobnicate: unknown field (a path item has $ref, get, put, post, \
+                 delete, options, head, patch, parameters, and x- extensions)"
+            )
+        );
     }
 
     #[test]

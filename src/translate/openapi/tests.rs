@@ -714,6 +714,77 @@ fn misspelled_or_misplaced_google_extensions_are_refused() {
 }
 
 #[test]
+fn unknown_fields_are_refused_naming_the_place() {
+    // The review's cases: a misspelled or capitalised `security` used to be ignored, leaving
+    // the operations it should have covered without a requirement.
+    let keys = json!({"api_keys": {"sha256": [GOOD_KEY_DIGEST]}});
+    let moved = |from: &'static str, to: &'static str| {
+        move |d: &mut Value| {
+            let security = d.as_object_mut().unwrap().remove(from).unwrap();
+            d[to] = security;
+        }
+    };
+    type Change = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(Change, &str)> = vec![
+        (
+            Box::new(moved("security", "secuirty")),
+            "openapi.secuirty: unknown field (did you mean security?)",
+        ),
+        (
+            Box::new(moved("security", "Security")),
+            "openapi.Security: unknown field (did you mean security?)",
+        ),
+        (
+            Box::new(|d| {
+                let get = &mut d["paths"]["/shelves/{shelf}"]["get"];
+                let security = get.as_object_mut().unwrap().remove("security").unwrap();
+                get["Security"] = security;
+            }),
+            "openapi.paths./shelves/{shelf}.get.Security: unknown field (did you mean security?)",
+        ),
+        (
+            Box::new(|d| {
+                let item = d["paths"]["/health"].as_object_mut().unwrap();
+                let get = item.remove("get").unwrap();
+                item.insert("GET".into(), get);
+            }),
+            "openapi.paths./health.GET: unknown field (did you mean get?)",
+        ),
+        (
+            Box::new(|d| d["paths"]["/health"]["security"] = json!([])),
+            "openapi.paths./health.security: unknown field (a path item has $ref, get, put, post, delete, options, head, patch, parameters, and x- extensions)",
+        ),
+        (
+            Box::new(|d| d["securityDefinitions"]["key"]["In"] = json!("header")),
+            "openapi.securityDefinitions.key.In: unknown field (did you mean in?)",
+        ),
+    ];
+    for (change, expected) in cases {
+        let error = with(change, keys.clone()).unwrap_err();
+        assert_eq!(error.to_string(), expected);
+    }
+    // The specification's other fields and extensions of other products pass.
+    let documented = with(
+        |d| {
+            d["info"] = json!({"title": "Bookstore", "version": "1"});
+            d["schemes"] = json!(["https"]);
+            d["produces"] = json!(["application/json"]);
+            d["definitions"] = json!({"Shelf": {"type": "object"}});
+            d["x-amazon-apigateway-policy"] = json!({});
+            d["paths"]["/health"]["parameters"] = json!([]);
+            let get = &mut d["paths"]["/health"]["get"];
+            get["operationId"] = json!("Health");
+            get["summary"] = json!("Is it up?");
+            get["responses"] = json!({"200": {"description": "OK"}});
+            get["x-internal"] = json!(true);
+            d["securityDefinitions"]["auth0"]["scopes"] = json!({});
+        },
+        keys,
+    );
+    assert!(documented.is_ok(), "{:?}", documented.err());
+}
+
+#[test]
 fn x_security_is_read_as_esp_read_it() {
     // ESP's documents: API keys in security, JWT requirements (with audiences) in x-security.
     let legacy = |d: &mut Value| {
