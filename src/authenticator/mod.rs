@@ -187,7 +187,9 @@ type Headers = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Incoming copies of the headers jwt-gate writes or obeys go, on every request: by their own
 /// name and by every spelling with `_` for `-`, which CGI, WSGI, Rack and PHP backends merge
-/// with it (`X_User` arrives as `HTTP_X_USER`). Only those present cost a hostcall.
+/// with it (`X_User` arrives as `HTTP_X_USER`). So do the twins of a token header (`X_Token`
+/// beside `x-token`): the backend would merge a forged one with the token jwt-gate verified, or
+/// read it alone once jwt-gate removed the token. Only those present cost a hostcall.
 fn sanitizing_removals(config: &Config, request: Request<'_>) -> Vec<HeaderOp> {
     let mut sanitize: Vec<HeaderOp> = Vec::new();
     for (name, _) in request.headers {
@@ -195,7 +197,7 @@ fn sanitizing_removals(config: &Config, request: Request<'_>) -> Vec<HeaderOp> {
             .output_headers
             .iter()
             .any(|output| same_header_name(name, output.as_bytes()));
-        let remove = owned
+        let remove = (owned || is_token_header_twin(config, name))
             .then(|| String::from_utf8(name.to_ascii_lowercase()).ok())
             .flatten()
             .map(HeaderOp::Remove);
@@ -204,6 +206,23 @@ fn sanitizing_removals(config: &Config, request: Request<'_>) -> Vec<HeaderOp> {
         }
     }
     sanitize
+}
+
+/// Whether header `name` is another spelling of a token header location (`X_Token`, `x_token`
+/// for `x-token`): one a CGI-style backend takes for it, but that no provider reads. A header
+/// spelled as some location is that location's, whatever it is a twin of; the locations' own
+/// headers are removed after verification only (unless `forward`), as jwt_authn does.
+fn is_token_header_twin(config: &Config, name: &[u8]) -> bool {
+    let mut twin = false;
+    for location in &config.locations {
+        if let Location::Header { name: location, .. } = location {
+            if name == location.as_bytes() {
+                return false;
+            }
+            twin |= same_header_name(name, location.as_bytes());
+        }
+    }
+    twin
 }
 
 /// With `http_method_override`, a usable `X-HTTP-Method-Override` (letters only), upper-cased,

@@ -407,6 +407,75 @@ fn underscore_spellings_of_owned_headers_are_removed_on_every_request() {
 }
 
 #[test]
+fn twins_of_token_headers_are_removed_on_every_request() {
+    // Provider p reads `x-token`, the OpenAPI form's default `x-goog-iap-jwt-assertion`, and
+    // `x_under` (a location spelled with `_`); q reads `x-twin` and `x_twin`, each a location
+    // of its own.
+    let build = |forward: bool| {
+        let mut provider = fixtures()["provider"].clone();
+        provider["from_headers"] = json!([
+            {"name": "x-token"}, {"name": "x-goog-iap-jwt-assertion"}, {"name": "x_under"},
+        ]);
+        provider["forward"] = json!(forward);
+        let mut other = fixtures()["provider"].clone();
+        other["issuer"] = json!("https://other.test");
+        other["from_headers"] = json!([{"name": "x-twin"}, {"name": "x_twin"}]);
+        let rules = json!([
+            {"match": {"prefix": "/open"}},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}},
+        ]);
+        let config = json!({"providers": {"p": provider, "q": other}, "rules": rules});
+        Config::from_json(config.to_string().as_bytes()).unwrap()
+    };
+    let token = token("RS256 valid");
+    let twins = [
+        ("X_Token", "forged"),
+        ("x_token", "forged"),
+        ("x_goog_iap_jwt_assertion", "forged"),
+        ("X-Goog_Iap-Jwt_Assertion", "forged"),
+        ("x-under", "forged"),
+    ];
+    let kept = [
+        ("x-tokens", "1"),
+        ("x_custom", "1"),
+        ("x-twin", "1"),
+        ("x_twin", "1"),
+    ];
+    let removed_twins: Vec<HeaderOp> = [
+        "x_token",
+        "x_goog_iap_jwt_assertion",
+        "x-goog_iap-jwt_assertion",
+        "x-under",
+    ]
+    .map(|name| HeaderOp::Remove(name.into()))
+    .to_vec();
+    let request = |path: &'static str, location: Option<&'static str>| {
+        let mut headers = vec![(":path", path)];
+        headers.extend(twins);
+        headers.extend(kept);
+        headers.extend(location.map(|name| (name, token.as_str())));
+        headers
+    };
+    let removed = build(false);
+    // Unchecked: the twins go, the locations' own headers stay (nothing verified them).
+    let outcome = run(&removed, &request("/open", Some("x-token")));
+    assert_eq!(allowed(&outcome).0, removed_twins);
+    // Verified at each location: the twins go, then the location's own header.
+    for location in ["x-token", "x-goog-iap-jwt-assertion", "x_under"] {
+        let outcome = run(&removed, &request("/api", Some(location)));
+        let mut expected = removed_twins.clone();
+        expected.push(HeaderOp::Remove(location.into()));
+        assert_eq!(allowed(&outcome).0, expected, "{location}");
+    }
+    // Denied requests are answered, not forwarded.
+    let outcome = run(&removed, &request("/api", None));
+    assert_eq!(denied(&outcome).body, "Jwt is missing");
+    // `forward: true` keeps the verified token's header; its twins go all the same.
+    let outcome = run(&build(true), &request("/api", Some("x-token")));
+    assert_eq!(allowed(&outcome).0, removed_twins);
+}
+
+#[test]
 fn a_token_location_may_not_be_an_output_under_another_spelling() {
     let mut provider = fixtures()["provider"].clone();
     provider["from_headers"] = json!([{"name": "x_token"}]);
