@@ -10,7 +10,9 @@ pub mod error;
 pub mod token_cache;
 pub mod verifier;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD, URL_SAFE};
+use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use serde_json::Value;
 
@@ -675,14 +677,21 @@ fn claim_headers(
         .collect()
 }
 
-/// A claim as a header value that, read as a comma-separated list, gives back exactly the claim's
-/// values: a string, number or boolean is one element, a list its elements, comma-joined (as
-/// OCI API Gateway writes lists). Strings as is and numbers and booleans as JSON text (as
-/// jwt_authn writes them), unless that would be ambiguous: a string or list element containing
-/// a comma, an object or a nested list makes the whole value one element, the base64 of its
-/// JSON (jwt_authn's encoding of objects and lists). So a string claim never passes for a list
-/// (`"user,admin"` is `InVzZXIsYWRtaW4i`, `["user","admin"]` is `user,admin`). A string or list
-/// element with control characters makes no header (it could not be a header value).
+/// A claim as a header value a backend reads back without guessing (docs/configuration.md,
+/// "Claims to headers"): a value that decodes (standard base64, padding optional) to JSON text
+/// is that JSON; any other value, split at commas, is the claim's elements, each as text.
+///
+/// Plain: a string as is, a number or boolean as its JSON text (as jwt_authn writes them), a
+/// list its elements comma-joined (as OCI API Gateway writes lists). The base64 of the claim's
+/// JSON (jwt_authn's encoding of objects and lists) wherever plain text could be misread: an
+/// object, a nested list, and a string or list element with a comma, or that itself decodes to
+/// JSON (`"WyJhZG1pbiJd"`, which is `["admin"]` encoded, must not pass for that list). So a string
+/// never passes for a list, nor a plain value for an encoded one. A number's or boolean's text
+/// never decodes to JSON (its first decoded byte would be over 0x7f), so those stay plain.
+///
+/// No header where there is no value (a missing or `null` claim, `""`, `[]`, `[""]`: jwt_authn
+/// adds none for an empty string either), nor for a string or list element with control
+/// characters other than tab (it could not be a header value).
 fn claim_header_value(value: &Value) -> Option<Vec<u8>> {
     let control = |text: &str| text.bytes().any(|b| b != b'\t' && (b < 0x20 || b == 0x7f));
     let has_control = match value {
@@ -694,7 +703,9 @@ fn claim_header_value(value: &Value) -> Option<Vec<u8>> {
         return None;
     }
     let element = |value: &Value| match value {
-        Value::String(text) => (!text.contains(',')).then(|| text.clone()),
+        Value::String(text) => {
+            (!text.contains(',') && !decodes_to_json(text.as_bytes())).then(|| text.clone())
+        }
         Value::Number(number) => Some(number.to_string()),
         Value::Bool(flag) => Some(flag.to_string()),
         _ => None,
@@ -708,11 +719,31 @@ fn claim_header_value(value: &Value) -> Option<Vec<u8>> {
             .map(|parts| parts.join(",")),
         other => element(other),
     };
-    Some(
-        text.unwrap_or_else(|| STANDARD.encode(value.to_string()))
-            .into_bytes(),
-    )
+    let text = text.unwrap_or_else(|| STANDARD.encode(value.to_string()));
+    (!text.is_empty()).then(|| text.into_bytes())
 }
+
+/// Whether `text` decodes as standard base64 (padded or not) to what a backend could take for
+/// an encoded claim: JSON text, or anything starting (after JSON whitespace) as a JSON string,
+/// list or object does (so that no parser's depth limit or leniency matters).
+fn decodes_to_json(text: &[u8]) -> bool {
+    let Ok(bytes) = LENIENT_STANDARD.decode(text) else {
+        return false;
+    };
+    let start = bytes
+        .iter()
+        .find(|byte| !matches!(byte, b' ' | b'\t' | b'\n' | b'\r'));
+    matches!(start, Some(b'"' | b'[' | b'{'))
+        || serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok()
+}
+
+/// Standard base64 as lenient decoders read it: padding optional, stray low bits ignored.
+const LENIENT_STANDARD: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
 
 /// ESP v1's `X-Endpoint-API-UserInfo`: padded base64url of `{"claims": <the payload as a JSON
 /// string>, "issuer", "id" (`sub`), "email", "audiences" (sorted, de-duplicated)}`, empty values
