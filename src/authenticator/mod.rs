@@ -383,34 +383,25 @@ fn select_rule<'c>(
     config: &'c Config,
     request: Request<'_>,
 ) -> Result<Option<&'c crate::config::Rule>, AuthError> {
-    let find = |headers: &[(Vec<u8>, Vec<u8>)]| {
+    // `:path` is found once; the decoded form replaces it by reference, not by copying every
+    // header (a request may carry 60 KiB of them).
+    let full_path = request.header(":path");
+    let find = |path: Option<&[u8]>| {
         config
             .rules
             .iter()
-            .position(|rule| rule.route.matches(headers))
+            .position(|rule| rule.route.matches_with_path(request.headers, path))
     };
-    let chosen = find(request.headers);
+    let chosen = find(full_path);
     let rule = |index: Option<usize>| index.and_then(|index| config.rules.get(index));
     let decoded = config
         .rules
         .iter()
         .any(|rule| rule.path_template)
-        .then(|| {
-            request
-                .header(":path")
-                .and_then(crate::policy::template::percent_decoded_path)
-        })
+        .then(|| full_path.and_then(crate::policy::template::percent_decoded_path))
         .flatten();
     if let Some(path) = decoded {
-        let headers: Vec<(Vec<u8>, Vec<u8>)> = request
-            .headers
-            .iter()
-            .map(|(name, value)| match name.as_slice() {
-                b":path" => (name.clone(), path.clone()),
-                _ => (name.clone(), value.clone()),
-            })
-            .collect();
-        let other = find(&headers);
+        let other = find(Some(&path));
         let by_template = [chosen, other]
             .into_iter()
             .any(|index| rule(index).is_some_and(|rule| rule.path_template));

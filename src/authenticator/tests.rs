@@ -1313,3 +1313,29 @@ fn a_path_that_decodes_to_another_template_is_refused() {
         Decision::Allow { .. }
     ));
 }
+
+#[test]
+fn the_decoded_path_replaces_path_for_every_matcher_that_reads_it() {
+    // A header matcher on `:path` sees the decoded path too, as if the request had been sent
+    // decoded: `/v1/things/a%20b` chooses rule 0 as sent (it contains `%`) and rule 1 decoded.
+    let rules = json!([
+        {"match": {"path_template": "/v1/things/{id}",
+                   "headers": [{"name": ":path", "string_match": {"contains": "%"}}]},
+         "requires": {"provider_name": "p"}},
+        {"match": {"path_template": "/v1/things/{id}"}},
+        {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}},
+    ]);
+    let config = config(json!({}), rules);
+    let headers = [(":path", "/v1/things/a%20b"), ("x-other", "1")];
+    let denial = denied(&run(&config, &headers)).clone();
+    assert_eq!(denial.error, AuthError::AmbiguousPath);
+    // Other headers are read as sent, and the path as sent decides the rule.
+    assert!(matches!(
+        run(&config, &[(":path", "/v1/things/ab")]).decision,
+        Decision::Allow { .. }
+    ));
+    assert_eq!(
+        denied(&run(&config, &[(":path", "/v2/x%20y")])).body,
+        "Jwt is missing"
+    );
+}
