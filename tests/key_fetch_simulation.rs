@@ -571,6 +571,65 @@ fn retired_configurations_records_are_emptied_live_ones_never() {
     assert_eq!(sim.answer(request).status, 200);
 }
 
+/// The wall clock steps 30 s forward (a suspend and resume, an NTP step) while three live
+/// configurations run: to the first VM that checks in afterwards, the others' entries look
+/// 30 s old. That check-in only vouches (its own previous one looks 30 s old too), the other
+/// VMs vouch within a tick, and no live configuration loses its keys; a configuration retired
+/// after the jump is still reclaimed on time.
+#[test]
+fn a_forward_clock_jump_retires_no_live_configuration() {
+    let mut sim = Sim::new(jwks_provider(), &[0, 100]);
+    let second = sim.add_configuration(&configuration(&remote_jwks(Some("/jwks"), "61s")));
+    let third = sim.add_configuration(&configuration(&remote_jwks(Some("/jwks"), "62s")));
+    for (config, offset) in [(second, 20), (second, 120), (third, 40)] {
+        sim.add_vm(config, offset);
+    }
+    let live = [0, second, third];
+    sim.run_until(at(15_000));
+    assert!(live.iter().all(|&config| sim.records_present(config)));
+
+    sim.jump(Duration::from_secs(30));
+    let mut time = sim.now;
+    let until = sim.now.saturating_add(Duration::from_secs(60));
+    while time < until {
+        sim.run_until(time);
+        for &config in &live {
+            assert!(
+                sim.records_present(config),
+                "configuration {config} keeps its keys across the jump, at {time:?}"
+            );
+        }
+        time = time.saturating_add(Duration::from_millis(100));
+    }
+    assert_eq!(
+        sim.logs(LogLevel::Info, "reclaimed the key records").len(),
+        0
+    );
+    for vm in 0..sim.vms.len() {
+        let request = sim.request(vm, &token("k1"));
+        assert_eq!(sim.answer(request).status, 200, "VM {vm}");
+    }
+
+    // Reclaiming still works: the third configuration is retired (its VM gone).
+    sim.vanish(4);
+    let gone = sim.now;
+    let mut emptied_at = None;
+    let mut time = gone;
+    while emptied_at.is_none() && time < gone.saturating_add(Duration::from_secs(60)) {
+        time = time.saturating_add(Duration::from_millis(500));
+        sim.run_until(time);
+        if !sim.records_present(third) {
+            emptied_at = Some(time);
+        }
+    }
+    let emptied_at = emptied_at.expect("the retired configuration's records were emptied");
+    assert!(
+        emptied_at <= gone.saturating_add(Duration::from_secs(13)),
+        "{emptied_at:?}"
+    );
+    assert!(sim.records_present(0) && sim.records_present(second));
+}
+
 /// The fetcher and the in-memory store can be shared by a native host's worker threads.
 #[test]
 fn the_fetcher_and_the_store_are_send_and_sync() {
@@ -720,6 +779,19 @@ impl Sim {
     fn vanish(&mut self, vm: usize) {
         self.vms[vm].alive = false;
         self.calls.retain(|call| call.vm != vm);
+    }
+
+    /// The wall clock steps `by` forward at once (a suspend and resume, an NTP step). Timers
+    /// and call timeouts run on Envoy's monotonic clock: each fires when it would have, which
+    /// the wall clock now reads `by` later.
+    fn jump(&mut self, by: Duration) {
+        self.now = self.now.saturating_add(by);
+        for vm in &mut self.vms {
+            vm.next_tick = vm.next_tick.saturating_add(by);
+        }
+        for call in &mut self.calls {
+            call.at = call.at.saturating_add(by);
+        }
     }
 
     /// Runs every event up to `end`, in order: responses first, then the ticks of each

@@ -47,8 +47,10 @@ pub struct KeyFetcher {
     /// Where this configuration's records are, and how many remote providers it has.
     namespace: String,
     slots: usize,
-    /// When this instance next vouches for the configuration in the registry.
+    /// When this instance next vouches for the configuration in the registry, and when it
+    /// last did.
     next_check_in: Time,
+    last_check_in: Option<Time>,
     /// The registry was found full (logged once).
     unlisted: bool,
     /// The configuration's bounds.
@@ -143,6 +145,7 @@ impl KeyFetcher {
             namespace,
             slots,
             next_check_in: Time::EPOCH,
+            last_check_in: None,
             unlisted: false,
             limits,
             held: HeldRequests::default(),
@@ -284,18 +287,20 @@ impl KeyFetcher {
         (change != Change::default()).then_some(change)
     }
 
-    /// Once a heartbeat: vouch for this configuration in the registry, and empty the records
-    /// of the configurations the registry says are retired.
+    /// Once a heartbeat (and at once if the clock went back): vouch for this configuration in
+    /// the registry, and empty the records of the configurations the registry says are retired.
     fn check_in(&mut self, host: &mut dyn KeyHost, now: Time) {
-        if now < self.next_check_in {
+        let clock_went_back = self.last_check_in.is_some_and(|last| now < last);
+        if now < self.next_check_in && !clock_went_back {
             return;
         }
         self.next_check_in = now.saturating_add(HEARTBEAT);
+        let previous = self.last_check_in.replace(now);
         let (namespace, slots, limits) = (self.namespace.as_str(), self.slots, self.limits);
         let mut unlisted = false;
         let written = update(host.store(), REGISTRY_KEY, |bytes| {
             let check_in =
-                Registry::decode(bytes, &limits).check_in(namespace, slots, now, &limits);
+                Registry::decode(bytes, &limits).check_in(namespace, slots, now, previous, &limits);
             unlisted = check_in.unlisted;
             let registry = check_in.registry?;
             Some((registry.encode(), check_in.retired))
