@@ -630,6 +630,29 @@ fn a_forward_clock_jump_retires_no_live_configuration() {
     assert!(sim.records_present(0) && sim.records_present(second));
 }
 
+/// A fetched key set with `oct` keys lets whoever reads it sign HS* tokens: the VM that
+/// fetched it warns, once per fetch (not once per VM, nor when another VM loads it).
+#[test]
+fn a_fetched_key_set_with_symmetric_keys_is_warned_about_once_per_fetch() {
+    let mut sim = Sim::new(jwks_provider(), &[0, 70, 140]);
+    sim.run_until(at(60_000));
+    assert_eq!(sim.warnings("symmetric").len(), 0, "Ed25519 keys only");
+    sim.issuer.symmetric = vec!["shared", "other"];
+    sim.run_until(at(200_000));
+    let fetches = sim.issuer.times("/jwks");
+    let fetches_with_oct = fetches.iter().filter(|time| **time > at(60_000)).count();
+    assert_eq!(fetches_with_oct, 2, "{fetches:?}");
+    let warnings = sim.warnings("symmetric (oct) key(s)");
+    assert_eq!(warnings.len(), fetches_with_oct, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with(
+            "jwt-gate: providers.idp: the key set from https://idp.test/jwks holds 2 symmetric (oct) key(s), first kid \"shared\": a fetched key set is public"
+        ),
+        "{}",
+        warnings[0]
+    );
+}
+
 /// The fetcher and the in-memory store can be shared by a native host's worker threads.
 #[test]
 fn the_fetcher_and_the_store_are_send_and_sync() {
@@ -1141,6 +1164,8 @@ struct Issuer {
     latency: Duration,
     /// The kids of the keys it publishes.
     published: Vec<&'static str>,
+    /// The kids of the `oct` keys it publishes besides (which it should not).
+    symmetric: Vec<&'static str>,
     /// The `issuer` its discovery document states.
     discovery_issuer: String,
     received: Vec<Received>,
@@ -1159,6 +1184,7 @@ impl Default for Issuer {
             behaviour: Behaviour::Healthy,
             latency: Duration::from_millis(20),
             published: vec!["k1"],
+            symmetric: Vec::new(),
             discovery_issuer: ISSUER.to_owned(),
             received: Vec::new(),
         }
@@ -1195,7 +1221,9 @@ impl Issuer {
                 self.discovery_issuer
             )
             .into_bytes())),
-            (Behaviour::Healthy, "/jwks") => Some(Ok(jwks(&self.published).into_bytes())),
+            (Behaviour::Healthy, "/jwks") => {
+                Some(Ok(jwks(&self.published, &self.symmetric).into_bytes()))
+            }
             (Behaviour::Healthy, _) => Some(Err(FetchError::Status(404))),
         };
         (arrives, response)
@@ -1253,13 +1281,18 @@ fn key_pair(kid: &str) -> Ed25519KeyPair {
     Ed25519KeyPair::from_seed_unchecked(&seed).unwrap()
 }
 
-fn jwks(kids: &[&str]) -> String {
+/// The Ed25519 keys of `kids`, then a 32-byte `oct` key for each of `symmetric`.
+fn jwks(kids: &[&str], symmetric: &[&str]) -> String {
     let keys: Vec<String> = kids
         .iter()
         .map(|kid| {
             let x = URL_SAFE_NO_PAD.encode(key_pair(kid).public_key().as_ref());
             format!(r#"{{"kty":"OKP","crv":"Ed25519","kid":"{kid}","x":"{x}"}}"#)
         })
+        .chain(symmetric.iter().map(|kid| {
+            let k = URL_SAFE_NO_PAD.encode([kid.len() as u8; 32]);
+            format!(r#"{{"kty":"oct","kid":"{kid}","k":"{k}"}}"#)
+        }))
         .collect();
     format!(r#"{{"keys":[{}]}}"#, keys.join(","))
 }

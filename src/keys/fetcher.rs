@@ -20,7 +20,7 @@ use crate::keys::record::{
     RecordKeys, Registry, HEARTBEAT, REGISTRY_KEY,
 };
 use crate::keys::remote::{parse_discovery, FetchError, HttpUri, RemoteJwks};
-use crate::keys::KeySet;
+use crate::keys::{KeySet, PublicKey};
 use crate::limits::Limits;
 use crate::time::Time;
 
@@ -495,6 +495,7 @@ impl KeyFetcher {
             ),
         );
         log_unusable_keys(host, &provider.name, &flight.uri, &keys, &limits);
+        log_symmetric_keys(host, &provider.name, &flight.uri, &keys);
         provider.keys = Some(keys);
         provider.version = version;
         provider.fetched_at = now;
@@ -710,4 +711,30 @@ fn log_unusable_keys(
             ),
         );
     }
+}
+
+/// Warns, once per fetch, about `oct` keys in a fetched key set. A fetched key set is public
+/// (anyone who can read the issuer's key URL can), so an HMAC key in it lets anyone sign HS*
+/// tokens this provider accepts. jwt_authn verifies with such keys too; the issuer (or the
+/// configuration: inline the secret in `local_jwks`) should not publish them.
+fn log_symmetric_keys(host: &mut dyn KeyHost, name: &str, uri: &HttpUri, keys: &KeySet) {
+    let symmetric: Vec<&str> = keys
+        .keys
+        .iter()
+        .filter(|key| matches!(key.key, PublicKey::Hmac(_)))
+        .map(|key| key.kid.as_deref().unwrap_or("(no kid)"))
+        .collect();
+    let Some(first) = symmetric.first() else {
+        return;
+    };
+    // The kid is the issuer's text: quoted (control characters escaped) and cut short.
+    let first: String = first.chars().take(64).collect();
+    host.log(
+        LogLevel::Warn,
+        &format!(
+            "jwt-gate: providers.{name}: the key set from {} holds {} symmetric (oct) key(s), first kid {first:?}: a fetched key set is public, so anyone who can read it can sign HS256/384/512 tokens this provider accepts; publish only public keys, and give a shared secret in local_jwks",
+            uri.uri,
+            symmetric.len(),
+        ),
+    );
 }
