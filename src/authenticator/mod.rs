@@ -715,17 +715,63 @@ fn claim_header_value(value: &Value) -> Option<Vec<u8>> {
 }
 
 /// Whether `text` decodes as standard base64 (padded or not) to what a backend could take for
-/// an encoded claim: JSON text, or anything starting (after JSON whitespace) as a JSON string,
-/// list or object does (so that no parser's depth limit or leniency matters).
+/// an encoded claim: JSON text (RFC 8259) between JSON whitespace. Conservative where parsers
+/// differ: anything that starts as a string, list or object does (whether any parser finishes
+/// it), and so do `NaN`, `Infinity` and `-Infinity` (Python's `json` reads them).
 fn decodes_to_json(text: &[u8]) -> bool {
     let Ok(bytes) = LENIENT_STANDARD.decode(text) else {
         return false;
     };
-    let start = bytes
-        .iter()
-        .find(|byte| !matches!(byte, b' ' | b'\t' | b'\n' | b'\r'));
-    matches!(start, Some(b'"' | b'[' | b'{'))
-        || serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok()
+    let is_space = |byte: &u8| matches!(byte, b' ' | b'\t' | b'\n' | b'\r');
+    let start = bytes.iter().position(|byte| !is_space(byte));
+    let end = bytes.iter().rposition(|byte| !is_space(byte));
+    let Some(value) = start
+        .zip(end)
+        .and_then(|(start, end)| bytes.get(start..=end))
+    else {
+        return false;
+    };
+    matches!(value.first(), Some(b'"' | b'[' | b'{'))
+        || [
+            &b"true"[..],
+            b"false",
+            b"null",
+            b"NaN",
+            b"Infinity",
+            b"-Infinity",
+        ]
+        .contains(&value)
+        || is_json_number(value)
+}
+
+/// RFC 8259's `number`: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+fn is_json_number(text: &[u8]) -> bool {
+    let digits = |text: &[u8]| text.iter().take_while(|b| b.is_ascii_digit()).count();
+    let rest = text.strip_prefix(b"-").unwrap_or(text);
+    let integer = digits(rest);
+    if integer == 0 || (integer > 1 && rest.first() == Some(&b'0')) {
+        return false;
+    }
+    let mut rest = rest.get(integer..).unwrap_or_default();
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let count = digits(fraction);
+        if count == 0 {
+            return false;
+        }
+        rest = fraction.get(count..).unwrap_or_default();
+    }
+    if let Some(exponent) = rest.strip_prefix(b"e").or_else(|| rest.strip_prefix(b"E")) {
+        let exponent = exponent
+            .strip_prefix(b"+")
+            .or_else(|| exponent.strip_prefix(b"-"))
+            .unwrap_or(exponent);
+        let count = digits(exponent);
+        if count == 0 {
+            return false;
+        }
+        rest = exponent.get(count..).unwrap_or_default();
+    }
+    rest.is_empty()
 }
 
 /// Standard base64 as lenient decoders read it: padding optional, stray low bits ignored.

@@ -362,7 +362,12 @@ fn claim_headers_read_back_as_the_claims_values() {
         "bnVsbA",           // null
         "ICJh",             // ` "a`: a JSON string's start after a space
         "W1s=",             // `[[`: a list that no parser finishes
+        "TmFO",             // NaN (Python's json reads it)
+        "MWU0MDA=",         // 1e400: JSON, though out of f64's range
+        "IDEyIA",           // ` 12 `
         "IGFi",             // ` ab`: not JSON, stays plain
+        "MDE=",             // `01`: not JSON, stays plain
+        "Mike",             // `2)` and a control byte: not JSON, stays plain
         "YWRtaW4=",         // `admin`: not JSON, stays plain
         "user",             // valid base64 of bytes that are not JSON
     ];
@@ -443,6 +448,53 @@ fn claim_headers_read_back_as_the_claims_values() {
             header.as_bytes(),
             "{value}"
         );
+    }
+}
+
+#[test]
+fn what_decodes_to_json() {
+    let encoded = |text: &str| STANDARD.encode(text);
+    for json in [
+        "\"a",
+        "[",
+        "{\"x",
+        " [1] ",
+        "\t\"\"\r\n",
+        "true",
+        "false",
+        "null",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "0",
+        "-0",
+        "12",
+        "1.5",
+        "-1.5e-7",
+        "1E+9",
+        "1e400",
+        " 7 ",
+    ] {
+        assert!(decodes_to_json(encoded(json).as_bytes()), "{json:?}");
+        let unpadded = encoded(json).trim_end_matches('=').to_owned();
+        assert!(decodes_to_json(unpadded.as_bytes()), "{json:?} unpadded");
+    }
+    for text in [
+        "01", "1.", ".5", "-", "+1", "1e", "1e+", "0x10", "tru", "nul", "nan", "12a", "a", "", "  ",
+    ] {
+        assert!(!decodes_to_json(encoded(text).as_bytes()), "{text:?}");
+    }
+    for plain in [
+        "user",
+        "alice",
+        "bob1",
+        "Mike",
+        "admin",
+        "Dave",
+        "a,b",
+        "not base64!",
+    ] {
+        assert!(!decodes_to_json(plain.as_bytes()), "{plain}");
     }
 }
 
