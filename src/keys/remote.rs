@@ -408,10 +408,17 @@ mod tests {
             );
             crate::Config::from_json(config.as_bytes()).map(|_| ())
         };
-        assert!(load(r#""uri": "https://idp.test:8443/keys", "#, "https://idp.test").is_ok());
-        let error = load(r#""uri": "https://idp.test:abc/keys", "#, "https://idp.test")
-            .unwrap_err()
-            .to_string();
+        assert!(load(
+            r#""uri": "https://idp.test:8443/keys", "#,
+            "https://idp.test"
+        )
+        .is_ok());
+        let error = load(
+            r#""uri": "https://idp.test:abc/keys", "#,
+            "https://idp.test",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             error.starts_with("providers.p.remote_jwks.http_uri.uri: ")
                 && error.contains("port \"abc\""),
@@ -419,7 +426,10 @@ mod tests {
         );
         // Discovering from an issuer whose port does not parse.
         let error = load("", "https://idp.test:99999").unwrap_err().to_string();
-        assert!(error.contains("a port must be a number from 1 to 65535"), "{error}");
+        assert!(
+            error.contains("a port must be a number from 1 to 65535"),
+            "{error}"
+        );
     }
 
     #[test]
