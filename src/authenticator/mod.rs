@@ -678,7 +678,7 @@ fn claim_headers(
 /// object, a nested list, and a string or list element with a comma, or that itself decodes to
 /// JSON (`"WyJhZG1pbiJd"`, which is `["admin"]` encoded, must not pass for that list). So a string
 /// never passes for a list, nor a plain value for an encoded one. A number's or boolean's text
-/// never decodes to JSON (its first decoded byte would be over 0x7f), so those stay plain.
+/// decodes, if at all, to a first byte over 0x7f, which starts no JSON, so those stay plain.
 ///
 /// No header where there is no value (a missing or `null` claim, `""`, `[]`, `[""]`: jwt_authn
 /// adds none for an empty string either), nor for a string or list element with control

@@ -357,7 +357,7 @@ pub const RETIRED_AFTER: Duration = Duration::from_secs(10);
 /// forward, the host was suspended, or the VM stalled) every entry looks as old as the gap,
 /// live ones included, until their VMs vouch again: that check-in only vouches, and every live
 /// VM does the same within a tick, long before this one's next check-in may retire.
-pub const LONGEST_CHECK_IN_GAP: Duration = Duration::from_secs(4);
+pub const LONGEST_CHECK_IN_GAP: Duration = HEARTBEAT.saturating_mul(2);
 
 /// The plugin configurations whose records are in shared data, and when a VM last vouched
 /// for each. Envoy 1.40's shared data cannot delete a key: ABI 0.2.1 has no delete, and
