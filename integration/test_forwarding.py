@@ -3,10 +3,13 @@ headers dropped; and where tokens are taken from."""
 
 import base64
 import json
+import re
+import textwrap
 import urllib.parse
 
 import pytest
 
+from jwt_gate_testkit.artifacts import REPO
 from jwt_gate_testkit.client import assert_denied
 from jwt_gate_testkit.shared_config import CLAIM_HEADERS
 from jwt_gate_testkit.tokens import b64url, segments
@@ -70,6 +73,44 @@ def test_a_string_claim_never_passes_for_a_list(gate, keys):
     assert json.loads(base64.b64decode(string)) == "user,admin"
     element = roles(["a,admin", "b"])
     assert json.loads(base64.b64decode(element)) == ["a,admin", "b"]
+
+
+def documented_reader():
+    """`read_claim_header`, the Python docs/configuration.md gives backends, run as written."""
+    text = (REPO / "docs" / "configuration.md").read_text()
+    fence = re.compile(r"^[ \t]*```python\n(.*?)^[ \t]*```", re.MULTILINE | re.DOTALL)
+    [block] = [b for b in fence.findall(text) if "def read_claim_header" in b]
+    namespace: dict = {}
+    exec(textwrap.dedent(block), namespace)
+    return namespace["read_claim_header"]
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        "WyJhZG1pbiJd",  # the base64 of ["admin"], as a string
+        "InVzZXIsYWRtaW4i",  # the base64 of "user,admin"
+        "TmFO",  # the base64 of NaN, which Python's json reads
+        ["user", "WyJhZG1pbiJd"],
+        "user,admin",
+        ["a,admin", "b"],
+    ],
+)
+def test_a_claim_header_reads_back_as_the_claim(gate, keys, claim):
+    """Read with the docs' own Python, x-roles gives back the claim exactly. A string that is
+    itself base64 of JSON used to be sent as is, so a backend decoding x-roles read `["admin"]`
+    out of the string "WyJhZG1pbiJd"; it is encoded now, like a string with a comma."""
+    upstream = gate.request("/api/x", token=keys.mint(roles=claim)).upstream
+    read = documented_reader()(upstream.header("x-roles"))
+    assert read == claim or read == [claim], upstream.header("x-roles")
+
+
+@pytest.mark.parametrize("claim", ["", [], [""]])
+def test_an_empty_claim_adds_no_header(gate, keys, claim):
+    """No value, no header (jwt_authn adds none for an empty string either): "", [] and [""]
+    used to give one empty x-roles, which no backend could tell apart."""
+    upstream = gate.request("/api/x", token=keys.mint(roles=claim)).upstream
+    assert upstream.header("x-roles") is None
 
 
 def test_missing_claims_add_no_header(gate, keys):

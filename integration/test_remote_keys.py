@@ -238,6 +238,7 @@ def stack(echo):
         Provider("nodns", idp(), cluster="dns_fails", remote=backoff("2s")),
         other_tenants_discovery(idp()),
         discovery_elsewhere(idp()),
+        discovered_bad_port(idp(issuer="http://port.test")),
         Provider("garbage", idp(mode="garbage"), remote=backoff("2s")),
         Provider("oversize", idp(mode="oversize"), remote=backoff("2s")),
         Provider("slow_timeout", idp(mode="slow", delay=3), remote=backoff("2s")),
@@ -306,9 +307,18 @@ def discovery_elsewhere(idp: IdentityProvider) -> Provider:
     return Provider("elsewhere", idp, path=None)
 
 
+def discovered_bad_port(idp: IdentityProvider) -> Provider:
+    """Issuer `http://port.test` (its cluster reaches the identity provider): its discovery
+    document names `jwks_uri` `http://port.test:abc/jwks`. The port `abc` used to read as 80, so
+    the keys passed for being on the document's origin, and were fetched."""
+    document = {"issuer": idp.issuer, "jwks_uri": "http://port.test:abc/jwks"}
+    idp.serve("/.well-known/openid-configuration", json.dumps(document).encode())
+    return Provider("badport", idp, path=None)
+
+
 FAILING_AT_START = [
     *("unreachable", "garbage", "oversize", "slow_timeout", "nocluster", "nodns", "subsecond"),
-    *("digest", "tenant_a", "elsewhere"),
+    *("digest", "tenant_a", "elsewhere", "badport"),
 ]
 
 
@@ -648,6 +658,54 @@ def test_discovered_keys_on_another_host_are_refused(stack):
     lines = stack.fetch_lines("elsewhere")
     expected = f"is not on http://127.0.0.1:{provider.idp.port}, where the discovery document is"
     assert lines and expected in lines[-1], context
+
+
+def test_a_discovered_jwks_uri_with_a_port_that_does_not_parse_is_refused(stack):
+    """A jwks_uri whose port is `abc` is not on any origin: the discovery document is refused
+    (a failed fetch, 401), where the port used to read as the scheme's default and the keys
+    were fetched."""
+    provider = stack.providers["badport"]
+    assert_denied(stack.request("badport", provider.token()), 401, FETCH_FAILED)
+    context = stack.context("badport")
+    assert provider.idp.hits("/.well-known/openid-configuration") >= 1, context
+    assert provider.idp.hits("/jwks") == 0, f"the keys were fetched\n{context}"
+    lines = stack.fetch_lines("badport")
+    expected = (
+        'bad OpenID discovery document: "http://port.test:abc/jwks" has port "abc", where a '
+        "port must be a number from 1 to 65535"
+    )
+    assert lines and expected in lines[-1], context
+
+
+def test_a_configured_uri_with_a_port_that_does_not_parse_is_refused(refused):
+    """`http_uri.uri` (or an issuer to discover from) with a port that is not 1 to 65535 is a
+    configuration error naming the field, not a fetch from the scheme's default port."""
+    for http_uri, issuer, at in [
+        ({"uri": "https://idp.test:abc/keys"}, "https://idp.test", "http_uri.uri"),
+        ({}, "https://idp.test:65536", "http_uri"),
+    ]:
+        remote = {"http_uri": {**http_uri, "cluster": "idp"}}
+        config = {"providers": {"p": {"issuer": issuer, "remote_jwks": remote}}}
+        log = refused(config, "bad-port")
+        assert f"providers.p.remote_jwks.{at}: " in log, log
+        assert "a port must be a number from 1 to 65535" in log, log
+
+
+def test_a_fetched_key_set_with_symmetric_keys_is_warned_about(stack):
+    """A fetched key set is public: an `oct` key in it lets anyone who can read it sign HS*
+    tokens (jwt_authn verifies with it too, and so does jwt-gate). uri /mixed holds 255 usable
+    ones after its RSA key: the VM that fetched it warns, once per fetch; a key set of public
+    keys only draws no such line."""
+    provider = stack.providers["mixed"]
+    assert stack.request("mixed", provider.token()).status == 200
+    context = stack.context("mixed")
+    warned = stack.envoy.log_lines("symmetric (oct) key(s)")
+    mixed = [line for line in warned if "jwt-gate: providers.mixed: the key set from" in line]
+    assert mixed, context
+    expected = 'first kid "filler-0": a fetched key set is public, so anyone who can read it'
+    assert expected in mixed[-1], context
+    assert len(mixed) == stack.stat("mixed", "jwks_fetch_success"), context
+    assert len(mixed) == len(warned), "only the key set with oct keys is warned about"
 
 
 # listener: what its failure log lines say. Envoy answers a call that times out with its own

@@ -3,7 +3,8 @@ jwt-gate writes. Envoy forwards such names by default, and CGI, WSGI, Rack and P
 read `_` as `-` and merge the two (`HTTP_X_USER='admin,alice'`). Both layers, in Envoy 1.40:
 
 - with Envoy's default (ALLOW), jwt-gate removes every spelling of the headers it writes or
-  obeys, on every request: the echo backend shows what arrived, a WSGI backend what it made of it;
+  obeys, and every other spelling of a header it reads tokens from (`X_Token` for `x-token`), on
+  every request: the echo backend shows what arrived, a WSGI backend what it made of it;
 - with `headers_with_underscores_action: REJECT_REQUEST`, which every bootstrap jwt-gate ships
   or generates sets (and the Istio and Envoy Gateway manifests), Envoy answers 400 before
   jwt-gate runs."""
@@ -226,6 +227,131 @@ def test_a_wsgi_backend_reads_jwt_gates_values_only(allowing, keys):
     ).json()
     assert environ["REQUEST_METHOD"] == "POST"
     assert "HTTP_X_HTTP_METHOD_OVERRIDE" not in environ
+
+
+# --- Twins of token header locations: X_Token beside x-token ---------------------------------
+
+# The OpenAPI form's token locations are ESPv2's: Authorization, X-Goog-Iap-Jwt-Assertion and
+# ?access_token=, the token forwarded.
+IAP_OPENAPI = {
+    "swagger": "2.0",
+    "info": {"title": "Twins", "version": "1.0.0"},
+    "host": "api.test",
+    "paths": {
+        "/v1/items": {"get": {"operationId": "listItems"}},
+        "/v1/public": {"get": {"operationId": "public", "security": []}},
+    },
+    "security": [{"idp": []}],
+    "securityDefinitions": {
+        "idp": {
+            "type": "oauth2",
+            "flow": "implicit",
+            "authorizationUrl": "",
+            "x-google-issuer": ISSUER,
+            "x-google-jwks_uri": "https://issuer.test/jwks",
+            "x-google-audiences": AUDIENCE,
+        }
+    },
+}
+
+
+def token_header_config(keys) -> dict:
+    """Tokens in `x-token` (removed once verified: forward is false) and in `x-fwd-token`
+    (forwarded)."""
+
+    def provider(issuer: str, header: str, forward: bool) -> dict:
+        return {
+            "issuer": issuer,
+            "audiences": [AUDIENCE],
+            "local_jwks": {"inline_string": keys.jwks("rsa")},
+            "from_headers": [{"name": header}],
+            "forward": forward,
+        }
+
+    return {
+        "providers": {
+            "hdr": provider(ISSUER, "x-token", False),
+            "fwd": provider(ESP_ISSUER, "x-fwd-token", True),
+        },
+        "rules": [
+            {
+                "match": {"prefix": "/public/"}
+            },  # (4f0b2dc, the old build, has no path_separated_prefix)
+            {"match": {"prefix": "/fwd"}, "requires": {"provider_name": "fwd"}},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "hdr"}},
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def twins(keys, echo, wsgi_port):
+    """Envoy's default (ALLOW). `token` and `token_wsgi`: token_header_config in front of the
+    echo and the WSGI backend; `iap_wsgi`: the OpenAPI form in front of the WSGI backend."""
+    by_header = jwt_gate_filter(token_header_config(keys))
+    openapi = {"openapi": IAP_OPENAPI, "local_jwks": {"https://issuer.test/jwks": keys.jwks("rsa")}}
+    to_wsgi = {"route_config": route_config("wsgi")}
+    config = bootstrap(
+        {"token": by_header, "token_wsgi": by_header, "iap_wsgi": jwt_gate_filter(openapi)},
+        echo.port,
+        clusters={"wsgi": wsgi_port},
+        managers={"token_wsgi": to_wsgi, "iap_wsgi": to_wsgi},
+    )
+    with Envoy(config, "underscores-twins") as envoy:
+        yield {name: Listener(envoy, name) for name in ("token", "token_wsgi", "iap_wsgi")}
+
+
+def test_a_wsgi_backend_never_reads_a_forged_twin_of_the_token_header(twins, keys):
+    """`x-token` holds the verified token, `X_Token` a forged one. jwt-gate removed `x-token`
+    (forward: false) and left `X_Token`, which the WSGI backend read as HTTP_X_TOKEN: the
+    forged token alone. Now every twin is removed, on checked and unchecked routes."""
+    token = keys.mint(sub="alice")
+    forged = keys.mint(sub="admin", key="rsa2")
+    twins_sent = [("X_Token", forged), ("x_TOKEN", forged)]
+    environ = twins["token_wsgi"].request("/api/x", headers=[("x-token", token), *twins_sent])
+    assert environ.status == 200, environ.text
+    assert "HTTP_X_TOKEN" not in environ.json(), environ.json()
+    environ = twins["token_wsgi"].request("/public/x", headers=twins_sent).json()
+    assert "HTTP_X_TOKEN" not in environ, environ
+    # Forwarded: the verified token arrives alone.
+    fwd = keys.mint(iss=ESP_ISSUER)
+    sent = [("x-fwd-token", fwd), ("X_Fwd_Token", forged), ("x-fwd_token", forged)]
+    environ = twins["token_wsgi"].request("/fwd/x", headers=sent).json()
+    assert environ["HTTP_X_FWD_TOKEN"] == fwd
+
+
+def test_the_backend_gets_no_twin_of_a_token_header(twins, keys):
+    """What arrives, header by header (the echo backend): the token's own header as jwt_authn
+    leaves it (removed once verified, kept on an unchecked route or with forward), no twin."""
+    token, forged = keys.mint(), keys.mint(key="rsa2")
+    twins_sent = [("X_Token", forged), ("x_token", forged), ("X-Token_", "bystander")]
+
+    def arrived(path: str, headers) -> list[tuple[str, str]]:
+        upstream = twins["token"].request(path, headers=headers).upstream
+        return [(n.lower(), v) for n, v in upstream.headers if "token" in n.lower()]
+
+    assert arrived("/api/x", [("x-token", token), *twins_sent]) == [("x-token_", "bystander")]
+    assert arrived("/public/x", [("x-token", token), *twins_sent]) == [
+        ("x-token", token),
+        ("x-token_", "bystander"),
+    ]
+    assert twins["token"].request("/api/x", headers=twins_sent).status == 401
+
+
+def test_the_openapi_forms_iap_header_has_no_twin_at_the_backend(twins, keys):
+    """The OpenAPI form reads X-Goog-Iap-Jwt-Assertion (ESPv2's default) and forwards tokens.
+    A forged X_Goog_Iap_Jwt_Assertion next to a valid Authorization token reached a WSGI backend
+    as HTTP_X_GOOG_IAP_JWT_ASSERTION, where an app behind IAP reads its caller."""
+    token = keys.mint(sub="alice")
+    forged = keys.mint(sub="admin", key="rsa2")
+    smuggled = [("X_Goog_Iap_Jwt_Assertion", forged), ("x-goog_iap-jwt_assertion", forged)]
+    for path, credentials in [("/v1/items", token), ("/v1/public", None)]:
+        response = twins["iap_wsgi"].request(path, headers=smuggled, token=credentials)
+        assert response.status == 200, (path, response.text)
+        assert "HTTP_X_GOOG_IAP_JWT_ASSERTION" not in response.json(), path
+    # The location's own header is the token, verified and forwarded.
+    sent = [("X-Goog-Iap-Jwt-Assertion", token), *smuggled]
+    environ = twins["iap_wsgi"].request("/v1/items", headers=sent).json()
+    assert environ["HTTP_X_GOOG_IAP_JWT_ASSERTION"] == token
 
 
 # --- Envoy refuses underscore names: the setting jwt-gate's bootstraps and manifests use ---------

@@ -571,6 +571,88 @@ fn retired_configurations_records_are_emptied_live_ones_never() {
     assert_eq!(sim.answer(request).status, 200);
 }
 
+/// The wall clock steps 30 s forward (a suspend and resume, an NTP step) while three live
+/// configurations run: to the first VM that checks in afterwards, the others' entries look
+/// 30 s old. That check-in only vouches (its own previous one looks 30 s old too), the other
+/// VMs vouch within a tick, and no live configuration loses its keys; a configuration retired
+/// after the jump is still reclaimed on time.
+#[test]
+fn a_forward_clock_jump_retires_no_live_configuration() {
+    let mut sim = Sim::new(jwks_provider(), &[0, 100]);
+    let second = sim.add_configuration(&configuration(&remote_jwks(Some("/jwks"), "61s")));
+    let third = sim.add_configuration(&configuration(&remote_jwks(Some("/jwks"), "62s")));
+    for (config, offset) in [(second, 20), (second, 120), (third, 40)] {
+        sim.add_vm(config, offset);
+    }
+    let live = [0, second, third];
+    sim.run_until(at(15_000));
+    assert!(live.iter().all(|&config| sim.records_present(config)));
+
+    sim.jump(Duration::from_secs(30));
+    let mut time = sim.now;
+    let until = sim.now.saturating_add(Duration::from_secs(60));
+    while time < until {
+        sim.run_until(time);
+        for &config in &live {
+            assert!(
+                sim.records_present(config),
+                "configuration {config} keeps its keys across the jump, at {time:?}"
+            );
+        }
+        time = time.saturating_add(Duration::from_millis(100));
+    }
+    assert_eq!(
+        sim.logs(LogLevel::Info, "reclaimed the key records").len(),
+        0
+    );
+    for vm in 0..sim.vms.len() {
+        let request = sim.request(vm, &token("k1"));
+        assert_eq!(sim.answer(request).status, 200, "VM {vm}");
+    }
+
+    // Reclaiming still works: the third configuration is retired (its VM gone).
+    sim.vanish(4);
+    let gone = sim.now;
+    let mut emptied_at = None;
+    let mut time = gone;
+    while emptied_at.is_none() && time < gone.saturating_add(Duration::from_secs(60)) {
+        time = time.saturating_add(Duration::from_millis(500));
+        sim.run_until(time);
+        if !sim.records_present(third) {
+            emptied_at = Some(time);
+        }
+    }
+    let emptied_at = emptied_at.expect("the retired configuration's records were emptied");
+    assert!(
+        emptied_at <= gone.saturating_add(Duration::from_secs(13)),
+        "{emptied_at:?}"
+    );
+    assert!(sim.records_present(0) && sim.records_present(second));
+}
+
+/// A fetched key set with `oct` keys lets whoever reads it sign HS* tokens: the VM that
+/// fetched it warns, once per fetch (not once per VM, nor when another VM loads it).
+#[test]
+fn a_fetched_key_set_with_symmetric_keys_is_warned_about_once_per_fetch() {
+    let mut sim = Sim::new(jwks_provider(), &[0, 70, 140]);
+    sim.run_until(at(60_000));
+    assert_eq!(sim.warnings("symmetric").len(), 0, "Ed25519 keys only");
+    sim.issuer.symmetric = vec!["shared", "other"];
+    sim.run_until(at(200_000));
+    let fetches = sim.issuer.times("/jwks");
+    let fetches_with_oct = fetches.iter().filter(|time| **time > at(60_000)).count();
+    assert_eq!(fetches_with_oct, 2, "{fetches:?}");
+    let warnings = sim.warnings("symmetric (oct) key(s)");
+    assert_eq!(warnings.len(), fetches_with_oct, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with(
+            "jwt-gate: providers.idp: the key set from https://idp.test/jwks holds 2 symmetric (oct) key(s), first kid \"shared\": a fetched key set is public"
+        ),
+        "{}",
+        warnings[0]
+    );
+}
+
 /// The fetcher and the in-memory store can be shared by a native host's worker threads.
 #[test]
 fn the_fetcher_and_the_store_are_send_and_sync() {
@@ -720,6 +802,19 @@ impl Sim {
     fn vanish(&mut self, vm: usize) {
         self.vms[vm].alive = false;
         self.calls.retain(|call| call.vm != vm);
+    }
+
+    /// The wall clock steps `by` forward at once (a suspend and resume, an NTP step). Timers
+    /// and call timeouts run on Envoy's monotonic clock: each fires when it would have, which
+    /// the wall clock now reads `by` later.
+    fn jump(&mut self, by: Duration) {
+        self.now = self.now.saturating_add(by);
+        for vm in &mut self.vms {
+            vm.next_tick = vm.next_tick.saturating_add(by);
+        }
+        for call in &mut self.calls {
+            call.at = call.at.saturating_add(by);
+        }
     }
 
     /// Runs every event up to `end`, in order: responses first, then the ticks of each
@@ -1069,6 +1164,8 @@ struct Issuer {
     latency: Duration,
     /// The kids of the keys it publishes.
     published: Vec<&'static str>,
+    /// The kids of the `oct` keys it publishes besides (which it should not).
+    symmetric: Vec<&'static str>,
     /// The `issuer` its discovery document states.
     discovery_issuer: String,
     received: Vec<Received>,
@@ -1087,6 +1184,7 @@ impl Default for Issuer {
             behaviour: Behaviour::Healthy,
             latency: Duration::from_millis(20),
             published: vec!["k1"],
+            symmetric: Vec::new(),
             discovery_issuer: ISSUER.to_owned(),
             received: Vec::new(),
         }
@@ -1123,7 +1221,9 @@ impl Issuer {
                 self.discovery_issuer
             )
             .into_bytes())),
-            (Behaviour::Healthy, "/jwks") => Some(Ok(jwks(&self.published).into_bytes())),
+            (Behaviour::Healthy, "/jwks") => {
+                Some(Ok(jwks(&self.published, &self.symmetric).into_bytes()))
+            }
             (Behaviour::Healthy, _) => Some(Err(FetchError::Status(404))),
         };
         (arrives, response)
@@ -1181,13 +1281,18 @@ fn key_pair(kid: &str) -> Ed25519KeyPair {
     Ed25519KeyPair::from_seed_unchecked(&seed).unwrap()
 }
 
-fn jwks(kids: &[&str]) -> String {
+/// The Ed25519 keys of `kids`, then a 32-byte `oct` key for each of `symmetric`.
+fn jwks(kids: &[&str], symmetric: &[&str]) -> String {
     let keys: Vec<String> = kids
         .iter()
         .map(|kid| {
             let x = URL_SAFE_NO_PAD.encode(key_pair(kid).public_key().as_ref());
             format!(r#"{{"kty":"OKP","crv":"Ed25519","kid":"{kid}","x":"{x}"}}"#)
         })
+        .chain(symmetric.iter().map(|kid| {
+            let k = URL_SAFE_NO_PAD.encode([kid.len() as u8; 32]);
+            format!(r#"{{"kty":"oct","kid":"{kid}","k":"{k}"}}"#)
+        }))
         .collect();
     format!(r#"{{"keys":[{}]}}"#, keys.join(","))
 }

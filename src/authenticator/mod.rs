@@ -10,7 +10,9 @@ pub mod error;
 pub mod token_cache;
 pub mod verifier;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD, URL_SAFE};
+use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use serde_json::Value;
 
@@ -187,7 +189,9 @@ type Headers = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Incoming copies of the headers jwt-gate writes or obeys go, on every request: by their own
 /// name and by every spelling with `_` for `-`, which CGI, WSGI, Rack and PHP backends merge
-/// with it (`X_User` arrives as `HTTP_X_USER`). Only those present cost a hostcall.
+/// with it (`X_User` arrives as `HTTP_X_USER`). So do the twins of a token header (`X_Token`
+/// beside `x-token`): the backend would merge a forged one with the token jwt-gate verified, or
+/// read it alone once jwt-gate removed the token. Only those present cost a hostcall.
 fn sanitizing_removals(config: &Config, request: Request<'_>) -> Vec<HeaderOp> {
     let mut sanitize: Vec<HeaderOp> = Vec::new();
     for (name, _) in request.headers {
@@ -195,7 +199,7 @@ fn sanitizing_removals(config: &Config, request: Request<'_>) -> Vec<HeaderOp> {
             .output_headers
             .iter()
             .any(|output| same_header_name(name, output.as_bytes()));
-        let remove = owned
+        let remove = (owned || is_token_header_twin(config, name))
             .then(|| String::from_utf8(name.to_ascii_lowercase()).ok())
             .flatten()
             .map(HeaderOp::Remove);
@@ -204,6 +208,23 @@ fn sanitizing_removals(config: &Config, request: Request<'_>) -> Vec<HeaderOp> {
         }
     }
     sanitize
+}
+
+/// Whether header `name` is another spelling of a token header location (`X_Token`, `x_token`
+/// for `x-token`): one a CGI-style backend takes for it, but that no provider reads. A header
+/// spelled as some location is that location's, whatever it is a twin of; the locations' own
+/// headers are removed after verification only (unless `forward`), as jwt_authn does.
+fn is_token_header_twin(config: &Config, name: &[u8]) -> bool {
+    let mut twin = false;
+    for location in &config.locations {
+        if let Location::Header { name: location, .. } = location {
+            if name == location.as_bytes() {
+                return false;
+            }
+            twin |= same_header_name(name, location.as_bytes());
+        }
+    }
+    twin
 }
 
 /// With `http_method_override`, a usable `X-HTTP-Method-Override` (letters only), upper-cased,
@@ -364,39 +385,30 @@ fn select_rule<'c>(
     config: &'c Config,
     request: Request<'_>,
 ) -> Result<Option<&'c crate::config::Rule>, AuthError> {
-    let find = |headers: &[(Vec<u8>, Vec<u8>)]| {
+    // `:path` is found once; the decoded form replaces it by reference, not by copying every
+    // header (a request may carry 60 KiB of them).
+    let full_path = request.header(":path");
+    let find = |path: Option<&[u8]>| {
         config
             .rules
             .iter()
-            .position(|rule| rule.route.matches(headers))
+            .position(|rule| rule.route.matches_with_path(request.headers, path))
     };
-    let chosen = find(request.headers);
+    let chosen = find(full_path);
     let rule = |index: Option<usize>| index.and_then(|index| config.rules.get(index));
     let by_template = |index: Option<usize>| rule(index).is_some_and(|rule| rule.path_template);
     let readings = config
         .rules
         .iter()
         .any(|rule| rule.path_template)
-        .then(|| {
-            request
-                .header(":path")
-                .map(crate::policy::template::backend_readings)
-        })
+        .then(|| full_path.map(crate::policy::template::backend_readings))
         .flatten()
         .unwrap_or_default();
     if readings.encoded_slash && by_template(chosen) {
         return Err(AuthError::AmbiguousPath);
     }
     for path in readings.paths {
-        let headers: Vec<(Vec<u8>, Vec<u8>)> = request
-            .headers
-            .iter()
-            .map(|(name, value)| match name.as_slice() {
-                b":path" => (name.clone(), path.clone()),
-                _ => (name.clone(), value.clone()),
-            })
-            .collect();
-        let other = find(&headers);
+        let other = find(Some(&path));
         if other != chosen && (by_template(chosen) || by_template(other)) {
             return Err(AuthError::AmbiguousPath);
         }
@@ -660,14 +672,21 @@ fn claim_headers(
         .collect()
 }
 
-/// A claim as a header value that, read as a comma-separated list, gives back exactly the claim's
-/// values: a string, number or boolean is one element, a list its elements, comma-joined (as
-/// OCI API Gateway writes lists). Strings as is and numbers and booleans as JSON text (as
-/// jwt_authn writes them), unless that would be ambiguous: a string or list element containing
-/// a comma, an object or a nested list makes the whole value one element, the base64 of its
-/// JSON (jwt_authn's encoding of objects and lists). So a string claim never passes for a list
-/// (`"user,admin"` is `InVzZXIsYWRtaW4i`, `["user","admin"]` is `user,admin`). A string or list
-/// element with control characters makes no header (it could not be a header value).
+/// A claim as a header value a backend reads back without guessing (docs/configuration.md,
+/// "Claims to headers"): a value that decodes (standard base64, padding optional) to JSON text
+/// is that JSON; any other value, split at commas, is the claim's elements, each as text.
+///
+/// Plain: a string as is, a number or boolean as its JSON text (as jwt_authn writes them), a
+/// list its elements comma-joined (as OCI API Gateway writes lists). The base64 of the claim's
+/// JSON (jwt_authn's encoding of objects and lists) wherever plain text could be misread: an
+/// object, a nested list, and a string or list element with a comma, or that itself decodes to
+/// JSON (`"WyJhZG1pbiJd"`, which is `["admin"]` encoded, must not pass for that list). So a string
+/// never passes for a list, nor a plain value for an encoded one. A number's or boolean's text
+/// decodes, if at all, to a first byte over 0x7f, which starts no JSON, so those stay plain.
+///
+/// No header where there is no value (a missing or `null` claim, `""`, `[]`, `[""]`: jwt_authn
+/// adds none for an empty string either), nor for a string or list element with control
+/// characters other than tab (it could not be a header value).
 fn claim_header_value(value: &Value) -> Option<Vec<u8>> {
     let control = |text: &str| text.bytes().any(|b| b != b'\t' && (b < 0x20 || b == 0x7f));
     let has_control = match value {
@@ -679,7 +698,9 @@ fn claim_header_value(value: &Value) -> Option<Vec<u8>> {
         return None;
     }
     let element = |value: &Value| match value {
-        Value::String(text) => (!text.contains(',')).then(|| text.clone()),
+        Value::String(text) => {
+            (!text.contains(',') && !decodes_to_json(text.as_bytes())).then(|| text.clone())
+        }
         Value::Number(number) => Some(number.to_string()),
         Value::Bool(flag) => Some(flag.to_string()),
         _ => None,
@@ -693,11 +714,77 @@ fn claim_header_value(value: &Value) -> Option<Vec<u8>> {
             .map(|parts| parts.join(",")),
         other => element(other),
     };
-    Some(
-        text.unwrap_or_else(|| STANDARD.encode(value.to_string()))
-            .into_bytes(),
-    )
+    let text = text.unwrap_or_else(|| STANDARD.encode(value.to_string()));
+    (!text.is_empty()).then(|| text.into_bytes())
 }
+
+/// Whether `text` decodes as standard base64 (padded or not) to what a backend could take for
+/// an encoded claim: JSON text (RFC 8259) between JSON whitespace. Conservative where parsers
+/// differ: anything that starts as a string, list or object does (whether any parser finishes
+/// it), and so do `NaN`, `Infinity` and `-Infinity` (Python's `json` reads them).
+fn decodes_to_json(text: &[u8]) -> bool {
+    let Ok(bytes) = LENIENT_STANDARD.decode(text) else {
+        return false;
+    };
+    let is_space = |byte: &u8| matches!(byte, b' ' | b'\t' | b'\n' | b'\r');
+    let start = bytes.iter().position(|byte| !is_space(byte));
+    let end = bytes.iter().rposition(|byte| !is_space(byte));
+    let Some(value) = start
+        .zip(end)
+        .and_then(|(start, end)| bytes.get(start..=end))
+    else {
+        return false;
+    };
+    matches!(value.first(), Some(b'"' | b'[' | b'{'))
+        || [
+            &b"true"[..],
+            b"false",
+            b"null",
+            b"NaN",
+            b"Infinity",
+            b"-Infinity",
+        ]
+        .contains(&value)
+        || is_json_number(value)
+}
+
+/// RFC 8259's `number`: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+fn is_json_number(text: &[u8]) -> bool {
+    let digits = |text: &[u8]| text.iter().take_while(|b| b.is_ascii_digit()).count();
+    let rest = text.strip_prefix(b"-").unwrap_or(text);
+    let integer = digits(rest);
+    if integer == 0 || (integer > 1 && rest.first() == Some(&b'0')) {
+        return false;
+    }
+    let mut rest = rest.get(integer..).unwrap_or_default();
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let count = digits(fraction);
+        if count == 0 {
+            return false;
+        }
+        rest = fraction.get(count..).unwrap_or_default();
+    }
+    if let Some(exponent) = rest.strip_prefix(b"e").or_else(|| rest.strip_prefix(b"E")) {
+        let exponent = exponent
+            .strip_prefix(b"+")
+            .or_else(|| exponent.strip_prefix(b"-"))
+            .unwrap_or(exponent);
+        let count = digits(exponent);
+        if count == 0 {
+            return false;
+        }
+        rest = exponent.get(count..).unwrap_or_default();
+    }
+    rest.is_empty()
+}
+
+/// Standard base64 as lenient decoders read it: padding optional, stray low bits ignored.
+const LENIENT_STANDARD: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
 
 /// ESP v1's `X-Endpoint-API-UserInfo`: padded base64url of `{"claims": <the payload as a JSON
 /// string>, "issuer", "id" (`sub`), "email", "audiences" (sorted, de-duplicated)}`, empty values

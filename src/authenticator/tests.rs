@@ -268,6 +268,8 @@ fn claim_values() {
         "https://example.com/role": "admin", "obj": {"k": "v"}, "bad": "a\nb", "null": null,
         "commas": ["a,b", "c"], "comma": "user,admin", "joined": ["user", "admin"],
         "control list": ["a", "b\u{0}"], "control comma": "a,\nb", "tab": "a\tb",
+        "looks encoded": "WyJhZG1pbiJd", "list looks encoded": ["user", "WyJhZG1pbiJd"],
+        "empty": "", "empty list": [], "list of empty": [""], "two empty": ["", ""],
     }))
     .unwrap();
     let value = |name: &str| {
@@ -293,14 +295,51 @@ fn claim_values() {
     assert_eq!(value("bad"), None);
     assert_eq!(value("null"), None);
     assert_eq!(value("absent"), None);
+    // A string that is itself base64 of JSON is encoded too, so that it cannot pass for the
+    // value it decodes to: `WyJhZG1pbiJd` is `["admin"]`.
+    assert_eq!(
+        value("looks encoded").as_deref(),
+        Some("Ild5SmhaRzFwYmlKZCI=")
+    );
+    assert_eq!(
+        value("list looks encoded").as_deref(),
+        Some("WyJ1c2VyIiwiV3lKaFpHMXBiaUpkIl0=")
+    );
+    // No value, no header (jwt_authn adds none for an empty string either).
+    assert_eq!(value("empty"), None);
+    assert_eq!(value("empty list"), None);
+    assert_eq!(value("list of empty"), None);
+    assert_eq!(value("two empty").as_deref(), Some(","));
+}
+
+/// A claim header as docs/configuration.md tells a backend to read it: a value that decodes
+/// (standard base64, padding optional) to JSON text is that JSON; any other value, split at
+/// commas, is a list of strings (one string for a string claim).
+fn read_claim_header(header: &[u8]) -> Value {
+    let decoded = LENIENT_STANDARD
+        .decode(header)
+        .ok()
+        .and_then(|json| serde_json::from_slice::<Value>(&json).ok());
+    decoded.unwrap_or_else(|| {
+        let text = std::str::from_utf8(header).unwrap();
+        Value::Array(text.split(',').map(|part| json!(part)).collect())
+    })
+}
+
+/// A string claim's one element, or a list claim's elements.
+fn claim_elements(value: &Value) -> Value {
+    match value {
+        Value::Array(_) => value.clone(),
+        other => json!([other]),
+    }
 }
 
 #[test]
-fn claim_header_values_split_at_commas_give_back_the_claims_values() {
-    // Every string of up to 3 characters from an alphabet with a comma, a quote and a space, and
-    // every list of up to 3 of them: split at commas, the header value is the list's elements
-    // (one element for a string), or one base64 element; no two claims give one header value
-    // unless they have the same elements (a string and the list of just that string).
+fn claim_headers_read_back_as_the_claims_values() {
+    // Every string of up to 3 characters from an alphabet with a comma, a quote, a space and
+    // `=`; strings that are (or start like) base64 of JSON; and lists of them. Read back as the
+    // docs say, each header gives exactly the claim's elements, so no two claims with different
+    // elements give one header (a string and the list of just that string have the same).
     let alphabet = ["a", ",", "\"", " ", "="];
     let mut strings = vec![String::new()];
     for _ in 0..3 {
@@ -310,43 +349,167 @@ fn claim_header_values_split_at_commas_give_back_the_claims_values() {
             .collect();
         strings.extend(longer);
     }
+    let encoded_looking = [
+        "InVzZXIsYWRtaW4i", // "user,admin"
+        "WyJhZG1pbiJd",     // ["admin"]
+        "WyJhZG1pbiJdCg",   // `["admin"]` and a newline, unpadded
+        "W10=",             // []
+        "W10",              // [] unpadded
+        "IiI=",             // ""
+        "e30=",             // {}
+        "MTIz",             // 123
+        "dHJ1ZQ==",         // true
+        "bnVsbA",           // null
+        "ICJh",             // ` "a`: a JSON string's start after a space
+        "W1s=",             // `[[`: a list that no parser finishes
+        "TmFO",             // NaN (Python's json reads it)
+        "MWU0MDA=",         // 1e400: JSON, though out of f64's range
+        "IDEyIA",           // ` 12 `
+        "IGFi",             // ` ab`: not JSON, stays plain
+        "MDE=",             // `01`: not JSON, stays plain
+        "Mike",             // `2)` and a control byte: not JSON, stays plain
+        "YWRtaW4=",         // `admin`: not JSON, stays plain
+        "user",             // valid base64 of bytes that are not JSON
+    ];
+    strings.extend(encoded_looking.iter().map(|s| s.to_string()));
     strings.sort();
     strings.dedup();
-    let few = &strings[..40];
+    let few: Vec<&String> = strings
+        .iter()
+        .take(40)
+        .chain(
+            strings
+                .iter()
+                .filter(|s| encoded_looking.contains(&s.as_str())),
+        )
+        .collect();
     let mut values: Vec<Value> = strings.iter().map(|s| json!(s)).collect();
-    for a in few {
+    values.extend([
+        json!([]),
+        json!(7),
+        json!(-1.5),
+        json!(true),
+        json!({"a": ","}),
+    ]);
+    for a in &few {
         values.push(json!([a]));
-        for b in few {
+        for b in &few {
             values.push(json!([a, b]));
-            values.push(json!([a, b, "a"]));
+            values.push(json!([a, b, 1]));
         }
     }
-    let elements = |value: &Value| -> Vec<String> {
-        match value {
-            Value::Array(items) => items
-                .iter()
-                .map(|i| i.as_str().unwrap().to_owned())
-                .collect(),
-            other => vec![other.as_str().unwrap().to_owned()],
-        }
-    };
-    let mut seen: std::collections::HashMap<Vec<u8>, Vec<String>> = Default::default();
+    let mut seen: std::collections::HashMap<Vec<u8>, Value> = Default::default();
     for value in &values {
-        let header = claim_header_value(value).unwrap();
-        let text = String::from_utf8(header.clone()).unwrap();
-        let parts: Vec<&str> = text.split(',').collect();
-        let expected = elements(value);
-        let decoded = STANDARD
-            .decode(&text)
-            .ok()
-            .and_then(|json| serde_json::from_slice::<Value>(&json).ok());
+        let Some(header) = claim_header_value(value) else {
+            // No value, no header: only "", [] and [""].
+            assert!(
+                [json!(""), json!([]), json!([""])].contains(value),
+                "{value} gave no header"
+            );
+            continue;
+        };
+        let read = read_claim_header(&header);
+        let text = String::from_utf8_lossy(&header);
+        let elements = |value: &Value| match value {
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| match item {
+                        Value::String(_) => item.clone(),
+                        other => json!(other.to_string()),
+                    })
+                    .collect(),
+            ),
+            Value::String(_) => json!([value]),
+            other => json!([other.to_string()]),
+        };
         assert!(
-            parts == expected || (parts.len() == 1 && decoded.as_ref() == Some(value)),
-            "{value} -> {text}"
+            read == *value || read == elements(value),
+            "{value} -> {text} -> {read}"
         );
-        if let Some(other) = seen.insert(header, expected.clone()) {
-            assert_eq!(other, expected, "{value} -> {text}");
+        if let Some(other) = seen.insert(header.clone(), value.clone()) {
+            assert_eq!(
+                claim_elements(&other),
+                claim_elements(value),
+                "{other} and {value} -> {text}"
+            );
         }
+    }
+    // Plain where nothing could be misread, as documented.
+    for (value, header) in [
+        (json!("user"), "user"),
+        (json!("YWRtaW4="), "YWRtaW4="),
+        (json!(["user", "admin"]), "user,admin"),
+        (json!(7), "7"),
+        (json!(true), "true"),
+    ] {
+        assert_eq!(
+            claim_header_value(&value).unwrap(),
+            header.as_bytes(),
+            "{value}"
+        );
+    }
+}
+
+#[test]
+fn what_decodes_to_json() {
+    let encoded = |text: &str| STANDARD.encode(text);
+    for json in [
+        "\"a",
+        "[",
+        "{\"x",
+        " [1] ",
+        "\t\"\"\r\n",
+        "true",
+        "false",
+        "null",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "0",
+        "-0",
+        "12",
+        "1.5",
+        "-1.5e-7",
+        "1E+9",
+        "1e400",
+        " 7 ",
+    ] {
+        assert!(decodes_to_json(encoded(json).as_bytes()), "{json:?}");
+        let unpadded = encoded(json).trim_end_matches('=').to_owned();
+        assert!(decodes_to_json(unpadded.as_bytes()), "{json:?} unpadded");
+    }
+    for text in [
+        "01", "1.", ".5", "-", "+1", "1e", "1e+", "0x10", "tru", "nul", "nan", "12a", "a", "", "  ",
+    ] {
+        assert!(!decodes_to_json(encoded(text).as_bytes()), "{text:?}");
+    }
+    for plain in [
+        "user",
+        "alice",
+        "bob1",
+        "Mike",
+        "admin",
+        "Dave",
+        "a,b",
+        "not base64!",
+    ] {
+        assert!(!decodes_to_json(plain.as_bytes()), "{plain}");
+    }
+}
+
+#[test]
+fn a_number_or_boolean_never_reads_as_base64_of_json() {
+    // The claim above relies on it: a number's text decodes (if at all) to a first byte over
+    // 0x7f, which no JSON text starts with; `true`'s and `false`'s likewise or not at all.
+    let mut texts: Vec<String> = ["true", "false", "0", "-0", "1e300", "-1.5e-7"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    texts.extend((0..20_000).map(|n| n.to_string()));
+    texts.extend((0..2_000).map(|n| format!("{}", f64::from(n) * 0.37)));
+    for text in texts {
+        assert!(!decodes_to_json(text.as_bytes()), "{text}");
     }
 }
 
@@ -404,6 +567,75 @@ fn underscore_spellings_of_owned_headers_are_removed_on_every_request() {
     let mut with_override = request("/delete/x", false);
     with_override.push(("x-http-method-override", "delete"));
     assert_eq!(denied(&run(&config, &with_override)).body, "Jwt is missing");
+}
+
+#[test]
+fn twins_of_token_headers_are_removed_on_every_request() {
+    // Provider p reads `x-token`, the OpenAPI form's default `x-goog-iap-jwt-assertion`, and
+    // `x_under` (a location spelled with `_`); q reads `x-twin` and `x_twin`, each a location
+    // of its own.
+    let build = |forward: bool| {
+        let mut provider = fixtures()["provider"].clone();
+        provider["from_headers"] = json!([
+            {"name": "x-token"}, {"name": "x-goog-iap-jwt-assertion"}, {"name": "x_under"},
+        ]);
+        provider["forward"] = json!(forward);
+        let mut other = fixtures()["provider"].clone();
+        other["issuer"] = json!("https://other.test");
+        other["from_headers"] = json!([{"name": "x-twin"}, {"name": "x_twin"}]);
+        let rules = json!([
+            {"match": {"prefix": "/open"}},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}},
+        ]);
+        let config = json!({"providers": {"p": provider, "q": other}, "rules": rules});
+        Config::from_json(config.to_string().as_bytes()).unwrap()
+    };
+    let token = token("RS256 valid");
+    let twins = [
+        ("X_Token", "forged"),
+        ("x_token", "forged"),
+        ("x_goog_iap_jwt_assertion", "forged"),
+        ("X-Goog_Iap-Jwt_Assertion", "forged"),
+        ("x-under", "forged"),
+    ];
+    let kept = [
+        ("x-tokens", "1"),
+        ("x_custom", "1"),
+        ("x-twin", "1"),
+        ("x_twin", "1"),
+    ];
+    let removed_twins: Vec<HeaderOp> = [
+        "x_token",
+        "x_goog_iap_jwt_assertion",
+        "x-goog_iap-jwt_assertion",
+        "x-under",
+    ]
+    .map(|name| HeaderOp::Remove(name.into()))
+    .to_vec();
+    let request = |path: &'static str, location: Option<&'static str>| {
+        let mut headers = vec![(":path", path)];
+        headers.extend(twins);
+        headers.extend(kept);
+        headers.extend(location.map(|name| (name, token.as_str())));
+        headers
+    };
+    let removed = build(false);
+    // Unchecked: the twins go, the locations' own headers stay (nothing verified them).
+    let outcome = run(&removed, &request("/open", Some("x-token")));
+    assert_eq!(allowed(&outcome).0, removed_twins);
+    // Verified at each location: the twins go, then the location's own header.
+    for location in ["x-token", "x-goog-iap-jwt-assertion", "x_under"] {
+        let outcome = run(&removed, &request("/api", Some(location)));
+        let mut expected = removed_twins.clone();
+        expected.push(HeaderOp::Remove(location.into()));
+        assert_eq!(allowed(&outcome).0, expected, "{location}");
+    }
+    // Denied requests are answered, not forwarded.
+    let outcome = run(&removed, &request("/api", None));
+    assert_eq!(denied(&outcome).body, "Jwt is missing");
+    // `forward: true` keeps the verified token's header; its twins go all the same.
+    let outcome = run(&build(true), &request("/api", Some("x-token")));
+    assert_eq!(allowed(&outcome).0, removed_twins);
 }
 
 #[test]
@@ -1147,4 +1379,30 @@ fn a_path_that_decodes_to_another_template_is_refused() {
         run(&plain, &[(":path", "/a%2Fb")]).decision,
         Decision::Allow { .. }
     ));
+}
+
+#[test]
+fn the_decoded_path_replaces_path_for_every_matcher_that_reads_it() {
+    // A header matcher on `:path` sees the decoded path too, as if the request had been sent
+    // decoded: `/v1/things/a%20b` chooses rule 0 as sent (it contains `%`) and rule 1 decoded.
+    let rules = json!([
+        {"match": {"path_template": "/v1/things/{id}",
+                   "headers": [{"name": ":path", "string_match": {"contains": "%"}}]},
+         "requires": {"provider_name": "p"}},
+        {"match": {"path_template": "/v1/things/{id}"}},
+        {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}},
+    ]);
+    let config = config(json!({}), rules);
+    let headers = [(":path", "/v1/things/a%20b"), ("x-other", "1")];
+    let denial = denied(&run(&config, &headers)).clone();
+    assert_eq!(denial.error, AuthError::AmbiguousPath);
+    // Other headers are read as sent, and the path as sent decides the rule.
+    assert!(matches!(
+        run(&config, &[(":path", "/v1/things/ab")]).decision,
+        Decision::Allow { .. }
+    ));
+    assert_eq!(
+        denied(&run(&config, &[(":path", "/v2/x%20y")])).body,
+        "Jwt is missing"
+    );
 }

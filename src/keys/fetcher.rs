@@ -20,7 +20,7 @@ use crate::keys::record::{
     RecordKeys, Registry, HEARTBEAT, REGISTRY_KEY,
 };
 use crate::keys::remote::{parse_discovery, FetchError, HttpUri, RemoteJwks};
-use crate::keys::KeySet;
+use crate::keys::{KeySet, PublicKey};
 use crate::limits::Limits;
 use crate::time::Time;
 
@@ -47,8 +47,10 @@ pub struct KeyFetcher {
     /// Where this configuration's records are, and how many remote providers it has.
     namespace: String,
     slots: usize,
-    /// When this instance next vouches for the configuration in the registry.
+    /// When this instance next vouches for the configuration in the registry, and when it
+    /// last did.
     next_check_in: Time,
+    last_check_in: Option<Time>,
     /// The registry was found full (logged once).
     unlisted: bool,
     /// The configuration's bounds.
@@ -143,6 +145,7 @@ impl KeyFetcher {
             namespace,
             slots,
             next_check_in: Time::EPOCH,
+            last_check_in: None,
             unlisted: false,
             limits,
             held: HeldRequests::default(),
@@ -284,18 +287,20 @@ impl KeyFetcher {
         (change != Change::default()).then_some(change)
     }
 
-    /// Once a heartbeat: vouch for this configuration in the registry, and empty the records
-    /// of the configurations the registry says are retired.
+    /// Once a heartbeat (and at once if the clock went back): vouch for this configuration in
+    /// the registry, and empty the records of the configurations the registry says are retired.
     fn check_in(&mut self, host: &mut dyn KeyHost, now: Time) {
-        if now < self.next_check_in {
+        let clock_went_back = self.last_check_in.is_some_and(|last| now < last);
+        if now < self.next_check_in && !clock_went_back {
             return;
         }
         self.next_check_in = now.saturating_add(HEARTBEAT);
+        let previous = self.last_check_in.replace(now);
         let (namespace, slots, limits) = (self.namespace.as_str(), self.slots, self.limits);
         let mut unlisted = false;
         let written = update(host.store(), REGISTRY_KEY, |bytes| {
             let check_in =
-                Registry::decode(bytes, &limits).check_in(namespace, slots, now, &limits);
+                Registry::decode(bytes, &limits).check_in(namespace, slots, now, previous, &limits);
             unlisted = check_in.unlisted;
             let registry = check_in.registry?;
             Some((registry.encode(), check_in.retired))
@@ -490,6 +495,7 @@ impl KeyFetcher {
             ),
         );
         log_unusable_keys(host, &provider.name, &flight.uri, &keys, &limits);
+        log_symmetric_keys(host, &provider.name, &flight.uri, &keys);
         provider.keys = Some(keys);
         provider.version = version;
         provider.fetched_at = now;
@@ -705,4 +711,30 @@ fn log_unusable_keys(
             ),
         );
     }
+}
+
+/// Warns, once per fetch, about `oct` keys in a fetched key set. A fetched key set is public
+/// (anyone who can read the issuer's key URL can), so an HMAC key in it lets anyone sign HS*
+/// tokens this provider accepts. jwt_authn verifies with such keys too; the issuer (or the
+/// configuration: inline the secret in `local_jwks`) should not publish them.
+fn log_symmetric_keys(host: &mut dyn KeyHost, name: &str, uri: &HttpUri, keys: &KeySet) {
+    let symmetric: Vec<&str> = keys
+        .keys
+        .iter()
+        .filter(|key| matches!(key.key, PublicKey::Hmac(_)))
+        .map(|key| key.kid.as_deref().unwrap_or("(no kid)"))
+        .collect();
+    let Some(first) = symmetric.first() else {
+        return;
+    };
+    // The kid is the issuer's text: quoted (control characters escaped) and cut short.
+    let first: String = first.chars().take(64).collect();
+    host.log(
+        LogLevel::Warn,
+        &format!(
+            "jwt-gate: providers.{name}: the key set from {} holds {} symmetric (oct) key(s), first kid {first:?}: a fetched key set is public, so anyone who can read it can sign HS256/384/512 tokens this provider accepts; publish only public keys, and give a shared secret in local_jwks",
+            uri.uri,
+            symmetric.len(),
+        ),
+    );
 }

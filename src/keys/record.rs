@@ -352,6 +352,13 @@ pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// again and fetch its keys once more.
 pub const RETIRED_AFTER: Duration = Duration::from_secs(10);
 
+/// A VM retires others' records only when its own previous check-in is at most this old (two
+/// heartbeats). Registry times are wall-clock times, so after a longer gap (the clock stepped
+/// forward, the host was suspended, or the VM stalled) every entry looks as old as the gap,
+/// live ones included, until their VMs vouch again: that check-in only vouches, and every live
+/// VM does the same within a tick, long before this one's next check-in may retire.
+pub const LONGEST_CHECK_IN_GAP: Duration = HEARTBEAT.saturating_mul(2);
+
 /// The plugin configurations whose records are in shared data, and when a VM last vouched
 /// for each. Envoy 1.40's shared data cannot delete a key: ABI 0.2.1 has no delete, and
 /// `proxy_set_shared_data` with no value stores an empty one (proxy-wasm-cpp-host's
@@ -393,13 +400,23 @@ impl Registry {
     /// is room: `limits.max_registered_configurations`; a configuration beyond it keeps its records
     /// until Envoy stops), and up to `limits.max_retired_per_check_in` configurations (each costs
     /// two hostcalls per remote provider) nobody vouched for in
-    /// [`RETIRED_AFTER`] are taken off.
-    pub fn check_in(&self, namespace: &str, slots: usize, now: Time, limits: &Limits) -> CheckIn {
+    /// [`RETIRED_AFTER`] are taken off, if this VM's own `previous` check-in is at most
+    /// [`LONGEST_CHECK_IN_GAP`] before `now` (not on its first, nor after a clock jump).
+    pub fn check_in(
+        &self,
+        namespace: &str,
+        slots: usize,
+        now: Time,
+        previous: Option<Time>,
+        limits: &Limits,
+    ) -> CheckIn {
+        let may_retire = previous
+            .is_some_and(|previous| previous <= now && now.since(previous) <= LONGEST_CHECK_IN_GAP);
         let retire_before = now.saturating_sub(RETIRED_AFTER);
         let mut entries = Vec::with_capacity(self.entries.len().saturating_add(1));
         let mut retired = Vec::new();
         for entry in &self.entries {
-            let stale = entry.namespace != namespace && entry.seen < retire_before;
+            let stale = may_retire && entry.namespace != namespace && entry.seen < retire_before;
             if stale && retired.len() < limits.max_retired_per_check_in {
                 retired.push(entry.clone());
             } else {
@@ -732,23 +749,26 @@ mod tests {
     #[test]
     fn live_configurations_stay_listed_retired_ones_go() {
         let (live, dead) = ("jwt_gate/2/live", "jwt_gate/2/dead");
-        let check_in = Registry::default().check_in(dead, 2, at(0), &Limits::DEFAULT);
+        let check_in = Registry::default().check_in(dead, 2, at(0), None, &Limits::DEFAULT);
         let registry = check_in.registry.unwrap();
         assert_eq!(registry.entries.len(), 1);
         // Within a heartbeat nothing needs writing; after one, the entry is refreshed.
         assert_eq!(
-            registry.check_in(dead, 2, at(1), &Limits::DEFAULT).registry,
+            registry
+                .check_in(dead, 2, at(1), Some(at(0)), &Limits::DEFAULT)
+                .registry,
             None
         );
         let registry = Registry::decode(&registry.encode(), &Limits::DEFAULT);
         let registry = registry
-            .check_in(live, 1, at(2), &Limits::DEFAULT)
+            .check_in(live, 1, at(2), None, &Limits::DEFAULT)
             .registry
             .unwrap();
         // `dead` is not vouched for again: 10 s after it last was, the next check-in retires it.
         let mut registry = registry;
         for second in [4, 6, 8, 10] {
-            let check_in = registry.check_in(live, 1, at(second), &Limits::DEFAULT);
+            let check_in =
+                registry.check_in(live, 1, at(second), Some(at(second - 2)), &Limits::DEFAULT);
             assert!(check_in.retired.is_empty(), "at {second}");
             registry = check_in.registry.unwrap_or(registry);
         }
@@ -756,6 +776,7 @@ mod tests {
             live,
             1,
             Time::from_millis(at(10).millis() + 1),
+            Some(at(8)),
             &Limits::DEFAULT,
         );
         assert_eq!(check_in.retired.len(), 1);
@@ -779,9 +800,9 @@ mod tests {
                 })
                 .collect(),
         };
-        let check_in = full.check_in("jwt_gate/2/new", 1, at(1), &Limits::DEFAULT);
+        let check_in = full.check_in("jwt_gate/2/new", 1, at(1), None, &Limits::DEFAULT);
         assert!(check_in.unlisted && check_in.registry.is_none());
-        let check_in = full.check_in("jwt_gate/2/new", 1, at(60), &Limits::DEFAULT);
+        let check_in = full.check_in("jwt_gate/2/new", 1, at(60), Some(at(58)), &Limits::DEFAULT);
         assert_eq!(
             check_in.retired.len(),
             Limits::DEFAULT.max_retired_per_check_in
@@ -797,5 +818,43 @@ mod tests {
         let mut text = full.encode();
         text.extend_from_slice(b"jwt_gate/2/extra 1 5\nmalformed\n\xff\n");
         assert_eq!(Registry::decode(&text, &Limits::DEFAULT), full);
+    }
+
+    #[test]
+    fn no_retiring_on_a_first_check_in_or_after_a_clock_jump() {
+        // Two live configurations; then the wall clock steps 30 s forward: to the first VM that
+        // checks in, the other's entry looks 30 s old.
+        let (live, other) = ("jwt_gate/2/live", "jwt_gate/2/other");
+        let registry = Registry::default()
+            .check_in(other, 1, at(0), None, &Limits::DEFAULT)
+            .registry
+            .unwrap()
+            .check_in(live, 1, at(0), None, &Limits::DEFAULT)
+            .registry
+            .unwrap();
+        let jumped = at(32);
+        let limits = &Limits::DEFAULT;
+        for (previous, why) in [
+            (None, "this VM's first check-in"),
+            (
+                Some(at(0)),
+                "its previous check-in looks 32 s old: the clock jumped",
+            ),
+            (Some(at(27)), "5 s: more than two heartbeats"),
+            (Some(at(40)), "the clock went back"),
+        ] {
+            let check_in = registry.check_in(live, 1, jumped, previous, limits);
+            assert_eq!(check_in.retired, [], "{why}");
+            // It still vouches for its own configuration.
+            let entries = check_in.registry.unwrap().entries;
+            assert_eq!(entries.len(), 2, "{why}");
+            assert_eq!(entries[1].seen, jumped, "{why}");
+        }
+        // Two heartbeats after its previous check-in, it may retire.
+        for previous in [at(28), at(30), at(32)] {
+            let check_in = registry.check_in(live, 1, jumped, Some(previous), limits);
+            assert_eq!(check_in.retired.len(), 1, "{previous:?}");
+            assert_eq!(check_in.retired[0].namespace, other);
+        }
     }
 }

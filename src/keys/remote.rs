@@ -130,8 +130,20 @@ impl HttpUri {
             && authority
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b));
-        if !authority_ok {
+        let (host, port) = split_authority(authority)
+            .filter(|_| authority_ok)
+            .ok_or_else(|| format!("{uri:?} has no valid host"))?;
+        if host.is_empty() {
             return Err(format!("{uri:?} has no valid host"));
+        }
+        // A port that is not 1 to 65535 must not read as the scheme's default: the discovered
+        // keys' origin check compares ports.
+        if let Some(port) = port {
+            if parse_port(port).is_none() {
+                return Err(format!(
+                    "{uri:?} has port {port:?}, where a port must be a number from 1 to 65535"
+                ));
+            }
         }
         if !path.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(format!(
@@ -152,22 +164,13 @@ impl HttpUri {
         self.uri.starts_with("https://")
     }
 
-    /// The host (without IPv6 brackets) and the port, the scheme's default when not given.
+    /// The host (without IPv6 brackets) and the port, the scheme's default when not given
+    /// ([`Self::parse`] refused any other).
     pub fn host_and_port(&self) -> (String, u16) {
         let default_port = if self.is_https() { 443 } else { 80 };
         let authority = self.authority.as_str();
-        let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-            match rest.split_once(']') {
-                Some((host, tail)) => (host, tail.strip_prefix(':')),
-                None => (rest, None),
-            }
-        } else {
-            match authority.rsplit_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (authority, None),
-            }
-        };
-        let port = port.and_then(|p| p.parse().ok()).unwrap_or(default_port);
+        let (host, port) = split_authority(authority).unwrap_or((authority, None));
+        let port = port.and_then(parse_port).unwrap_or(default_port);
         (host.to_owned(), port)
     }
 
@@ -182,6 +185,34 @@ impl HttpUri {
             format!("{scheme}://{host}:{port}")
         }
     }
+}
+
+/// `host[:port]` or `[v6]:port` split into the host (without brackets) and the port text, if
+/// any; `None` for a shape that is neither (a `:` in a host without brackets, text after `]`).
+fn split_authority(authority: &str) -> Option<(&str, Option<&str>)> {
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (host, tail) = rest.split_once(']')?;
+        match tail {
+            "" => Some((host, None)),
+            tail => Some((host, Some(tail.strip_prefix(':')?))),
+        }
+    } else if authority.contains(['[', ']']) {
+        None
+    } else {
+        match authority.split_once(':') {
+            Some((host, port)) if !port.contains(':') => Some((host, Some(port))),
+            Some(_) => None,
+            None => Some((authority, None)),
+        }
+    }
+}
+
+/// A port as RFC 3986 §3.2.3 writes it (digits only), within 1 to 65535.
+fn parse_port(port: &str) -> Option<u16> {
+    if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    port.parse().ok().filter(|&port| port != 0)
 }
 
 /// Whether a fetch's response is worth reading: a 200 (`status` is `None` when it has none or
@@ -324,6 +355,92 @@ mod tests {
         ] {
             assert!(HttpUri::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn ports_that_do_not_parse_are_refused_not_defaulted() {
+        for (uri, port) in [
+            ("https://idp.test:8443/k", 8443),
+            ("https://idp.test:65535/k", 65535),
+            ("http://idp.test:1/k", 1),
+            ("https://idp.test/k", 443),
+            ("http://[::1]/k", 80),
+            ("http://[::1]:8080/k", 8080),
+        ] {
+            let parsed = HttpUri::parse(uri).unwrap();
+            assert_eq!(parsed.host_and_port().1, port, "{uri}");
+        }
+        // Each of these used to read as port 443: `https://idp.test:abc/keys` then passed the
+        // discovered keys' origin check against `https://idp.test/...`.
+        for bad in [
+            "https://idp.test:abc/keys",
+            "https://idp.test:/keys",
+            "https://idp.test:0/keys",
+            "https://idp.test:65536/keys",
+            "https://idp.test:99999999999999999999/keys",
+            "https://idp.test:+443/keys",
+            "https://idp.test:443:443/keys",
+            "https://idp.test: 443/keys",
+            "https://::1/keys",
+            "https://[::1]x/keys",
+            "https://[::1]:/keys",
+            "https://[::1]:port/keys",
+            "https://[::1/keys",
+            "https://[]/keys",
+            "https://idp]test/keys",
+            "https://:443/keys",
+        ] {
+            assert!(HttpUri::parse(bad).is_err(), "{bad}");
+        }
+        let error = HttpUri::parse("https://idp.test:abc/keys").unwrap_err();
+        assert!(
+            error.contains("a port must be a number from 1 to 65535"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_configured_uri_with_a_bad_port_is_refused_at_load() {
+        let load = |http_uri: &str, issuer: &str| {
+            let config = format!(
+                r#"{{"providers": {{"p": {{"issuer": "{issuer}",
+                    "remote_jwks": {{"http_uri": {{{http_uri}"cluster": "idp"}}}}}}}}}}"#
+            );
+            crate::Config::from_json(config.as_bytes()).map(|_| ())
+        };
+        assert!(load(
+            r#""uri": "https://idp.test:8443/keys", "#,
+            "https://idp.test"
+        )
+        .is_ok());
+        let error = load(
+            r#""uri": "https://idp.test:abc/keys", "#,
+            "https://idp.test",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("providers.p.remote_jwks.http_uri.uri: ")
+                && error.contains("port \"abc\""),
+            "{error}"
+        );
+        // Discovering from an issuer whose port does not parse.
+        let error = load("", "https://idp.test:99999").unwrap_err().to_string();
+        assert!(
+            error.contains("a port must be a number from 1 to 65535"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_discovered_jwks_uri_with_a_bad_port_is_a_bad_document() {
+        let issuer = "https://idp.test";
+        let document = format!(r#"{{"issuer":"{issuer}","jwks_uri":"https://idp.test:abc/keys"}}"#);
+        let refused = parse_discovery(document.as_bytes(), &Limits::DEFAULT).unwrap_err();
+        assert!(
+            matches!(&refused, FetchError::BadDiscoveryDocument(why) if why.contains("port")),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -173,6 +173,17 @@ impl RouteMatch {
             .iter()
             .find(|(name, _)| name.as_slice() == b":path")
             .map(|(_, value)| value.as_slice());
+        self.matches_with_path(headers, full_path)
+    }
+
+    /// [`Self::matches`] with `full_path` as the request's `:path`, wherever a matcher reads it:
+    /// the one the caller found once for every rule, or another form of it (percent-decoded),
+    /// without copying the headers.
+    pub fn matches_with_path(
+        &self,
+        headers: &[(Vec<u8>, Vec<u8>)],
+        full_path: Option<&[u8]>,
+    ) -> bool {
         // `path` is up to the first '?' or '#', as Envoy's removeQueryAndFragment cuts it.
         let (path, query) = split_path(full_path.unwrap_or_default());
         let path_ok = match &self.path {
@@ -193,7 +204,10 @@ impl RouteMatch {
             PathMatch::Template(template) => template.matches(path, self.case_sensitive),
         };
         path_ok
-            && self.headers.iter().all(|matcher| matcher.matches(headers))
+            && self
+                .headers
+                .iter()
+                .all(|matcher| matcher.matches(headers, full_path))
             && self
                 .query_parameters
                 .iter()
@@ -222,11 +236,15 @@ impl HeaderMatcher {
         }
     }
 
-    fn matches(&self, headers: &[(Vec<u8>, Vec<u8>)]) -> bool {
+    /// `full_path` stands for the value of `:path`.
+    fn matches(&self, headers: &[(Vec<u8>, Vec<u8>)], full_path: Option<&[u8]>) -> bool {
         let mut values = headers
             .iter()
             .filter(|(name, _)| self.reads(name))
-            .map(|(_, value)| value.as_slice())
+            .map(|(name, value)| match name.as_slice() {
+                b":path" => full_path.unwrap_or(value),
+                _ => value.as_slice(),
+            })
             .peekable();
         let matched = if values.peek().is_some() {
             values.any(|value| self.rule.matches(value))
