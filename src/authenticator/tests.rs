@@ -572,8 +572,8 @@ fn underscore_spellings_of_owned_headers_are_removed_on_every_request() {
 #[test]
 fn twins_of_token_headers_are_removed_on_every_request() {
     // Provider p reads `x-token`, the OpenAPI form's default `x-goog-iap-jwt-assertion`, and
-    // `x_under` (a location spelled with `_`); q reads `x-twin` and `x_twin`, each a location
-    // of its own.
+    // `x_under` (a location spelled with `_`); q reads `x-other`. (Two locations that are each
+    // other's twins are refused at load: `two_token_headers_a_backend_reads_as_one_are_refused`.)
     let build = |forward: bool| {
         let mut provider = fixtures()["provider"].clone();
         provider["from_headers"] = json!([
@@ -582,7 +582,7 @@ fn twins_of_token_headers_are_removed_on_every_request() {
         provider["forward"] = json!(forward);
         let mut other = fixtures()["provider"].clone();
         other["issuer"] = json!("https://other.test");
-        other["from_headers"] = json!([{"name": "x-twin"}, {"name": "x_twin"}]);
+        other["from_headers"] = json!([{"name": "x-other"}]);
         let rules = json!([
             {"match": {"prefix": "/open"}},
             {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}},
@@ -1405,4 +1405,24 @@ fn the_decoded_path_replaces_path_for_every_matcher_that_reads_it() {
         denied(&run(&config, &[(":path", "/v2/x%20y")])).body,
         "Jwt is missing"
     );
+}
+
+#[test]
+fn two_token_headers_a_backend_reads_as_one_are_refused() {
+    let mut first = fixtures()["provider"].clone();
+    first["from_headers"] = json!([{"name": "x-token"}]);
+    let mut second = fixtures()["provider"].clone();
+    second["from_headers"] = json!([{"name": "X_Token"}]);
+    let config = json!({"providers": {"a": first, "b": second}});
+    let error = Config::from_json(config.to_string().as_bytes()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "providers: token headers \"x-token\" and \"x_token\" are one header to a backend that reads '_' as '-': use one spelling"
+    );
+    let mut same = fixtures()["provider"].clone();
+    same["from_headers"] = json!([{"name": "X-Token"}]);
+    let mut first = fixtures()["provider"].clone();
+    first["from_headers"] = json!([{"name": "x-token"}]);
+    let config = json!({"providers": {"a": first, "b": same}});
+    assert!(Config::from_json(config.to_string().as_bytes()).is_ok());
 }

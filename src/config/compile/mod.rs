@@ -335,6 +335,26 @@ fn output_headers(
         .collect();
     output_headers.sort();
     output_headers.dedup();
+    let header_names: Vec<&str> = locations
+        .iter()
+        .filter_map(|location| match location {
+            Location::Header { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    // Two token headers a CGI-style backend reads as one (`x-token` and `x_token`): whichever
+    // verified, the backend could read the other.
+    for (index, name) in header_names.iter().enumerate() {
+        let twin = header_names.iter().skip(index + 1).find(|other| {
+            other != &name && crate::request::same_header_name(name.as_bytes(), other.as_bytes())
+        });
+        if let Some(twin) = twin {
+            return Err(ConfigError::conflict(
+                "providers",
+                format!("token headers {name:?} and {twin:?} are one header to a backend that reads '_' as '-': use one spelling"),
+            ));
+        }
+    }
     for location in locations {
         if let Location::Header { name, .. } = location {
             let output = output_headers.iter().find(|output| {
