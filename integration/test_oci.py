@@ -270,7 +270,7 @@ def test_requests_no_route_takes_get_ocis_404(oci):
 def test_two_routes_for_one_path_and_method_are_refused():
     """An ANY_OF route and an ANONYMOUS one on the same path and method used to translate (exit
     0), the first listed winning: from-oci refuses them, naming both."""
-    with IdentityProvider(start=False) as idp:
+    with IdentityProvider() as idp:
         document = deployment(idp)
     routes = document["specification"]["routes"]
     routes.append({"path": "/admin", "requestPolicies": {"authorization": {"type": "ANONYMOUS"}}})
