@@ -99,9 +99,7 @@ impl<'a> Proof<'a> {
         };
         let header = object(header_segment)?;
         let payload = object(payload_segment)?;
-        let signature = decode(signature_segment)
-            .filter(|signature| !signature.is_empty())
-            .ok_or(ProofError::Malformed)?;
+        let signature = decode(signature_segment).ok_or(ProofError::Malformed)?;
 
         // RFC 9449 §4.3, in its order: type, algorithm, key.
         match header.get("typ") {
@@ -118,6 +116,10 @@ impl<'a> Proof<'a> {
             return Err(ProofError::UnsupportedCritical);
         }
         let (key, thumbprint) = public_key(header.get("jwk"), alg)?;
+        // After the algorithm: an unsigned proof (`alg: none`) is refused for what it is.
+        if signature.is_empty() {
+            return Err(ProofError::Malformed);
+        }
         Ok(Self {
             alg,
             key,
@@ -329,6 +331,7 @@ mod tests {
             (json!({"typ": "JWT"}), ProofError::BadType),
             (json!({"typ": null}), ProofError::BadType),
             (json!({"alg": "none"}), ProofError::BadAlgorithm),
+            (json!({"alg": "RS257"}), ProofError::BadAlgorithm),
             (json!({"alg": "HS256"}), ProofError::BadAlgorithm),
             (json!({"alg": null}), ProofError::BadAlgorithm),
             (json!({"alg": "ES256"}), ProofError::BadKey),
@@ -390,6 +393,7 @@ mod tests {
             "a.b".to_owned(),
             format!("{good}.x"),
             good.replace(".c2ln", "."),
+            good.replace(".c2ln", ".c2l"),
             format!("{good}="),
             "\u{ff}.a.b".to_owned(),
         ] {
