@@ -478,7 +478,11 @@ fn token_problems_are_invalid_token() {
     // A token that verifies no longer is no binding question: the token's own answer, in the
     // scheme it came with.
     let dot = token.rfind('.').unwrap();
-    let flipped = if &token[dot + 1..dot + 2] == "A" { "B" } else { "A" };
+    let flipped = if &token[dot + 1..dot + 2] == "A" {
+        "B"
+    } else {
+        "A"
+    };
     let forged = format!("{}{flipped}{}", &token[..=dot], &token[dot + 2..]);
     let outcome = send(&config, &dpop_request(&forged, &proof(&forged)));
     assert_eq!(
@@ -598,10 +602,7 @@ fn a_proof_accepted_by_one_worker_is_refused_by_another() {
     let (mut one, mut two) = (Worker::new(&store), Worker::new(&store));
     let token = bound_token();
     let proof = proof(&token);
-    let headers = [
-        ("authorization", format!("DPoP {token}")),
-        ("dpop", proof),
-    ];
+    let headers = [("authorization", format!("DPoP {token}")), ("dpop", proof)];
     let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
     assert!(matches!(
         one.send(&config, &headers, &tls()).decision,
@@ -622,10 +623,7 @@ fn a_full_or_missing_replay_cache_fails_closed_with_503() {
     let token = bound_token();
     for (expected, _) in [(None, 0), (Some("dpop_replay_cache_full"), 1)] {
         let proof = proof(&token);
-        let headers = [
-            ("authorization", format!("DPoP {token}")),
-            ("dpop", proof),
-        ];
+        let headers = [("authorization", format!("DPoP {token}")), ("dpop", proof)];
         let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let outcome = worker.send(&config, &headers, &tls());
         match expected {
