@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import uuid
 
@@ -17,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from jwt_gate_testkit.artifacts import REPO
 from jwt_gate_testkit.bootstrap import jwt_gate_filter
 from jwt_gate_testkit.client import Response
 from jwt_gate_testkit.envoy import Listener, connections_per_worker, running_envoy
@@ -474,3 +476,28 @@ def test_a_full_replay_cache_refuses_with_503_and_says_so(keys, echo):
         assert second.header("www-authenticate") is None
         assert counter(gate, "dpop_replay_cache_full") == 1
         assert envoy.log_lines("the DPoP replay cache is full (1 proofs")
+
+
+def test_the_documented_configuration_does_what_the_docs_say(keys, echo):
+    """docs/configuration.md's DPoP example, with local keys of the test's issuer in place of
+    Okta's: a token bound to the client's key passes with its proof, and is refused as Bearer."""
+    text = (REPO / "docs" / "configuration.md").read_text()
+    section = text[text.index("### DPoP") : text.index("#### The replay cache")]
+    [block] = re.findall(r"```json\n(.*?)```", section, re.DOTALL)
+    config = json.loads(block)
+    [provider] = config["providers"].values()
+    del provider["remote_jwks"]
+    provider.update(
+        issuer=ISSUER, audiences=[AUDIENCE], local_jwks={"inline_string": keys.jwks("es256")}
+    )
+    with running_envoy({"doc": jwt_gate_filter(config)}, echo.port, "dpop-doc") as envoy:
+        gate = Listener(envoy, "doc")
+        client = Client("ES256")
+        token = keys.mint("ES256", cnf={"jkt": client.thumbprint})
+        proof = client.proof("GET", url(gate, "/orders/42"), token)
+        upstream = send(gate, "/orders/42?expand=items", token, [proof]).upstream
+        assert (upstream.header("authorization"), upstream.header("dpop")) == (None, None)
+        refused = send(gate, "/orders/42", token, [], scheme="Bearer")
+        assert (
+            refused.header("www-authenticate") == 'DPoP algs="ES256 RS256", error="invalid_token"'
+        )
