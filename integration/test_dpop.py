@@ -31,8 +31,9 @@ MAX_PROOF_AGE = 30
 
 
 def plugin_config(keys: Keys, **top) -> dict:
-    """`optional` (DPoP allowed) on /, `required` on /required, `plain` (no dpop) on /plain: one
-    issuer, keys es256, no clock skew, proofs at most 30 s old either way."""
+    """`optional` (DPoP allowed) on /, `required` on /required, `plain` (no dpop) on /plain,
+    `forwarded` (DPoP allowed, `forward`) on /forward: one issuer, keys es256, no clock skew,
+    proofs at most 30 s old either way."""
 
     def provider(**dpop) -> dict:
         return {
@@ -54,10 +55,12 @@ def plugin_config(keys: Keys, **top) -> dict:
             "optional": provider(),
             "required": provider(required=True),
             "plain": plain,
+            "forwarded": {**provider(), "forward": True},
         },
         "rules": [
             {"match": {"prefix": "/required"}, "requires": {"provider_name": "required"}},
             {"match": {"prefix": "/plain"}, "requires": {"provider_name": "plain"}},
+            {"match": {"prefix": "/forward"}, "requires": {"provider_name": "forwarded"}},
             {"match": {"prefix": "/"}, "requires": {"provider_name": "optional"}},
         ],
         **top,
@@ -176,6 +179,14 @@ def test_a_bound_token_with_its_proof_passes_and_neither_reaches_the_backend(gat
     upstream = send(gate, "/things/1?page=2", token, [proof]).upstream
     assert upstream.header("authorization") is None
     assert upstream.header("dpop") is None
+
+
+def test_forward_keeps_the_token_and_its_proof(gate, keys):
+    client = Client()
+    token = keys.mint("ES256", cnf={"jkt": client.thumbprint})
+    proof = client.proof("GET", url(gate, "/forward"), token)
+    upstream = send(gate, "/forward", token, [proof]).upstream
+    assert (upstream.header("authorization"), upstream.header("dpop")) == (f"DPoP {token}", proof)
 
 
 def test_the_verified_token_is_cached_and_each_proof_still_checked(gate, keys):
