@@ -1,6 +1,7 @@
 //! The authenticator: one request in, one decision out. It ties extraction, parsing, claim and
 //! signature checks and the requirement tree together, and turns the result into header changes
-//! or a denial. Pure: time comes in as `now`, signatures go through a [`SignatureVerifier`].
+//! or a denial. Pure: time comes in as `now`, signatures go through a [`SignatureVerifier`], and
+//! what only the host knows (the connection, the shared store) through a [`Sender`].
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
@@ -948,7 +949,7 @@ fn challenge(
         | AuthError::ApiKeyMissing
         | AuthError::ApiKeyNotValid
         | AuthError::Denied(_) => return None,
-        // The server's fault, not the credential's.
+        // None when the replay cache, not the credential, is at fault.
         AuthError::Binding(binding) => Some(binding.error_code()?),
         AuthError::Missing => None,
         AuthError::ScopeNotAllowed => Some("insufficient_scope"),

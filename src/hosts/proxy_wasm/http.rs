@@ -3,6 +3,7 @@
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::Rc;
+use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -125,7 +126,7 @@ impl Downstream for Connection {
 }
 
 /// How often a VM says, at most, that the replay cache refused proofs.
-const REPLAY_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+const REPLAY_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A warning when the DPoP replay cache is full or its store fails (at most once a minute per
 /// VM: the counters count every refusal).
