@@ -93,6 +93,7 @@ def test_the_docs_are_all_here():
         "docs/providers/firebase.md",
         "docs/providers/google-service-accounts.md",
         "docs/providers/keycloak.md",
+        "docs/providers/okta-dpop.md",
         "docs/providers/okta.md",
         "docs/troubleshooting.md",
     ]

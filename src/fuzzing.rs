@@ -7,13 +7,16 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 
+use crate::authenticator::binding::{NoSender, Sender};
 use crate::authenticator::token_cache::TokenCache;
-use crate::authenticator::{authenticate, NoRemoteKeys, Request};
+use crate::authenticator::{authenticate_with, NoRemoteKeys, Request};
 use crate::config::model::JwtAuthentication;
 use crate::config::Config;
+use crate::keys::memory_store::MemoryStore;
 use crate::keys::{KeySet, KeySetFormat};
 use crate::limits::Limits;
 use crate::time::Time;
+use crate::token::dpop::Proof;
 use crate::token::Jwt;
 use crate::verify::{verify_signature, RingVerifier};
 
@@ -48,6 +51,7 @@ fn fixture_config() -> &'static Option<Config> {
         other.insert("from_params".into(), json!(["jwt"]));
         other.insert("from_cookies".into(), json!(["session"]));
         other.insert("forward".into(), json!(true));
+        other.insert("dpop".into(), json!({"max_proof_age": "10s"}));
         let mut p = provider;
         p.insert("forward_payload_header".into(), json!("x-jwt-payload"));
         p.insert("pad_forward_payload_header".into(), json!(true));
@@ -89,7 +93,8 @@ fn fixture_config() -> &'static Option<Config> {
     })
 }
 
-/// Parses `data` as a token and verifies it against the fixture keys.
+/// Parses `data` as a token and verifies it against the fixture keys; parses it as a DPoP
+/// proof, and sends it as both a DPoP-bound token and its proof.
 pub fn token(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -97,7 +102,10 @@ pub fn token(data: &[u8]) {
     if let (Ok(jwt), Some(keys)) = (Jwt::parse(text, &Limits::DEFAULT), keys()) {
         let _ = verify_signature(&jwt.jws, keys, &RingVerifier);
     }
+    let _ = Proof::parse(data, &Limits::DEFAULT);
     request(format!("/\nauthorization:Bearer {text}").as_bytes());
+    // As a DPoP proof, with itself as the token (`other` takes DPoP-bound tokens).
+    request(format!("/\nauthorization:DPoP {text}\ndpop:{text}").as_bytes());
 }
 
 /// Parses `data` as a key set document: inline, and fetched in each format.
@@ -182,14 +190,20 @@ pub fn request(data: &[u8]) {
         ));
     }
     let mut cache = TokenCache::new(16, 8 * 1024, [7; 16]);
+    let store = MemoryStore::new();
+    let sender = Sender {
+        downstream: &NoSender,
+        replay_store: &store,
+    };
     for _ in 0..2 {
-        let _ = authenticate(
+        let _ = authenticate_with(
             config,
             Request { headers: &headers },
             NOW,
             &NoRemoteKeys,
             &RingVerifier,
             &mut cache,
+            sender,
         );
     }
 }

@@ -24,6 +24,8 @@ pub mod verify;
 
 mod hosts;
 
-pub use authenticator::{authenticate, Decision, Denial, HeaderOp, Outcome, Request};
+pub use authenticator::{
+    authenticate, authenticate_with, Decision, Denial, HeaderOp, Outcome, Request,
+};
 pub use config::{Config, ConfigError, ConfigWarning};
 pub use time::Time;

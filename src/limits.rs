@@ -13,6 +13,9 @@ pub struct Limits {
     /// headers together is 60 KiB, so no token that Envoy lets through is refused for size; the
     /// bound exists for query parameters and hosts with larger header limits.
     pub max_token_bytes: usize,
+    /// Longest DPoP proof accepted (the `DPoP` header), in bytes. A proof is a short JWS with
+    /// its public key inside: under 5 KiB with an 8192-bit RSA key.
+    pub max_dpop_proof_bytes: usize,
     /// Most tokens one request may carry across all configured locations (each must verify).
     pub max_tokens_per_request: usize,
     /// Longest API key read from a request (a key is hashed; a longer one is not a key).
@@ -46,6 +49,7 @@ impl Limits {
     /// The limits jwt-gate runs with.
     pub const DEFAULT: Self = Self {
         max_token_bytes: 64 * 1024,
+        max_dpop_proof_bytes: 8 * 1024,
         max_tokens_per_request: 8,
         max_api_key_bytes: 4 * 1024,
         max_key_set_bytes: 512 * 1024,

@@ -661,3 +661,16 @@ fn check_reports_json_for_tools() {
         "configuration rejected: providers.auth0.audiences: expected a list of strings"
     );
 }
+
+#[test]
+fn check_says_how_tokens_are_bound_to_their_sender() {
+    let config = r#"{"providers": {"okta": {
+        "issuer": "https://dev-123456.okta.com/oauth2/default",
+        "local_jwks": {"inline_string": "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}"},
+        "dpop": {"required": true, "max_proof_age": "30s", "algorithms": ["ES256", "EdDSA"]},
+        "certificate_bound": true}},
+      "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "okta"}}]}"#;
+    let (code, stdout, stderr) = jwt_gate_stdin(&["check", "-"], config.as_bytes());
+    assert_eq!(code, 0, "{stderr}");
+    golden("check-sender-constrained.golden.txt", &stdout);
+}

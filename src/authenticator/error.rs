@@ -1,12 +1,14 @@
 //! The client-visible outcome of a failed check: one variant per failure, with its text
 //! (jwt_authn's, or ESPv2's for API keys and requests outside an OpenAPI document), its status
 //! (401; 403 for a genuine token that is not for this request: audience, `verify_claims`,
-//! `allowed_scopes`; 400 for an API key that is not valid or an ambiguous path; a `deny` rule's
-//! own), and the counter each failure is counted under.
+//! `allowed_scopes`; 400 for an API key that is not valid or an ambiguous path; 503 for a DPoP
+//! replay cache that cannot take a proof; a `deny` rule's own), and the counter each failure is
+//! counted under.
 
 use std::borrow::Cow;
 use std::fmt;
 
+use super::binding::BindingError;
 use crate::config::Deny;
 use crate::policy::api_key::ApiKeyError;
 use crate::policy::claims::ClaimsError;
@@ -29,6 +31,9 @@ pub enum AuthError {
     /// An API key whose SHA-256 digest is not among the accepted ones (Service Control's
     /// `API_KEY_INVALID`, as ESPv2 answers it).
     ApiKeyNotValid,
+    /// The token is not bound to its sender as it must be, or its DPoP proof is not
+    /// acceptable.
+    Binding(BindingError),
     /// The claims are not acceptable.
     Claims(ClaimsError),
     /// The rule that matched denies (`deny`: ESPv2's 404 for requests outside the OpenAPI
@@ -56,6 +61,7 @@ impl AuthError {
             Self::AmbiguousPath => "The request path is ambiguous: a backend may read it as another path",
             Self::ApiKeyMissing => "UNAUTHENTICATED: Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
             Self::ApiKeyNotValid => "INVALID_ARGUMENT: API key not valid. Please pass a valid API key.",
+            Self::Binding(error) => error.message(),
             Self::Claims(error) => return error.message(),
             Self::Denied(deny) => return Cow::Owned(deny.message.to_string()),
             Self::JwksFetchFailed => "Jwks remote fetch is failed",
@@ -73,6 +79,7 @@ impl AuthError {
     pub const fn http_status(&self) -> u16 {
         match self {
             Self::AmbiguousPath | Self::ApiKeyNotValid => 400,
+            Self::Binding(error) => error.http_status(),
             Self::Denied(deny) => deny.status,
             Self::Claims(
                 ClaimsError::AudienceNotAllowed
@@ -91,6 +98,7 @@ impl AuthError {
             Self::ApiKeyMissing => "api_key_missing",
             Self::ApiKeyNotValid => "api_key_not_valid",
             Self::Denied(_) => "rule_denied",
+            Self::Binding(error) => error.reason(),
             Self::Claims(ClaimsError::AudienceNotAllowed) => "jwt_audience_not_allowed",
             Self::Claims(ClaimsError::ClaimMissing(_) | ClaimsError::ClaimNotAllowed(_)) => {
                 "jwt_claim_not_allowed"
@@ -115,7 +123,7 @@ impl AuthError {
     }
 
     /// Every `reason()` value, so the host can define the counters up front.
-    pub const REASONS: [&'static str; 20] = [
+    pub const REASONS: [&'static str; 42] = [
         "path_ambiguous",
         "api_key_missing",
         "api_key_not_valid",
@@ -136,6 +144,29 @@ impl AuthError {
         "jwt_alg_not_supported",
         "jwt_too_large",
         "jwt_malformed",
+        // Sender-constrained tokens (`binding::BindingError`).
+        "dpop_proof_malformed",
+        "dpop_proof_alg_not_allowed",
+        "dpop_proof_key_invalid",
+        "dpop_proof_verification_fails",
+        "dpop_proof_missing",
+        "dpop_proof_multiple",
+        "dpop_htm_mismatch",
+        "dpop_htu_mismatch",
+        "dpop_proof_too_old",
+        "dpop_proof_from_the_future",
+        "dpop_ath_mismatch",
+        "dpop_replayed",
+        "dpop_replay_cache_full",
+        "dpop_replay_cache_unavailable",
+        "dpop_token_not_bound",
+        "dpop_key_mismatch",
+        "dpop_bound_token_as_bearer",
+        "dpop_required",
+        "jwt_cnf_malformed",
+        "certificate_missing",
+        "certificate_mismatch",
+        "certificate_binding_missing",
     ];
 
     /// How specific an error is, for `requires_any`: any real failure beats an unknown issuer,
@@ -163,6 +194,12 @@ impl From<ExtractError> for AuthError {
         match error {
             ExtractError::MultipleTokens => Self::MultipleTokens,
         }
+    }
+}
+
+impl From<BindingError> for AuthError {
+    fn from(error: BindingError) -> Self {
+        Self::Binding(error)
     }
 }
 
@@ -226,6 +263,63 @@ mod tests {
             (denied.http_status(), denied.message()),
             (405, "nope".into())
         );
+    }
+
+    #[test]
+    fn every_binding_reason_is_listed_and_answered_as_rfc_9449_says() {
+        use crate::token::dpop::ProofError;
+        let now = crate::time::Time::EPOCH;
+        let samples = [
+            BindingError::Proof(ProofError::Malformed),
+            BindingError::Proof(ProofError::BadAlgorithm),
+            BindingError::Proof(ProofError::PrivateKey),
+            BindingError::Proof(ProofError::InvalidSignature),
+            BindingError::ProofMissing,
+            BindingError::MultipleProofs,
+            BindingError::AlgorithmNotAllowed,
+            BindingError::MethodMismatch,
+            BindingError::UriMismatch,
+            BindingError::ProofTooOld { iat: 0, now },
+            BindingError::ProofFromTheFuture { iat: 0, now },
+            BindingError::AccessTokenHashMismatch,
+            BindingError::Replayed,
+            BindingError::ReplayCacheFull,
+            BindingError::ReplayCacheUnavailable,
+            BindingError::TokenNotBound,
+            BindingError::KeyMismatch,
+            BindingError::BoundTokenAsBearer,
+            BindingError::DpopRequired,
+            BindingError::MalformedConfirmation,
+            BindingError::CertificateMissing,
+            BindingError::CertificateMismatch,
+            BindingError::CertificateBindingMissing,
+        ];
+        let reasons: std::collections::BTreeSet<&str> =
+            samples.iter().map(|error| error.reason()).collect();
+        assert_eq!(reasons.len(), 22, "each reason has a sample");
+        for error in samples {
+            let error = AuthError::from(error);
+            assert!(AuthError::REASONS.contains(&error.reason()), "{error:?}");
+            assert!(!error.message().is_empty());
+        }
+        assert_eq!(
+            BindingError::Replayed.error_code(),
+            Some("invalid_dpop_proof")
+        );
+        assert_eq!(
+            BindingError::KeyMismatch.error_code(),
+            Some("invalid_token")
+        );
+        assert_eq!(
+            BindingError::ProofMissing.error_code(),
+            Some("invalid_token")
+        );
+        assert_eq!(
+            AuthError::from(BindingError::ReplayCacheFull).http_status(),
+            503
+        );
+        let unique: std::collections::BTreeSet<&str> = AuthError::REASONS.iter().copied().collect();
+        assert_eq!(unique.len(), AuthError::REASONS.len());
     }
 
     #[test]

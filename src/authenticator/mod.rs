@@ -1,11 +1,13 @@
 //! The authenticator: one request in, one decision out. It ties extraction, parsing, claim and
 //! signature checks and the requirement tree together, and turns the result into header changes
-//! or a denial. Pure: time comes in as `now`, signatures go through a [`SignatureVerifier`].
+//! or a denial. Pure: time comes in as `now`, signatures go through a [`SignatureVerifier`], and
+//! what only the host knows (the connection, the shared store) through a [`Sender`].
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::rc::Rc;
 
+pub mod binding;
 pub mod error;
 pub mod token_cache;
 pub mod verifier;
@@ -28,9 +30,11 @@ pub use crate::request::Request;
 use crate::request::{remove_query_param, same_header_name, split_path};
 use crate::time::Time;
 use crate::token::claims::scopes;
+use crate::token::confirmation::Confirmation;
 use crate::token::extractor::Location;
 use crate::token::Jwt;
 use crate::verify::{verify_signature, SignatureVerifier, VerifyError};
+use binding::{Binder, BindingError, DpopChallenge, Sender};
 use error::AuthError;
 use token_cache::{TokenCache, Verified};
 use verifier::{evaluate, Checks};
@@ -88,7 +92,9 @@ pub struct Outcome {
     pub cors_preflight_bypassed: bool,
 }
 
-/// Decides one request.
+/// Decides one request, for a host that supplies no connection details and no shared store
+/// ([`Sender::none`]): a DPoP proof then fails closed, and a certificate-bound token finds no
+/// certificate. Hosts that serve sender-constrained tokens call [`authenticate_with`].
 pub fn authenticate(
     config: &Config,
     request: Request<'_>,
@@ -97,6 +103,29 @@ pub fn authenticate(
     verifier: &dyn SignatureVerifier,
     cache: &mut TokenCache,
 ) -> Outcome {
+    authenticate_with(
+        config,
+        request,
+        now,
+        remote_keys,
+        verifier,
+        cache,
+        Sender::none(),
+    )
+}
+
+/// Decides one request; `sender` is what the host knows beyond the headers (the connection,
+/// the shared store), for sender-constrained tokens.
+pub fn authenticate_with(
+    config: &Config,
+    request: Request<'_>,
+    now: Time,
+    remote_keys: &dyn RemoteKeys,
+    verifier: &dyn SignatureVerifier,
+    cache: &mut TokenCache,
+    sender: Sender<'_>,
+) -> Outcome {
+    let arrived = request;
     let mut sanitize = sanitizing_removals(config, request);
     // ESPv2's header sanitizer: the override becomes the method, for the rules and upstream (the
     // header itself is one of `output_headers`, removed above).
@@ -150,15 +179,23 @@ pub fn authenticate(
         tokens: &tokens,
         headers: request.headers,
         verified: Vec::new(),
+        binder: Binder::new(config, sender, arrived, now, verifier),
     };
     let decision = match session.check(requirement, allowed_scopes) {
-        (Some(wait), _) => Decision::Wait(wait),
+        (Some(wait), _) => {
+            session.binder.release();
+            Decision::Wait(wait)
+        }
         (None, Ok(())) => {
             let (mut header_ops, path) = session.outputs(sanitize, full_path);
             forward_authorization(config, request, &mut header_ops);
             Decision::Allow { header_ops, path }
         }
-        (None, Err(error)) => return deny(config, request, error),
+        (None, Err(error)) => {
+            let found = |location: usize| matches!(tokens.get(location), Some(Ok(Some(_))));
+            let dpop = DpopChallenge::of(config, requirement, found);
+            return deny_with(config, request, error, dpop.as_ref());
+        }
     };
     Outcome {
         decision,
@@ -298,6 +335,8 @@ struct Session<'c, 't> {
     headers: &'t [(Vec<u8>, Vec<u8>)],
     parsed: Vec<OnceCell<Result<Jwt<'t>, AuthError>>>,
     verified: Vec<(usize, usize, Rc<Verified>)>,
+    /// How tokens are bound to their sender: checked on every request, cache hit or not.
+    binder: Binder<'t>,
 }
 
 /// A provider's keys, as one verification sees them.
@@ -529,6 +568,8 @@ impl<'c, 't> Session<'c, 't> {
         };
         if let Some(verified) = hit {
             provider.claims.check(&verified.claims, now, audiences)?;
+            self.binder
+                .check(provider, location, token, &verified.confirmation)?;
             self.verified.push((location, provider_index, verified));
             return Ok(());
         }
@@ -571,14 +612,19 @@ impl<'c, 't> Session<'c, 't> {
             (Some(_), PayloadFormat::EspV1) => Some(esp_v1_user_info(&jwt.payload)),
             _ => None,
         };
+        let confirmation = Confirmation::from_payload(&jwt.payload)
+            .map_err(|_| BindingError::MalformedConfirmation)?;
         let verified = Rc::new(Verified {
             claims: jwt.claims.clone(),
             claim_headers: claim_headers(provider, &jwt.payload),
             scopes: scopes(&jwt.payload),
             payload_header,
+            confirmation,
         });
         self.cache
             .insert(token, provider_index, version, now, Rc::clone(&verified));
+        self.binder
+            .check(provider, location, token, &verified.confirmation)?;
         self.verified.push((location, provider_index, verified));
         Ok(())
     }
@@ -634,6 +680,14 @@ impl<'c, 't> Session<'c, 't> {
             }
             if provider.forward {
                 continue;
+            }
+            // The proof goes with the token it was for (RFC 9449 proofs are per request; the
+            // backend has no use for one, and must not be handed one to replay).
+            if provider.dpop.is_some() && self.binder.has_proof_header() {
+                let remove = HeaderOp::Remove("dpop".to_owned());
+                if !ops.contains(&remove) {
+                    ops.push(remove);
+                }
             }
             match self.config.locations.get(*location) {
                 Some(Location::Header { name, .. }) => {
@@ -842,28 +896,21 @@ fn forward_authorization(config: &Config, request: Request<'_>, ops: &mut Vec<He
 }
 
 fn deny(config: &Config, request: Request<'_>, error: AuthError) -> Outcome {
+    deny_with(config, request, error, None)
+}
+
+/// A denial; `dpop`: the rule's providers take DPoP-bound tokens, and the challenge says so.
+fn deny_with(
+    config: &Config,
+    request: Request<'_>,
+    error: AuthError,
+    dpop: Option<&DpopChallenge>,
+) -> Outcome {
     let status = error.http_status();
     let (body, content_type, www_authenticate) = if config.strip_failure_response {
         (Cow::Borrowed(""), "text/plain", None)
     } else {
-        let www_authenticate = match &error {
-            // Not about a bearer token (ESPv2 sends none with these either).
-            AuthError::AmbiguousPath
-            | AuthError::ApiKeyMissing
-            | AuthError::ApiKeyNotValid
-            | AuthError::Denied(_) => None,
-            other => {
-                let mut value = format!("Bearer realm=\"{}\"", realm(request));
-                match other {
-                    AuthError::Missing => {}
-                    AuthError::ScopeNotAllowed => {
-                        value.push_str(", error=\"insufficient_scope\"");
-                    }
-                    _ => value.push_str(", error=\"invalid_token\""),
-                }
-                Some(value)
-            }
-        };
+        let www_authenticate = challenge(request, &error, dpop);
         let message = error.message();
         match config.failure_response_format {
             FailureFormat::Text => (message, "text/plain", www_authenticate),
@@ -886,6 +933,47 @@ fn deny(config: &Config, request: Request<'_>, error: AuthError) -> Outcome {
         }),
         cors_preflight_bypassed: false,
     }
+}
+
+/// The `WWW-Authenticate` value: RFC 6750's `Bearer` challenge, or RFC 9449 §7.1's `DPoP` one
+/// where the rule's providers take DPoP-bound tokens (both, for a missing token where bearer
+/// tokens are accepted too). No error code for a missing token (RFC 6750 §3.1).
+fn challenge(
+    request: Request<'_>,
+    error: &AuthError,
+    dpop: Option<&DpopChallenge>,
+) -> Option<String> {
+    let code = match error {
+        // Not about a bearer token (ESPv2 sends none with these either).
+        AuthError::AmbiguousPath
+        | AuthError::ApiKeyMissing
+        | AuthError::ApiKeyNotValid
+        | AuthError::Denied(_) => return None,
+        // None when the replay cache, not the credential, is at fault.
+        AuthError::Binding(binding) => Some(binding.error_code()?),
+        AuthError::Missing => None,
+        AuthError::ScopeNotAllowed => Some("insufficient_scope"),
+        _ => Some("invalid_token"),
+    };
+    let with_code = |mut value: String| {
+        if let Some(code) = code {
+            value.push_str(&format!(", error=\"{code}\""));
+        }
+        value
+    };
+    let bearer = || with_code(format!("Bearer realm=\"{}\"", realm(request)));
+    let Some(dpop) = dpop else {
+        return Some(bearer());
+    };
+    let dpop_challenge = || with_code(format!("DPoP algs=\"{}\"", dpop.algs));
+    let use_dpop = match error {
+        AuthError::Missing if dpop.bearer_too => {
+            return Some(format!("{}, {}", bearer(), dpop_challenge()))
+        }
+        AuthError::Binding(binding) if binding.is_about_dpop() => true,
+        _ => dpop.presented_as_dpop || !dpop.bearer_too,
+    };
+    Some(if use_dpop { dpop_challenge() } else { bearer() })
 }
 
 /// `<scheme>://<host><path>` of the request, without the query string (it may hold a token),

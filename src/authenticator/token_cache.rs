@@ -17,6 +17,7 @@ use std::rc::Rc;
 use siphasher::sip::SipHasher13;
 
 use crate::time::Time;
+use crate::token::confirmation::Confirmation;
 use crate::token::Claims;
 
 /// How long a verified token is trusted without a new signature check, at most.
@@ -37,6 +38,8 @@ pub struct Verified {
     /// The `forward_payload_header` value when it is not the payload segment itself (ESP v1's
     /// user-info format), computed once.
     pub payload_header: Option<Vec<u8>>,
+    /// What `cnf` binds the token to (checked on every request, hit or miss).
+    pub confirmation: Confirmation,
 }
 
 /// A bounded map from (token, provider) to what verifying it established.
@@ -218,6 +221,7 @@ mod tests {
             claim_headers: Vec::new(),
             scopes: Vec::new(),
             payload_header: None,
+            confirmation: Confirmation::default(),
         })
     }
 

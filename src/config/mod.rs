@@ -17,9 +17,11 @@ pub(crate) mod walk;
 use std::sync::Arc;
 
 use crate::keys::remote::RemoteJwks;
+use crate::keys::replay::ReplayCache;
 use crate::keys::KeySet;
 use crate::limits::Limits;
 use crate::policy::api_key::ApiKeyCheck;
+use crate::policy::binding::DpopPolicy;
 use crate::policy::claims::ClaimRules;
 use crate::policy::requirement::Requirement;
 use crate::policy::route::RouteMatch;
@@ -72,6 +74,11 @@ pub struct Config {
     /// Take `X-HTTP-Method-Override` as the method, as ESPv2's header sanitizer does (jwt-gate's
     /// `http_method_override`): rules match it, the upstream gets it as `:method`.
     pub http_method_override: bool,
+    /// jwt-gate's `behind_trusted_proxy`: a DPoP proof's `htu` names the scheme
+    /// `X-Forwarded-Proto` says, not the one of the connection Envoy accepted.
+    pub behind_trusted_proxy: bool,
+    /// The DPoP replay cache's shape (`dpop_replay_cache_size`).
+    pub replay_cache: ReplayCache,
     /// What the configuration does that its author should know about (an accepted field that
     /// does nothing here, a translated check left out by an explicit choice): logged once at
     /// load, printed by `jwt-gate check`.
@@ -82,6 +89,10 @@ pub struct Config {
 pub const DEFAULT_TOKEN_CACHE_SIZE: usize = 1_000;
 /// Longest token cached when no provider sets `jwt_cache_config.jwt_max_token_size`.
 pub const DEFAULT_TOKEN_CACHE_MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// DPoP proofs the replay cache holds when `dpop_replay_cache_size` is not given.
+pub const DEFAULT_DPOP_REPLAY_CACHE_SIZE: u64 = 100_000;
+/// Largest `dpop_replay_cache_size` (16 bytes each: 16 MiB of shared data).
+pub const MAX_DPOP_REPLAY_CACHE_SIZE: u64 = 1_000_000;
 
 /// One identity provider (jwt_authn `JwtProvider`).
 #[derive(Clone, Debug)]
@@ -106,6 +117,10 @@ pub struct Provider {
     pub claim_to_headers: Vec<ClaimToHeader>,
     /// `jwt_cache_config`: (`jwt_cache_size`, `jwt_max_token_size`), when given.
     pub cache: (Option<usize>, Option<usize>),
+    /// jwt-gate's `dpop`: DPoP-bound tokens are accepted (or, `required`, only they).
+    pub dpop: Option<DpopPolicy>,
+    /// jwt-gate's `certificate_bound`: tokens must be bound to the TLS client certificate.
+    pub certificate_bound: bool,
 }
 
 /// Where a provider's keys come from.

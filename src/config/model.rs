@@ -46,10 +46,17 @@ pub struct JwtAuthentication {
     /// jwt-gate's: who checks RS*/ES* signatures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature_verifier: Option<VerifierChoice>,
+    /// jwt-gate's: requests come through a proxy that sets `X-Forwarded-Proto` (the scheme a
+    /// DPoP proof's `htu` must name).
+    #[serde(skip_serializing_if = "is_false")]
+    pub behind_trusted_proxy: bool,
+    /// jwt-gate's: most DPoP proofs the replay cache holds (`None`: the default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dpop_replay_cache_size: Option<u64>,
 }
 
 /// jwt_authn's `JwtProvider`, and jwt-gate's extensions (`clock_skew`, `claim_lookup`,
-/// `verify_claims`, `forward_payload_header_format`).
+/// `verify_claims`, `forward_payload_header_format`, `dpop`, `certificate_bound`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct JwtProvider {
     /// `""`: any issuer.
@@ -106,6 +113,28 @@ pub struct JwtProvider {
     pub clear_route_cache: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwt_cache_config: Option<JwtCacheConfig>,
+    /// jwt-gate's: DPoP-bound tokens (RFC 9449).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dpop: Option<Dpop>,
+    /// jwt-gate's: tokens must be bound to the TLS client certificate (RFC 8705).
+    #[serde(skip_serializing_if = "is_false")]
+    pub certificate_bound: bool,
+}
+
+/// jwt-gate's provider `dpop`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Dpop {
+    /// Only DPoP-bound tokens with a proof (default: DPoP allowed, bearer tokens too).
+    #[serde(skip_serializing_if = "is_false")]
+    pub required: bool,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "optional_duration"
+    )]
+    pub max_proof_age: Option<Duration>,
+    /// `None`: every asymmetric algorithm jwt-gate verifies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub algorithms: Option<Vec<String>>,
 }
 
 /// `jwks_source_specifier`.

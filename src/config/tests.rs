@@ -577,7 +577,9 @@ fn documents_print_as_they_read() {
                       "from_params": ["t"], "from_cookies": ["c"], "forward_payload_header": "x-p",
                       "pad_forward_payload_header": true, "forward_payload_header_format": "esp_v1",
                       "claim_to_headers": [{"header_name": "x-sub", "claim_name": "sub"}], "clear_route_cache": true,
-                      "jwt_cache_config": {"jwt_cache_size": 10, "jwt_max_token_size": 20}},
+                      "jwt_cache_config": {"jwt_cache_size": 10, "jwt_max_token_size": 20},
+                      "dpop": {"required": true, "max_proof_age": "30s", "algorithms": ["ES256"]},
+                      "certificate_bound": true},
             "remote": {"remote_jwks": {"http_uri": {"uri": "https://i.test/k", "cluster": "c", "timeout": "2s"},
                        "cache_duration": {"seconds": 60, "nanos": 5}, "async_fetch": {"fast_listener": true,
                        "failed_refetch_duration": "1s"}, "retry_policy": {"num_retries": 3, "retry_on": "5xx",
@@ -598,7 +600,7 @@ fn documents_print_as_they_read() {
         ],
         "bypass_cors_preflight": true, "strip_failure_response": true, "stat_prefix": "s.p",
         "failure_response_format": "json", "x_forwarded_authorization": true, "http_method_override": true,
-        "signature_verifier": "ring",
+        "signature_verifier": "ring", "behind_trusted_proxy": true, "dpop_replay_cache_size": 5000,
     });
     let read = read::jwt_authentication(&document).unwrap();
     let printed = serde_json::to_value(&read).unwrap();
@@ -606,5 +608,99 @@ fn documents_print_as_they_read() {
         read::jwt_authentication(&printed).unwrap(),
         read,
         "{printed:#}"
+    );
+}
+
+#[test]
+fn dpop_and_certificate_binding_compile_with_their_defaults() {
+    let mut p = provider();
+    p["dpop"] = json!({});
+    p["certificate_bound"] = json!(true);
+    let config = parse(json!({"providers": {"p": p}})).unwrap();
+    let compiled = &config.providers[0];
+    let dpop = compiled.dpop.as_ref().unwrap();
+    assert!(!dpop.required);
+    assert_eq!(dpop.window_seconds, 60 + 60, "max_proof_age and clock skew");
+    assert_eq!(dpop.algorithms, crate::policy::binding::ASYMMETRIC);
+    assert!(compiled.certificate_bound);
+    assert_eq!(
+        config.locations[dpop.location],
+        Location::Header {
+            name: "authorization".into(),
+            value_prefix: "DPoP ".into()
+        }
+    );
+    assert_eq!(compiled.locations.len(), 3, "Bearer, access_token and DPoP");
+    assert_eq!(config.replay_cache.capacity(), 99_968, "781 slices of 128");
+    assert!(config.warnings.is_empty());
+
+    let mut p = provider();
+    p["clock_skew"] = json!("0s");
+    p["dpop"] = json!({"required": true, "max_proof_age": "0.5s", "algorithms": ["EdDSA", "ES256", "EdDSA"]});
+    let config = parse(json!({"providers": {"p": p}, "dpop_replay_cache_size": 10})).unwrap();
+    let dpop = config.providers[0].dpop.as_ref().unwrap();
+    assert!(dpop.required);
+    assert_eq!(dpop.window_seconds, 1, "rounded up to whole seconds");
+    assert_eq!(
+        dpop.algorithms,
+        [
+            crate::token::algorithm::Algorithm::EdDsa,
+            crate::token::algorithm::Algorithm::Es256
+        ]
+    );
+    assert_eq!(config.replay_cache.capacity(), 10);
+}
+
+#[test]
+fn bad_dpop_fields_name_the_field() {
+    let with = |dpop: Value| {
+        let mut p = provider();
+        p["dpop"] = dpop;
+        error(json!({"providers": {"p": p}}))
+    };
+    assert_eq!(
+        with(json!({"algorithms": ["ES256", "HS256"]})),
+        "providers.p.dpop.algorithms[1]: expected an asymmetric JWS algorithm: ES256, ES384, ES512, EdDSA, PS256, PS384, PS512, RS256, RS384 or RS512"
+    );
+    assert!(with(json!({"algorithms": ["none"]})).starts_with("providers.p.dpop.algorithms[0]: "));
+    assert!(with(json!({"algorithms": []}))
+        .starts_with("providers.p.dpop.algorithms: expected at least one"));
+    for age in ["0s", "3601s"] {
+        assert_eq!(
+            with(json!({ "max_proof_age": age })),
+            "providers.p.dpop.max_proof_age: expected a duration from 1s to 3600s"
+        );
+    }
+    assert_eq!(
+        with(json!({"require": true})),
+        "providers.p.dpop.require: unknown field"
+    );
+    assert_eq!(
+        with(json!({"required": "yes"})),
+        "providers.p.dpop.required: expected true or false"
+    );
+    for size in [json!(0), json!(1_000_001), json!(-1)] {
+        assert!(
+            error(json!({"providers": {"p": provider()}, "dpop_replay_cache_size": size}))
+                .starts_with("dpop_replay_cache_size: expected "),
+            "{size}"
+        );
+    }
+}
+
+#[test]
+fn top_level_dpop_fields_without_a_dpop_provider_are_warnings() {
+    let config = parse(
+        json!({"providers": {"p": provider()}, "behind_trusted_proxy": true,
+                              "dpop_replay_cache_size": 10}),
+    )
+    .unwrap();
+    let warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "behind_trusted_proxy: does nothing: no provider has dpop",
+            "dpop_replay_cache_size: does nothing: no provider has dpop"
+        ]
     );
 }

@@ -24,6 +24,7 @@
 //!   responses, and [`held`], the requests it holds meanwhile;
 //! - [`host`]: the narrow interface a host implements for the fetcher (a shared store, HTTP GETs,
 //!   a log, statistics), and [`memory_store`], that store in process memory;
+//! - [`replay`]: the DPoP replay cache, kept in that same shared store;
 //! - [`access`]: how the authenticator sees the keys.
 
 pub mod access;
@@ -34,6 +35,7 @@ pub mod host;
 pub mod memory_store;
 pub mod record;
 pub mod remote;
+pub mod replay;
 
 use std::fmt;
 

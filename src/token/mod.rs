@@ -1,11 +1,14 @@
 //! Tokens: parsing a JWS compact serialization (RFC 7515 §7.1) into a typed token, strictly (this
-//! file); the JWS `algorithm`s; the parsed `claims` and how a configured name finds one; and the
-//! `extractor`, which finds tokens in a request.
+//! file); the JWS `algorithm`s; the parsed `claims` and how a configured name finds one; the
+//! `confirmation` (`cnf`) that binds a token to its sender; `dpop` proofs; and the `extractor`,
+//! which finds tokens in a request.
 //!
 //! Sizes are checked before decoding; the form must be exactly three non-empty parts of unpadded,
 //! canonical base64url; the header and payload must be JSON objects without duplicate members; an
 //! unknown `crit` extension is rejected. Header parameters that point at keys (`jwk`, `jku`,
-//! `x5u`, `x5c`, `x5t`) are never read: keys come from configuration only (RFC 8725 §3.10).
+//! `x5u`, `x5c`, `x5t`) are never read: keys come from configuration only (RFC 8725 §3.10). A
+//! DPoP proof's `jwk` is the one exception, and `dpop` reads it: it is the client's key, which
+//! the proof demonstrates, not a key that verifies tokens.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -13,6 +16,8 @@ use serde_json::{Map, Value};
 
 pub mod algorithm;
 pub mod claims;
+pub mod confirmation;
+pub mod dpop;
 mod error;
 pub mod extractor;
 

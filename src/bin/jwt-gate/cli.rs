@@ -443,6 +443,26 @@ fn describe(plugin_configuration: &[u8]) -> Result<String, Failure> {
             })
             .collect();
         let _ = writeln!(out, "    tokens from: {}", locations.join(", "));
+        let mut bound = Vec::new();
+        if let Some(dpop) = &provider.dpop {
+            let algorithms: Vec<&str> = dpop.algorithms.iter().map(|alg| alg.name()).collect();
+            bound.push(format!(
+                "DPoP {} (proofs {} s either side of now, {})",
+                if dpop.required {
+                    "required"
+                } else {
+                    "accepted, bearer tokens too"
+                },
+                dpop.window_seconds,
+                algorithms.join(" ")
+            ));
+        }
+        if provider.certificate_bound {
+            bound.push("client certificate required (cnf x5t#S256)".to_owned());
+        }
+        if !bound.is_empty() {
+            let _ = writeln!(out, "    sender-constrained: {}", bound.join("; "));
+        }
         let mut outputs = Vec::new();
         if let Some(header) = &provider.forward_payload_header {
             outputs.push(format!("payload -> {header}"));
@@ -451,7 +471,11 @@ fn describe(plugin_configuration: &[u8]) -> Result<String, Failure> {
             outputs.push(format!("{} -> {}", mapping.claim_name, mapping.header_name));
         }
         if !provider.forward {
-            outputs.push("token removed".to_owned());
+            outputs.push(if provider.dpop.is_some() {
+                "token and DPoP proof removed".to_owned()
+            } else {
+                "token removed".to_owned()
+            });
         }
         if !outputs.is_empty() {
             let _ = writeln!(out, "    outputs: {}", outputs.join(", "));

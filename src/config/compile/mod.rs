@@ -18,10 +18,11 @@ use super::error::{AT_LEAST_ONE_PROVIDER, HTTP_STATUS};
 use super::model::{self, JwtAuthentication};
 use super::walk::join;
 use super::{
-    is_header_name, Config, ConfigError, ConfigWarning, Deny, Rule,
-    DEFAULT_TOKEN_CACHE_MAX_TOKEN_BYTES, DEFAULT_TOKEN_CACHE_SIZE, X_FORWARDED_AUTHORIZATION,
-    X_HTTP_METHOD_OVERRIDE,
+    is_header_name, Config, ConfigError, ConfigWarning, Deny, Rule, DEFAULT_DPOP_REPLAY_CACHE_SIZE,
+    DEFAULT_TOKEN_CACHE_MAX_TOKEN_BYTES, DEFAULT_TOKEN_CACHE_SIZE, MAX_DPOP_REPLAY_CACHE_SIZE,
+    X_FORWARDED_AUTHORIZATION, X_HTTP_METHOD_OVERRIDE,
 };
+use crate::keys::replay::ReplayCache;
 use crate::limits::Limits;
 use crate::policy::api_key::{
     default_locations, parse_digest, Accepted, ApiKeyCheck, KeyLocation, MAX_DIGESTS, MAX_LOCATIONS,
@@ -89,6 +90,7 @@ impl Config {
             ));
         }
         let output_headers = output_headers(document, &providers, &locations)?;
+        let replay_cache = sender_binding(document, &providers, &mut warnings)?;
         let (token_cache_size, token_cache_max_token_bytes) = token_cache(&providers, &limits);
         Ok(Self {
             providers,
@@ -106,9 +108,49 @@ impl Config {
             failure_response_format: document.failure_response_format.unwrap_or_default(),
             x_forwarded_authorization: document.x_forwarded_authorization,
             http_method_override: document.http_method_override,
+            behind_trusted_proxy: document.behind_trusted_proxy,
+            replay_cache,
             warnings,
         })
     }
+}
+
+/// The top-level DPoP fields: the replay cache's bound (1 to
+/// [`MAX_DPOP_REPLAY_CACHE_SIZE`]), and warnings for fields that do nothing without a provider's
+/// `dpop`.
+fn sender_binding(
+    document: &JwtAuthentication,
+    providers: &[super::Provider],
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<ReplayCache, ConfigError> {
+    let size = document
+        .dpop_replay_cache_size
+        .unwrap_or(DEFAULT_DPOP_REPLAY_CACHE_SIZE);
+    if !(1..=MAX_DPOP_REPLAY_CACHE_SIZE).contains(&size) {
+        return Err(ConfigError::expected(
+            "dpop_replay_cache_size",
+            format!("a number of proofs from 1 to {MAX_DPOP_REPLAY_CACHE_SIZE}"),
+        ));
+    }
+    if !providers.iter().any(|provider| provider.dpop.is_some()) {
+        for (field, given) in [
+            ("behind_trusted_proxy", document.behind_trusted_proxy),
+            (
+                "dpop_replay_cache_size",
+                document.dpop_replay_cache_size.is_some(),
+            ),
+        ] {
+            if given {
+                warnings.push(ConfigWarning::new(
+                    field,
+                    "does nothing: no provider has dpop",
+                ));
+            }
+        }
+    }
+    Ok(ReplayCache::new(
+        usize::try_from(size).unwrap_or(usize::MAX),
+    ))
 }
 
 /// The verified-token cache: the largest `jwt_cache_size` (bounded) and `jwt_max_token_size`

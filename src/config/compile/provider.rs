@@ -1,5 +1,6 @@
 //! A provider (jwt_authn's `JwtProvider`) compiled into a [`Provider`]: claim rules, key source,
-//! token locations (shared between providers), and what it hands the backend.
+//! token locations (shared between providers), what it hands the backend, and how its tokens
+//! are bound to their sender (`dpop`, `certificate_bound`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +14,10 @@ use super::super::{ClaimToHeader, ConfigError, ConfigWarning, KeySource, Provide
 use super::{remote_jwks, route};
 use crate::keys::KeySet;
 use crate::limits::Limits;
+use crate::policy::binding::{DpopPolicy, ASYMMETRIC};
 use crate::policy::claims::{normalize_audience, ClaimCheck, ClaimRules};
 use crate::policy::route::StringMatcher;
+use crate::token::algorithm::Algorithm;
 use crate::token::claims::ClaimLookup;
 use crate::token::extractor::Location;
 
@@ -78,7 +81,18 @@ pub(super) fn compile(
             ))
         }
     };
-    let locations = locations(provider, at, context.locations)?;
+    let mut locations = locations(provider, at, context.locations)?;
+    let dpop = provider
+        .dpop
+        .as_ref()
+        .map(|dpop| {
+            let location = index_of(context.locations, dpop_location());
+            if !locations.contains(&location) {
+                locations.push(location);
+            }
+            self::dpop(dpop, location, claims.clock_skew_seconds, &join(at, "dpop"))
+        })
+        .transpose()?;
     let forward_payload_header = match provider.forward_payload_header.as_str() {
         // jwt_authn: an empty string means "not set".
         "" => None,
@@ -95,8 +109,76 @@ pub(super) fn compile(
         payload_format: provider.forward_payload_header_format.unwrap_or_default(),
         claim_to_headers: claim_to_headers(&provider.claim_to_headers, lookup, at)?,
         cache: cache(provider.jwt_cache_config.as_ref()),
+        dpop,
+        certificate_bound: provider.certificate_bound,
     })
 }
+
+/// Longest `dpop.max_proof_age`: a longer window is a longer replay window and a larger cache.
+const MAX_PROOF_AGE_SECONDS: u64 = 3_600;
+
+/// Where DPoP-bound tokens come: `Authorization: DPoP <token>` (RFC 9449 §7.1).
+fn dpop_location() -> Location {
+    Location::Header {
+        name: "authorization".to_owned(),
+        value_prefix: "DPoP ".to_owned(),
+    }
+}
+
+/// jwt-gate's `dpop`: a proof may be `max_proof_age` (default 60 s) plus the clock skew away
+/// from now, either way; its algorithm one of `algorithms` (default: every asymmetric one).
+fn dpop(
+    dpop: &model::Dpop,
+    location: usize,
+    clock_skew_seconds: u64,
+    at: &str,
+) -> Result<DpopPolicy, ConfigError> {
+    let max_proof_age = match dpop.max_proof_age.map(whole_seconds) {
+        None => DEFAULT_MAX_PROOF_AGE_SECONDS,
+        Some(seconds @ 1..=MAX_PROOF_AGE_SECONDS) => seconds,
+        Some(_) => {
+            return Err(ConfigError::expected(
+                join(at, "max_proof_age"),
+                format!("a duration from 1s to {MAX_PROOF_AGE_SECONDS}s"),
+            ))
+        }
+    };
+    let algorithms = match &dpop.algorithms {
+        None => ASYMMETRIC.to_vec(),
+        Some(names) if names.is_empty() => {
+            return Err(ConfigError::expected(
+                join(at, "algorithms"),
+                "at least one algorithm (leave it out for every asymmetric one)",
+            ))
+        }
+        Some(names) => {
+            let mut algorithms = Vec::new();
+            for (index, name) in names.iter().enumerate() {
+                let algorithm = Algorithm::from_name(name)
+                    .filter(|algorithm| ASYMMETRIC.contains(algorithm))
+                    .ok_or_else(|| {
+                        ConfigError::expected(
+                            format!("{}[{index}]", join(at, "algorithms")),
+                            "an asymmetric JWS algorithm: ES256, ES384, ES512, EdDSA, PS256, PS384, PS512, RS256, RS384 or RS512",
+                        )
+                    })?;
+                if !algorithms.contains(&algorithm) {
+                    algorithms.push(algorithm);
+                }
+            }
+            algorithms
+        }
+    };
+    Ok(DpopPolicy {
+        required: dpop.required,
+        window_seconds: max_proof_age.saturating_add(clock_skew_seconds),
+        algorithms,
+        location,
+    })
+}
+
+/// `dpop.max_proof_age` when not given.
+pub(crate) const DEFAULT_MAX_PROOF_AGE_SECONDS: u64 = 60;
 
 /// jwt_authn checks `sub` with its StringMatcher (exact, prefix, suffix, contains, safe_regex;
 /// ignore_case), e.g. a SPIFFE ID prefix for JWT-SVIDs.
@@ -194,14 +276,19 @@ fn locations(
     }
     Ok(own
         .into_iter()
-        .map(|location| match all.iter().position(|l| *l == location) {
-            Some(index) => index,
-            None => {
-                all.push(location);
-                all.len() - 1
-            }
-        })
+        .map(|location| index_of(all, location))
         .collect())
+}
+
+/// The index of `location` in `all`, where each distinct location is kept once.
+fn index_of(all: &mut Vec<Location>, location: Location) -> usize {
+    match all.iter().position(|l| *l == location) {
+        Some(index) => index,
+        None => {
+            all.push(location);
+            all.len() - 1
+        }
+    }
 }
 
 fn claim_to_headers(

@@ -61,6 +61,11 @@ pub(crate) fn jwt_authentication(value: &Value) -> Result<JwtAuthentication, Con
         .take("signature_verifier")
         .map(|field| signature_verifier(&field))
         .transpose()?;
+    document.behind_trusted_proxy = object.bool("behind_trusted_proxy")?;
+    document.dpop_replay_cache_size = object
+        .take("dpop_replay_cache_size")
+        .map(|field| field.u64())
+        .transpose()?;
     object.finish()?;
     Ok(document)
 }

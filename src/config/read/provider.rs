@@ -1,9 +1,9 @@
 //! A `providers` entry (jwt_authn's `JwtProvider`) and its key source, read as written.
 
 use super::super::model::{
-    BackoffStrategy, ClaimLookup, DataSource, HttpUri, JwksAsyncFetch, JwksSource, JwtCacheConfig,
-    JwtClaimToHeader, JwtHeader, JwtProvider, KeySetFormat, PayloadFormat, RemoteJwks, RetryPolicy,
-    VerifyClaim,
+    BackoffStrategy, ClaimLookup, DataSource, Dpop, HttpUri, JwksAsyncFetch, JwksSource,
+    JwtCacheConfig, JwtClaimToHeader, JwtHeader, JwtProvider, KeySetFormat, PayloadFormat,
+    RemoteJwks, RetryPolicy, VerifyClaim,
 };
 use super::super::walk::{one_of, optional, Field};
 use super::super::ConfigError;
@@ -58,6 +58,8 @@ pub(super) fn jwt_provider(field: &Field<'_>) -> Result<JwtProvider, ConfigError
         .collect::<Result<_, _>>()?;
     provider.clear_route_cache = object.bool("clear_route_cache")?;
     provider.jwt_cache_config = optional(&mut object, "jwt_cache_config", jwt_cache_config)?;
+    provider.dpop = optional(&mut object, "dpop", dpop)?;
+    provider.certificate_bound = object.bool("certificate_bound")?;
     object.finish()?;
     Ok(provider)
 }
@@ -120,6 +122,18 @@ fn payload_format(field: &Field<'_>) -> Result<PayloadFormat, ConfigError> {
         "esp_v1" => Ok(PayloadFormat::EspV1),
         _ => Err(field.expected("\"payload\" or \"esp_v1\"")),
     }
+}
+
+/// jwt-gate's `dpop`: `{"required", "max_proof_age", "algorithms"}`.
+fn dpop(field: &Field<'_>) -> Result<Dpop, ConfigError> {
+    let mut object = field.object()?;
+    let dpop = Dpop {
+        required: object.bool("required")?,
+        max_proof_age: optional(&mut object, "max_proof_age", Field::duration)?,
+        algorithms: optional(&mut object, "algorithms", Field::strings)?,
+    };
+    object.finish()?;
+    Ok(dpop)
 }
 
 fn jwt_cache_config(field: &Field<'_>) -> Result<JwtCacheConfig, ConfigError> {

@@ -237,6 +237,12 @@ pub fn http_response(
     )
 }
 
+/// A property of the current request or its connection (`["connection", "tls_version"]`), if
+/// the host has it.
+pub fn property(path: &[&str]) -> Option<Vec<u8>> {
+    hostcalls::get_property(path.to_vec()).ok().flatten()
+}
+
 /// Makes `context_id` the target of the following hostcalls (a held request); false if the
 /// request is gone.
 pub fn switch_to(context_id: u32) -> bool {

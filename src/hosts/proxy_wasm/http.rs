@@ -1,16 +1,19 @@
 //! The per-request context: headers in, the core's decision out. A request that must wait for
 //! keys is held by the key fetcher and decided again by the root context when it is released.
 
-use std::cell::RefCell;
+use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::Rc;
+use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use super::host::{self, Metrics, ProviderMetrics};
-use super::keys::KeyHostCalls;
+use super::keys::{KeyHostCalls, SharedData};
+use crate::authenticator::binding::{sha256_from_hex, BindingError, Downstream, Sender};
+use crate::authenticator::error::AuthError;
 use crate::authenticator::token_cache::TokenCache;
-use crate::authenticator::{authenticate, Decision, Request};
+use crate::authenticator::{authenticate_with, Decision, Request};
 use crate::config::Config;
 use crate::keys::fetcher::KeyFetcher;
 use crate::keys::held::RequestId;
@@ -25,6 +28,8 @@ pub(super) struct Shared {
     pub metrics: Metrics,
     pub provider_metrics: Vec<Option<ProviderMetrics>>,
     pub keys: RefCell<KeyFetcher>,
+    /// When this VM last logged that the DPoP replay cache refused a proof.
+    pub replay_logged: Cell<Option<Time>>,
 }
 
 impl Shared {
@@ -55,18 +60,26 @@ pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<Time>)
         return Flow::Stop;
     };
     let now = host::now();
+    let connection = Connection::default();
     let outcome = {
         let keys = shared.keys.borrow();
-        authenticate(
+        authenticate_with(
             &shared.config,
             Request { headers: &headers },
             now,
             &keys.view(now, held_until),
             shared.verifier.as_ref(),
             &mut shared.cache.borrow_mut(),
+            Sender {
+                downstream: &connection,
+                replay_store: &SharedData,
+            },
         )
     };
     shared.metrics.count(&outcome);
+    if let Decision::Deny(denial) = &outcome.decision {
+        log_replay_cache_refusal(shared, &denial.error, now);
+    }
     shared
         .metrics
         .count_cache(shared.cache.borrow_mut().take_counts());
@@ -87,6 +100,57 @@ pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<Time>)
                 .hold(&mut shared.key_host(), request, wait, now, held_until);
             Flow::Stop
         }
+    }
+}
+
+/// The request's downstream connection, read from Envoy's attributes when a check asks.
+#[derive(Default)]
+struct Connection {
+    tls: OnceCell<bool>,
+    certificate: OnceCell<Option<[u8; 32]>>,
+}
+
+impl Downstream for Connection {
+    fn is_tls(&self) -> bool {
+        *self
+            .tls
+            .get_or_init(|| host::property(&["connection", "tls_version"]).is_some())
+    }
+
+    fn client_certificate_sha256(&self) -> Option<[u8; 32]> {
+        *self.certificate.get_or_init(|| {
+            host::property(&["connection", "sha256_peer_certificate_digest"])
+                .and_then(|hex| sha256_from_hex(&hex))
+        })
+    }
+}
+
+/// How often a VM says, at most, that the replay cache refused proofs.
+const REPLAY_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A warning when the DPoP replay cache is full or its store fails (at most once a minute per
+/// VM: the counters count every refusal).
+fn log_replay_cache_refusal(shared: &Shared, error: &AuthError, now: Time) {
+    let why = match error {
+        AuthError::Binding(BindingError::ReplayCacheFull) => format!(
+            "the DPoP replay cache is full ({} proofs, dpop_replay_cache_size): new proofs are refused with 503 until entries expire",
+            shared.config.replay_cache.capacity()
+        ),
+        AuthError::Binding(BindingError::ReplayCacheUnavailable) => {
+            "the DPoP replay cache's shared data refused a write: proofs are refused with 503".to_owned()
+        }
+        _ => return,
+    };
+    let due = shared
+        .replay_logged
+        .get()
+        .is_none_or(|last| now.since(last) >= REPLAY_LOG_INTERVAL);
+    if due {
+        shared.replay_logged.set(Some(now));
+        host::log(
+            proxy_wasm::types::LogLevel::Warn,
+            &format!("jwt-gate: {why}"),
+        );
     }
 }
 

@@ -18,8 +18,8 @@ pub(super) struct KeyHostCalls<'a> {
     pub provider_metrics: &'a [Option<ProviderMetrics>],
 }
 
-/// Envoy's shared data, for this VM id.
-struct SharedData;
+/// Envoy's shared data, for this VM id (the key fetcher's records and the DPoP replay cache).
+pub(super) struct SharedData;
 
 impl KeyHost for KeyHostCalls<'_> {
     fn store(&self) -> &dyn SharedStore {

@@ -8,7 +8,7 @@ mod host;
 mod http;
 mod keys;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ use crate::keys::host::FetchId;
 use crate::verify::{known_answer_test, HostAssisted, RingVerifier, SignatureVerifier};
 use host::{Metrics, ProviderMetrics};
 use http::{decide, Flow, Shared};
+use keys::SharedData;
 
 /// How often each VM looks at the shared key state (and starts due fetches).
 const TICK: Duration = Duration::from_millis(200);
@@ -129,6 +130,14 @@ impl RootContext for Root {
             config.token_cache_max_token_bytes,
             host::random(),
         );
+        if config
+            .providers
+            .iter()
+            .any(|provider| provider.dpop.is_some())
+        {
+            // Before this VM serves a request (the canary VM configures first of all).
+            config.replay_cache.prepare(&SharedData);
+        }
         self.shared = Some(Rc::new(Shared {
             config,
             verifier,
@@ -136,6 +145,7 @@ impl RootContext for Root {
             metrics,
             provider_metrics,
             keys: RefCell::new(keys),
+            replay_logged: Cell::new(None),
         }));
         true
     }
