@@ -1,6 +1,6 @@
 //! Tokens: parsing a JWS compact serialization (RFC 7515 §7.1) into a typed token, strictly (this
-//! file); the JWS `algorithm`s; the parsed `claims` and how a configured name finds one; and the
-//! `extractor`, which finds tokens in a request.
+//! file); the JWS `algorithm`s; the parsed `claims` and how a configured name finds one; `issuer`
+//! templates; and the `extractor`, which finds tokens in a request.
 //!
 //! Sizes are checked before decoding; the form must be exactly three non-empty parts of unpadded,
 //! canonical base64url; the header and payload must be JSON objects without duplicate members; an
@@ -15,6 +15,7 @@ pub mod algorithm;
 pub mod claims;
 mod error;
 pub mod extractor;
+pub mod issuer;
 
 use crate::json;
 use crate::limits::Limits;
