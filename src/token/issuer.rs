@@ -96,7 +96,9 @@ impl IssuerTemplate {
 
     /// Whether it has placeholders (else it matches one issuer exactly).
     pub fn is_template(&self) -> bool {
-        self.parts.iter().any(|part| matches!(part, Part::Segment(_)))
+        self.parts
+            .iter()
+            .any(|part| matches!(part, Part::Segment(_)))
     }
 
     /// The placeholder names, in order.
