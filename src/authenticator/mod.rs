@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::rc::Rc;
 
+mod authorize;
 pub mod error;
 pub mod token_cache;
 pub mod verifier;
@@ -23,6 +24,7 @@ use crate::config::{
 pub use crate::keys::access::{KeyAccess, NoRemoteKeys, RemoteKeys, Wait};
 use crate::keys::fetcher::{KeyFetcher, RemoteProvider};
 use crate::keys::KeySet;
+use crate::policy::condition::Condition;
 use crate::policy::requirement::Requirement;
 pub use crate::request::Request;
 use crate::request::{remove_query_param, same_header_name, split_path};
@@ -31,6 +33,7 @@ use crate::token::claims::scopes;
 use crate::token::extractor::Location;
 use crate::token::Jwt;
 use crate::verify::{verify_signature, SignatureVerifier, VerifyError};
+use authorize::authorize;
 use error::AuthError;
 use token_cache::{TokenCache, Verified};
 use verifier::{evaluate, Checks};
@@ -121,8 +124,7 @@ pub fn authenticate(
     if let Some(denied) = rule.and_then(|rule| rule.deny.as_ref()) {
         return deny(config, request, AuthError::Denied(denied.clone()));
     }
-    let Some((requirement, allowed_scopes)) =
-        rule.and_then(|rule| Some((rule.requirement.as_ref()?, &rule.allowed_scopes)))
+    let Some((requirement, rule)) = rule.and_then(|rule| Some((rule.requirement.as_ref()?, rule)))
     else {
         return pass(config, request, sanitize);
     };
@@ -150,8 +152,9 @@ pub fn authenticate(
         tokens: &tokens,
         headers: request.headers,
         verified: Vec::new(),
+        satisfied: Vec::new(),
     };
-    let decision = match session.check(requirement, allowed_scopes) {
+    let decision = match session.check(requirement, &rule.allowed_scopes, &rule.conditions) {
         (Some(wait), _) => Decision::Wait(wait),
         (None, Ok(())) => {
             let (mut header_ops, path) = session.outputs(sanitize, full_path);
@@ -298,6 +301,9 @@ struct Session<'c, 't> {
     headers: &'t [(Vec<u8>, Vec<u8>)],
     parsed: Vec<OnceCell<Result<Jwt<'t>, AuthError>>>,
     verified: Vec<(usize, usize, Rc<Verified>)>,
+    /// The (location, provider) pairs that satisfied the requirement tree so far: verified in
+    /// a branch that passed (a rule's `when` holds on one of them).
+    satisfied: Vec<(usize, usize)>,
 }
 
 /// A provider's keys, as one verification sees them.
@@ -319,22 +325,22 @@ impl Checks for Session<'_, '_> {
             .get(provider)
             .map(|p| p.locations.as_slice())
             .unwrap_or_default();
-        let mut found = false;
+        let mut found = Vec::new();
         for &location in locations {
             match self.tokens.get(location) {
                 Some(Err(error)) => return Err(error.clone()),
                 Some(Ok(Some(_))) => {
-                    found = true;
                     self.verify(location, provider, audiences)?;
+                    found.push((location, provider));
                 }
                 _ => {}
             }
         }
-        if found {
-            Ok(())
-        } else {
-            Err(AuthError::Missing)
+        if found.is_empty() {
+            return Err(AuthError::Missing);
         }
+        self.satisfied.extend(found);
+        Ok(())
     }
 
     fn all_present(&mut self, lenient: bool) -> Result<(), AuthError> {
@@ -343,9 +349,11 @@ impl Checks for Session<'_, '_> {
         for location in 0..self.tokens.len() {
             let result = match self.tokens.get(location) {
                 Some(Err(error)) => Err(error.clone()),
-                Some(Ok(Some(_))) => self
-                    .provider_for(location)
-                    .and_then(|provider| self.verify(location, provider, None)),
+                Some(Ok(Some(_))) => self.provider_for(location).and_then(|provider| {
+                    self.verify(location, provider, None)?;
+                    self.satisfied.push((location, provider));
+                    Ok(())
+                }),
                 _ => Ok(()),
             };
             if let Err(error) = result {
@@ -372,6 +380,14 @@ impl Checks for Session<'_, '_> {
                     .check(self.headers, &self.config.limits)
                     .map_err(AuthError::from)
             })
+    }
+
+    fn mark(&self) -> usize {
+        self.satisfied.len()
+    }
+
+    fn rollback(&mut self, mark: usize) {
+        self.satisfied.truncate(mark);
     }
 }
 
@@ -417,16 +433,26 @@ fn select_rule<'c>(
 }
 
 impl<'c, 't> Session<'c, 't> {
-    /// Evaluates a rule's requirement, then its `allowed_scopes`: what the request should wait
-    /// for, if anything, and the verdict.
+    /// Evaluates a rule's requirement, then its `allowed_scopes` and its `when` conditions:
+    /// what the request should wait for, if anything, and the verdict.
     fn check(
         &mut self,
         requirement: &Requirement,
         allowed_scopes: &[String],
+        conditions: &[Condition],
     ) -> (Option<Wait>, Result<(), AuthError>) {
         let mut result = evaluate(requirement, self);
         if result.is_ok() && !allowed_scopes.is_empty() {
             result = self.check_scopes(allowed_scopes);
+        }
+        if result.is_ok() && !conditions.is_empty() {
+            let satisfying = self.satisfied.iter().filter_map(|pair| {
+                self.verified
+                    .iter()
+                    .find(|(location, provider, _)| (*location, *provider) == *pair)
+                    .map(|(_, _, verified)| verified.as_ref())
+            });
+            result = authorize(conditions, satisfying);
         }
         let wait = match result {
             Ok(()) => self.wait_although_allowed,
@@ -576,6 +602,7 @@ impl<'c, 't> Session<'c, 't> {
             claim_headers: claim_headers(provider, &jwt.payload),
             scopes: scopes(&jwt.payload),
             payload_header,
+            payload: config.keep_payloads.then(|| jwt.payload.clone()),
         });
         self.cache
             .insert(token, provider_index, version, now, Rc::clone(&verified));
@@ -856,7 +883,7 @@ fn deny(config: &Config, request: Request<'_>, error: AuthError) -> Outcome {
                 let mut value = format!("Bearer realm=\"{}\"", realm(request));
                 match other {
                     AuthError::Missing => {}
-                    AuthError::ScopeNotAllowed => {
+                    AuthError::ScopeNotAllowed | AuthError::ConditionNotMet(_) => {
                         value.push_str(", error=\"insufficient_scope\"");
                     }
                     _ => value.push_str(", error=\"invalid_token\""),

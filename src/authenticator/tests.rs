@@ -719,6 +719,7 @@ fn subjects_restrict_sub_on_misses_and_cache_hits() {
         claim_headers: Vec::new(),
         scopes: Vec::new(),
         payload_header: None,
+        payload: None,
     });
     cache.insert(&token("RS256 bad signature"), 0, 0, now(), verified);
     let alice = config(json!({"subjects": {"exact": "alice"}}), rules.clone());

@@ -37,6 +37,9 @@ pub struct Verified {
     /// The `forward_payload_header` value when it is not the payload segment itself (ESP v1's
     /// user-info format), computed once.
     pub payload_header: Option<Vec<u8>>,
+    /// The whole payload, kept when some rule has `when` conditions (which read any claim, on
+    /// hits too); `None` otherwise.
+    pub payload: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// A bounded map from (token, provider) to what verifying it established.
@@ -218,6 +221,7 @@ mod tests {
             claim_headers: Vec::new(),
             scopes: Vec::new(),
             payload_header: None,
+            payload: None,
         })
     }
 
