@@ -32,7 +32,7 @@ use crate::time::Time;
 use crate::token::claims::scopes;
 use crate::token::extractor::Location;
 use crate::token::Jwt;
-use crate::verify::{verify_signature, SignatureVerifier, VerifyError};
+use crate::verify::{verify_token_signature, SignatureVerifier, VerifyError};
 use authorize::authorize;
 use error::AuthError;
 use token_cache::{TokenCache, Verified};
@@ -481,7 +481,8 @@ impl<'c, 't> Session<'c, 't> {
     }
 
     /// The provider a token at `location` belongs to: among the providers that look there, the
-    /// one whose issuer is the token's `iss`, else the first without an issuer.
+    /// one whose issuer is the token's `iss`, else one whose issuer template it matches, else
+    /// the first without an issuer.
     fn provider_for(&self, location: usize) -> Result<usize, AuthError> {
         let jwt = self.jwt(location)?;
         let candidates = || {
@@ -491,9 +492,11 @@ impl<'c, 't> Session<'c, 't> {
                 .enumerate()
                 .filter(|(_, p)| p.locations.contains(&location))
         };
+        let iss = jwt.claims.iss.as_deref();
         candidates()
-            .find(|(_, p)| p.claims.issuer.is_some() && p.claims.issuer == jwt.claims.iss)
-            .or_else(|| candidates().find(|(_, p)| p.claims.issuer.is_none()))
+            .find(|(_, p)| p.claims.issuer.is_some() && p.claims.names_issuer(iss))
+            .or_else(|| candidates().find(|(_, p)| p.claims.names_issuer(iss)))
+            .or_else(|| candidates().find(|(_, p)| p.claims.any_issuer()))
             .map(|(index, _)| index)
             .ok_or(AuthError::Claims(
                 crate::policy::claims::ClaimsError::IssuerNotAllowed,
@@ -560,6 +563,7 @@ impl<'c, 't> Session<'c, 't> {
         }
 
         let jwt = self.jwt(location)?;
+        provider.claims.check_bindings(&jwt.claims, &jwt.payload)?;
         provider.claims.check(&jwt.claims, now, audiences)?;
         let (keys, kid_refetch_allowed) = match self.keys(provider, provider_index) {
             Keys::Ready {
@@ -573,7 +577,8 @@ impl<'c, 't> Session<'c, 't> {
             }
             Keys::Failed => return Err(AuthError::JwksFetchFailed),
         };
-        let verdict = verify_signature(&jwt.jws, keys, self.verifier);
+        let issuer = jwt.claims.iss.as_deref();
+        let verdict = verify_token_signature(&jwt.jws, issuer, keys, self.verifier);
         if let Err(error) = verdict {
             // Only a `kid` the key set does not have is worth a refetch (a rotated-in key);
             // a missing `kid` or an `alg` that fits no key would not be fixed by one.

@@ -700,3 +700,74 @@ fn bad_when_conditions_name_the_rule() {
         .collect();
     assert_eq!(with(json!(many)), "rules[0].when: at most 64 conditions");
 }
+
+#[test]
+fn issuer_templates_need_a_key_uri_and_warn_when_every_tenant_passes() {
+    let entra = |extra: Value| {
+        let mut provider = json!({"issuer": "https://login.microsoftonline.com/{tid}/v2.0",
+            "remote_jwks": {"http_uri": {"uri": "https://login.microsoftonline.com/common/discovery/v2.0/keys",
+                                         "cluster": "entra"}}});
+        for (key, value) in extra.as_object().unwrap() {
+            provider[key] = value.clone();
+        }
+        provider
+    };
+    let rules = json!([{"match": {"prefix": "/"}, "requires": {"provider_name": "entra"}}]);
+    let open = parse(json!({"providers": {"entra": entra(json!({}))}, "rules": rules})).unwrap();
+    let template = open.providers[0].claims.issuer_template.as_ref().unwrap();
+    assert_eq!(
+        template.as_str(),
+        "https://login.microsoftonline.com/{tid}/v2.0"
+    );
+    assert_eq!(open.providers[0].claims.issuer, None);
+    assert_eq!(
+        open.warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["providers.entra.issuer: \"https://login.microsoftonline.com/{tid}/v2.0\" accepts every \
+          tenant: restrict {tid} with verify_claims ({\"key\": \"tid\", \"values\": [...]}) or a \
+          when condition on request.auth.claims[tid]"]
+    );
+    let checked = json!({"verify_claims": [{"key": "tid", "values": ["72f988bf"]}]});
+    let by_claims = parse(json!({"providers": {"entra": entra(checked)}, "rules": rules})).unwrap();
+    assert!(by_claims.warnings.is_empty(), "{:?}", by_claims.warnings);
+    let by_when = parse(json!({"providers": {"entra": entra(json!({}))}, "rules": [
+        {"match": {"prefix": "/"}, "requires": {"provider_name": "entra"},
+         "when": [{"key": "request.auth.claims[tid]", "values": ["72f988bf"]}]}]}))
+    .unwrap();
+    assert!(by_when.warnings.is_empty(), "{:?}", by_when.warnings);
+    // `*` admits every tenant: still a warning.
+    let any = parse(json!({"providers": {"entra": entra(json!({}))}, "rules": [
+        {"match": {"prefix": "/"}, "requires": {"provider_name": "entra"},
+         "when": [{"key": "request.auth.claims[tid]", "values": ["*"]}]}]}))
+    .unwrap();
+    assert_eq!(any.warnings.len(), 1);
+
+    let discovery = json!({"remote_jwks": {"http_uri": {"cluster": "entra"}}});
+    assert_eq!(
+        error(json!({"providers": {"entra": entra(discovery)}})),
+        "providers.entra.remote_jwks.http_uri.uri: uri is required with a templated issuer: keys \
+         cannot be discovered from a template"
+    );
+    for (bad, why) in [
+        (
+            "https://{tenant}.example.com/",
+            "the scheme and host of a template must be literal",
+        ),
+        (
+            "https://login.example/x{tid}/v2.0",
+            "\"x{tid}\": a placeholder is a whole path segment, such as /{tid}/",
+        ),
+        ("https://login.example/{tid}/{tid}", "{tid} is given twice"),
+    ] {
+        assert_eq!(
+            error(json!({"providers": {"entra": entra(json!({"issuer": bad}))}})),
+            format!("providers.entra.issuer: {why}")
+        );
+    }
+    // Inline keys are fine with a template.
+    let inline = json!({"providers": {"entra": {"issuer": "https://login.example/{tid}/v2.0",
+                                               "local_jwks": {"inline_string": jwks()}}}});
+    assert!(parse(inline).is_ok());
+}

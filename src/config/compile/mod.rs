@@ -95,6 +95,7 @@ impl Config {
         let output_headers = output_headers(document, &providers, &locations)?;
         let (token_cache_size, token_cache_max_token_bytes) = token_cache(&providers, &limits);
         let keep_payloads = rules.iter().any(|rule| !rule.conditions.is_empty());
+        provider::unrestricted_tenants(&providers, &rules, &mut warnings);
         Ok(Self {
             providers,
             locations,

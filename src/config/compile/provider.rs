@@ -14,9 +14,11 @@ use super::{remote_jwks, route};
 use crate::keys::KeySet;
 use crate::limits::Limits;
 use crate::policy::claims::{normalize_audience, ClaimCheck, ClaimRules};
+use crate::policy::condition::{Condition, ConditionKey, Matcher, Pattern};
 use crate::policy::route::StringMatcher;
 use crate::token::claims::ClaimLookup;
 use crate::token::extractor::Location;
+use crate::token::issuer::IssuerTemplate;
 
 /// What compiling a provider adds to, or reads from, the whole configuration.
 pub(super) struct Context<'c> {
@@ -33,7 +35,7 @@ pub(super) fn compile(
     at: &str,
     context: &mut Context<'_>,
 ) -> Result<Provider, ConfigError> {
-    let issuer = Some(provider.issuer.clone()).filter(|issuer| !issuer.is_empty());
+    let (issuer, issuer_template) = issuer(provider, at)?;
     let lookup = match provider.claim_lookup {
         None | Some(model::ClaimLookup::Path) => ClaimLookup::Path,
         Some(model::ClaimLookup::Literal) => ClaimLookup::Literal,
@@ -60,10 +62,17 @@ pub(super) fn compile(
             .transpose()?,
         verify_claims: verify_claims(&provider.verify_claims, lookup, at)?,
         issuer,
+        issuer_template,
     };
     let keys = match &provider.jwks_source {
         Some(JwksSource::LocalJwks(source)) => {
             KeySource::Local(local_jwks(source, &join(at, "local_jwks"), context.limits)?)
+        }
+        Some(JwksSource::RemoteJwks(remote)) if claims.issuer_template.is_some() && !has_uri(remote) => {
+            return Err(ConfigError::required(
+                join(at, "remote_jwks.http_uri.uri"),
+                "uri is required with a templated issuer: keys cannot be discovered from a template",
+            ))
         }
         Some(JwksSource::RemoteJwks(remote)) => KeySource::Remote(remote_jwks::compile(
             remote,
@@ -96,6 +105,84 @@ pub(super) fn compile(
         claim_to_headers: claim_to_headers(&provider.claim_to_headers, lookup, at)?,
         cache: cache(provider.jwt_cache_config.as_ref()),
     })
+}
+
+/// A warning for each templated provider nothing restricts to some tenants: no
+/// `verify_claims` entry and no `when` condition with values on a claim one of its `{name}`
+/// segments binds (nor a `request.auth.principal` condition naming exact issuers).
+pub(super) fn unrestricted_tenants(
+    providers: &[Provider],
+    rules: &[super::super::Rule],
+    warnings: &mut Vec<ConfigWarning>,
+) {
+    for provider in providers {
+        let Some(template) = &provider.claims.issuer_template else {
+            continue;
+        };
+        let names: Vec<&str> = template.names().collect();
+        let checked = provider
+            .claims
+            .verify_claims
+            .iter()
+            .any(|check| !check.values.is_empty() && names.contains(&&*check.name));
+        let conditioned = rules
+            .iter()
+            .flat_map(|rule| &rule.conditions)
+            .any(|condition| restricts(condition, &names));
+        if checked || conditioned {
+            continue;
+        }
+        let first = names.first().copied().unwrap_or_default();
+        warnings.push(ConfigWarning::new(
+            join(&join("providers", &provider.name), "issuer"),
+            format!(
+                "{:?} accepts every tenant: restrict {{{first}}} with verify_claims \
+                 ({{\"key\": \"{first}\", \"values\": [...]}}) or a when condition on \
+                 request.auth.claims[{first}]",
+                template.as_str()
+            ),
+        ));
+    }
+}
+
+/// Whether a condition admits only some values of a claim in `names` (or only exact issuers).
+fn restricts(condition: &Condition, names: &[&str]) -> bool {
+    let exact = |matcher: &Matcher| match matcher {
+        Matcher::Text(pattern) => !matches!(pattern, Pattern::NonEmpty),
+        Matcher::Principal { iss, .. } => matches!(iss, Pattern::Exact(_)),
+    };
+    let on_a_name = match &condition.key {
+        ConditionKey::Claim(path) => {
+            matches!(path.as_slice(), [name] if names.contains(&name.as_str()))
+        }
+        ConditionKey::Principal => true,
+        ConditionKey::Audiences | ConditionKey::Presenter => false,
+    };
+    on_a_name && !condition.values.is_empty() && condition.values.iter().all(exact)
+}
+
+/// The exact issuer (`None`: any), or the template of an issuer with `{name}` segments.
+fn issuer(
+    provider: &JwtProvider,
+    at: &str,
+) -> Result<(Option<String>, Option<IssuerTemplate>), ConfigError> {
+    if !provider.issuer.contains(['{', '}']) {
+        // jwt_authn: an empty issuer is any issuer.
+        return Ok((
+            Some(provider.issuer.clone()).filter(|issuer| !issuer.is_empty()),
+            None,
+        ));
+    }
+    let template = IssuerTemplate::parse(&provider.issuer)
+        .map_err(|why| ConfigError::invalid(join(at, "issuer"), why))?;
+    Ok((None, Some(template)))
+}
+
+fn has_uri(remote: &model::RemoteJwks) -> bool {
+    remote
+        .http_uri
+        .as_ref()
+        .is_some_and(|http_uri| !http_uri.uri.is_empty())
 }
 
 /// jwt_authn checks `sub` with its StringMatcher (exact, prefix, suffix, contains, safe_regex;
