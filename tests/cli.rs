@@ -140,6 +140,22 @@ fn check_prints_what_it_understood() {
 }
 
 #[test]
+fn check_explains_when_rules_and_templated_issuers() {
+    let (code, stdout, stderr) = jwt_gate(&["check", "authz.json"]);
+    assert_eq!(code, 0, "{stderr}");
+    golden("check-authz.golden.txt", &stdout);
+    assert!(stdout.contains("accepts every tenant"), "{stdout}");
+    assert!(
+        stdout.contains("{tid} must be the token's tid claim"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("when (one token that satisfied it, else 403): request.auth.claims[groups] in [admins, ops-*]; "),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn check_refuses_api_keys_it_cannot_check() {
     // The filter would refuse the bookstore without api_keys: so does check, with its line.
     let (code, stdout, stderr) = jwt_gate(&["check", "bookstore.yaml"]);

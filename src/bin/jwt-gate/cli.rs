@@ -397,11 +397,26 @@ fn describe(plugin_configuration: &[u8]) -> Result<String, Failure> {
     out.push_str("\nproviders:\n");
     for provider in &config.providers {
         let claims = &provider.claims;
+        let issuer = match (&claims.issuer_template, &claims.issuer) {
+            (Some(template), _) => {
+                let bound: Vec<String> = template
+                    .names()
+                    .map(|name| format!("{{{name}}} must be the token's {name} claim"))
+                    .collect();
+                format!(
+                    "{} (a template: each {{...}} is one path segment; {})",
+                    template.as_str(),
+                    bound.join(", ")
+                )
+            }
+            (None, Some(issuer)) => issuer.clone(),
+            (None, None) => "(any)".to_owned(),
+        };
         let _ = writeln!(
             out,
             "  {}: issuer {}, audiences {}",
             provider.name,
-            claims.issuer.as_deref().unwrap_or("(any)"),
+            issuer,
             if claims.audiences.is_empty() {
                 "(not checked)".to_owned()
             } else {
@@ -515,6 +530,14 @@ fn describe(plugin_configuration: &[u8]) -> Result<String, Failure> {
             "  [{index}] {} -> {requirement}{scopes}",
             rule.route.describe()
         );
+        if !rule.conditions.is_empty() {
+            let conditions: Vec<String> = rule.conditions.iter().map(|c| c.describe()).collect();
+            let _ = writeln!(
+                out,
+                "      when (one token that satisfied it, else 403): {}",
+                conditions.join("; ")
+            );
+        }
     }
     Ok(out)
 }
