@@ -737,6 +737,14 @@ fn issuer_templates_need_a_key_uri_and_warn_when_every_tenant_passes() {
          "when": [{"key": "request.auth.claims[tid]", "values": ["72f988bf"]}]}]}))
     .unwrap();
     assert!(by_when.warnings.is_empty(), "{:?}", by_when.warnings);
+    // A restriction on one rule leaves the others open.
+    let one_rule = parse(json!({"providers": {"entra": entra(json!({}))}, "rules": [
+        {"match": {"prefix": "/a"}, "requires": {"provider_name": "entra"},
+         "when": [{"key": "request.auth.claims[tid]", "values": ["72f988bf"]}]},
+        {"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [
+            {"provider_name": "entra"}, {"allow_missing": {}}]}}}]}))
+    .unwrap();
+    assert_eq!(one_rule.warnings.len(), 1);
     // `*` admits every tenant: still a warning.
     let any = parse(json!({"providers": {"entra": entra(json!({}))}, "rules": [
         {"match": {"prefix": "/"}, "requires": {"provider_name": "entra"},

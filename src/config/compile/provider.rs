@@ -15,6 +15,7 @@ use crate::keys::KeySet;
 use crate::limits::Limits;
 use crate::policy::claims::{normalize_audience, ClaimCheck, ClaimRules};
 use crate::policy::condition::{Condition, ConditionKey, Matcher, Pattern};
+use crate::policy::requirement::Requirement;
 use crate::policy::route::StringMatcher;
 use crate::token::claims::ClaimLookup;
 use crate::token::extractor::Location;
@@ -107,15 +108,16 @@ pub(super) fn compile(
     })
 }
 
-/// A warning for each templated provider nothing restricts to some tenants: no
-/// `verify_claims` entry and no `when` condition with values on a claim one of its `{name}`
-/// segments binds (nor a `request.auth.principal` condition naming exact issuers).
+/// A warning for each templated provider that some rule lets through for every tenant: the
+/// provider has no `verify_claims` entry with values on a claim one of its `{name}` segments
+/// binds, and a rule whose requirement takes its tokens has no `when` condition that admits
+/// only some values of such a claim (or only exact issuers of `request.auth.principal`).
 pub(super) fn unrestricted_tenants(
     providers: &[Provider],
     rules: &[super::super::Rule],
     warnings: &mut Vec<ConfigWarning>,
 ) {
-    for provider in providers {
+    for (index, provider) in providers.iter().enumerate() {
         let Some(template) = &provider.claims.issuer_template else {
             continue;
         };
@@ -125,11 +127,16 @@ pub(super) fn unrestricted_tenants(
             .verify_claims
             .iter()
             .any(|check| !check.values.is_empty() && names.contains(&&*check.name));
-        let conditioned = rules
-            .iter()
-            .flat_map(|rule| &rule.conditions)
-            .any(|condition| restricts(condition, &names));
-        if checked || conditioned {
+        let open_rule = rules.iter().any(|rule| {
+            rule.requirement
+                .as_ref()
+                .is_some_and(|requirement| takes_tokens_of(requirement, index))
+                && !rule
+                    .conditions
+                    .iter()
+                    .any(|condition| restricts(condition, &names))
+        });
+        if checked || !open_rule {
             continue;
         }
         let first = names.first().copied().unwrap_or_default();
@@ -142,6 +149,19 @@ pub(super) fn unrestricted_tenants(
                 template.as_str()
             ),
         ));
+    }
+}
+
+/// Whether a requirement may accept a token of provider `index`: it names it, or lets any
+/// provider's token through (`allow_missing`, `allow_missing_or_failed`).
+fn takes_tokens_of(requirement: &Requirement, index: usize) -> bool {
+    match requirement {
+        Requirement::Provider { provider, .. } => *provider == index,
+        Requirement::AllowMissing | Requirement::AllowMissingOrFailed => true,
+        Requirement::All(children) | Requirement::Any(children) => {
+            children.iter().any(|child| takes_tokens_of(child, index))
+        }
+        Requirement::ApiKey { .. } | Requirement::NoCheck => false,
     }
 }
 
