@@ -48,6 +48,18 @@ const COMMANDS: &[(&str, &str)] = &[
 ",
     ),
     (
+        "from-istio",
+        "  jwt-gate from-istio MANIFESTS [--format json|yaml]
+      Print the jwt-gate configuration for Istio RequestAuthentication and AuthorizationPolicy
+      manifests (YAML, several documents; or a kubectl List) that apply to one workload:
+      jwtRules become providers, required as istiod requires them; ALLOW and DENY rules on
+      paths, methods, requestPrincipals and request.auth.* conditions become rules with when.
+      What it cannot express (source IPs and namespaces, hosts, ports, CUSTOM, conditions on
+      anything but the token) is an error naming the document and field (exit 1); where the
+      translation is stricter than Istio, a `warning:` line on standard error says so.
+",
+    ),
+    (
         "envoy-config",
         "  jwt-gate envoy-config CONFIG [--wasm PATH] [--listen HOST:PORT] [--upstream HOST:PORT]
                               [--admin HOST:PORT] [--ca FILE] [--format json|yaml]
@@ -206,6 +218,16 @@ fn run(args: &[String]) -> Result<String, Failure> {
             warn(&Config::compile(&translation.config).map_err(invalid)?);
             Ok(pretty(&translation.config))
         }
+        "from-istio" => {
+            let documents = documents(file, &bytes, format)?;
+            let translation = jwt_gate::translate::istio::translate(&documents)
+                .map_err(|error| Failure::Invalid(format!("configuration rejected: {error}")))?;
+            for warning in &translation.warnings {
+                eprintln!("warning: {warning}");
+            }
+            warn(&Config::compile(&translation.config).map_err(invalid)?);
+            Ok(pretty(&translation.config))
+        }
         "envoy-config" => {
             let value = openapi_form(parse(file, &bytes, format)?);
             envoy_config(&value, &flags).map_err(|failure| match failure {
@@ -307,6 +329,28 @@ fn parse(file: &str, bytes: &[u8], format: Format) -> Result<Value, Failure> {
         .map_err(|e| Failure::Invalid(format!("{file}: not JSON: {e}"))),
         Format::Yaml => serde_yaml_ng::from_slice::<Value>(bytes)
             .map_err(|e| Failure::Invalid(format!("{file}: not YAML: {e}"))),
+    }
+}
+
+/// Every document of a file: YAML's, separated by `---` (empty ones left out); JSON's one
+/// document, or a list of them.
+fn documents(file: &str, bytes: &[u8], format: Format) -> Result<Vec<Value>, Failure> {
+    match format {
+        Format::Json => match parse(file, bytes, format)? {
+            Value::Array(documents) => Ok(documents),
+            document => Ok(vec![document]),
+        },
+        Format::Yaml => {
+            let mut documents = Vec::new();
+            for document in serde_yaml_ng::Deserializer::from_slice(bytes) {
+                let value = <Value as serde::Deserialize>::deserialize(document)
+                    .map_err(|e| Failure::Invalid(format!("{file}: not YAML: {e}")))?;
+                if !value.is_null() {
+                    documents.push(value);
+                }
+            }
+            Ok(documents)
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 
 mod headers;
 mod model;
-mod read;
+pub(super) mod read;
 mod route;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
