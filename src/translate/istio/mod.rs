@@ -26,9 +26,7 @@ use crate::config::{ConfigError, ConfigWarning};
 use crate::keys::remote;
 use crate::translate::oci::read::Node;
 use routes::Policies;
-
-/// The `requirement_map` entry every translated rule names: istiod's requirement.
-pub const REQUIREMENT: &str = "request_authentication";
+pub use routes::REQUIREMENT;
 
 /// Most documents read (List items included).
 const MAX_DOCUMENTS: usize = 256;
@@ -78,7 +76,7 @@ pub fn translate(documents: &[Value]) -> Result<Translation, ConfigError> {
                     .map_err(located)?;
             }
             Kind::AuthorizationPolicy => {
-                routes::authorization_policy(manifest, &spec, &mut policies, &mut warnings)
+                routes::authorization_policy(&manifest.label, &spec, &mut policies, &mut warnings)
                     .map_err(located)?;
             }
         }
@@ -146,7 +144,7 @@ enum Kind {
 }
 
 /// One manifest and where it is.
-pub(super) struct Manifest<'a> {
+struct Manifest<'a> {
     /// `document 2 (AuthorizationPolicy istio-system/require-jwt)`.
     label: String,
     kind: Kind,
@@ -167,17 +165,13 @@ impl<'a> Manifest<'a> {
     }
 
     /// `error` at this document: its path prefixed with the document's label.
-    pub(super) fn locate(&self, error: ConfigError) -> ConfigError {
+    fn locate(&self, error: ConfigError) -> ConfigError {
         let path = if error.path.is_empty() {
             self.label.clone()
         } else {
             format!("{}: {}", self.label, error.path)
         };
         ConfigError::new(path, error.kind)
-    }
-
-    pub(super) fn label(&self) -> &str {
-        &self.label
     }
 }
 

@@ -21,8 +21,6 @@ use crate::config::{ConfigError, ConfigWarning};
 use crate::policy::condition::Condition as ParsedCondition;
 use crate::translate::oci::read::{join, Node};
 
-use super::{Manifest, REQUIREMENT};
-
 /// The fields of an AuthorizationPolicy `spec`, of a rule, and of what a rule holds.
 const POLICY: &[&str] = &[
     "selector",
@@ -60,6 +58,9 @@ const OPERATION: &[&str] = &[
     "notPaths",
 ];
 const CONDITION: &[&str] = &["key", "values", "notValues"];
+
+/// The `requirement_map` entry every translated rule names: istiod's requirement.
+pub const REQUIREMENT: &str = "request_authentication";
 
 /// What Envoy's RBAC filter answers, for the requests Istio's authorization denies outright.
 pub const RBAC_DENIED: &str = "RBAC: access denied";
@@ -129,9 +130,9 @@ enum Outcome {
     Check(Vec<Condition>),
 }
 
-/// An `AuthorizationPolicy`: its rules, added to `policies`.
+/// An `AuthorizationPolicy` (the document `label`): its rules, added to `policies`.
 pub(super) fn authorization_policy(
-    manifest: &Manifest<'_>,
+    label: &str,
     spec: &Node<'_>,
     policies: &mut Policies,
     warnings: &mut Vec<ConfigWarning>,
@@ -163,18 +164,18 @@ pub(super) fn authorization_policy(
     };
     for rule in rules.items()? {
         let rule_object = rule.object(RULE)?;
-        let place = manifest.label().to_owned() + ": " + &rule.path;
+        let place = format!("{label}: {}", rule.path);
         let atoms = match rule_object.get("to") {
             Some(to) => operations(&to)?,
             None => vec![Atom::any()],
         };
         let mut conditions = match rule_object.get("from") {
-            Some(from) => sources(&from, manifest)?,
+            Some(from) => sources(&from, label)?,
             None => Vec::new(),
         };
         if let Some(when) = rule_object.get("when") {
             for condition in when.items()? {
-                conditions.push((istio_condition(&condition)?, located(manifest, &condition)));
+                conditions.push((istio_condition(&condition)?, located(label, &condition)));
             }
         }
         if action == Action::Deny {
@@ -528,10 +529,7 @@ fn operations(to: &Node<'_>) -> Result<Vec<Atom>, ConfigError> {
 
 /// A rule's `from`: its request principals as conditions. Sources are ORed: several are only
 /// translated when each is one `requestPrincipals` list (their union is one condition).
-fn sources(
-    from: &Node<'_>,
-    manifest: &Manifest<'_>,
-) -> Result<Vec<(Condition, String)>, ConfigError> {
+fn sources(from: &Node<'_>, label: &str) -> Result<Vec<(Condition, String)>, ConfigError> {
     let entries = from.items()?;
     let mut per_source = Vec::new();
     for entry in &entries {
@@ -563,7 +561,7 @@ fn sources(
                 not_values,
             };
             check(&condition, &field)?;
-            conditions.push((condition, located(manifest, &field)));
+            conditions.push((condition, located(label, &field)));
         }
         if conditions.is_empty() {
             return Ok(Vec::new());
@@ -663,8 +661,8 @@ fn negated(
 }
 
 /// `document 2 (...): spec.rules[0].when[1]`.
-fn located(manifest: &Manifest<'_>, node: &Node<'_>) -> String {
-    format!("{}: {}", manifest.label(), node.path)
+fn located(label: &str, node: &Node<'_>) -> String {
+    format!("{label}: {}", node.path)
 }
 
 /// The jwt-gate rule for an atom.
