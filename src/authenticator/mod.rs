@@ -325,21 +325,26 @@ impl Checks for Session<'_, '_> {
             .get(provider)
             .map(|p| p.locations.as_slice())
             .unwrap_or_default();
-        let mut found = Vec::new();
+        let mut found = false;
         for &location in locations {
             match self.tokens.get(location) {
                 Some(Err(error)) => return Err(error.clone()),
                 Some(Ok(Some(_))) => {
+                    found = true;
                     self.verify(location, provider, audiences)?;
-                    found.push((location, provider));
                 }
                 _ => {}
             }
         }
-        if found.is_empty() {
+        if !found {
             return Err(AuthError::Missing);
         }
-        self.satisfied.extend(found);
+        // Every token there verified: each satisfied this requirement.
+        for &location in locations {
+            if matches!(self.tokens.get(location), Some(Ok(Some(_)))) {
+                self.satisfied(location, provider);
+            }
+        }
         Ok(())
     }
 
@@ -351,7 +356,7 @@ impl Checks for Session<'_, '_> {
                 Some(Err(error)) => Err(error.clone()),
                 Some(Ok(Some(_))) => self.provider_for(location).and_then(|provider| {
                     self.verify(location, provider, None)?;
-                    self.satisfied.push((location, provider));
+                    self.satisfied(location, provider);
                     Ok(())
                 }),
                 _ => Ok(()),
@@ -459,6 +464,14 @@ impl<'c, 't> Session<'c, 't> {
             Err(_) => self.wait,
         };
         (wait, result)
+    }
+
+    /// Records that the token at `location` satisfied a requirement for `provider` (only when
+    /// some rule has `when` conditions to check on it).
+    fn satisfied(&mut self, location: usize, provider: usize) {
+        if self.config.keep_payloads {
+            self.satisfied.push((location, provider));
+        }
     }
 
     fn token(&self, location: usize) -> Result<&'t str, AuthError> {
