@@ -179,7 +179,7 @@ pub(super) fn authorization_policy(
             }
         }
         if action == Action::Deny {
-            conditions = negated(conditions, &place)?;
+            conditions = negated(conditions, &rule.path)?;
             // A condition with values holds on no claim at all: Istio's DENY let a request
             // without a token through, where jwt-gate asks for one (a notValues condition
             // held, and Istio denied it too).
@@ -634,10 +634,10 @@ fn check(condition: &Condition, node: &Node<'_>) -> Result<(), ConfigError> {
 }
 
 /// A DENY rule's conditions as jwt-gate checks them: the opposite of its one condition (none:
-/// it denies outright).
+/// it denies outright). `at`: the rule, in its document.
 fn negated(
     conditions: Vec<(Condition, String)>,
-    place: &str,
+    at: &str,
 ) -> Result<Vec<(Condition, String)>, ConfigError> {
     match conditions.as_slice() {
         [] => Ok(Vec::new()),
@@ -652,7 +652,7 @@ fn negated(
             )])
         }
         _ => Err(ConfigError::invalid(
-            place,
+            at,
             "a DENY rule with more than one condition (or values and notValues together) denies \
              when all hold; its opposite is an OR of conditions, which jwt-gate's when cannot \
              express: split the rule, one condition each",
