@@ -19,8 +19,7 @@ import pytest
 import yaml
 
 from jwt_gate_testkit.artifacts import ENVOY_BIN, REPO, WASM
-from jwt_gate_testkit.bootstrap import bootstrap, jwt_gate_filter
-from jwt_gate_testkit.client import assert_denied
+from jwt_gate_testkit.bootstrap import bootstrap, jwt_authn_filter, jwt_gate_filter
 from jwt_gate_testkit.envoy import Envoy, Listener
 from jwt_gate_testkit.servers import EchoHandler, IdentityProvider, Server
 from jwt_gate_testkit.wasm import proxy_wasm_module
@@ -433,90 +432,189 @@ def test_the_same_auth0_setup_everywhere():
 
 # --- The Istio migration example, in a real Envoy -------------------------------------------------
 
+JWT_METADATA = "envoy.filters.http.jwt_authn"
+RBAC = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
+
+
+def istiod_jwt_authn(request_authentication: dict, jwks_uri: str, cluster: str) -> dict:
+    """Envoy's jwt_authn as istiod compiles a RequestAuthentication of one jwtRule
+    (`convertToEnvoyJwtConfig`): provider `origins-0` writing the payload to dynamic metadata
+    for RBAC, one rule for every path, requires_any [origins-0, allow_missing], and CORS
+    preflights let through."""
+    [rule] = request_authentication["spec"]["jwtRules"]
+    outputs = rule.get("outputClaimToHeaders", [])
+    return {
+        "providers": {
+            "origins-0": {
+                "issuer": rule["issuer"],
+                "audiences": rule["audiences"],
+                "remote_jwks": {
+                    "http_uri": {"uri": jwks_uri, "cluster": cluster, "timeout": "5s"},
+                    "cache_duration": "300s",
+                },
+                "payload_in_metadata": "payload",
+                "claim_to_headers": [
+                    {"header_name": o["header"], "claim_name": o["claim"]} for o in outputs
+                ],
+            }
+        },
+        "rules": [
+            {
+                "match": {"prefix": "/"},
+                "requires": {
+                    "requires_any": {
+                        "requirements": [{"provider_name": "origins-0"}, {"allow_missing": {}}]
+                    }
+                },
+            }
+        ],
+        "bypass_cors_preflight": True,
+    }
+
+
+def claim_matcher(path: list[str], value: dict) -> dict:
+    """An RBAC principal on a claim of the payload jwt_authn wrote to dynamic metadata."""
+    segments = [{"key": "payload"}] + [{"key": name} for name in path]
+    return {"metadata": {"filter": JWT_METADATA, "path": segments, "value": value}}
+
+
+def principal_matcher(principal: str) -> dict:
+    """istiod's request principal: the issuer exactly, the subject exactly or (`*`) any."""
+    iss, _, sub = principal.rpartition("/")
+    sub_match = {"safe_regex": {"regex": ".+"}} if sub == "*" else {"exact": sub}
+    return {
+        "and_ids": {
+            "ids": [
+                claim_matcher(["iss"], {"string_match": {"exact": iss}}),
+                claim_matcher(["sub"], {"string_match": sub_match}),
+            ]
+        }
+    }
+
 
 def rbac_filter(policy: dict) -> dict:
-    """Envoy's RBAC filter for the subset of AuthorizationPolicy (action ALLOW) the migration
-    example uses: `to.operation.paths` (exact) and `when` on `request.headers[...]` (exact
-    values). Rules are ORed; within a rule, conditions are ANDed (as in Istio)."""
-    assert policy["spec"]["action"] == "ALLOW"
+    """Envoy's RBAC filter for the subset of AuthorizationPolicy the migration example uses, as
+    istiod generates it: `to.operation.paths` (exact, or a prefix `/x/*`),
+    `from.source.requestPrincipals`, and `when` with notValues on a list claim (a NOT around
+    the claim's list matcher, which an absent claim therefore meets). Rules are ORed; within a
+    rule, everything is ANDed."""
+    spec = policy["spec"]
     policies = {}
-    for index, rule in enumerate(policy["spec"]["rules"]):
+    for index, rule in enumerate(spec["rules"]):
+        assert set(rule) <= {"from", "to", "when"}, rule
         permissions = [
-            {"url_path": {"path": {"exact": path}}}
+            {"url_path": {"path": {"prefix": path[:-1]} if path.endswith("*") else {"exact": path}}}
             for to in rule.get("to", [])
             for path in to["operation"]["paths"]
         ]
-        principals = []
-        for condition in rule.get("when", []):
-            header = re.fullmatch(r"request\.headers\[(.+)\]", condition["key"]).group(1)
-            principals.append(
-                {
-                    "or_ids": {
-                        "ids": [
-                            {"header": {"name": header, "string_match": {"exact": value}}}
-                            for value in condition["values"]
-                        ]
-                    }
+        ids = [
+            {
+                "or_ids": {
+                    "ids": [principal_matcher(p) for p in source["source"]["requestPrincipals"]]
                 }
-            )
-        assert set(rule) <= {"to", "when"}, rule
+            }
+            for source in rule.get("from", [])
+        ]
+        for condition in rule.get("when", []):
+            assert set(condition) == {"key", "notValues"}, condition
+            claim = re.fullmatch(r"request\.auth\.claims\[([^][]+)\]", condition["key"]).group(1)
+            one_of = [
+                claim_matcher([claim], {"list_match": {"one_of": {"string_match": {"exact": v}}}})
+                for v in condition["notValues"]
+            ]
+            ids.append({"not_id": {"or_ids": {"ids": one_of}}})
         policies[f"rule-{index}"] = {
             "permissions": [{"or_rules": {"rules": permissions}}]
             if permissions
             else [{"any": True}],
-            "principals": [{"and_ids": {"ids": principals}}] if principals else [{"any": True}],
+            "principals": [{"and_ids": {"ids": ids}}] if ids else [{"any": True}],
         }
     return {
         "name": "envoy.filters.http.rbac",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
-            "rules": {"action": "ALLOW", "policies": policies},
-        },
+        "typed_config": {"@type": RBAC, "rules": {"action": spec["action"], "policies": policies}},
     }
 
 
-def test_istio_migration_after_yaml_in_envoy():
-    """after.yaml's pluginConfig (its key set URL pointed at a local identity provider that signs
-    as the Auth0 issuer) then its AuthorizationPolicy as Envoy RBAC, in that order: a valid token
-    passes; no token gets RBAC's 403; an invalid token gets jwt-gate's 401; /healthz needs
-    nothing; a client's own x-jwt-iss is removed before RBAC sees it."""
-    docs = {
+def test_istio_migration_before_and_after_in_envoy():
+    """before.yaml as istiod compiles it (jwt_authn, then the DENY policy's and the ALLOW
+    policy's RBAC filters, in Istio's order) on one listener; after.yaml's pluginConfig (what
+    `jwt-gate from-istio before.yaml` prints) on another; both with the key set's URL pointed
+    at a local identity provider that signs as the Auth0 issuer. Every request gets the same
+    answer from both, but a request without a token where Istio's RBAC needs a principal:
+    403 RBAC there, 401 "Jwt is missing" from jwt-gate, as after.yaml says."""
+    before = list(yaml.safe_load_all((ISTIO_DIR / "migration" / "before.yaml").read_text()))
+    after = {
         d["kind"]: d
         for d in yaml.safe_load_all((ISTIO_DIR / "migration" / "after.yaml").read_text())
     }
-    config = copy.deepcopy(docs["WasmPlugin"]["spec"]["pluginConfig"])
+    [request_authentication] = [d for d in before if d["kind"] == "RequestAuthentication"]
+    policies = {d["spec"]["action"]: d for d in before if d["kind"] == "AuthorizationPolicy"}
+    config = copy.deepcopy(after["WasmPlugin"]["spec"]["pluginConfig"])
     provider = config["providers"]["auth0"]
     cluster = provider["remote_jwks"]["http_uri"]["cluster"]
     echo = Server(EchoHandler)
     with IdentityProvider(issuer=provider["issuer"]) as idp:
         provider["remote_jwks"]["http_uri"]["uri"] = idp.url("/jwks")
-        config_doc = bootstrap({"gate": jwt_gate_filter(config)}, echo.port, {cluster: idp.port})
-        manager = config_doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
-        filters = manager["typed_config"]["http_filters"]
-        filters.insert(1, rbac_filter(docs["AuthorizationPolicy"]))
+        istio = istiod_jwt_authn(request_authentication, idp.url("/jwks"), cluster)
+        config_doc = bootstrap(
+            {"before": jwt_authn_filter(istio), "after": jwt_gate_filter(config)},
+            echo.port,
+            {cluster: idp.port},
+        )
+        for listener in config_doc["static_resources"]["listeners"]:
+            if listener["name"] == "before":
+                manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+                manager["http_filters"][1:1] = [
+                    rbac_filter(policies["DENY"]),
+                    rbac_filter(policies["ALLOW"]),
+                ]
         envoy = Envoy(config_doc, "istio-migration")
         try:
-            gate = Listener(envoy.wait_ready(), "gate")
+            envoy.wait_ready()
+            listeners = {name: Listener(envoy, name) for name in ("before", "after")}
             audience = provider["audiences"][0]
-            token = idp.mint(aud=audience, sub="alice")
-            upstream = gate.request("/api", token=token).upstream
-            assert upstream.header("x-jwt-iss") == provider["issuer"]
-            assert upstream.header("x-jwt-sub") == "alice"
-
-            denied = gate.request("/api")
-            assert (denied.status, denied.text) == (403, "RBAC: access denied")
-            spoofed = gate.request("/api", headers={"x-jwt-iss": provider["issuer"]})
-            assert (spoofed.status, spoofed.text) == (403, "RBAC: access denied")
-
-            assert_denied(
-                gate.request("/api", token=idp.mint(aud="someone-else")),
-                403,
-                "Audiences in Jwt are not allowed",
-            )
-            assert_denied(
-                gate.request("/api", token=token[:-4] + "AAAA"), 401, "Jwt verification fails"
-            )
-            assert gate.request("/healthz").status == 200
+            roles = "https://example.com/roles"
+            good = idp.mint(aud=audience, sub="alice", **{roles: ["admin", "dev"]})
+            tokens = {
+                "admin": good,
+                "viewer": idp.mint(aud=audience, sub="bob", **{roles: ["viewer"]}),
+                "no roles": idp.mint(aud=audience, sub="carol"),
+                "none": None,
+                "forged": good[:-4] + "AAAA",
+                "other audience": idp.mint(aud="someone-else", **{roles: ["admin"]}),
+            }
+            seen = {}
+            for path in ("/api", "/admin/users", "/healthz"):
+                for name, token in tokens.items():
+                    answers = [
+                        (r.status, r.text if r.status != 200 else r.upstream.path)
+                        for r in (
+                            listeners[x].request(path, token=token) for x in ("before", "after")
+                        )
+                    ]
+                    seen[path, name] = answers
+            missing = (401, "Jwt is missing")
+            rbac = (403, "RBAC: access denied")
+            for (path, name), (istio_answer, gate_answer) in seen.items():
+                if name == "none" and path != "/healthz":
+                    assert (istio_answer, gate_answer) == (rbac, missing), (path, name)
+                else:
+                    assert gate_answer == istio_answer, (path, name, seen)
+            # What the matrix holds: the DENY policy's namespaced claim, the ALLOW policy's
+            # principal, /healthz open, and jwt_authn's own failures.
+            assert seen["/admin/users", "admin"][1] == (200, "/admin/users")
+            assert seen["/admin/users", "viewer"][1] == rbac
+            assert seen["/admin/users", "no roles"][1] == rbac
+            assert seen["/api", "viewer"][1] == (200, "/api")
+            assert seen["/healthz", "none"][1] == (200, "/healthz")
+            assert seen["/api", "forged"][1] == (401, "Jwt verification fails")
+            assert seen["/api", "other audience"][1] == (403, "Audiences in Jwt are not allowed")
+            # The claim header: the token's own, never a client's.
+            spoofed = listeners["after"].request("/api", token=good, headers={"x-jwt-sub": "root"})
+            assert spoofed.upstream.header("x-jwt-sub") == "alice"
+            denied = listeners["after"].request("/admin/users", token=tokens["viewer"])
+            realm = f'Bearer realm="http://{denied.host}/admin/users"'
+            assert denied.header("www-authenticate") == f'{realm}, error="insufficient_scope"'
         finally:
             envoy.stop()
             echo.close()

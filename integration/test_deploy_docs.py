@@ -90,6 +90,7 @@ def test_the_docs_are_all_here():
         "docs/migrating-from-oci-api-gateway.md",
         "docs/openapi.md",
         "docs/providers/auth0.md",
+        "docs/providers/entra.md",
         "docs/providers/firebase.md",
         "docs/providers/google-service-accounts.md",
         "docs/providers/keycloak.md",
@@ -191,16 +192,16 @@ def test_jwt_authn_migration_is_the_same_configuration():
     assert json.loads(after["config"]["configuration"]["value"]) == before
 
 
-def test_istio_migration_doc_is_after_yaml():
-    docs = {
-        d["kind"]: d
-        for d in yaml.safe_load_all((REPO / "envoy/istio/migration/after.yaml").read_text())
-    }
+def test_istio_migration_doc_is_the_example_pair():
+    """The guide's before is before.yaml, and its after is after.yaml's pluginConfig (which a
+    unit test holds equal to what `jwt-gate from-istio before.yaml` prints)."""
+    migration = REPO / "envoy/istio/migration"
+    after = {d["kind"]: d for d in yaml.safe_load_all((migration / "after.yaml").read_text())}
     doc = DOCS_DIR / "migrating-from-istio.md"
     [config] = [json.loads(b.text) for b in blocks(doc, "json")]
-    assert config == docs["WasmPlugin"]["spec"]["pluginConfig"]
-    [policy] = [yaml.safe_load(b.text) for b in blocks(doc, "yaml")]
-    assert policy == docs["AuthorizationPolicy"]
+    assert config == after["WasmPlugin"]["spec"]["pluginConfig"]
+    [before] = [list(yaml.safe_load_all(b.text)) for b in blocks(doc, "yaml")]
+    assert before == list(yaml.safe_load_all((migration / "before.yaml").read_text()))
 
 
 def test_auth0_recipe_is_the_envoy_example():

@@ -83,6 +83,10 @@ fn fixture_config() -> &'static Option<Config> {
                     {"name": "x-c", "string_match": {"contains": "Ab", "ignore_case": true}}],
                   "query_parameters": [{"name": "q", "present_match": false}]},
                  "requires": {"provider_name": "q"}},
+                {"match": {"prefix": "/when"}, "requires": {"requires_any": {"requirements": [{"provider_name": "p"}, {"provider_name": "q"}]}},
+                 "when": [{"key": "request.auth.claims[scope]", "values": ["read*"]},
+                          {"key": "request.auth.principal", "not_values": ["*/bob"]},
+                          {"key": "request.auth.claims[a][b]", "not_values": ["x"]}]},
                 {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}},
             ],
             "bypass_cors_preflight": true,
@@ -116,8 +120,9 @@ pub fn key_set(data: &[u8]) {
     }
 }
 
-/// Parses `data` as a plugin configuration; as JSON, also translates it as an OpenAPI document
-/// and as an OCI deployment, and checks each translation as the command line prints it.
+/// Parses `data` as a plugin configuration; as JSON, also translates it as an OpenAPI document,
+/// as an OCI deployment and as Istio manifests (a list: its documents), and checks each
+/// translation as the command line prints it.
 pub fn config(data: &[u8]) {
     let _ = Config::from_json(data);
     if let Ok(value) = crate::json::parse(data, 64) {
@@ -129,11 +134,18 @@ pub fn config(data: &[u8]) {
         if let Ok(translated) = crate::translate::oci::translate(&value) {
             printed_as_compiled(&translated.config);
         }
+        let documents = match &value {
+            Value::Array(documents) => documents.clone(),
+            document => vec![document.clone()],
+        };
+        if let Ok(translated) = crate::translate::istio::translate(&documents) {
+            printed_as_compiled(&translated.config);
+        }
     }
 }
 
-/// What `jwt-gate from-openapi` and `from-oci` print loads as the translation itself does:
-/// both or neither, with the same warnings.
+/// What `jwt-gate from-openapi`, `from-oci` and `from-istio` print loads as the translation
+/// itself does: both or neither, with the same warnings.
 fn printed_as_compiled(document: &JwtAuthentication) {
     let compiled = Config::compile(document).map(|config| config.warnings);
     let printed = serde_json::to_value(document).unwrap_or_default();

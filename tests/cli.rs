@@ -140,6 +140,59 @@ fn check_prints_what_it_understood() {
 }
 
 #[test]
+fn check_explains_when_rules_and_templated_issuers() {
+    let (code, stdout, stderr) = jwt_gate(&["check", "authz.json"]);
+    assert_eq!(code, 0, "{stderr}");
+    golden("check-authz.golden.txt", &stdout);
+    assert!(stdout.contains("accepts every tenant"), "{stdout}");
+    assert!(
+        stdout.contains("{tid} must be the token's tid claim"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("when (one token that satisfied it, else 403): request.auth.claims[groups] in [admins, ops-*]; "),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn from_istio() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("envoy/istio/migration");
+    let before = root.join("before.yaml");
+    let (code, stdout, stderr) = jwt_gate(&["from-istio", before.to_str().unwrap()]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    // It loads as the filter loads it; envoy/istio/migration/after.yaml carries it (a unit test
+    // of src/translate/istio holds the two equal).
+    Config::from_json(stdout.as_bytes()).unwrap();
+    assert!(stdout.contains("\"key\": \"request.auth.claims[https://example.com/roles]\""));
+    // What it cannot express is an error naming the document and the field.
+    let text = std::fs::read_to_string(&before).unwrap();
+    let with_ip = text.replace(
+        "requestPrincipals:",
+        "ipBlocks: [10.0.0.0/8]\n        requestPrincipals:",
+    );
+    let (code, stdout, stderr) =
+        jwt_gate_stdin(&["from-istio", "-", "--format", "yaml"], with_ip.as_bytes());
+    assert_eq!((code, stdout.as_str()), (1, ""));
+    assert!(
+        stderr.starts_with(
+            "jwt-gate: configuration rejected: document 2 (AuthorizationPolicy \
+             istio-system/require-auth0): spec.rules[1].from[0].source.ipBlocks: not translated"
+        ),
+        "{stderr}"
+    );
+    // Another command given an Istio policy names this one.
+    let first = text.split("\n---\n").next().unwrap();
+    let (code, _, stderr) =
+        jwt_gate_stdin(&["from-oci", "-", "--format", "yaml"], first.as_bytes());
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("`jwt-gate from-istio FILE` translates"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn check_refuses_api_keys_it_cannot_check() {
     // The filter would refuse the bookstore without api_keys: so does check, with its line.
     let (code, stdout, stderr) = jwt_gate(&["check", "bookstore.yaml"]);
@@ -314,7 +367,13 @@ fn check_names_the_command_for_other_formats() {
 
 #[test]
 fn every_command_has_help_and_there_is_a_version() {
-    for command in ["check", "from-openapi", "from-oci", "envoy-config"] {
+    for command in [
+        "check",
+        "from-openapi",
+        "from-oci",
+        "from-istio",
+        "envoy-config",
+    ] {
         for args in [
             &[command, "--help"][..],
             &[command, "-h"][..],

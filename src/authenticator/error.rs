@@ -1,12 +1,13 @@
 //! The client-visible outcome of a failed check: one variant per failure, with its text
-//! (jwt_authn's, or ESPv2's for API keys and requests outside an OpenAPI document), its status
-//! (401; 403 for a genuine token that is not for this request: audience, `verify_claims`,
-//! `allowed_scopes`; 400 for an API key that is not valid or an ambiguous path; 503 for a DPoP
-//! replay cache that cannot take a proof; a `deny` rule's own), and the counter each failure is
-//! counted under.
+//! (jwt_authn's; ESPv2's for API keys and requests outside an OpenAPI document; Envoy RBAC's for
+//! `when`), its status (401; 403 for a genuine token that is not for this request: audience,
+//! `verify_claims`, `allowed_scopes`, `when`; 400 for an API key that is not valid or an
+//! ambiguous path; 503 for a DPoP replay cache that cannot take a proof; a `deny` rule's own),
+//! and the counter each failure is counted under.
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use super::binding::BindingError;
 use crate::config::Deny;
@@ -36,6 +37,9 @@ pub enum AuthError {
     Binding(BindingError),
     /// The claims are not acceptable.
     Claims(ClaimsError),
+    /// No token that satisfied the requirement meets the rule's `when` conditions; the key of
+    /// the first one failed (for the debug log: the body never names it).
+    ConditionNotMet(Arc<str>),
     /// The rule that matched denies (`deny`: ESPv2's 404 for requests outside the OpenAPI
     /// document, 405 for a known path with another method).
     Denied(Deny),
@@ -63,6 +67,9 @@ impl AuthError {
             Self::ApiKeyNotValid => "INVALID_ARGUMENT: API key not valid. Please pass a valid API key.",
             Self::Binding(error) => error.message(),
             Self::Claims(error) => return error.message(),
+            // What Envoy's RBAC filter answers when an Istio AuthorizationPolicy denies: the
+            // clients of a migrated mesh see the same, and no claim value is echoed.
+            Self::ConditionNotMet(_) => "RBAC: access denied",
             Self::Denied(deny) => return Cow::Owned(deny.message.to_string()),
             Self::JwksFetchFailed => "Jwks remote fetch is failed",
             Self::Missing => "Jwt is missing",
@@ -74,8 +81,8 @@ impl AuthError {
     }
 
     /// 403 when the token is genuine but not for this request (audience, `verify_claims`,
-    /// `allowed_scopes`); 400 for an ambiguous path and an API key that is not valid (ESPv2's
-    /// `INVALID_ARGUMENT`); a `deny` rule's own status; else 401.
+    /// `allowed_scopes`, `when`); 400 for an ambiguous path and an API key that is not valid
+    /// (ESPv2's `INVALID_ARGUMENT`); a `deny` rule's own status; else 401.
     pub const fn http_status(&self) -> u16 {
         match self {
             Self::AmbiguousPath | Self::ApiKeyNotValid => 400,
@@ -86,6 +93,7 @@ impl AuthError {
                 | ClaimsError::ClaimMissing(_)
                 | ClaimsError::ClaimNotAllowed(_),
             )
+            | Self::ConditionNotMet(_)
             | Self::ScopeNotAllowed => 403,
             _ => 401,
         }
@@ -104,6 +112,7 @@ impl AuthError {
                 "jwt_claim_not_allowed"
             }
             Self::ScopeNotAllowed => "jwt_scope_not_allowed",
+            Self::ConditionNotMet(_) => "authz_denied",
             Self::Claims(ClaimsError::Expired { .. }) => "jwt_expired",
             Self::Claims(ClaimsError::IssuerNotAllowed) => "jwt_issuer_not_configured",
             Self::Claims(ClaimsError::NotYetValid { .. }) => "jwt_not_yet_valid",
@@ -123,7 +132,7 @@ impl AuthError {
     }
 
     /// Every `reason()` value, so the host can define the counters up front.
-    pub const REASONS: [&'static str; 42] = [
+    pub const REASONS: [&'static str; 43] = [
         "path_ambiguous",
         "api_key_missing",
         "api_key_not_valid",
@@ -131,6 +140,7 @@ impl AuthError {
         "jwt_audience_not_allowed",
         "jwt_claim_not_allowed",
         "jwt_scope_not_allowed",
+        "authz_denied",
         "jwt_expired",
         "jwt_issuer_not_configured",
         "jwt_not_yet_valid",
@@ -168,6 +178,17 @@ impl AuthError {
         "certificate_mismatch",
         "certificate_binding_missing",
     ];
+
+    /// What the debug log says about this denial beyond its message, if anything: the
+    /// condition no token met (a key from the configuration, never a claim value).
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Self::ConditionNotMet(key) => Some(format!(
+                "no verified token that satisfied the requirement meets the condition on {key}"
+            )),
+            _ => None,
+        }
+    }
 
     /// How specific an error is, for `requires_any`: any real failure beats an unknown issuer,
     /// which beats a missing token or API key (jwt_authn `verifier.cc`).
@@ -337,6 +358,7 @@ mod tests {
             AuthError::AmbiguousPath,
             AuthError::ApiKeyMissing,
             AuthError::ApiKeyNotValid,
+            AuthError::ConditionNotMet("request.auth.claims[groups]".into()),
             AuthError::Denied(Deny {
                 status: 404,
                 message: "The current request is not defined by this API.".into(),

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::rc::Rc;
 
+mod authorize;
 pub mod binding;
 pub mod error;
 pub mod token_cache;
@@ -25,6 +26,7 @@ use crate::config::{
 pub use crate::keys::access::{KeyAccess, NoRemoteKeys, RemoteKeys, Wait};
 use crate::keys::fetcher::{KeyFetcher, RemoteProvider};
 use crate::keys::KeySet;
+use crate::policy::condition::Condition;
 use crate::policy::requirement::Requirement;
 pub use crate::request::Request;
 use crate::request::{remove_query_param, same_header_name, split_path};
@@ -33,7 +35,8 @@ use crate::token::claims::scopes;
 use crate::token::confirmation::Confirmation;
 use crate::token::extractor::Location;
 use crate::token::Jwt;
-use crate::verify::{verify_signature, SignatureVerifier, VerifyError};
+use crate::verify::{verify_token_signature, SignatureVerifier, VerifyError};
+use authorize::authorize;
 use binding::{Binder, BindingError, DpopChallenge, Sender};
 use error::AuthError;
 use token_cache::{TokenCache, Verified};
@@ -150,8 +153,7 @@ pub fn authenticate_with(
     if let Some(denied) = rule.and_then(|rule| rule.deny.as_ref()) {
         return deny(config, request, AuthError::Denied(denied.clone()));
     }
-    let Some((requirement, allowed_scopes)) =
-        rule.and_then(|rule| Some((rule.requirement.as_ref()?, &rule.allowed_scopes)))
+    let Some((requirement, rule)) = rule.and_then(|rule| Some((rule.requirement.as_ref()?, rule)))
     else {
         return pass(config, request, sanitize);
     };
@@ -180,8 +182,9 @@ pub fn authenticate_with(
         headers: request.headers,
         verified: Vec::new(),
         binder: Binder::new(config, sender, arrived, now, verifier),
+        satisfied: Vec::new(),
     };
-    let decision = match session.check(requirement, allowed_scopes) {
+    let decision = match session.check(requirement, &rule.allowed_scopes, &rule.conditions) {
         (Some(wait), _) => {
             session.binder.release();
             Decision::Wait(wait)
@@ -337,6 +340,9 @@ struct Session<'c, 't> {
     verified: Vec<(usize, usize, Rc<Verified>)>,
     /// How tokens are bound to their sender: checked on every request, cache hit or not.
     binder: Binder<'t>,
+    /// The (location, provider) pairs that satisfied the requirement tree so far: verified in
+    /// a branch that passed (a rule's `when` holds on one of them).
+    satisfied: Vec<(usize, usize)>,
 }
 
 /// A provider's keys, as one verification sees them.
@@ -369,11 +375,16 @@ impl Checks for Session<'_, '_> {
                 _ => {}
             }
         }
-        if found {
-            Ok(())
-        } else {
-            Err(AuthError::Missing)
+        if !found {
+            return Err(AuthError::Missing);
         }
+        // Every token there verified: each satisfied this requirement.
+        for &location in locations {
+            if matches!(self.tokens.get(location), Some(Ok(Some(_)))) {
+                self.satisfied(location, provider);
+            }
+        }
+        Ok(())
     }
 
     fn all_present(&mut self, lenient: bool) -> Result<(), AuthError> {
@@ -382,9 +393,11 @@ impl Checks for Session<'_, '_> {
         for location in 0..self.tokens.len() {
             let result = match self.tokens.get(location) {
                 Some(Err(error)) => Err(error.clone()),
-                Some(Ok(Some(_))) => self
-                    .provider_for(location)
-                    .and_then(|provider| self.verify(location, provider, None)),
+                Some(Ok(Some(_))) => self.provider_for(location).and_then(|provider| {
+                    self.verify(location, provider, None)?;
+                    self.satisfied(location, provider);
+                    Ok(())
+                }),
                 _ => Ok(()),
             };
             if let Err(error) = result {
@@ -411,6 +424,14 @@ impl Checks for Session<'_, '_> {
                     .check(self.headers, &self.config.limits)
                     .map_err(AuthError::from)
             })
+    }
+
+    fn mark(&self) -> usize {
+        self.satisfied.len()
+    }
+
+    fn rollback(&mut self, mark: usize) {
+        self.satisfied.truncate(mark);
     }
 }
 
@@ -456,22 +477,40 @@ fn select_rule<'c>(
 }
 
 impl<'c, 't> Session<'c, 't> {
-    /// Evaluates a rule's requirement, then its `allowed_scopes`: what the request should wait
-    /// for, if anything, and the verdict.
+    /// Evaluates a rule's requirement, then its `allowed_scopes` and its `when` conditions:
+    /// what the request should wait for, if anything, and the verdict.
     fn check(
         &mut self,
         requirement: &Requirement,
         allowed_scopes: &[String],
+        conditions: &[Condition],
     ) -> (Option<Wait>, Result<(), AuthError>) {
         let mut result = evaluate(requirement, self);
         if result.is_ok() && !allowed_scopes.is_empty() {
             result = self.check_scopes(allowed_scopes);
+        }
+        if result.is_ok() && !conditions.is_empty() {
+            let satisfying = self.satisfied.iter().filter_map(|pair| {
+                self.verified
+                    .iter()
+                    .find(|(location, provider, _)| (*location, *provider) == *pair)
+                    .map(|(_, _, verified)| verified.as_ref())
+            });
+            result = authorize(conditions, satisfying);
         }
         let wait = match result {
             Ok(()) => self.wait_although_allowed,
             Err(_) => self.wait,
         };
         (wait, result)
+    }
+
+    /// Records that the token at `location` satisfied a requirement for `provider` (only when
+    /// some rule has `when` conditions to check on it).
+    fn satisfied(&mut self, location: usize, provider: usize) {
+        if self.config.keep_payloads {
+            self.satisfied.push((location, provider));
+        }
     }
 
     fn token(&self, location: usize) -> Result<&'t str, AuthError> {
@@ -494,7 +533,8 @@ impl<'c, 't> Session<'c, 't> {
     }
 
     /// The provider a token at `location` belongs to: among the providers that look there, the
-    /// one whose issuer is the token's `iss`, else the first without an issuer.
+    /// one whose issuer is the token's `iss`, else one whose issuer template it matches, else
+    /// the first without an issuer.
     fn provider_for(&self, location: usize) -> Result<usize, AuthError> {
         let jwt = self.jwt(location)?;
         let candidates = || {
@@ -504,9 +544,11 @@ impl<'c, 't> Session<'c, 't> {
                 .enumerate()
                 .filter(|(_, p)| p.locations.contains(&location))
         };
+        let iss = jwt.claims.iss.as_deref();
         candidates()
-            .find(|(_, p)| p.claims.issuer.is_some() && p.claims.issuer == jwt.claims.iss)
-            .or_else(|| candidates().find(|(_, p)| p.claims.issuer.is_none()))
+            .find(|(_, p)| p.claims.issuer.is_some() && p.claims.names_issuer(iss))
+            .or_else(|| candidates().find(|(_, p)| p.claims.names_issuer(iss)))
+            .or_else(|| candidates().find(|(_, p)| p.claims.any_issuer()))
             .map(|(index, _)| index)
             .ok_or(AuthError::Claims(
                 crate::policy::claims::ClaimsError::IssuerNotAllowed,
@@ -575,6 +617,7 @@ impl<'c, 't> Session<'c, 't> {
         }
 
         let jwt = self.jwt(location)?;
+        provider.claims.check_bindings(&jwt.claims, &jwt.payload)?;
         provider.claims.check(&jwt.claims, now, audiences)?;
         let (keys, kid_refetch_allowed) = match self.keys(provider, provider_index) {
             Keys::Ready {
@@ -588,7 +631,8 @@ impl<'c, 't> Session<'c, 't> {
             }
             Keys::Failed => return Err(AuthError::JwksFetchFailed),
         };
-        let verdict = verify_signature(&jwt.jws, keys, self.verifier);
+        let issuer = jwt.claims.iss.as_deref();
+        let verdict = verify_token_signature(&jwt.jws, issuer, keys, self.verifier);
         if let Err(error) = verdict {
             // Only a `kid` the key set does not have is worth a refetch (a rotated-in key);
             // a missing `kid` or an `alg` that fits no key would not be fixed by one.
@@ -620,6 +664,7 @@ impl<'c, 't> Session<'c, 't> {
             scopes: scopes(&jwt.payload),
             payload_header,
             confirmation,
+            payload: config.keep_payloads.then(|| jwt.payload.clone()),
         });
         self.cache
             .insert(token, provider_index, version, now, Rc::clone(&verified));
@@ -952,7 +997,7 @@ fn challenge(
         // None when the replay cache, not the credential, is at fault.
         AuthError::Binding(binding) => Some(binding.error_code()?),
         AuthError::Missing => None,
-        AuthError::ScopeNotAllowed => Some("insufficient_scope"),
+        AuthError::ScopeNotAllowed | AuthError::ConditionNotMet(_) => Some("insufficient_scope"),
         _ => Some("invalid_token"),
     };
     let with_code = |mut value: String| {

@@ -720,6 +720,7 @@ fn subjects_restrict_sub_on_misses_and_cache_hits() {
         scopes: Vec::new(),
         payload_header: None,
         confirmation: Default::default(),
+        payload: None,
     });
     cache.insert(&token("RS256 bad signature"), 0, 0, now(), verified);
     let alice = config(json!({"subjects": {"exact": "alice"}}), rules.clone());

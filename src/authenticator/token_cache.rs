@@ -40,6 +40,9 @@ pub struct Verified {
     pub payload_header: Option<Vec<u8>>,
     /// What `cnf` binds the token to (checked on every request, hit or miss).
     pub confirmation: Confirmation,
+    /// The whole payload, kept when some rule has `when` conditions (which read any claim, on
+    /// hits too); `None` otherwise.
+    pub payload: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// A bounded map from (token, provider) to what verifying it established.
@@ -222,6 +225,7 @@ mod tests {
             scopes: Vec::new(),
             payload_header: None,
             confirmation: Confirmation::default(),
+            payload: None,
         })
     }
 

@@ -15,6 +15,14 @@ pub trait Checks {
     fn all_present(&mut self, lenient: bool) -> Result<(), AuthError>;
     /// The request carries a key `api_keys[key]` accepts.
     fn api_key(&mut self, key: usize) -> Result<(), AuthError>;
+    /// A point to come back to if the requirement about to be evaluated fails: the tokens that
+    /// satisfied the tree so far (a rule's `when` holds on one of those).
+    fn mark(&self) -> usize {
+        0
+    }
+    /// Forgets what was recorded since `mark`: a `requires_any` branch that failed satisfied
+    /// nothing, whatever tokens verified on its way.
+    fn rollback(&mut self, _mark: usize) {}
 }
 
 /// Evaluates a requirement tree against one request's checks.
@@ -57,12 +65,14 @@ pub fn evaluate(requirement: &Requirement, checks: &mut dyn Checks) -> Result<()
                 return evaluate(&alone, checks);
             }
             for child in children {
+                let mark = checks.mark();
                 match child {
                     Requirement::AllowMissing => allow_missing = true,
                     Requirement::AllowMissingOrFailed => allow_failed = true,
                     _ => match evaluate(child, checks) {
                         Ok(()) => return Ok(()),
                         Err(error) => {
+                            checks.rollback(mark);
                             // Envoy keeps the last of the most specific errors.
                             if best
                                 .as_ref()

@@ -23,6 +23,7 @@ use crate::limits::Limits;
 use crate::policy::api_key::ApiKeyCheck;
 use crate::policy::binding::DpopPolicy;
 use crate::policy::claims::ClaimRules;
+use crate::policy::condition::Condition;
 use crate::policy::requirement::Requirement;
 use crate::policy::route::RouteMatch;
 use crate::token::claims::ClaimLookup;
@@ -79,6 +80,9 @@ pub struct Config {
     pub behind_trusted_proxy: bool,
     /// The DPoP replay cache's shape (`dpop_replay_cache_size`).
     pub replay_cache: ReplayCache,
+    /// Verified tokens keep their payload, for the rules' `when` conditions (checked on
+    /// verified-token cache hits too): set when some rule has conditions.
+    pub keep_payloads: bool,
     /// What the configuration does that its author should know about (an accepted field that
     /// does nothing here, a translated check left out by an explicit choice): logged once at
     /// load, printed by `jwt-gate check`.
@@ -161,6 +165,9 @@ pub struct Rule {
     /// The rule matches a `path_template` (such a rule must apply to the path as sent and as a
     /// backend that percent-decodes it reads it alike).
     pub path_template: bool,
+    /// jwt-gate's `when` (the `requirement_map` entry's, then the rule's own): once the
+    /// requirement passed, one token that satisfied it must meet every condition.
+    pub conditions: Vec<Condition>,
 }
 
 /// A rule's `deny`: `{"status": 404, "message": "The current request is not defined by this

@@ -22,9 +22,9 @@ pub struct JwtAuthentication {
     /// Route rules; the first that matches decides.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RequirementRule>,
-    /// Named requirements for `requirement_name`.
+    /// Named requirements for `requirement_name` (with jwt-gate's `when`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub requirement_map: BTreeMap<String, JwtRequirement>,
+    pub requirement_map: BTreeMap<String, NamedRequirement>,
     /// Let CORS preflight requests through unchecked.
     #[serde(skip_serializing_if = "is_false")]
     pub bypass_cors_preflight: bool,
@@ -361,7 +361,7 @@ pub struct ApiKeyHeader {
     pub name: String,
 }
 
-/// jwt_authn's `RequirementRule`, and jwt-gate's `allowed_scopes` and `deny`.
+/// jwt_authn's `RequirementRule`, and jwt-gate's `allowed_scopes`, `deny` and `when`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RequirementRule {
     #[serde(rename = "match")]
@@ -374,6 +374,28 @@ pub struct RequirementRule {
     pub allowed_scopes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deny: Option<Deny>,
+    /// jwt-gate's claim conditions (Istio's `when`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub when: Vec<Condition>,
+}
+
+/// A `requirement_map` entry: a `JwtRequirement`, and jwt-gate's `when` beside its members.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NamedRequirement {
+    #[serde(flatten)]
+    pub requirement: JwtRequirement,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub when: Vec<Condition>,
+}
+
+/// jwt-gate's `when` entry: Istio's AuthorizationPolicy `Condition` on `request.auth.*`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Condition {
+    pub key: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_values: Vec<String>,
 }
 
 /// jwt-gate's `deny`: answer with this status and message.
@@ -592,6 +614,7 @@ mod tests {
             requirement_name: None,
             allowed_scopes: Vec::new(),
             deny: None,
+            when: Vec::new(),
         };
         assert_eq!(
             serde_json::to_value(&rule).unwrap(),
@@ -620,6 +643,32 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&keys).unwrap(),
             json!({"a": "unchecked", "b": {"sha256": ["00"]}})
+        );
+        let when = vec![Condition {
+            key: "request.auth.claims[groups]".to_owned(),
+            values: vec!["admins".to_owned()],
+            not_values: Vec::new(),
+        }];
+        let named = BTreeMap::from([
+            (
+                "admins".to_owned(),
+                NamedRequirement {
+                    requirement: JwtRequirement::ProviderName("p".to_owned()),
+                    when: when.clone(),
+                },
+            ),
+            (
+                "open".to_owned(),
+                NamedRequirement {
+                    requirement: JwtRequirement::NoCheck(Empty {}),
+                    when: Vec::new(),
+                },
+            ),
+        ]);
+        assert_eq!(
+            serde_json::to_value(&named).unwrap(),
+            json!({"admins": {"provider_name": "p", "when": [{"key": "request.auth.claims[groups]", "values": ["admins"]}]},
+                   "open": {}})
         );
     }
 }

@@ -586,8 +586,12 @@ fn documents_print_as_they_read() {
                        "retry_back_off": {"base_interval": "0.01s", "max_interval": "9s"}},
                        "kid_refetch_interval": "30s", "max_stale": "60s", "format": "pem"}},
         },
-        "requirement_map": {"r": {"requires_all": {"requirements": [{"provider_name": "local"}, {"api_key_name": "k"}, {}]}}},
+        "requirement_map": {"r": {"requires_all": {"requirements": [{"provider_name": "local"}, {"api_key_name": "k"}, {}]},
+                                  "when": [{"key": "request.auth.claims[groups]", "values": ["admins"], "not_values": ["x"]}]},
+                            "open": {}},
         "rules": [
+            {"match": {"path": "/c"}, "requires": {"provider_name": "local"},
+             "when": [{"key": "request.auth.principal", "not_values": ["*"]}]},
             {"match": {"path_template": "/a/{x}", "case_sensitive": false,
                        "headers": [{"name": "h1", "range_match": {"start": -1, "end": 9}, "invert_match": true},
                                    {"name": "h2", "exact_match": "e"}, {"name": "h3", "safe_regex_match": {"regex": "r"}},
@@ -703,4 +707,171 @@ fn top_level_dpop_fields_without_a_dpop_provider_are_warnings() {
             "dpop_replay_cache_size: does nothing: no provider has dpop"
         ]
     );
+}
+
+#[test]
+fn when_conditions_compile_on_rules_and_requirement_map_entries() {
+    let config = parse(json!({
+        "providers": {"p": provider()},
+        "requirement_map": {"admins": {"provider_name": "p",
+            "when": [{"key": "request.auth.claims[groups]", "values": ["admins"]}]}},
+        "rules": [
+            {"match": {"prefix": "/admin"}, "requirement_name": "admins",
+             "when": [{"key": "request.auth.claims[tier]", "notValues": ["free"]}]},
+            {"match": {"prefix": "/any"}, "requires": {"requires_any": {"requirements": [
+                {"provider_name": "p"}, {"allow_missing": {}}]}},
+             "when": [{"key": "request.auth.presenter", "values": ["web"]}]},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}},
+        ],
+    }))
+    .unwrap();
+    let keys: Vec<Vec<&str>> = config
+        .rules
+        .iter()
+        .map(|rule| rule.conditions.iter().map(|c| &*c.text).collect())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            vec!["request.auth.claims[groups]", "request.auth.claims[tier]"],
+            vec!["request.auth.presenter"],
+            vec![],
+        ]
+    );
+    assert!(config.keep_payloads);
+    assert!(
+        !parse(json!({"providers": {"p": provider()}}))
+            .unwrap()
+            .keep_payloads
+    );
+}
+
+#[test]
+fn bad_when_conditions_name_the_rule() {
+    let rules = |rule: Value| json!({"providers": {"p": provider()}, "rules": [rule]});
+    let with = |when: Value| {
+        error(rules(
+            json!({"match": {"prefix": "/"}, "requires": {"provider_name": "p"}, "when": when}),
+        ))
+    };
+    assert!(
+        with(json!([{"key": "source.ip", "values": ["10.0.0.1"]}]))
+            .starts_with("rules[0].when[0]: unknown key \"source.ip\""),
+        "{}",
+        with(json!([{"key": "source.ip", "values": ["10.0.0.1"]}]))
+    );
+    assert!(with(json!([{"key": "request.auth.claims[groups", "values": ["a"]}]))
+        .starts_with("rules[0].when[0]: \"request.auth.claims[groups\": expected request.auth.claims[<name>]"));
+    assert_eq!(
+        with(json!([{"key": "request.auth.claims[g]", "values": []}])),
+        "rules[0].when[0]: give values or not_values (a condition without either checks nothing)"
+    );
+    assert_eq!(
+        with(json!([{"values": ["a"]}])),
+        "rules[0].when[0]: key is required"
+    );
+    assert_eq!(
+        with(json!([{"key": "request.auth.presenter", "value": ["a"]}])),
+        "rules[0].when[0].value: unknown field"
+    );
+    let no_requirement = json!({"match": {"prefix": "/"},
+        "when": [{"key": "request.auth.presenter", "values": ["a"]}]});
+    assert!(error(rules(no_requirement))
+        .starts_with("rules[0]: when needs a requirement that verifies a token"));
+    let empty_requirement = json!({"match": {"prefix": "/"}, "requires": {},
+        "when": [{"key": "request.auth.presenter", "values": ["a"]}]});
+    assert!(error(rules(empty_requirement))
+        .starts_with("rules[0]: when needs a requirement that verifies a token"));
+    let with_deny = json!({"match": {"prefix": "/"}, "deny": {"status": 403, "message": "no"},
+        "when": [{"key": "request.auth.presenter", "values": ["a"]}]});
+    assert!(error(rules(with_deny)).starts_with("rules[0]: a rule that denies checks nothing"));
+    let entry = json!({"providers": {"p": provider()},
+        "requirement_map": {"open": {"when": [{"key": "request.auth.presenter", "values": ["a"]}]}}});
+    assert!(error(entry).starts_with("requirement_map.open: when needs a requirement"));
+    let entry_key = json!({"providers": {"p": provider()},
+        "requirement_map": {"r": {"provider_name": "p", "when": [{"key": "request.headers[x]", "values": ["a"]}]}}});
+    assert!(error(entry_key).starts_with("requirement_map.r.when[0]: unknown key"));
+    let many: Vec<Value> = (0..=crate::policy::condition::MAX_CONDITIONS)
+        .map(|_| json!({"key": "request.auth.presenter", "values": ["a"]}))
+        .collect();
+    assert_eq!(with(json!(many)), "rules[0].when: at most 64 conditions");
+}
+
+#[test]
+fn issuer_templates_need_a_key_uri_and_warn_when_every_tenant_passes() {
+    let entra = |extra: Value| {
+        let mut provider = json!({"issuer": "https://login.microsoftonline.com/{tid}/v2.0",
+            "remote_jwks": {"http_uri": {"uri": "https://login.microsoftonline.com/common/discovery/v2.0/keys",
+                                         "cluster": "entra"}}});
+        for (key, value) in extra.as_object().unwrap() {
+            provider[key] = value.clone();
+        }
+        provider
+    };
+    let rules = json!([{"match": {"prefix": "/"}, "requires": {"provider_name": "entra"}}]);
+    let open = parse(json!({"providers": {"entra": entra(json!({}))}, "rules": rules})).unwrap();
+    let template = open.providers[0].claims.issuer_template.as_ref().unwrap();
+    assert_eq!(
+        template.as_str(),
+        "https://login.microsoftonline.com/{tid}/v2.0"
+    );
+    assert_eq!(open.providers[0].claims.issuer, None);
+    assert_eq!(
+        open.warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["providers.entra.issuer: \"https://login.microsoftonline.com/{tid}/v2.0\" accepts every \
+          tenant: restrict {tid} with verify_claims ({\"key\": \"tid\", \"values\": [...]}) or a \
+          when condition on request.auth.claims[tid]"]
+    );
+    let checked = json!({"verify_claims": [{"key": "tid", "values": ["72f988bf"]}]});
+    let by_claims = parse(json!({"providers": {"entra": entra(checked)}, "rules": rules})).unwrap();
+    assert!(by_claims.warnings.is_empty(), "{:?}", by_claims.warnings);
+    let by_when = parse(json!({"providers": {"entra": entra(json!({}))}, "rules": [
+        {"match": {"prefix": "/"}, "requires": {"provider_name": "entra"},
+         "when": [{"key": "request.auth.claims[tid]", "values": ["72f988bf"]}]}]}))
+    .unwrap();
+    assert!(by_when.warnings.is_empty(), "{:?}", by_when.warnings);
+    // A restriction on one rule leaves the others open.
+    let one_rule = parse(json!({"providers": {"entra": entra(json!({}))}, "rules": [
+        {"match": {"prefix": "/a"}, "requires": {"provider_name": "entra"},
+         "when": [{"key": "request.auth.claims[tid]", "values": ["72f988bf"]}]},
+        {"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [
+            {"provider_name": "entra"}, {"allow_missing": {}}]}}}]}))
+    .unwrap();
+    assert_eq!(one_rule.warnings.len(), 1);
+    // `*` admits every tenant: still a warning.
+    let any = parse(json!({"providers": {"entra": entra(json!({}))}, "rules": [
+        {"match": {"prefix": "/"}, "requires": {"provider_name": "entra"},
+         "when": [{"key": "request.auth.claims[tid]", "values": ["*"]}]}]}))
+    .unwrap();
+    assert_eq!(any.warnings.len(), 1);
+
+    let discovery = json!({"remote_jwks": {"http_uri": {"cluster": "entra"}}});
+    assert_eq!(
+        error(json!({"providers": {"entra": entra(discovery)}})),
+        "providers.entra.remote_jwks.http_uri.uri: uri is required with a templated issuer: keys \
+         cannot be discovered from a template"
+    );
+    for (bad, why) in [
+        (
+            "https://{tenant}.example.com/",
+            "the scheme and host of a template must be literal",
+        ),
+        (
+            "https://login.example/x{tid}/v2.0",
+            "\"x{tid}\": a placeholder is a whole path segment, such as /{tid}/",
+        ),
+        ("https://login.example/{tid}/{tid}", "{tid} is given twice"),
+    ] {
+        assert_eq!(
+            error(json!({"providers": {"entra": entra(json!({"issuer": bad}))}})),
+            format!("providers.entra.issuer: {why}")
+        );
+    }
+    // Inline keys are fine with a template.
+    let inline = json!({"providers": {"entra": {"issuer": "https://login.example/{tid}/v2.0",
+                                               "local_jwks": {"inline_string": jwks()}}}});
+    assert!(parse(inline).is_ok());
 }

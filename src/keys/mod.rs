@@ -54,6 +54,7 @@ use x509_parser::public_key::PublicKey as ParsedKey;
 use crate::json;
 use crate::limits::Limits;
 use crate::token::algorithm::{Algorithm, Curve, KeyFamily};
+use crate::token::issuer::IssuerTemplate;
 
 /// Shortest secret accepted from a symmetric key file (bytes).
 pub const MIN_SYMMETRIC_KEY_BYTES: usize = 32;
@@ -89,6 +90,10 @@ pub struct Jwk {
     pub alg: Option<Algorithm>,
     /// The key material.
     pub key: PublicKey,
+    /// The issuer whose tokens it signs, when the JWK says (Microsoft Entra ID's `issuer`
+    /// member, itself a template: `https://login.microsoftonline.com/{tenantid}/v2.0`): it
+    /// verifies only tokens whose `iss` matches.
+    pub issuer: Option<IssuerTemplate>,
 }
 
 /// Key material, validated for shape.
@@ -257,6 +262,7 @@ impl KeySet {
                 kid: None,
                 alg: None,
                 key: PublicKey::Hmac(secret),
+                issuer: None,
             }],
             skipped: Vec::new(),
             over_limit: 0,
@@ -324,6 +330,7 @@ impl KeySet {
                 kid: Some(kid.clone()),
                 alg: None,
                 key,
+                issuer: None,
             });
         }
         Ok(set)
@@ -345,6 +352,7 @@ impl KeySet {
                 kid: None,
                 alg: None,
                 key,
+                issuer: None,
             });
         }
         set.over_limit = blocks.count();
@@ -384,6 +392,15 @@ impl Jwk {
                     .ok_or_else(|| JwkError::AlgNotForKeyType(name.to_owned()))
             })
             .transpose()?;
+        // Not in RFC 7517: Entra ID's. A key that names its issuer in a way jwt-gate cannot
+        // read is skipped rather than used for every issuer.
+        let issuer = match jwk.get("issuer") {
+            None => None,
+            Some(Value::String(issuer)) => {
+                Some(IssuerTemplate::parse(issuer).map_err(|_| JwkError::BadMember("issuer"))?)
+            }
+            Some(_) => return Err(JwkError::BadMember("issuer")),
+        };
         let key = match kty {
             "RSA" => PublicKey::rsa(member(jwk, "n")?, member(jwk, "e")?)?,
             "EC" => {
@@ -429,7 +446,12 @@ impl Jwk {
                 });
             }
         }
-        Ok(Self { kid, alg, key })
+        Ok(Self {
+            kid,
+            alg,
+            key,
+            issuer,
+        })
     }
 }
 
@@ -681,6 +703,32 @@ impl fmt::Display for JwkError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_jwk_may_name_its_issuer_as_entra_does() {
+        let oct = |issuer: serde_json::Value| {
+            let mut jwk =
+                serde_json::json!({"kty": "oct", "kid": "k", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQ"});
+            jwk["issuer"] = issuer;
+            Jwk::from_json(&jwk)
+        };
+        let entra = oct("https://login.microsoftonline.com/{tenantid}/v2.0".into()).unwrap();
+        let issuer = entra.issuer.unwrap();
+        assert!(issuer.matches("https://login.microsoftonline.com/72f988bf/v2.0"));
+        assert!(!issuer.matches("https://sts.windows.net/72f988bf/"));
+        let plain = oct("https://issuer.test".into()).unwrap().issuer.unwrap();
+        assert!(!plain.is_template());
+        // A key whose issuer cannot be read is skipped, never used for every issuer.
+        for bad in [serde_json::json!(7), "https://{x}.example/".into()] {
+            assert_eq!(
+                oct(bad.clone()),
+                Err(JwkError::BadMember("issuer")),
+                "{bad}"
+            );
+        }
+        let without = Jwk::from_json(&serde_json::json!({"kty": "oct", "k": "c2VjcmV0"})).unwrap();
+        assert_eq!(without.issuer, None);
+    }
 
     #[test]
     fn stray_words_are_not_symmetric_keys() {

@@ -1,21 +1,26 @@
-//! Claim checks, in jwt_authn's order: issuer, time (`nbf`, `exp`), audience, subject, lifetime.
+//! Claim checks, in jwt_authn's order: issuer (or issuer template), time (`nbf`, `exp`),
+//! audience, subject, lifetime.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::policy::route::StringMatcher;
 use crate::time::Time;
 use crate::token::claims::ClaimLookup;
+use crate::token::issuer::IssuerTemplate;
 use crate::token::Claims;
 
 /// What a provider requires of a token's claims.
 #[derive(Clone, Debug, Default)]
 pub struct ClaimRules {
-    /// Required `iss`, compared exactly. `None`: any issuer.
+    /// Required `iss`, compared exactly. `None`: any issuer (unless `issuer_template`).
     pub issuer: Option<String>,
+    /// A templated issuer (`https://login.microsoftonline.com/{tid}/v2.0`): `iss` must match it,
+    /// and each `{name}` segment must be the string claim `name` ([`ClaimRules::check_bindings`]).
+    pub issuer_template: Option<IssuerTemplate>,
     /// Accepted audiences, normalized with [`normalize_audience`]. Empty: `aud` is not checked.
     pub audiences: Vec<String>,
     /// Leeway for `exp` and `nbf`, in seconds.
@@ -170,12 +175,58 @@ impl ClaimRules {
 
     /// The issuer check alone (jwt_authn runs it before anything else).
     pub fn check_issuer(&self, claims: &Claims) -> Result<(), ClaimsError> {
+        if let Some(template) = &self.issuer_template {
+            return match claims.iss.as_deref() {
+                Some(iss) if template.matches(iss) => Ok(()),
+                _ => Err(ClaimsError::IssuerNotAllowed),
+            };
+        }
         match &self.issuer {
             Some(issuer) if claims.iss.as_deref() != Some(issuer.as_str()) => {
                 Err(ClaimsError::IssuerNotAllowed)
             }
             _ => Ok(()),
         }
+    }
+
+    /// A templated issuer's claims: each `{name}` segment `iss` has must be the string claim
+    /// `name` of `payload` (`{tid}` is the token's `tid`), so a token of one tenant cannot pass
+    /// for another's. Checked once per token before its signature; a cached token (the same
+    /// bytes) holds the same claims.
+    pub fn check_bindings(
+        &self,
+        claims: &Claims,
+        payload: &Map<String, Value>,
+    ) -> Result<(), ClaimsError> {
+        let Some(template) = &self.issuer_template else {
+            return Ok(());
+        };
+        let captures = claims
+            .iss
+            .as_deref()
+            .and_then(|iss| template.captures(iss))
+            .ok_or(ClaimsError::IssuerNotAllowed)?;
+        for (name, segment) in captures {
+            if payload.get(name).and_then(Value::as_str) != Some(segment) {
+                return Err(ClaimsError::IssuerNotAllowed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a token of issuer `iss` is this provider's by its issuer: equal to `issuer`, or
+    /// matching `issuer_template`.
+    pub fn names_issuer(&self, iss: Option<&str>) -> bool {
+        match (&self.issuer, &self.issuer_template) {
+            (_, Some(template)) => iss.is_some_and(|iss| template.matches(iss)),
+            (Some(issuer), None) => iss == Some(issuer.as_str()),
+            (None, None) => false,
+        }
+    }
+
+    /// Whether the provider takes tokens of any issuer (neither `issuer` nor a template).
+    pub fn any_issuer(&self) -> bool {
+        self.issuer.is_none() && self.issuer_template.is_none()
     }
 }
 

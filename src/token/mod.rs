@@ -1,7 +1,7 @@
 //! Tokens: parsing a JWS compact serialization (RFC 7515 §7.1) into a typed token, strictly (this
-//! file); the JWS `algorithm`s; the parsed `claims` and how a configured name finds one; the
-//! `confirmation` (`cnf`) that binds a token to its sender; `dpop` proofs; and the `extractor`,
-//! which finds tokens in a request.
+//! file); the JWS `algorithm`s; the parsed `claims` and how a configured name finds one; `issuer`
+//! templates; the `confirmation` (`cnf`) that binds a token to its sender; `dpop` proofs; and the
+//! `extractor`, which finds tokens in a request.
 //!
 //! Sizes are checked before decoding; the form must be exactly three non-empty parts of unpadded,
 //! canonical base64url; the header and payload must be JSON objects without duplicate members; an
@@ -20,6 +20,7 @@ pub mod confirmation;
 pub mod dpop;
 mod error;
 pub mod extractor;
+pub mod issuer;
 
 use crate::json;
 use crate::limits::Limits;

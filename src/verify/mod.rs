@@ -2,8 +2,9 @@
 //!
 //! Key selection follows jwt_verify_lib: a key is a candidate when its `kid` equals the token's
 //! (or either side has none), its pinned `alg` (if any) equals the token's, and its type and curve
-//! fit the token's `alg`. Every candidate is tried; the first that verifies wins. No candidate at
-//! all is `KidAlgMismatch`; candidates that all fail is `InvalidSignature`.
+//! fit the token's `alg`. Every candidate is tried (but one whose `issuer` the token's `iss` does
+//! not match); the first that verifies wins. No candidate at all is `KidAlgMismatch`; candidates
+//! that all fail is `InvalidSignature`.
 
 pub mod host_assisted;
 
@@ -112,9 +113,24 @@ pub fn known_answer_test(verifier: &dyn SignatureVerifier) -> bool {
     })
 }
 
-/// Verifies a JWS's signature with the keys of `keys` that fit its header (`kid`, `alg`).
+/// Verifies a JWS's signature with the keys of `keys` that fit its header (`kid`, `alg`). A key
+/// that names an issuer (see [`verify_token_signature`]) never verifies a bare JWS.
 pub fn verify_signature(
     jws: &Jws<'_>,
+    keys: &KeySet,
+    verifier: &dyn SignatureVerifier,
+) -> Result<(), VerifyError> {
+    verify_token_signature(jws, None, keys, verifier)
+}
+
+/// Verifies the signature of a token whose `iss` is `issuer`: as [`verify_signature`], and a
+/// key that names an issuer (Entra ID's `issuer` member) is tried only if `issuer` matches it
+/// (a `{name}` there matching one path segment). A key that fits the header but not the issuer
+/// still counts as a candidate: such a token is `InvalidSignature`, not `KidAlgMismatch` (no
+/// refetch would find it another key).
+pub fn verify_token_signature(
+    jws: &Jws<'_>,
+    issuer: Option<&str>,
     keys: &KeySet,
     verifier: &dyn SignatureVerifier,
 ) -> Result<(), VerifyError> {
@@ -131,7 +147,11 @@ pub fn verify_signature(
             continue;
         }
         had_candidate = true;
-        if verifier.verify(alg, &jwk.key, signing_input, signature) {
+        let for_issuer = jwk
+            .issuer
+            .as_ref()
+            .is_none_or(|named| issuer.is_some_and(|issuer| named.matches(issuer)));
+        if for_issuer && verifier.verify(alg, &jwk.key, signing_input, signature) {
             return Ok(());
         }
     }

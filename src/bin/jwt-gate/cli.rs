@@ -48,6 +48,18 @@ const COMMANDS: &[(&str, &str)] = &[
 ",
     ),
     (
+        "from-istio",
+        "  jwt-gate from-istio MANIFESTS [--format json|yaml]
+      Print the jwt-gate configuration for Istio RequestAuthentication and AuthorizationPolicy
+      manifests (YAML, several documents; or a kubectl List) that apply to one workload:
+      jwtRules become providers, required as istiod requires them; ALLOW and DENY rules on
+      paths, methods, requestPrincipals and request.auth.* conditions become rules with when.
+      What it cannot express (source IPs and namespaces, hosts, ports, CUSTOM, conditions on
+      anything but the token) is an error naming the document and field (exit 1); where the
+      translation is stricter than Istio, a `warning:` line on standard error says so.
+",
+    ),
+    (
         "envoy-config",
         "  jwt-gate envoy-config CONFIG [--wasm PATH] [--listen HOST:PORT] [--upstream HOST:PORT]
                               [--admin HOST:PORT] [--ca FILE] [--format json|yaml]
@@ -206,6 +218,16 @@ fn run(args: &[String]) -> Result<String, Failure> {
             warn(&Config::compile(&translation.config).map_err(invalid)?);
             Ok(pretty(&translation.config))
         }
+        "from-istio" => {
+            let documents = documents(file, &bytes, format)?;
+            let translation = jwt_gate::translate::istio::translate(&documents)
+                .map_err(|error| Failure::Invalid(format!("configuration rejected: {error}")))?;
+            for warning in &translation.warnings {
+                eprintln!("warning: {warning}");
+            }
+            warn(&Config::compile(&translation.config).map_err(invalid)?);
+            Ok(pretty(&translation.config))
+        }
         "envoy-config" => {
             let value = openapi_form(parse(file, &bytes, format)?);
             envoy_config(&value, &flags).map_err(|failure| match failure {
@@ -310,6 +332,28 @@ fn parse(file: &str, bytes: &[u8], format: Format) -> Result<Value, Failure> {
     }
 }
 
+/// Every document of a file: YAML's, separated by `---` (empty ones left out); JSON's one
+/// document, or a list of them.
+fn documents(file: &str, bytes: &[u8], format: Format) -> Result<Vec<Value>, Failure> {
+    match format {
+        Format::Json => match parse(file, bytes, format)? {
+            Value::Array(documents) => Ok(documents),
+            document => Ok(vec![document]),
+        },
+        Format::Yaml => {
+            let mut documents = Vec::new();
+            for document in serde_yaml_ng::Deserializer::from_slice(bytes) {
+                let value = <Value as serde::Deserialize>::deserialize(document)
+                    .map_err(|e| Failure::Invalid(format!("{file}: not YAML: {e}")))?;
+                if !value.is_null() {
+                    documents.push(value);
+                }
+            }
+            Ok(documents)
+        }
+    }
+}
+
 /// JSON with two-space indents and members in name order.
 fn pretty(value: &impl serde::Serialize) -> String {
     let value = serde_json::to_value(value).unwrap_or_default();
@@ -397,11 +441,26 @@ fn describe(plugin_configuration: &[u8]) -> Result<String, Failure> {
     out.push_str("\nproviders:\n");
     for provider in &config.providers {
         let claims = &provider.claims;
+        let issuer = match (&claims.issuer_template, &claims.issuer) {
+            (Some(template), _) => {
+                let bound: Vec<String> = template
+                    .names()
+                    .map(|name| format!("{{{name}}} must be the token's {name} claim"))
+                    .collect();
+                format!(
+                    "{} (a template: each {{...}} is one path segment; {})",
+                    template.as_str(),
+                    bound.join(", ")
+                )
+            }
+            (None, Some(issuer)) => issuer.clone(),
+            (None, None) => "(any)".to_owned(),
+        };
         let _ = writeln!(
             out,
             "  {}: issuer {}, audiences {}",
             provider.name,
-            claims.issuer.as_deref().unwrap_or("(any)"),
+            issuer,
             if claims.audiences.is_empty() {
                 "(not checked)".to_owned()
             } else {
@@ -539,6 +598,14 @@ fn describe(plugin_configuration: &[u8]) -> Result<String, Failure> {
             "  [{index}] {} -> {requirement}{scopes}",
             rule.route.describe()
         );
+        if !rule.conditions.is_empty() {
+            let conditions: Vec<String> = rule.conditions.iter().map(|c| c.describe()).collect();
+            let _ = writeln!(
+                out,
+                "      when (one token that satisfied it, else 403): {}",
+                conditions.join("; ")
+            );
+        }
     }
     Ok(out)
 }

@@ -42,6 +42,20 @@ fn foreign_format(input: &Value, command: &str) -> Option<String> {
         "this is an Envoy bootstrap: `jwt-gate check FILE` checks the jwt-gate configurations in \
          it (and, with --envoy, the whole bootstrap in Envoy)"
             .to_owned()
+    } else if object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|version| version.starts_with("security.istio.io/"))
+        && command != "from-istio"
+    {
+        format!(
+            "this is an Istio {}: `jwt-gate from-istio FILE` translates RequestAuthentication and \
+             AuthorizationPolicy manifests into jwt-gate's configuration",
+            object
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("policy")
+        )
     } else if has("apiVersion") && has("kind") {
         format!(
             "this is a Kubernetes {}: `jwt-gate check FILE` checks the jwt-gate configuration it \

@@ -4,6 +4,7 @@
 //! jwt-gate check FILE...           every jwt-gate configuration in the files, with the filter's parser
 //! jwt-gate from-openapi OPENAPI    the jwt_authn-form configuration ESPv2 would derive
 //! jwt-gate from-oci DEPLOYMENT     the same for an OCI API Gateway deployment's JWT policy
+//! jwt-gate from-istio MANIFESTS    the same for Istio's RequestAuthentication and AuthorizationPolicy
 //! jwt-gate envoy-config CONFIG     a complete Envoy bootstrap running the filter with CONFIG
 //! jwt-gate COMMAND --help, jwt-gate --version
 //! ```

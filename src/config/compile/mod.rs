@@ -3,6 +3,7 @@
 //! Every error names the field at fault in the document's jwt_authn form
 //! (`rules[0].requires.provider_name: Required provider ['x'] is not configured.`).
 
+mod condition;
 mod provider;
 mod remote_jwks;
 mod requirement;
@@ -27,6 +28,7 @@ use crate::limits::Limits;
 use crate::policy::api_key::{
     default_locations, parse_digest, Accepted, ApiKeyCheck, KeyLocation, MAX_DIGESTS, MAX_LOCATIONS,
 };
+use crate::policy::condition::{Condition, MAX_CONDITIONS};
 use crate::policy::requirement::Requirement;
 use crate::token::extractor::Location;
 use requirement::Names;
@@ -64,12 +66,14 @@ impl Config {
             api_keys: &api_keys,
         };
         let mut requirement_map = BTreeMap::new();
-        for (name, requirement) in &document.requirement_map {
+        for (name, entry) in &document.requirement_map {
             let at = join("requirement_map", name);
-            requirement_map.insert(
-                name.as_str(),
-                requirement::compile(requirement, &at, names)?,
-            );
+            let requirement = requirement::compile(&entry.requirement, &at, names)?;
+            let conditions = condition::compile(&entry.when, &join(&at, "when"))?;
+            if !conditions.is_empty() {
+                condition::needs_token(Some(&requirement), &at)?;
+            }
+            requirement_map.insert(name.as_str(), (requirement, conditions));
         }
         let rules = document
             .rules
@@ -92,6 +96,8 @@ impl Config {
         let output_headers = output_headers(document, &providers, &locations)?;
         let replay_cache = sender_binding(document, &providers, &mut warnings)?;
         let (token_cache_size, token_cache_max_token_bytes) = token_cache(&providers, &limits);
+        let keep_payloads = rules.iter().any(|rule| !rule.conditions.is_empty());
+        provider::unrestricted_tenants(&providers, &rules, &mut warnings);
         Ok(Self {
             providers,
             locations,
@@ -110,6 +116,7 @@ impl Config {
             http_method_override: document.http_method_override,
             behind_trusted_proxy: document.behind_trusted_proxy,
             replay_cache,
+            keep_payloads,
             warnings,
         })
     }
@@ -275,7 +282,7 @@ fn compile_rule(
     rule: &model::RequirementRule,
     at: &str,
     names: Names<'_>,
-    requirement_map: &BTreeMap<&str, Requirement>,
+    requirement_map: &BTreeMap<&str, (Requirement, Vec<Condition>)>,
 ) -> Result<Rule, ConfigError> {
     let route = route::route_match(&rule.route, &join(at, "match"))?;
     let path_template = matches!(rule.route.path, model::PathSpecifier::PathTemplate(_));
@@ -284,32 +291,54 @@ fn compile_rule(
         .as_ref()
         .map(|deny| compile_deny(deny, &join(at, "deny")))
         .transpose()?;
-    let requirement = match (&rule.requires, &rule.requirement_name) {
+    let (requirement, mut conditions) = match (&rule.requires, &rule.requirement_name) {
         (Some(_), Some(_)) => {
             return Err(ConfigError::conflict(
                 at,
                 "give requires or requirement_name, not both",
             ))
         }
-        (Some(requires), None) => Some(requirement::compile(
-            requires,
-            &join(at, "requires"),
-            names,
-        )?),
+        (Some(requires), None) => (
+            Some(requirement::compile(
+                requires,
+                &join(at, "requires"),
+                names,
+            )?),
+            Vec::new(),
+        ),
         (None, Some(name)) => {
-            Some(requirement_map.get(name.as_str()).cloned().ok_or_else(|| {
-                ConfigError::new(
-                    join(at, "requirement_name"),
-                    super::ConfigErrorKind::UnknownRequirement {
-                        name: name.clone(),
-                        known: requirement_map.keys().map(|k| (*k).to_owned()).collect(),
-                    },
-                )
-            })?)
+            let (requirement, conditions) =
+                requirement_map.get(name.as_str()).cloned().ok_or_else(|| {
+                    ConfigError::new(
+                        join(at, "requirement_name"),
+                        super::ConfigErrorKind::UnknownRequirement {
+                            name: name.clone(),
+                            known: requirement_map.keys().map(|k| (*k).to_owned()).collect(),
+                        },
+                    )
+                })?;
+            (Some(requirement), conditions)
         }
-        (None, None) => None,
+        (None, None) => (None, Vec::new()),
+    };
+    let requirement = requirement.filter(|requirement| *requirement != Requirement::NoCheck);
+    // The entry's conditions, then the rule's own: all must hold on one token.
+    conditions.extend(condition::compile(&rule.when, &join(at, "when"))?);
+    if conditions.len() > MAX_CONDITIONS {
+        return Err(ConfigError::invalid(
+            join(at, "when"),
+            format!("at most {MAX_CONDITIONS} conditions, with the requirement_map entry's"),
+        ));
     }
-    .filter(|requirement| *requirement != Requirement::NoCheck);
+    if !conditions.is_empty() {
+        if rule.deny.is_some() {
+            return Err(ConfigError::conflict(
+                at,
+                "a rule that denies checks nothing: give deny alone, or when with a requirement",
+            ));
+        }
+        condition::needs_token(requirement.as_ref(), at)?;
+    }
     if !rule.allowed_scopes.is_empty() && requirement.is_none() {
         return Err(ConfigError::required(
             at,
@@ -328,6 +357,7 @@ fn compile_rule(
         allowed_scopes: rule.allowed_scopes.clone(),
         deny,
         path_template,
+        conditions,
     })
 }
 

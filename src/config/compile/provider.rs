@@ -16,10 +16,13 @@ use crate::keys::KeySet;
 use crate::limits::Limits;
 use crate::policy::binding::{DpopPolicy, ASYMMETRIC};
 use crate::policy::claims::{normalize_audience, ClaimCheck, ClaimRules};
+use crate::policy::condition::{Condition, ConditionKey, Matcher, Pattern};
+use crate::policy::requirement::Requirement;
 use crate::policy::route::StringMatcher;
 use crate::token::algorithm::Algorithm;
 use crate::token::claims::ClaimLookup;
 use crate::token::extractor::Location;
+use crate::token::issuer::IssuerTemplate;
 
 /// What compiling a provider adds to, or reads from, the whole configuration.
 pub(super) struct Context<'c> {
@@ -36,7 +39,7 @@ pub(super) fn compile(
     at: &str,
     context: &mut Context<'_>,
 ) -> Result<Provider, ConfigError> {
-    let issuer = Some(provider.issuer.clone()).filter(|issuer| !issuer.is_empty());
+    let (issuer, issuer_template) = issuer(provider, at)?;
     let lookup = match provider.claim_lookup {
         None | Some(model::ClaimLookup::Path) => ClaimLookup::Path,
         Some(model::ClaimLookup::Literal) => ClaimLookup::Literal,
@@ -63,10 +66,17 @@ pub(super) fn compile(
             .transpose()?,
         verify_claims: verify_claims(&provider.verify_claims, lookup, at)?,
         issuer,
+        issuer_template,
     };
     let keys = match &provider.jwks_source {
         Some(JwksSource::LocalJwks(source)) => {
             KeySource::Local(local_jwks(source, &join(at, "local_jwks"), context.limits)?)
+        }
+        Some(JwksSource::RemoteJwks(remote)) if claims.issuer_template.is_some() && !has_uri(remote) => {
+            return Err(ConfigError::required(
+                join(at, "remote_jwks.http_uri.uri"),
+                "uri is required with a templated issuer: keys cannot be discovered from a template",
+            ))
         }
         Some(JwksSource::RemoteJwks(remote)) => KeySource::Remote(remote_jwks::compile(
             remote,
@@ -179,6 +189,103 @@ fn dpop(
 
 /// `dpop.max_proof_age` when not given.
 pub(crate) const DEFAULT_MAX_PROOF_AGE_SECONDS: u64 = 60;
+
+/// A warning for each templated provider that some rule lets through for every tenant: the
+/// provider has no `verify_claims` entry with values on a claim one of its `{name}` segments
+/// binds, and a rule whose requirement takes its tokens has no `when` condition that admits
+/// only some values of such a claim (or only exact issuers of `request.auth.principal`).
+pub(super) fn unrestricted_tenants(
+    providers: &[Provider],
+    rules: &[super::super::Rule],
+    warnings: &mut Vec<ConfigWarning>,
+) {
+    for (index, provider) in providers.iter().enumerate() {
+        let Some(template) = &provider.claims.issuer_template else {
+            continue;
+        };
+        let names: Vec<&str> = template.names().collect();
+        let checked = provider
+            .claims
+            .verify_claims
+            .iter()
+            .any(|check| !check.values.is_empty() && names.contains(&&*check.name));
+        let open_rule = rules.iter().any(|rule| {
+            rule.requirement
+                .as_ref()
+                .is_some_and(|requirement| takes_tokens_of(requirement, index))
+                && !rule
+                    .conditions
+                    .iter()
+                    .any(|condition| restricts(condition, &names))
+        });
+        if checked || !open_rule {
+            continue;
+        }
+        let first = names.first().copied().unwrap_or_default();
+        warnings.push(ConfigWarning::new(
+            join(&join("providers", &provider.name), "issuer"),
+            format!(
+                "{:?} accepts every tenant: restrict {{{first}}} with verify_claims \
+                 ({{\"key\": \"{first}\", \"values\": [...]}}) or a when condition on \
+                 request.auth.claims[{first}]",
+                template.as_str()
+            ),
+        ));
+    }
+}
+
+/// Whether a requirement may accept a token of provider `index`: it names it, or lets any
+/// provider's token through (`allow_missing`, `allow_missing_or_failed`).
+fn takes_tokens_of(requirement: &Requirement, index: usize) -> bool {
+    match requirement {
+        Requirement::Provider { provider, .. } => *provider == index,
+        Requirement::AllowMissing | Requirement::AllowMissingOrFailed => true,
+        Requirement::All(children) | Requirement::Any(children) => {
+            children.iter().any(|child| takes_tokens_of(child, index))
+        }
+        Requirement::ApiKey { .. } | Requirement::NoCheck => false,
+    }
+}
+
+/// Whether a condition admits only some values of a claim in `names` (or only exact issuers).
+fn restricts(condition: &Condition, names: &[&str]) -> bool {
+    let exact = |matcher: &Matcher| match matcher {
+        Matcher::Text(pattern) => !matches!(pattern, Pattern::NonEmpty),
+        Matcher::Principal { iss, .. } => matches!(iss, Pattern::Exact(_)),
+    };
+    let on_a_name = match &condition.key {
+        ConditionKey::Claim(path) => {
+            matches!(path.as_slice(), [name] if names.contains(&name.as_str()))
+        }
+        ConditionKey::Principal => true,
+        ConditionKey::Audiences | ConditionKey::Presenter => false,
+    };
+    on_a_name && !condition.values.is_empty() && condition.values.iter().all(exact)
+}
+
+/// The exact issuer (`None`: any), or the template of an issuer with `{name}` segments.
+fn issuer(
+    provider: &JwtProvider,
+    at: &str,
+) -> Result<(Option<String>, Option<IssuerTemplate>), ConfigError> {
+    if !provider.issuer.contains(['{', '}']) {
+        // jwt_authn: an empty issuer is any issuer.
+        return Ok((
+            Some(provider.issuer.clone()).filter(|issuer| !issuer.is_empty()),
+            None,
+        ));
+    }
+    let template = IssuerTemplate::parse(&provider.issuer)
+        .map_err(|why| ConfigError::invalid(join(at, "issuer"), why))?;
+    Ok((None, Some(template)))
+}
+
+fn has_uri(remote: &model::RemoteJwks) -> bool {
+    remote
+        .http_uri
+        .as_ref()
+        .is_some_and(|http_uri| !http_uri.uri.is_empty())
+}
 
 /// jwt_authn checks `sub` with its StringMatcher (exact, prefix, suffix, contains, safe_regex;
 /// ignore_case), e.g. a SPIFFE ID prefix for JWT-SVIDs.

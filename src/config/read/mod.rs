@@ -10,11 +10,11 @@ use serde_json::Value;
 
 use super::error::{AT_LEAST_ONE_PROVIDER, HTTP_STATUS};
 use super::model::{
-    ApiKey, ApiKeyDigests, ApiKeyHeader, Deny, Empty, FailureFormat, JwtAuthentication,
-    JwtRequirement, ProviderWithAudiences, RequirementList, RequirementRule, Unchecked,
-    VerifierChoice,
+    ApiKey, ApiKeyDigests, ApiKeyHeader, Condition, Deny, Empty, FailureFormat, JwtAuthentication,
+    JwtRequirement, NamedRequirement, ProviderWithAudiences, RequirementList, RequirementRule,
+    Unchecked, VerifierChoice,
 };
-use super::walk::{one_of, Field};
+use super::walk::{one_of, Field, Object};
 use super::ConfigError;
 
 /// Reads a parsed jwt_authn-form configuration.
@@ -42,7 +42,7 @@ pub(crate) fn jwt_authentication(value: &Value) -> Result<JwtAuthentication, Con
         for (name, field) in map.entries()? {
             document
                 .requirement_map
-                .insert(name.to_owned(), requirement(&field)?);
+                .insert(name.to_owned(), named_requirement(&field)?);
         }
     }
     for field in object.list("rules")? {
@@ -143,6 +143,7 @@ fn rule(field: &Field<'_>) -> Result<RequirementRule, ConfigError> {
         .map(|field| field.string().map(str::to_owned))
         .transpose()?;
     let allowed_scopes = object.strings("allowed_scopes")?;
+    let when = conditions(&mut object)?;
     object.finish()?;
     Ok(RequirementRule {
         route,
@@ -150,7 +151,42 @@ fn rule(field: &Field<'_>) -> Result<RequirementRule, ConfigError> {
         requirement_name,
         allowed_scopes,
         deny,
+        when,
     })
+}
+
+/// A `requirement_map` entry: a requirement, with jwt-gate's `when` beside its members.
+fn named_requirement(field: &Field<'_>) -> Result<NamedRequirement, ConfigError> {
+    let mut object = field.object()?;
+    let when = conditions(&mut object)?;
+    Ok(NamedRequirement {
+        requirement: requirement_members(object, field)?,
+        when,
+    })
+}
+
+/// `when`: `[{"key": "request.auth.claims[groups]", "values": [...], "not_values": [...]}]`
+/// (Istio's `notValues` too).
+fn conditions(object: &mut Object<'_>) -> Result<Vec<Condition>, ConfigError> {
+    object
+        .list("when")?
+        .iter()
+        .map(|entry| {
+            let mut condition = entry.object()?;
+            let key = condition
+                .take("key")
+                .ok_or_else(|| entry.required("key is required"))?
+                .string()?
+                .to_owned();
+            let read = Condition {
+                key,
+                values: condition.strings("values")?,
+                not_values: condition.strings("not_values")?,
+            };
+            condition.finish()?;
+            Ok(read)
+        })
+        .collect()
 }
 
 /// A rule's `deny`: `{"status": 400..599, "message": "..."}`.
@@ -175,7 +211,14 @@ fn deny(field: &Field<'_>) -> Result<Deny, ConfigError> {
 
 /// A `JwtRequirement`: exactly one kind, or none (no check).
 fn requirement(field: &Field<'_>) -> Result<JwtRequirement, ConfigError> {
-    let mut object = field.object()?;
+    requirement_members(field.object()?, field)
+}
+
+/// The members of the `JwtRequirement` object at `field`.
+fn requirement_members(
+    mut object: Object<'_>,
+    field: &Field<'_>,
+) -> Result<JwtRequirement, ConfigError> {
     let mut found = Vec::new();
     if let Some(name) = object.take("provider_name") {
         found.push(JwtRequirement::ProviderName(name.string()?.to_owned()));

@@ -85,7 +85,8 @@ pub fn send_internal_error() {
 }
 
 /// The filter's counters: jwt_authn's names under `jwt_gate.` (plus the configured stat_prefix),
-/// and one `denied_by_reason.<reason>` counter per failure kind.
+/// one `denied_by_reason.<reason>` counter per failure kind, and `authz_denied` for the requests
+/// a rule's `when` denied (authorization apart from authentication at a glance).
 pub struct Metrics {
     pub jwks_fetch_success: Option<u32>,
     pub jwks_fetch_failed: Option<u32>,
@@ -94,6 +95,7 @@ pub struct Metrics {
     cors_preflight_bypassed: Option<u32>,
     token_cache_hit: Option<u32>,
     token_cache_miss: Option<u32>,
+    authz_denied: Option<u32>,
     by_reason: Vec<(&'static str, Option<u32>)>,
 }
 
@@ -115,6 +117,7 @@ impl Metrics {
             cors_preflight_bypassed: counter("cors_preflight_bypassed"),
             token_cache_hit: counter("token_cache_hit"),
             token_cache_miss: counter("token_cache_miss"),
+            authz_denied: counter("authz_denied"),
             by_reason: AuthError::REASONS
                 .iter()
                 .map(|reason| (*reason, counter(&format!("denied_by_reason.{reason}"))))
@@ -137,6 +140,9 @@ impl Metrics {
             Decision::Wait(_) => {}
             Decision::Deny(denial) => {
                 increment(self.denied);
+                if matches!(denial.error, AuthError::ConditionNotMet(_)) {
+                    increment(self.authz_denied);
+                }
                 let reason = denial.error.reason();
                 if let Some((_, id)) = self.by_reason.iter().find(|(r, _)| *r == reason) {
                     increment(*id);

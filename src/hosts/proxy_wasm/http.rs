@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::Action;
+use proxy_wasm::types::{Action, LogLevel};
 
 use super::host::{self, Metrics, ProviderMetrics};
 use super::keys::{KeyHostCalls, SharedData};
@@ -89,6 +89,12 @@ pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<Time>)
             Flow::Continue
         }
         Decision::Deny(denial) => {
+            if let Some(detail) = denial.error.detail() {
+                host::log(
+                    LogLevel::Debug,
+                    &format!("jwt-gate: {} {}: {detail}", denial.status, denial.body),
+                );
+            }
             host::send_denial(&denial);
             Flow::Stop
         }

@@ -12,7 +12,7 @@
 
 mod headers;
 mod model;
-mod read;
+pub(super) mod read;
 mod route;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -277,6 +277,7 @@ fn route_rule(route: &Route, method: Option<&str>, required: &JwtRequirement) ->
         requirement_name: None,
         allowed_scopes,
         deny: None,
+        when: Vec::new(),
     }
 }
 
@@ -296,6 +297,7 @@ fn not_found(path: PathSpecifier) -> RequirementRule {
             status: 404,
             message: NOT_FOUND.to_owned(),
         }),
+        when: Vec::new(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! A strict walk over an OCI deployment: every object is read against the fields the OCI SDK
 //! model declares for it, so a misspelled field (`verifyClaim`) is an error naming its JSON path,
 //! with the nearest known name, instead of a check silently left out. `null` means "not set", as
-//! in the OCI SDKs' JSON.
+//! in the OCI SDKs' JSON. The Istio translator walks its manifests with it too.
 
 use std::borrow::Cow;
 
@@ -11,14 +11,14 @@ use crate::config::{ConfigError, ConfigWarning};
 
 /// One value of the deployment and its JSON path (`specification.routes[1].path`).
 #[derive(Clone)]
-pub(super) struct Node<'a> {
+pub(in crate::translate) struct Node<'a> {
     pub path: String,
     pub value: &'a Value,
 }
 
 /// An object whose members are all known fields.
 #[derive(Clone)]
-pub(super) struct Object<'a> {
+pub(in crate::translate) struct Object<'a> {
     path: String,
     members: &'a Map<String, Value>,
 }
@@ -146,7 +146,7 @@ pub(super) fn tag<'a>(node: &Node<'a>) -> Result<Option<&'a str>, ConfigError> {
     tag_named(node, "type")
 }
 
-pub(super) fn warn(warnings: &mut Vec<ConfigWarning>, node: &Node<'_>, why: &str) {
+pub(in crate::translate) fn warn(warnings: &mut Vec<ConfigWarning>, node: &Node<'_>, why: &str) {
     warnings.push(ConfigWarning::new(node.path.clone(), why));
 }
 
@@ -178,7 +178,7 @@ pub(super) fn non_empty_strings(
 }
 
 /// `path.name`, or `name` at the root.
-pub(super) fn join(path: &str, name: &str) -> String {
+pub(in crate::translate) fn join(path: &str, name: &str) -> String {
     if path.is_empty() {
         name.to_owned()
     } else {

@@ -268,6 +268,7 @@ fn rule(
         requirement_name: None,
         allowed_scopes: Vec::new(),
         deny,
+        when: Vec::new(),
     }
 }
 
