@@ -65,7 +65,9 @@ pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<Time>)
         let keys = shared.keys.borrow();
         authenticate_with(
             &shared.config,
-            Request { headers: &headers },
+            Request {
+                headers: &crate::request::borrow_headers(&headers),
+            },
             now,
             &keys.view(now, held_until),
             shared.verifier.as_ref(),
