@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
-use std::rc::Rc;
+use std::sync::Arc;
 
 mod authorize;
 pub mod binding;
@@ -339,7 +339,7 @@ struct Session<'c, 't> {
     /// The request's headers (API keys are read there and in `:path`).
     headers: &'t [Header<'t>],
     parsed: Vec<OnceCell<Result<Jwt<'t>, AuthError>>>,
-    verified: Vec<(usize, usize, Rc<Verified>)>,
+    verified: Vec<(usize, usize, Arc<Verified>)>,
     /// How tokens are bound to their sender: checked on every request, cache hit or not.
     binder: Binder<'t>,
     /// The (location, provider) pairs that satisfied the requirement tree so far: verified in
@@ -599,7 +599,7 @@ impl<'c, 't> Session<'c, 't> {
             .verified
             .iter()
             .find(|(l, p, _)| (*l, *p) == (location, provider_index))
-            .map(|(_, _, verified)| Rc::clone(verified));
+            .map(|(_, _, verified)| Arc::clone(verified));
         if let Some(verified) = known {
             return Ok(provider.claims.check(&verified.claims, now, audiences)?);
         }
@@ -660,7 +660,7 @@ impl<'c, 't> Session<'c, 't> {
         };
         let confirmation = Confirmation::from_payload(&jwt.payload)
             .map_err(|_| BindingError::MalformedConfirmation)?;
-        let verified = Rc::new(Verified {
+        let verified = Arc::new(Verified {
             claims: jwt.claims.clone(),
             claim_headers: claim_headers(provider, &jwt.payload),
             scopes: scopes(&jwt.payload),
@@ -669,7 +669,7 @@ impl<'c, 't> Session<'c, 't> {
             payload: config.keep_payloads.then(|| jwt.payload.clone()),
         });
         self.cache
-            .insert(token, provider_index, version, now, Rc::clone(&verified));
+            .insert(token, provider_index, version, now, Arc::clone(&verified));
         self.binder
             .check(provider, location, token, &verified.confirmation)?;
         self.verified.push((location, provider_index, verified));

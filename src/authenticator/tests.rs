@@ -716,7 +716,7 @@ fn subjects_restrict_sub_on_misses_and_cache_hits() {
     assert_eq!(counting.0.get(), calls);
     // A cache hit is checked against `subjects` again. The entry is planted for a token whose
     // signature is bad, so that only a hit can let it through.
-    let verified = Rc::new(Verified {
+    let verified = Arc::new(Verified {
         claims: Jwt::parse(&token("RS256 valid"), &bob.limits)
             .unwrap()
             .claims,
