@@ -194,3 +194,71 @@ pub fn denial_detail(outcome: &Outcome) -> Option<String> {
         denial.status, denial.body
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authenticator::Denial;
+    use std::borrow::Cow;
+
+    fn names(indices: impl Iterator<Item = usize>) -> Vec<String> {
+        let all = counter_names("jwt_gate", "");
+        indices.filter_map(|i| all.get(i).cloned()).collect()
+    }
+
+    fn denied(error: AuthError) -> Outcome {
+        Outcome {
+            decision: Decision::Deny(Denial {
+                error,
+                status: 401,
+                body: Cow::Borrowed("Jwt is missing"),
+                content_type: "text/plain",
+                www_authenticate: None,
+            }),
+            cors_preflight_bypassed: false,
+        }
+    }
+
+    #[test]
+    fn both_hosts_name_counters_alike() {
+        // The .wasm names them whole; the native module's names follow Envoy's
+        // metrics_namespace (`jwt_gate` in every example), giving the same full names.
+        let wasm = counter_names("jwt_gate", "api");
+        let native: Vec<String> = counter_names("", "api")
+            .iter()
+            .map(|name| format!("jwt_gate.{name}"))
+            .collect();
+        assert_eq!(wasm, native);
+        assert_eq!(
+            wasm.first().map(String::as_str),
+            Some("jwt_gate.api.allowed")
+        );
+        assert_eq!(wasm.len(), BY_REASON + AuthError::REASONS.len());
+        assert_eq!(
+            provider_metric_names("jwt_gate", "", "okta idp").1,
+            [
+                "jwt_gate.provider.okta_idp.jwks_keys".to_owned(),
+                "jwt_gate.provider.okta_idp.jwks_age_seconds".to_owned()
+            ]
+        );
+    }
+
+    #[test]
+    fn an_outcome_bumps_its_counters() {
+        let allowed = Outcome {
+            decision: Decision::Allow {
+                header_ops: Vec::new(),
+                path: None,
+            },
+            cors_preflight_bypassed: true,
+        };
+        assert_eq!(
+            names(counted(&allowed)),
+            ["jwt_gate.cors_preflight_bypassed", "jwt_gate.allowed"]
+        );
+        assert_eq!(
+            names(counted(&denied(AuthError::Missing))),
+            ["jwt_gate.denied", "jwt_gate.denied_by_reason.jwt_missing"]
+        );
+    }
+}

@@ -9,6 +9,10 @@ mod envoy_module;
 #[forbid(unsafe_code)]
 mod proxy_wasm;
 
-#[cfg(any(target_arch = "wasm32", feature = "envoy-module"))]
+// Compiled everywhere, so that `cargo test` checks it; only the hosts use it.
+#[cfg_attr(
+    not(any(target_arch = "wasm32", feature = "envoy-module")),
+    allow(dead_code)
+)]
 #[forbid(unsafe_code)]
 mod common;
