@@ -239,7 +239,9 @@ impl Gate {
 
     /// A stream that is gone: it is no longer held, and its scheduler is never committed again.
     pub fn forget(&self, id: u64) {
-        if lock(&self.held).remove(&id).is_some() {
+        // One lock at a time: `hold` takes the keys, then the held requests.
+        let was_held = lock(&self.held).remove(&id).is_some();
+        if was_held {
             self.keys
                 .write()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -248,10 +250,11 @@ impl Gate {
     }
 
     fn wake(&self) {
-        if let Some(scheduler) = *lock(&self.scheduler) {
-            // SAFETY-free: the scheduler is live while it is in `self.scheduler` (deleted only
-            // after it is taken out, under the same lock).
-            commit_config(scheduler);
+        let scheduler = lock(&self.scheduler);
+        if let Some(live) = *scheduler {
+            // Live while it is in `self.scheduler`: deleted only after it is taken out, under
+            // this lock (held until the commit is done).
+            commit_config(live);
         }
     }
 
@@ -295,8 +298,8 @@ impl Gate {
         } in released
         {
             if let Some(scheduler) = held.remove(&request.0) {
-                // SAFETY-free wrapper: the scheduler is live while it is in `held` (the stream
-                // removes it, under this lock, before deleting it).
+                // Live while it is in `held`: the stream removes it, under this lock, before it
+                // deletes it.
                 commit_filter(scheduler, held_until.millis());
             }
         }
@@ -365,8 +368,9 @@ impl Installed {
         if let Some(ticker) = self.ticker.take() {
             ticker.stop();
         }
-        if let Some(scheduler) = lock(&self.gate.scheduler).take() {
-            // SAFETY-free wrapper: taken out under the lock, so no thread commits it any more.
+        let scheduler = lock(&self.gate.scheduler).take();
+        if let Some(scheduler) = scheduler {
+            // Taken out under the lock: no thread commits it any more.
             delete_config(scheduler);
         }
     }
