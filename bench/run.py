@@ -551,7 +551,7 @@ def memory_snapshot(envoy: Envoy) -> dict:
     gate = {
         name: value
         for name, value in gate_counters(envoy.stats("jwt_gate")).items()
-        if "cache" in name
+        if name.startswith("jwt_gate.token_cache")
     }
     return {
         "rss_kib": rss,
