@@ -462,6 +462,8 @@ def markdown(results: dict, chart_name: str | None) -> str:
         "edit bench/report.py, not this file. -->"
     )
     add("")
+    all_cells = [c for row in results["cells"].values() for c in row.values()]
+    warned = [c for c in all_cells if c["warnings"]]
     if is_smoke(results):
         add(
             f"> **SMOKE RUN — placeholder figures.** This page was rendered from a short run "
@@ -469,6 +471,12 @@ def markdown(results: dict, chart_name: str | None) -> str:
             f"{' --only ' + ','.join(settings['only']) if settings['only'] else ''}`: "
             f"{settings['runs']} run(s) of {settings['duration_s']} s per cell) to show its shape; "
             "the figures are not results. The final `make bench` on a quiet machine replaces them."
+            + (
+                f" ({len(warned)} of {len(all_cells)} cells carry a warning †: see "
+                "[Correctness](#correctness).)"
+                if warned
+                else ""
+            )
         )
         add("")
     add(
