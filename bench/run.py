@@ -1058,6 +1058,8 @@ def targets(cells: dict, ratio_table: dict) -> list[dict]:
             if cell is None:
                 continue
             authn = faster_authn(cells, scenario)
+            if authn is None:
+                continue  # no jwt_authn in this run: nothing to compare with
             ratio = ratio_table.get(variant, {}).get(scenario, {}).get(f"vs_{authn}")
             result.append(
                 {
