@@ -70,13 +70,14 @@ release: build
 oci: release
 	tools/oci.sh
 
-## bench: jwt-gate against Envoy's jwt_authn and a filter-less Envoy (wrk, ~12 min; BENCH_ARGS=--quick for a smoke run).
+## bench: jwt-gate (native .so and .wasm) against Envoy's jwt_authn and a filter-less Envoy (wrk, ~12 min;
+## BENCH_ARGS=--quick for a ~3 min smoke run).
 bench: build
 	@command -v wrk >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq wrk; fi; }
 	$(VPY) -m pip install -q -r bench/requirements.txt
-	JWT_GATE_WASM=$(WASM) $(VPY) -m bench.run $(BENCH_ARGS)
+	JWT_GATE_WASM=$(WASM) JWT_GATE_SO=$(SO) $(VPY) -m bench.run $(BENCH_ARGS)
 
 ## soak: SOAK_SECONDS (default 600) of wrk against jwt-gate in Envoy: valid, expired, forged and
 ## missing tokens for local and remote providers, every answer checked; fails on a wrong answer or RSS growth.

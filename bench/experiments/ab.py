@@ -3,11 +3,15 @@
 
     .venv/bin/python -m bench.experiments.ab --wasm a=path/a.wasm --wasm b=path/b.wasm \
         --scenarios none,same --rounds 3 --duration 3
+    .venv/bin/python -m bench.experiments.ab --so native=target/release/libjwt_gate.so \
+        --wasm wasm=target/wasm32-wasip1/release/jwt_gate.wasm --scenarios same,rs256,none
 
 Every variant is its own Envoy (pinned to core 0, wrk on core 1, as bench/run.py does); in each
-round every (scenario, variant) gets one wrk run, order rotated. Prints req/s and Envoy CPU µs per
-request (Envoy process CPU time / requests), the medians over the rounds. CPU per request is far
-less sensitive to the load generator than req/s; compare variants within one invocation only.
+round every (scenario, variant) gets one wrk run, order rotated. `--wasm` variants load a .wasm,
+`--so` variants a native module (each from a folder of its own, as libjwt_gate.so). Prints req/s
+and Envoy CPU µs per request (Envoy process CPU time / requests), the medians over the rounds. CPU
+per request is far less sensitive to the load generator than req/s; compare variants within one
+invocation only.
 `--perf NAME` also records `perf record -g` of that variant for the last round's runs."""
 
 from __future__ import annotations
@@ -27,7 +31,10 @@ from jwt_gate_testkit.bootstrap import jwt_gate_filter
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--wasm", action="append", default=[], help="name=path")
+    parser.add_argument("--wasm", action="append", default=[], help="name=path of a .wasm")
+    parser.add_argument(
+        "--so", action="append", default=[], help="name=path of a native libjwt_gate.so"
+    )
     parser.add_argument(
         "--config",
         action="append",
@@ -43,23 +50,26 @@ def main() -> int:
     wrk_args = argparse.Namespace(threads=1, connections=16)
     os.sched_setaffinity(0, {run.WRK_CPU})
     tokens = run.Tokens(5000)
-    base = {
-        v.name: v
-        for v in run.make_variants(tokens, Path(args.wasm[0].split("=", 1)[1]).resolve(), False)
-    }
+    base = {v.name: v for v in run.make_variants(tokens, None, None, False)}
     variants = [base[name] for name in args.baselines.split(",") if name]
     extras = dict(c.split("=", 1) for c in args.config)
     for spec in args.wasm:
         name, path = spec.split("=", 1)
-        config = {**base["gate"].config, **json.loads(extras.get(name, "{}"))}
+        config = {**base["authn_cache"].config, **json.loads(extras.get(name, "{}"))}
         variants.append(
             run.Variant(name, name, "gate", jwt_gate_filter(config, Path(path).resolve()), config)
         )
+    for spec in args.so:
+        name, path = spec.split("=", 1)
+        config = {**base["authn_cache"].config, **json.loads(extras.get(name, "{}"))}
+        variants.append(run.native_variant(name, name, config, Path(path)))
+    if len({v.name for v in variants}) != len(variants):
+        parser.error("variant names must differ")
     scenarios = [s for s in run.SCENARIOS if s.name in args.scenarios.split(",")]
     results: dict = {}
     with contextlib.ExitStack() as stack:
         for v in variants:
-            v.envoy = run.start_envoy(v.name, v.http_filter, True)
+            v.envoy = run.start_envoy(v.name, v.http_filter, True, v.modules)
             stack.callback(v.envoy.stop)
         for v in variants:
             v.envoy.wait_ready(60)
