@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Instructions per request in Envoy (all threads) under callgrind, for one filter variant.
 
-    .venv/bin/python -m bench.experiments.cg <wasm|none|authn> [ops JSON] \
+    .venv/bin/python -m bench.experiments.cg <wasm|so|none|authn> [ops JSON] \
         --scenario same --requests 2000
 
 Envoy runs under `valgrind --tool=callgrind` with collection off; after a warm-up the script
@@ -38,6 +38,10 @@ def main():
         flt = None
     elif a.variant == "authn":
         flt = jwt_authn_filter(cached)
+    elif a.variant.endswith(".so"):
+        so = Path(a.variant).resolve()
+        flt = run.native_filter({**cached, **json.loads(a.extra)})
+        os.environ["ENVOY_DYNAMIC_MODULES_SEARCH_PATH"] = str(run.module_folder(so, "cg"))
     else:
         flt = jwt_gate_filter({**cached, **json.loads(a.extra)}, Path(a.variant).resolve())
     d = run.TMP / "cg"

@@ -73,6 +73,41 @@ pub struct EnvoyHttpHeader {
     pub value: EnvoyBuffer,
 }
 
+impl EnvoyHttpHeader {
+    const EMPTY: Self = Self {
+        key: EnvoyBuffer {
+            ptr: ptr::null(),
+            length: 0,
+        },
+        value: EnvoyBuffer {
+            ptr: ptr::null(),
+            length: 0,
+        },
+    };
+}
+
+/// How many request headers are read without allocating (more spill to the heap).
+pub const INLINE_HEADERS: usize = 32;
+
+/// Room for one hook's header views, on the stack.
+pub struct HeaderScratch<'a> {
+    raw: [EnvoyHttpHeader; INLINE_HEADERS],
+    views: [Header<'a>; INLINE_HEADERS],
+    spill_raw: Vec<EnvoyHttpHeader>,
+    spill_views: Vec<Header<'a>>,
+}
+
+impl HeaderScratch<'_> {
+    pub fn new() -> Self {
+        Self {
+            raw: [EnvoyHttpHeader::EMPTY; INLINE_HEADERS],
+            views: [(&[], &[]); INLINE_HEADERS],
+            spill_raw: Vec::new(),
+            spill_views: Vec::new(),
+        }
+    }
+}
+
 const REQUEST_HEADER: u32 = 0;
 
 /// `envoy_dynamic_module_type_log_level`.
@@ -298,36 +333,38 @@ impl Stream {
     }
 
     /// Every request header (pseudo-headers included), borrowed from Envoy's header map: no
-    /// copy. `scratch` holds Envoy's views. The borrows are valid until the map changes or the
-    /// hook returns: the caller reads them before it changes a header, within the hook.
-    pub fn request_headers<'a>(
-        self,
-        scratch: &'a mut Vec<EnvoyHttpHeader>,
-    ) -> Option<Vec<Header<'a>>> {
+    /// copy, and no allocation for up to [`INLINE_HEADERS`] headers. The borrows are valid until
+    /// the map changes or the hook returns: the caller reads them before it changes a header,
+    /// within the hook.
+    pub fn request_headers<'a>(self, scratch: &'a mut HeaderScratch<'a>) -> Option<&'a [Header<'a>]> {
         // SAFETY: a plain query on the stream of the current hook.
         let count =
             unsafe { envoy_dynamic_module_callback_http_get_headers_size(self.0, REQUEST_HEADER) };
-        scratch.clear();
-        scratch.reserve(count);
-        // SAFETY: `scratch` has room for `count` entries, which Envoy fills (it writes exactly
-        // `get_headers_size` entries); `set_len` follows only its success.
-        unsafe {
-            if !envoy_dynamic_module_callback_http_get_headers(
-                self.0,
-                REQUEST_HEADER,
-                scratch.as_mut_ptr(),
-            ) {
-                return None;
-            }
-            scratch.set_len(count);
+        let raw: &mut [EnvoyHttpHeader] = if count <= INLINE_HEADERS {
+            scratch.raw.get_mut(..count)?
+        } else {
+            scratch.spill_raw.resize(count, EnvoyHttpHeader::EMPTY);
+            &mut scratch.spill_raw
+        };
+        // SAFETY: `raw` has room for exactly `count` entries (`get_headers_size`), which Envoy
+        // fills.
+        let filled = unsafe {
+            envoy_dynamic_module_callback_http_get_headers(self.0, REQUEST_HEADER, raw.as_mut_ptr())
+        };
+        if !filled {
+            return None;
         }
-        Some(
-            scratch
-                .iter()
-                // SAFETY: each view was just filled by Envoy for this hook (see above).
-                .map(|header| unsafe { (envoy_bytes(header.key), envoy_bytes(header.value)) })
-                .collect(),
-        )
+        // SAFETY: each view was just filled by Envoy for this hook (see above).
+        let view = |header: &EnvoyHttpHeader| unsafe { (envoy_bytes(header.key), envoy_bytes(header.value)) };
+        if count <= INLINE_HEADERS {
+            for (slot, header) in scratch.views.iter_mut().zip(raw.iter()) {
+                *slot = view(header);
+            }
+            scratch.views.get(..count)
+        } else {
+            scratch.spill_views = raw.iter().map(view).collect();
+            Some(&scratch.spill_views)
+        }
     }
 
     /// Replaces every value of request header `name` with `value`.

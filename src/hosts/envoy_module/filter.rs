@@ -4,7 +4,7 @@
 use std::cell::OnceCell;
 use std::sync::Arc;
 
-use super::abi::{self, EnvoyHttpHeader, FilterSchedulerPtr, LogLevel, Stream};
+use super::abi::{self, FilterSchedulerPtr, HeaderScratch, LogLevel, Stream};
 use super::gate::{now, Gate, STORE};
 use crate::authenticator::binding::{Downstream, Sender};
 use crate::authenticator::{authenticate_with, Decision, Denial, HeaderOp, Outcome, Request};
@@ -51,7 +51,7 @@ impl Filter {
     /// before carries its first deadline (`held_until`).
     pub fn decide(&mut self, stream: Stream, held_until: Option<Time>) -> Flow {
         for attempt in 0..=REDECIDE {
-            let mut scratch: Vec<EnvoyHttpHeader> = Vec::new();
+            let mut scratch = HeaderScratch::new();
             let Some(headers) = stream.request_headers(&mut scratch) else {
                 abi::log(LogLevel::Error, "jwt-gate: cannot read the request headers");
                 stream.send_response(500, &[], &[], "jwt_gate_internal_error");
@@ -69,7 +69,7 @@ impl Filter {
                 let mut cache = gate.cache(stream.worker_index());
                 let outcome = authenticate_with(
                     &gate.config,
-                    Request { headers: &headers },
+                    Request { headers },
                     now,
                     &keys.view(now, held_until),
                     &gate.verifier,
@@ -84,8 +84,7 @@ impl Filter {
                 add(gate, stream, TOKEN_CACHE_MISS, counts.misses);
                 (outcome, generation)
             };
-            // The header views end here: from now on the map may change.
-            drop(headers);
+            // The header views are not read past this point: from now on the map may change.
             count(gate, stream, &outcome);
             match outcome.decision {
                 Decision::Allow { header_ops, path } => {
