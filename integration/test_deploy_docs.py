@@ -214,7 +214,7 @@ def test_auth0_recipe_is_the_envoy_example():
 # --- What the docs show from a running Envoy -----------------------------------------------------
 
 
-def test_cloud_endpoints_json_error_body():
+def test_cloud_endpoints_json_error_body(build):
     """The local_reply_config of the Cloud Endpoints page turns jwt-gate's denial into ESPv2's
     JSON body, keeping the status and WWW-Authenticate; and other local replies too."""
     [block] = [
@@ -232,7 +232,8 @@ def test_cloud_endpoints_json_error_body():
         },
         "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}],
     }
-    document = bootstrap({"gate": jwt_gate_filter(config)}, free_port())  # no backend listens there
+    filters = {"gate": jwt_gate_filter(config, build=build)}
+    document = bootstrap(filters, free_port())  # no backend listens there
     manager = document["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0][
         "typed_config"
     ]
@@ -260,6 +261,7 @@ def checked_blocks(path: Path, what: str) -> list[str]:
     return [m.group(1) for m in pattern.finditer(text)]
 
 
+@pytest.mark.wasm_only("docs/metrics.md shows the .wasm's stat names (wasmcustom.*)")
 def test_metrics_doc_shows_what_envoy_serves():
     """docs/metrics.md's configuration (and its stat_prefix variant), its three requests, and
     every metric name and type it shows, against /stats and /stats/prometheus."""
@@ -341,6 +343,7 @@ def test_troubleshooting_explains_every_log_line():
     assert not missing, "\n".join(missing)
 
 
+@pytest.mark.wasm_only("the messages of Envoy failing to load a .wasm")
 @pytest.mark.parametrize(
     "filename, expected",
     [

@@ -184,11 +184,11 @@ DNS_FAILS = {
 
 
 @contextlib.contextmanager
-def started(providers: list[Provider], echo_port: int, name: str, concurrency: int = 2):
+def started(providers: list[Provider], echo_port: int, name: str, build: str, concurrency: int = 2):
     """An Envoy with one listener per provider; as soon as it is ready, one request with a valid
     token to every listener, all at once. Yields the Stack; stops Envoy, then the identity
     providers."""
-    listeners = {p.name: jwt_gate_filter(p.plugin_config()) for p in providers}
+    listeners = {p.name: jwt_gate_filter(p.plugin_config(), build=build) for p in providers}
     clusters = {f"idp_{p.name}": p.idp.port for p in providers}
     clusters["dns_fails"] = DNS_FAILS
     try:
@@ -213,7 +213,7 @@ def started(providers: list[Provider], echo_port: int, name: str, concurrency: i
 
 
 @pytest.fixture(scope="module")
-def stack(echo):
+def stack(echo, build):
     """One Envoy (--concurrency 2), one listener per scenario, each with its own identity provider
     so that hit counts, counters and backoff states never mix."""
     idp = IdentityProvider
@@ -248,7 +248,7 @@ def stack(echo):
         Provider("two_b", idp(issuer=shared), provider="p", issuer=shared),
         Provider("mixed", mixed_key_set(idp()), path="/mixed"),
     ]
-    with started(providers, echo.port, "remote-keys") as stack:
+    with started(providers, echo.port, "remote-keys", build) as stack:
         yield stack
 
 
@@ -543,12 +543,12 @@ def test_x509_certificate_map(stack):
 
 
 @pytest.fixture(scope="module")
-def pem_stack(echo):
+def pem_stack(echo, build):
     """An Envoy of its own (the shared one also runs on builds without `format`): one provider
     whose keys are a PEM public key, with "format": "pem"."""
     provider = Provider("pem", pem_keys(IdentityProvider()), path="/keys.pem", signer="pem")
     provider.remote = {"format": "pem"}
-    with started([provider], echo.port, "remote-keys-pem") as stack:
+    with started([provider], echo.port, "remote-keys-pem", build) as stack:
         yield stack
 
 
@@ -826,11 +826,11 @@ def test_key_gauges(stack):
 
 
 @pytest.fixture(scope="module", params=[2, 4], ids=["concurrency2", "concurrency4"])
-def counted(request, echo):
+def counted(request, echo, build):
     """An Envoy of its own with one provider, whose issuer takes 1 s to serve the first key set,
     so that the first request surely arrives before the keys."""
     provider = Provider("count", IdentityProvider(mode="slow", delay=1), timeout=5)
-    with started([provider], echo.port, f"count-{request.param}", request.param) as stack:
+    with started([provider], echo.port, f"count-{request.param}", build, request.param) as stack:
         provider.idp.set_mode("healthy")
         yield stack, request.param
 
