@@ -44,12 +44,24 @@ CLI = REPO / "target" / "release" / "jwt-gate"
 
 def jwt_gate_check(*args, envoy: bool = False, wasm: Path = WASM) -> subprocess.CompletedProcess:
     """`jwt-gate check ARGS` as users run it, from the repository root; with `envoy`, also in
-    the suite's Envoy with `wasm`."""
+    the suite's Envoy with `wasm`, and with the built native module where a filter chain loads
+    it (Envoy finds it in ENVOY_DYNAMIC_MODULES_SEARCH_PATH, which `check` passes on)."""
     assert CLI.is_file(), f"{CLI} not found: `make build` builds it"
     command = [str(CLI), "check", *map(str, args)]
     if envoy:
         command += ["--envoy", str(ENVOY_BIN), "--wasm", str(wasm)]
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    environment = {**os.environ, "ENVOY_DYNAMIC_MODULES_SEARCH_PATH": str(SO.parent)}
+    return subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=600, env=environment
+    )
+
+
+def loads_native_module(finding: dict) -> bool:
+    """Whether a finding is about a code block (from its line to its fence's end) that loads
+    the native module: Envoy can check it only with the native build."""
+    lines = (REPO / finding["file"]).read_text().splitlines()[finding["line"] - 1 :]
+    block = lines[: next((n for n, line in enumerate(lines) if "```" in line), len(lines))]
+    return any("DynamicModuleFilter" in line for line in block)
 
 
 def findings(paths, envoy: bool = False) -> list[dict]:

@@ -84,7 +84,7 @@ def check(version: str, envoy_bin: Path, keys: Keys, so: Path = SO) -> Result:
 def abi_line(envoy: Envoy) -> str:
     """What Envoy logged about the module's ABI version (matched, or a mismatch warning)."""
     lines = envoy.log_lines("ABI version")
-    return lines[0].split("] ", 3)[-1].strip() if lines else ""
+    return lines[0].split("] ", 3)[-1].split(". ")[0].strip() if lines else ""
 
 
 def table(results: list[Result]) -> str:
