@@ -432,6 +432,7 @@ def bootstraps() -> list[tuple[str, dict]]:
     paths = [
         *sorted((REPO / "envoy").rglob("*.yaml")),
         REPO / "tests" / "data" / "cli" / "envoy-config.golden.yaml",
+        REPO / "tests" / "data" / "cli" / "envoy-config-native.golden.yaml",
     ]
     found = []
     for path in paths:
@@ -451,10 +452,13 @@ def test_every_shipped_and_generated_bootstrap_rejects_underscore_headers():
             assert options.get("headers_with_underscores_action") == "REJECT_REQUEST", label
         labels.append(label)
     assert labels == [
+        "envoy/compose/envoy-native.yaml",
         "envoy/compose/envoy.yaml",
+        "envoy/envoy-native.yaml",
         "envoy/envoy-remote-example.yaml",
         "envoy/envoy.yaml",
         "tests/data/cli/envoy-config.golden.yaml",
+        "tests/data/cli/envoy-config-native.golden.yaml",
     ]
 
 
