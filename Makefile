@@ -9,6 +9,8 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 WASM_TARGET := wasm32-wasip1
 WASM := target/$(WASM_TARGET)/release/jwt_gate.wasm
+# The native Envoy dynamic module (feature envoy-module). Built last: a plain `cargo build
+# --release` rebuilds the library without the module's hooks.
 SO := target/release/libjwt_gate.so
 
 .PHONY: all deps build run test lint unit integration compat compat-envoys fuzz release oci bench soak clean
@@ -34,8 +36,8 @@ $(VENV)/.installed: integration/requirements.txt pyproject.toml
 ## (target/release/libjwt_gate.so), and the `jwt-gate` command line (target/release/jwt-gate).
 build: deps
 	$(CARGO) build --release --target $(WASM_TARGET) --lib
-	$(CARGO) build --release --lib
 	$(CARGO) build --release --bin jwt-gate
+	$(CARGO) build --release --lib --features envoy-module
 	@ls -l $(WASM) $(SO) target/release/jwt-gate
 
 ## run: the demo (Envoy with jwt-gate, a demo identity provider, an echo backend). Ctrl-C stops it.
@@ -52,6 +54,7 @@ lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --release --target $(WASM_TARGET) --lib -- -D warnings
+	$(CARGO) clippy --release --lib --features envoy-module -- -D warnings
 
 unit: deps
 	$(CARGO) test

@@ -210,7 +210,9 @@ pub fn request(data: &[u8]) {
     for _ in 0..2 {
         let _ = authenticate_with(
             config,
-            Request { headers: &headers },
+            Request {
+                headers: &crate::request::borrow_headers(&headers),
+            },
             NOW,
             &NoRemoteKeys,
             &RingVerifier,

@@ -7,19 +7,31 @@
 //! with `cargo test`. The **host adapters** (`hosts`, compiled for their host only) are the one
 //! place that talks to Envoy. ARCHITECTURE.md draws the map.
 
+#[forbid(unsafe_code)]
 pub mod authenticator;
+#[forbid(unsafe_code)]
 pub mod config;
 #[cfg(not(target_arch = "wasm32"))]
 #[doc(hidden)]
+#[forbid(unsafe_code)]
 pub mod fuzzing;
+#[forbid(unsafe_code)]
 pub mod json;
+#[forbid(unsafe_code)]
 pub mod keys;
+#[forbid(unsafe_code)]
 pub mod limits;
+#[forbid(unsafe_code)]
 pub mod policy;
+#[forbid(unsafe_code)]
 pub mod request;
+#[forbid(unsafe_code)]
 pub mod time;
+#[forbid(unsafe_code)]
 pub mod token;
+#[forbid(unsafe_code)]
 pub mod translate;
+#[forbid(unsafe_code)]
 pub mod verify;
 
 mod hosts;

@@ -1,12 +1,24 @@
 //! The request as a host hands it over, and the few ways jwt-gate reads it: the path and its
 //! query string, percent-decoding, and header names as a CGI-style backend compares them.
 
+/// One request header as the host lends it: its lower-case name and its value, as raw bytes
+/// borrowed from the host's own header map (no copy on the request path).
+pub type Header<'a> = (&'a [u8], &'a [u8]);
+
 /// The request as the host sees it: every header, pseudo-headers (`:path`, `:method`,
 /// `:authority`, `:scheme`) included, as raw bytes with lower-case names.
 #[derive(Clone, Copy, Debug)]
 pub struct Request<'a> {
     /// The headers, in order, duplicates kept.
-    pub headers: &'a [(Vec<u8>, Vec<u8>)],
+    pub headers: &'a [Header<'a>],
+}
+
+/// Borrowed views of owned headers (a host that must copy them, and tests).
+pub fn borrow_headers(headers: &[(Vec<u8>, Vec<u8>)]) -> Vec<Header<'_>> {
+    headers
+        .iter()
+        .map(|(name, value)| (name.as_slice(), value.as_slice()))
+        .collect()
 }
 
 impl<'a> Request<'a> {
@@ -14,8 +26,8 @@ impl<'a> Request<'a> {
     pub fn header(self, name: &str) -> Option<&'a [u8]> {
         self.headers
             .iter()
-            .find(|(n, _)| n == name.as_bytes())
-            .map(|(_, v)| v.as_slice())
+            .find(|(n, _)| *n == name.as_bytes())
+            .map(|(_, v)| *v)
     }
 }
 

@@ -950,7 +950,7 @@ impl Sim {
         let outcome = authenticate(
             config,
             Request {
-                headers: &req.headers,
+                headers: &jwt_gate::request::borrow_headers(&req.headers),
             },
             now,
             &vm.fetcher.view(now, held_until),

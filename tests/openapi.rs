@@ -75,7 +75,9 @@ fn bookstore_cases() {
         for round in ["", " (cached)"] {
             let outcome = authenticate(
                 &config,
-                Request { headers: &headers },
+                Request {
+                    headers: &jwt_gate::request::borrow_headers(&headers),
+                },
                 now,
                 &NoRemoteKeys,
                 &RingVerifier,

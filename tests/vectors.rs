@@ -110,7 +110,9 @@ fn minted_tokens_get_jwt_authn_verdicts() {
         for round in ["", " (cached)"] {
             let outcome = authenticate(
                 &config,
-                Request { headers: &headers },
+                Request {
+                    headers: &jwt_gate::request::borrow_headers(&headers),
+                },
                 now,
                 &NoRemoteKeys,
                 &RingVerifier,

@@ -133,7 +133,9 @@ mod tests {
         all.push((b":authority".to_vec(), b"api.test".to_vec()));
         let outcome = authenticate(
             config,
-            Request { headers: &all },
+            Request {
+                headers: &crate::request::borrow_headers(&all),
+            },
             now(),
             &NoRemoteKeys,
             verifier,
@@ -256,7 +258,9 @@ mod tests {
         all.push((b":path".to_vec(), b"/admin".to_vec()));
         let outcome = authenticate(
             &config,
-            Request { headers: &all },
+            Request {
+                headers: &crate::request::borrow_headers(&all),
+            },
             now(),
             &NoRemoteKeys,
             &RingVerifier,

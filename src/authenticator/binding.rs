@@ -388,7 +388,7 @@ impl<'r> Binder<'r> {
                 .headers
                 .iter()
                 .filter(|(name, _)| name == b"dpop")
-                .map(|(_, value)| value.as_slice());
+                .map(|(_, value)| *value);
             let value = match (values.next(), values.next()) {
                 (None, _) => return Err(BindingError::ProofMissing),
                 (Some(value), None) if !value.contains(&b',') => value.trim_ascii(),

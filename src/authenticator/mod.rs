@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
-use std::rc::Rc;
+use std::sync::Arc;
 
 mod authorize;
 pub mod binding;
@@ -29,7 +29,7 @@ use crate::keys::KeySet;
 use crate::policy::condition::Condition;
 use crate::policy::requirement::Requirement;
 pub use crate::request::Request;
-use crate::request::{remove_query_param, same_header_name, split_path};
+use crate::request::{remove_query_param, same_header_name, split_path, Header};
 use crate::time::Time;
 use crate::token::claims::scopes;
 use crate::token::confirmation::Confirmation;
@@ -133,10 +133,20 @@ pub fn authenticate_with(
     // ESPv2's header sanitizer: the override becomes the method, for the rules and upstream (the
     // header itself is one of `output_headers`, removed above).
     let overridden = overridden_method(config, request);
+    let with_method: Vec<Header<'_>>;
     let request = match &overridden {
-        Some((method, headers)) => {
+        Some(method) => {
             sanitize.push(HeaderOp::Set(":method".to_owned(), method.clone()));
-            Request { headers }
+            with_method = request
+                .headers
+                .iter()
+                .filter(|(name, _)| *name != b":method")
+                .copied()
+                .chain(std::iter::once((b":method".as_slice(), method.as_slice())))
+                .collect();
+            Request {
+                headers: &with_method,
+            }
         }
         None => request,
     };
@@ -225,8 +235,6 @@ pub fn key_fetcher(config: &Config, configuration: &[u8], owner: u64) -> KeyFetc
 }
 
 /// A request's headers, owned.
-type Headers = Vec<(Vec<u8>, Vec<u8>)>;
-
 /// Incoming copies of the headers jwt-gate writes or obeys go, on every request: by their own
 /// name and by every spelling with `_` for `-`, which CGI, WSGI, Rack and PHP backends merge
 /// with it (`X_User` arrives as `HTTP_X_USER`). So do the twins of a token header (`X_Token`
@@ -269,21 +277,15 @@ fn is_token_header_twin(config: &Config, name: &[u8]) -> bool {
 
 /// With `http_method_override`, a usable `X-HTTP-Method-Override` (letters only), upper-cased,
 /// and the request's headers with it as `:method`.
-fn overridden_method(config: &Config, request: Request<'_>) -> Option<(Vec<u8>, Headers)> {
-    let method = config
-        .http_method_override
-        .then(|| request.header(X_HTTP_METHOD_OVERRIDE))
-        .flatten()
-        .filter(|method| !method.is_empty() && method.iter().all(u8::is_ascii_alphabetic))?
-        .to_ascii_uppercase();
-    let headers = request
-        .headers
-        .iter()
-        .filter(|(name, _)| name != b":method")
-        .cloned()
-        .chain(std::iter::once((b":method".to_vec(), method.clone())))
-        .collect();
-    Some((method, headers))
+fn overridden_method(config: &Config, request: Request<'_>) -> Option<Vec<u8>> {
+    Some(
+        config
+            .http_method_override
+            .then(|| request.header(X_HTTP_METHOD_OVERRIDE))
+            .flatten()
+            .filter(|method| !method.is_empty() && method.iter().all(u8::is_ascii_alphabetic))?
+            .to_ascii_uppercase(),
+    )
 }
 
 /// The token at each configured location (none, one, or why it could not be read).
@@ -335,9 +337,9 @@ struct Session<'c, 't> {
     cache: &'c mut TokenCache,
     tokens: &'t [Result<Option<Cow<'t, str>>, AuthError>],
     /// The request's headers (API keys are read there and in `:path`).
-    headers: &'t [(Vec<u8>, Vec<u8>)],
+    headers: &'t [Header<'t>],
     parsed: Vec<OnceCell<Result<Jwt<'t>, AuthError>>>,
-    verified: Vec<(usize, usize, Rc<Verified>)>,
+    verified: Vec<(usize, usize, Arc<Verified>)>,
     /// How tokens are bound to their sender: checked on every request, cache hit or not.
     binder: Binder<'t>,
     /// The (location, provider) pairs that satisfied the requirement tree so far: verified in
@@ -597,7 +599,7 @@ impl<'c, 't> Session<'c, 't> {
             .verified
             .iter()
             .find(|(l, p, _)| (*l, *p) == (location, provider_index))
-            .map(|(_, _, verified)| Rc::clone(verified));
+            .map(|(_, _, verified)| Arc::clone(verified));
         if let Some(verified) = known {
             return Ok(provider.claims.check(&verified.claims, now, audiences)?);
         }
@@ -658,7 +660,7 @@ impl<'c, 't> Session<'c, 't> {
         };
         let confirmation = Confirmation::from_payload(&jwt.payload)
             .map_err(|_| BindingError::MalformedConfirmation)?;
-        let verified = Rc::new(Verified {
+        let verified = Arc::new(Verified {
             claims: jwt.claims.clone(),
             claim_headers: claim_headers(provider, &jwt.payload),
             scopes: scopes(&jwt.payload),
@@ -667,7 +669,7 @@ impl<'c, 't> Session<'c, 't> {
             payload: config.keep_payloads.then(|| jwt.payload.clone()),
         });
         self.cache
-            .insert(token, provider_index, version, now, Rc::clone(&verified));
+            .insert(token, provider_index, version, now, Arc::clone(&verified));
         self.binder
             .check(provider, location, token, &verified.confirmation)?;
         self.verified.push((location, provider_index, verified));

@@ -48,7 +48,9 @@ fn run(config: &Config, headers: &[(&str, &str)]) -> Outcome {
         .collect();
     authenticate(
         config,
-        Request { headers: &headers },
+        Request {
+            headers: &crate::request::borrow_headers(&headers),
+        },
         now(),
         &NoRemoteKeys,
         &RingVerifier,
@@ -668,7 +670,9 @@ fn subjects_restrict_sub_on_misses_and_cache_hits() {
         ];
         authenticate(
             config,
-            Request { headers: &headers },
+            Request {
+                headers: &crate::request::borrow_headers(&headers),
+            },
             now(),
             &NoRemoteKeys,
             &counting,
@@ -712,7 +716,7 @@ fn subjects_restrict_sub_on_misses_and_cache_hits() {
     assert_eq!(counting.0.get(), calls);
     // A cache hit is checked against `subjects` again. The entry is planted for a token whose
     // signature is bad, so that only a hit can let it through.
-    let verified = Rc::new(Verified {
+    let verified = Arc::new(Verified {
         claims: Jwt::parse(&token("RS256 valid"), &bob.limits)
             .unwrap()
             .claims,
@@ -791,7 +795,9 @@ fn run_remote(remote: &FakeRemote, token_name: &str) -> Decision {
     ];
     authenticate(
         &remote_config(),
-        Request { headers: &headers },
+        Request {
+            headers: &crate::request::borrow_headers(&headers),
+        },
         now(),
         remote,
         &RingVerifier,
@@ -911,7 +917,9 @@ fn cached_tokens_skip_the_signature_but_not_the_claims() {
         let request = with_path(path);
         authenticate(
             &config,
-            Request { headers: &request },
+            Request {
+                headers: &crate::request::borrow_headers(&request),
+            },
             at,
             &NoRemoteKeys,
             &counting,
@@ -959,7 +967,9 @@ fn a_key_rotation_makes_cached_tokens_misses() {
     for version in [1, 1, 2] {
         let outcome = authenticate(
             &config,
-            Request { headers: &headers },
+            Request {
+                headers: &crate::request::borrow_headers(&headers),
+            },
             now(),
             &Versioned(&keys, version),
             &counting,

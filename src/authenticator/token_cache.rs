@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use siphasher::sip::SipHasher13;
 
@@ -72,7 +72,7 @@ struct Entry {
     token: Box<str>,
     key_version: u64,
     cached_until: u64,
-    verified: Rc<Verified>,
+    verified: Arc<Verified>,
 }
 
 impl TokenCache {
@@ -96,7 +96,7 @@ impl TokenCache {
         provider: usize,
         key_version: u64,
         now: Time,
-    ) -> Option<Rc<Verified>> {
+    ) -> Option<Arc<Verified>> {
         if self.capacity == 0 {
             return None;
         }
@@ -109,7 +109,7 @@ impl TokenCache {
                     && entry.key_version == key_version
                     && now.seconds() < entry.cached_until
             })
-            .map(|entry| Rc::clone(&entry.verified));
+            .map(|entry| Arc::clone(&entry.verified));
         if hit.is_some() {
             self.counts.hits = self.counts.hits.saturating_add(1);
         } else {
@@ -125,7 +125,7 @@ impl TokenCache {
         provider: usize,
         key_version: u64,
         now: Time,
-        verified: Rc<Verified>,
+        verified: Arc<Verified>,
     ) {
         if self.capacity == 0 || token.len() > self.max_token_bytes {
             return;
@@ -215,8 +215,8 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn verified(sub: &str) -> Rc<Verified> {
-        Rc::new(Verified {
+    fn verified(sub: &str) -> Arc<Verified> {
+        Arc::new(Verified {
             claims: Claims {
                 sub: Some(sub.into()),
                 ..Claims::default()

@@ -9,7 +9,7 @@
 use ring::digest::{digest, SHA256};
 
 use crate::limits::Limits;
-use crate::request::split_path;
+use crate::request::{split_path, Header};
 
 /// Most digests one check accepts (each request compares against all of them).
 pub const MAX_DIGESTS: usize = 1_000;
@@ -71,11 +71,7 @@ pub enum ApiKeyError {
 impl ApiKeyCheck {
     /// Whether the request carries an accepted key. The key's digest is compared with every
     /// accepted digest, each over all its bytes.
-    pub fn check(
-        &self,
-        headers: &[(Vec<u8>, Vec<u8>)],
-        limits: &Limits,
-    ) -> Result<(), ApiKeyError> {
+    pub fn check(&self, headers: &[Header<'_>], limits: &Limits) -> Result<(), ApiKeyError> {
         let Accepted::Digests(accepted) = &self.accepted else {
             return Ok(());
         };
@@ -102,17 +98,17 @@ impl ApiKeyCheck {
 }
 
 impl KeyLocation {
-    fn find<'r>(&self, headers: &'r [(Vec<u8>, Vec<u8>)]) -> Option<&'r [u8]> {
+    fn find<'r>(&self, headers: &'r [Header<'r>]) -> Option<&'r [u8]> {
         match self {
             Self::Header(name) => headers
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-                .map(|(_, value)| value.as_slice()),
+                .map(|(_, value)| *value),
             Self::Param(name) => {
                 let path = headers
                     .iter()
                     .find(|(n, _)| n == b":path")
-                    .map(|(_, value)| value.as_slice())?;
+                    .map(|(_, value)| *value)?;
                 let (_, query) = split_path(path);
                 query?.split(|&b| b == b'&').find_map(|pair| {
                     let mut halves = pair.splitn(2, |&b| b == b'=');
@@ -168,10 +164,10 @@ mod tests {
         }
     }
 
-    fn request(path: &str, headers: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    fn request<'a>(path: &'a str, headers: &[(&'a str, &'a str)]) -> Vec<Header<'a>> {
         std::iter::once((":path", path))
             .chain(headers.iter().copied())
-            .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
             .collect()
     }
 
@@ -266,10 +262,7 @@ mod tests {
             keys.check(&request("/a", &[("x-key", &long)]), &Limits::DEFAULT),
             Err(ApiKeyError::NotValid)
         );
-        let binary = vec![
-            (b":path".to_vec(), b"/a".to_vec()),
-            (b"x-key".to_vec(), vec![0xff, 0x00, 0xfe]),
-        ];
+        let binary: Vec<Header<'_>> = vec![(b":path", b"/a"), (b"x-key", &[0xff, 0x00, 0xfe])];
         assert_eq!(
             keys.check(&binary, &Limits::DEFAULT),
             Err(ApiKeyError::NotValid)

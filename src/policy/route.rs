@@ -40,7 +40,7 @@ use std::borrow::Cow;
 use regex_lite::Regex;
 
 use super::template::PathTemplate;
-use crate::request::split_path;
+use crate::request::{split_path, Header};
 
 /// A compiled `match` (built by `config`'s compile step).
 #[derive(Clone, Debug)]
@@ -168,22 +168,18 @@ impl RouteMatch {
     }
 
     /// Whether a request with these headers (pseudo-headers included) matches.
-    pub fn matches(&self, headers: &[(Vec<u8>, Vec<u8>)]) -> bool {
+    pub fn matches(&self, headers: &[Header<'_>]) -> bool {
         let full_path = headers
             .iter()
-            .find(|(name, _)| name.as_slice() == b":path")
-            .map(|(_, value)| value.as_slice());
+            .find(|(name, _)| *name == b":path")
+            .map(|(_, value)| *value);
         self.matches_with_path(headers, full_path)
     }
 
     /// [`Self::matches`] with `full_path` as the request's `:path`, wherever a matcher reads it:
     /// the one the caller found once for every rule, or another form of it (percent-decoded),
     /// without copying the headers.
-    pub fn matches_with_path(
-        &self,
-        headers: &[(Vec<u8>, Vec<u8>)],
-        full_path: Option<&[u8]>,
-    ) -> bool {
+    pub fn matches_with_path(&self, headers: &[Header<'_>], full_path: Option<&[u8]>) -> bool {
         // `path` is up to the first '?' or '#', as Envoy's removeQueryAndFragment cuts it.
         let (path, query) = split_path(full_path.unwrap_or_default());
         let path_ok = match &self.path {
@@ -237,13 +233,13 @@ impl HeaderMatcher {
     }
 
     /// `full_path` stands for the value of `:path`.
-    fn matches(&self, headers: &[(Vec<u8>, Vec<u8>)], full_path: Option<&[u8]>) -> bool {
+    fn matches(&self, headers: &[Header<'_>], full_path: Option<&[u8]>) -> bool {
         let mut values = headers
             .iter()
             .filter(|(name, _)| self.reads(name))
-            .map(|(name, value)| match name.as_slice() {
+            .map(|(name, value)| match *name {
                 b":path" => full_path.unwrap_or(value),
-                _ => value.as_slice(),
+                _ => *value,
             })
             .peekable();
         let matched = if values.peek().is_some() {

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use crate::request::query_pairs;
+use crate::request::{query_pairs, Header};
 
 /// Why a location yields no single token.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -49,7 +49,7 @@ impl Location {
     /// the request where it can be (every location but a percent-encoded query parameter).
     pub fn extract<'a>(
         &self,
-        headers: &'a [(Vec<u8>, Vec<u8>)],
+        headers: &'a [Header<'a>],
         query: Option<&'a [u8]>,
     ) -> Result<Option<Cow<'a, str>>, ExtractError> {
         let mut found: Option<Cow<'a, [u8]>> = None;
@@ -67,8 +67,8 @@ impl Location {
                 let values = || {
                     headers
                         .iter()
-                        .filter(|(n, _)| n == name.as_bytes())
-                        .map(|(_, value)| value.as_slice())
+                        .filter(|(n, _)| *n == name.as_bytes())
+                        .map(|(_, value)| *value)
                 };
                 let mut present = values();
                 match (present.next(), present.next()) {
@@ -154,11 +154,8 @@ fn strip_prefix_ignore_case<'v>(value: &'v [u8], prefix: &[u8]) -> Option<&'v [u
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&str, &[u8])]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.as_bytes().to_vec(), v.to_vec()))
-            .collect()
+    fn headers<'a>(pairs: &[(&'a str, &'a [u8])]) -> Vec<Header<'a>> {
+        pairs.iter().map(|(n, v)| (n.as_bytes(), *v)).collect()
     }
 
     fn bearer() -> Location {

@@ -184,7 +184,9 @@ impl<'s> Worker<'s> {
         }
         authenticate_with(
             config,
-            Request { headers: &all },
+            Request {
+                headers: &crate::request::borrow_headers(&all),
+            },
             Time::from_seconds(NOW),
             remote,
             &RingVerifier,
@@ -632,27 +634,22 @@ fn a_full_or_missing_replay_cache_fails_closed_with_503() {
         }
     }
     // A host without a store: no proof can be remembered, none is accepted.
+    let authorization = format!("DPoP {token}");
+    let dpop = proof_with(
+        &token,
+        json!({}),
+        json!({"htu": "http://api.test/things/1"}),
+        2,
+    );
     let outcome = crate::authenticator::authenticate(
         &config,
         Request {
             headers: &[
-                (b":path".to_vec(), b"/things/1".to_vec()),
-                (b":authority".to_vec(), b"api.test".to_vec()),
-                (b":method".to_vec(), b"GET".to_vec()),
-                (
-                    b"authorization".to_vec(),
-                    format!("DPoP {token}").into_bytes(),
-                ),
-                (
-                    b"dpop".to_vec(),
-                    proof_with(
-                        &token,
-                        json!({}),
-                        json!({"htu": "http://api.test/things/1"}),
-                        2,
-                    )
-                    .into_bytes(),
-                ),
+                (b":path", b"/things/1"),
+                (b":authority", b"api.test"),
+                (b":method", b"GET"),
+                (b"authorization", authorization.as_bytes()),
+                (b"dpop", dpop.as_bytes()),
             ],
         },
         Time::from_seconds(NOW),

@@ -11,6 +11,8 @@
 //! Inputs are JSON (read with the filter's parser) unless named `.yaml`/`.yml` or `--format yaml`;
 //! outputs are JSON (configurations) and YAML (the bootstrap).
 
+#![forbid(unsafe_code)]
+
 #[cfg(not(target_arch = "wasm32"))]
 mod check;
 #[cfg(not(target_arch = "wasm32"))]

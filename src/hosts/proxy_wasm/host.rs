@@ -7,9 +7,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType, Status};
 
-use crate::authenticator::error::AuthError;
 use crate::authenticator::token_cache::Counts;
-use crate::authenticator::{Decision, Denial, HeaderOp, Outcome};
+use crate::authenticator::{Denial, HeaderOp, Outcome};
+use crate::hosts::common;
 use crate::keys::host::{Cas, StoreError, Stored};
 use crate::keys::remote::{check_response, FetchError, HttpUri};
 use crate::limits::Limits;
@@ -84,73 +84,43 @@ pub fn send_internal_error() {
     let _ = hostcalls::send_http_response(500, Vec::new(), None);
 }
 
-/// The filter's counters: jwt_authn's names under `jwt_gate.` (plus the configured stat_prefix),
-/// one `denied_by_reason.<reason>` counter per failure kind, and `authz_denied` for the requests
-/// a rule's `when` denied (authorization apart from authentication at a glance).
+/// The filter's counters, by `common::counter_names` index: jwt_authn's names under
+/// `jwt_gate.` (plus the configured stat_prefix), one `denied_by_reason.<reason>` counter per
+/// failure kind, and `authz_denied` for the requests a rule's `when` denied.
 pub struct Metrics {
-    pub jwks_fetch_success: Option<u32>,
-    pub jwks_fetch_failed: Option<u32>,
-    allowed: Option<u32>,
-    denied: Option<u32>,
-    cors_preflight_bypassed: Option<u32>,
-    token_cache_hit: Option<u32>,
-    token_cache_miss: Option<u32>,
-    authz_denied: Option<u32>,
-    by_reason: Vec<(&'static str, Option<u32>)>,
+    counters: Vec<Option<u32>>,
 }
 
 impl Metrics {
     pub fn define(stat_prefix: &str) -> Self {
-        let prefix = if stat_prefix.is_empty() {
-            "jwt_gate.".to_owned()
-        } else {
-            format!("jwt_gate.{stat_prefix}.")
-        };
-        let counter = |name: &str| {
-            hostcalls::define_metric(MetricType::Counter, &format!("{prefix}{name}")).ok()
-        };
         Self {
-            jwks_fetch_success: counter("jwks_fetch_success"),
-            jwks_fetch_failed: counter("jwks_fetch_failed"),
-            allowed: counter("allowed"),
-            denied: counter("denied"),
-            cors_preflight_bypassed: counter("cors_preflight_bypassed"),
-            token_cache_hit: counter("token_cache_hit"),
-            token_cache_miss: counter("token_cache_miss"),
-            authz_denied: counter("authz_denied"),
-            by_reason: AuthError::REASONS
+            counters: common::counter_names(WASM_NAMESPACE, stat_prefix)
                 .iter()
-                .map(|reason| (*reason, counter(&format!("denied_by_reason.{reason}"))))
+                .map(|name| hostcalls::define_metric(MetricType::Counter, name).ok())
                 .collect(),
         }
     }
 
+    /// Counter `index` (a `common` constant).
+    pub fn counter(&self, index: usize) -> Option<u32> {
+        self.counters.get(index).copied().flatten()
+    }
+
     /// Token cache lookups (only those that happened: most requests make one).
     pub fn count_cache(&self, counts: Counts) {
-        add(self.token_cache_hit, counts.hits);
-        add(self.token_cache_miss, counts.misses);
+        add(self.counter(common::TOKEN_CACHE_HIT), counts.hits);
+        add(self.counter(common::TOKEN_CACHE_MISS), counts.misses);
     }
 
     pub fn count(&self, outcome: &Outcome) {
-        if outcome.cors_preflight_bypassed {
-            increment(self.cors_preflight_bypassed);
-        }
-        match &outcome.decision {
-            Decision::Allow { .. } => increment(self.allowed),
-            Decision::Wait(_) => {}
-            Decision::Deny(denial) => {
-                increment(self.denied);
-                if matches!(denial.error, AuthError::ConditionNotMet(_)) {
-                    increment(self.authz_denied);
-                }
-                let reason = denial.error.reason();
-                if let Some((_, id)) = self.by_reason.iter().find(|(r, _)| *r == reason) {
-                    increment(*id);
-                }
-            }
+        for index in common::counted(outcome) {
+            increment(self.counter(index));
         }
     }
 }
+
+/// The .wasm names its metrics whole (proxy-wasm adds no namespace).
+const WASM_NAMESPACE: &str = "jwt_gate";
 
 /// Random bytes from the host (WASI `random_get`), for this VM's lease identity and the token
 /// cache's hash keys. If the host has none, the clock: unpredictable enough to tell VMs apart,
@@ -274,34 +244,14 @@ pub struct ProviderMetrics {
 
 impl ProviderMetrics {
     pub fn define(stat_prefix: &str, provider: &str) -> Self {
-        let clean: String = provider
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let name = |suffix: &str| {
-            if stat_prefix.is_empty() {
-                format!("jwt_gate.provider.{clean}.{suffix}")
-            } else {
-                format!("jwt_gate.{stat_prefix}.provider.{clean}.{suffix}")
-            }
-        };
+        let ([success, failed], [keys, age]) =
+            common::provider_metric_names(WASM_NAMESPACE, stat_prefix, provider);
+        let define = |kind, name: &str| hostcalls::define_metric(kind, name).ok();
         Self {
-            fetch_success: hostcalls::define_metric(
-                MetricType::Counter,
-                &name("jwks_fetch_success"),
-            )
-            .ok(),
-            fetch_failed: hostcalls::define_metric(MetricType::Counter, &name("jwks_fetch_failed"))
-                .ok(),
-            keys: hostcalls::define_metric(MetricType::Gauge, &name("jwks_keys")).ok(),
-            age_seconds: hostcalls::define_metric(MetricType::Gauge, &name("jwks_age_seconds"))
-                .ok(),
+            fetch_success: define(MetricType::Counter, &success),
+            fetch_failed: define(MetricType::Counter, &failed),
+            keys: define(MetricType::Gauge, &keys),
+            age_seconds: define(MetricType::Gauge, &age),
         }
     }
 }

@@ -3,18 +3,17 @@
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::Rc;
-use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel};
 
 use super::host::{self, Metrics, ProviderMetrics};
 use super::keys::{KeyHostCalls, SharedData};
-use crate::authenticator::binding::{sha256_from_hex, BindingError, Downstream, Sender};
-use crate::authenticator::error::AuthError;
+use crate::authenticator::binding::{sha256_from_hex, Downstream, Sender};
 use crate::authenticator::token_cache::TokenCache;
 use crate::authenticator::{authenticate_with, Decision, Request};
 use crate::config::Config;
+use crate::hosts::common;
 use crate::keys::fetcher::KeyFetcher;
 use crate::keys::held::RequestId;
 use crate::time::Time;
@@ -65,7 +64,9 @@ pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<Time>)
         let keys = shared.keys.borrow();
         authenticate_with(
             &shared.config,
-            Request { headers: &headers },
+            Request {
+                headers: &crate::request::borrow_headers(&headers),
+            },
             now,
             &keys.view(now, held_until),
             shared.verifier.as_ref(),
@@ -78,7 +79,16 @@ pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<Time>)
     };
     shared.metrics.count(&outcome);
     if let Decision::Deny(denial) = &outcome.decision {
-        log_replay_cache_refusal(shared, &denial.error, now);
+        let mut last = shared.replay_logged.get();
+        if let Some(warning) =
+            common::replay_cache_warning(&shared.config, &denial.error, now, &mut last)
+        {
+            shared.replay_logged.set(last);
+            host::log(LogLevel::Warn, &warning);
+        }
+    }
+    if let Some(line) = common::denial_detail(&outcome) {
+        host::log(LogLevel::Debug, &line);
     }
     shared
         .metrics
@@ -89,12 +99,6 @@ pub(super) fn decide(shared: &Shared, context_id: u32, held_until: Option<Time>)
             Flow::Continue
         }
         Decision::Deny(denial) => {
-            if let Some(detail) = denial.error.detail() {
-                host::log(
-                    LogLevel::Debug,
-                    &format!("jwt-gate: {} {}: {detail}", denial.status, denial.body),
-                );
-            }
             host::send_denial(&denial);
             Flow::Stop
         }
@@ -128,35 +132,6 @@ impl Downstream for Connection {
             host::property(&["connection", "sha256_peer_certificate_digest"])
                 .and_then(|hex| sha256_from_hex(&hex))
         })
-    }
-}
-
-/// How often a VM says, at most, that the replay cache refused proofs.
-const REPLAY_LOG_INTERVAL: Duration = Duration::from_secs(60);
-
-/// A warning when the DPoP replay cache is full or its store fails (at most once a minute per
-/// VM: the counters count every refusal).
-fn log_replay_cache_refusal(shared: &Shared, error: &AuthError, now: Time) {
-    let why = match error {
-        AuthError::Binding(BindingError::ReplayCacheFull) => format!(
-            "the DPoP replay cache is full ({} proofs, dpop_replay_cache_size): new proofs are refused with 503 until entries expire",
-            shared.config.replay_cache.capacity()
-        ),
-        AuthError::Binding(BindingError::ReplayCacheUnavailable) => {
-            "the DPoP replay cache's shared data refused a write: proofs are refused with 503".to_owned()
-        }
-        _ => return,
-    };
-    let due = shared
-        .replay_logged
-        .get()
-        .is_none_or(|last| now.since(last) >= REPLAY_LOG_INTERVAL);
-    if due {
-        shared.replay_logged.set(Some(now));
-        host::log(
-            proxy_wasm::types::LogLevel::Warn,
-            &format!("jwt-gate: {why}"),
-        );
     }
 }
 

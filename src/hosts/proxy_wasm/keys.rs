@@ -7,6 +7,7 @@ use std::time::Duration;
 use proxy_wasm::types::LogLevel as WasmLogLevel;
 
 use super::host::{self, Metrics, ProviderMetrics};
+use crate::hosts::common;
 use crate::keys::host::{
     Cas, FetchId, KeyHost, KeyStat, LogLevel, SharedStore, StoreError, Stored,
 };
@@ -48,11 +49,11 @@ impl KeyHost for KeyHostCalls<'_> {
         let provider = |index: usize| self.provider_metrics.get(index).and_then(Option::as_ref);
         match stat {
             KeyStat::FetchSucceeded(index) => {
-                host::increment(self.metrics.jwks_fetch_success);
+                host::increment(self.metrics.counter(common::JWKS_FETCH_SUCCESS));
                 host::increment(provider(index).and_then(|m| m.fetch_success));
             }
             KeyStat::FetchFailed(index) => {
-                host::increment(self.metrics.jwks_fetch_failed);
+                host::increment(self.metrics.counter(common::JWKS_FETCH_FAILED));
                 host::increment(provider(index).and_then(|m| m.fetch_failed));
             }
             KeyStat::KeySet {

@@ -18,6 +18,7 @@ use proxy_wasm::types::{ContextType, LogLevel};
 use crate::authenticator::key_fetcher;
 use crate::authenticator::token_cache::TokenCache;
 use crate::config::{Config, KeySource, VerifierChoice};
+use crate::hosts::common::{self, Level};
 use crate::keys::held::Released;
 use crate::keys::host::FetchId;
 use crate::verify::{known_answer_test, HostAssisted, RingVerifier, SignatureVerifier};
@@ -77,9 +78,6 @@ impl RootContext for Root {
                 return false;
             }
         };
-        for warning in &config.warnings {
-            host::log(LogLevel::Warn, &format!("jwt-gate: {warning}"));
-        }
         let metrics = Metrics::define(&config.stat_prefix);
         let provider_metrics = config
             .providers
@@ -89,42 +87,18 @@ impl RootContext for Root {
                     .then(|| ProviderMetrics::define(&config.stat_prefix, &p.name))
             })
             .collect();
-        for provider in &config.providers {
-            if let KeySource::Local(keys) = &provider.keys {
-                if keys.over_limit > 0 {
-                    host::log(
-                        LogLevel::Warn,
-                        &format!(
-                            "jwt-gate: providers.{}: {} key(s) beyond the limit of {} ignored",
-                            provider.name, keys.over_limit, config.limits.max_keys
-                        ),
-                    );
-                }
-                for (kid, reason) in &keys.skipped {
-                    host::log(
-                        LogLevel::Warn,
-                        &format!(
-                            "jwt-gate: providers.{}: key {} skipped: {reason}",
-                            provider.name,
-                            kid.as_deref().unwrap_or("(no kid)")
-                        ),
-                    );
-                }
-            }
-        }
         let verifier = choose_verifier(config.signature_verifier);
         let keys = key_fetcher(&config, &bytes, u64::from_le_bytes(host::random()));
         if keys.has_remote() {
             host::set_tick_period(TICK);
         }
-        host::log(
-            LogLevel::Info,
-            &format!(
-                "jwt-gate: configured {} provider(s), {} rule(s)",
-                config.providers.len(),
-                config.rules.len()
-            ),
-        );
+        for (level, line) in common::load_messages(&config) {
+            let level = match level {
+                Level::Info => LogLevel::Info,
+                Level::Warn => LogLevel::Warn,
+            };
+            host::log(level, &line);
+        }
         let cache = TokenCache::new(
             config.token_cache_size,
             config.token_cache_max_token_bytes,

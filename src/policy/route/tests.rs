@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::config::compile::route_match_from_json;
+use crate::request::Header;
 
 fn route(match_: Value) -> RouteMatch {
     route_match_from_json(&match_).unwrap()
@@ -15,17 +16,17 @@ fn refused(match_: Value) -> String {
 }
 
 /// A GET of `path` to host `api.test`, plus `headers` (names as HTTP/2 sends them: lower case).
-fn request(path: &str, headers: &[(&str, &[u8])]) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut all = vec![
-        (b":path".to_vec(), path.as_bytes().to_vec()),
-        (b":method".to_vec(), b"GET".to_vec()),
-        (b":scheme".to_vec(), b"http".to_vec()),
-        (b":authority".to_vec(), b"api.test".to_vec()),
+fn request<'a>(path: &'a str, headers: &[(&'a str, &'a [u8])]) -> Vec<Header<'a>> {
+    let mut all: Vec<Header<'a>> = vec![
+        (b":path", path.as_bytes()),
+        (b":method", b"GET"),
+        (b":scheme", b"http"),
+        (b":authority", b"api.test"),
     ];
     all.extend(
         headers
             .iter()
-            .map(|(name, value)| (name.as_bytes().to_vec(), value.to_vec())),
+            .map(|(name, value)| (name.as_bytes(), *value)),
     );
     all
 }
@@ -211,21 +212,12 @@ fn host_is_authority_and_names_ignore_case() {
     for name in ["host", "Host", ":authority", ":Authority"] {
         let rule = route(json!({"prefix": "/", "headers": [
             {"name": name, "string_match": {"exact": "admin.example"}}]}));
-        assert!(rule.matches(&[
-            (b":path".to_vec(), b"/".to_vec()),
-            (b":authority".to_vec(), b"admin.example".to_vec()),
-        ]));
+        assert!(rule.matches(&[(b":path", b"/"), (b":authority", b"admin.example"),]));
         // Another host (as an HTTP/1 host adapter would name it) is read the same way.
-        assert!(rule.matches(&[
-            (b":path".to_vec(), b"/".to_vec()),
-            (b"Host".to_vec(), b"admin.example".to_vec()),
-        ]));
+        assert!(rule.matches(&[(b":path", b"/"), (b"Host", b"admin.example"),]));
         // The value is compared as sent: port included, case kept.
         for other in [&b"admin.example:80"[..], b"ADMIN.example"] {
-            assert!(!rule.matches(&[
-                (b":path".to_vec(), b"/".to_vec()),
-                (b":authority".to_vec(), other.to_vec()),
-            ]));
+            assert!(!rule.matches(&[(b":path", b"/"), (b":authority", other),]));
         }
     }
     let rule = route(json!({"prefix": "/", "headers": [

@@ -85,7 +85,9 @@ fn deployment_cases() {
         }
         let outcome = authenticate(
             &config,
-            Request { headers: &headers },
+            Request {
+                headers: &crate::request::borrow_headers(&headers),
+            },
             now,
             &NoRemoteKeys,
             &RingVerifier,
