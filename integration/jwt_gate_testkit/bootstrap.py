@@ -129,12 +129,17 @@ def jwt_gate_filter(
 
 def native_filter(value: str) -> dict:
     """jwt-gate as Envoy's dynamic-module HTTP filter, configured with the plugin JSON `value`
-    (module and filter both named jwt_gate: Envoy loads lib<name>.so)."""
+    (module and filter both named jwt_gate: Envoy loads lib<name>.so; metrics_namespace jwt_gate
+    names its metrics `jwt_gate.*`, as docs/metrics.md says)."""
     return {
         "name": "jwt_gate",
         "typed_config": {
             "@type": DYNAMIC_MODULE_FILTER,
-            "dynamic_module_config": {"name": "jwt_gate", "do_not_close": True},
+            "dynamic_module_config": {
+                "name": "jwt_gate",
+                "do_not_close": True,
+                "metrics_namespace": "jwt_gate",
+            },
             "filter_name": "jwt_gate",
             "filter_config": {
                 "@type": "type.googleapis.com/google.protobuf.StringValue",

@@ -179,7 +179,8 @@ class Envoy:
 
     def gate_stats(self) -> dict[str, int]:
         """jwt-gate's counters and gauges by their own name (Envoy 1.40 lists the .wasm's as
-        `wasmcustom.jwt_gate.*`, a dynamic module's as `dynamicmodulescustom.*`)."""
+        `wasmcustom.jwt_gate.*`, the native module's as `jwt_gate.*` with metrics_namespace
+        jwt_gate, as `dynamicmodulescustom.*` without)."""
         return {
             name.removeprefix("wasmcustom.").removeprefix("dynamicmodulescustom."): value
             for name, value in self.stats("jwt_gate").items()

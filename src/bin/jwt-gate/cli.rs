@@ -775,13 +775,14 @@ fn wasm_filter(plugin_configuration: &str, filename: &str) -> Value {
 }
 
 /// The jwt-gate filter as the native dynamic module (module and filter named jwt_gate: Envoy
-/// loads libjwt_gate.so), with the same configuration.
+/// loads libjwt_gate.so), with the same configuration; its metrics are named as the .wasm's
+/// (`jwt_gate.*`, docs/metrics.md).
 fn native_filter(plugin_configuration: &str) -> Value {
     json!({
         "name": "jwt_gate",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
-            "dynamic_module_config": {"name": "jwt_gate", "do_not_close": true},
+            "dynamic_module_config": {"name": "jwt_gate", "do_not_close": true, "metrics_namespace": "jwt_gate"},
             "filter_name": "jwt_gate",
             "filter_config": {
                 "@type": "type.googleapis.com/google.protobuf.StringValue",
