@@ -738,24 +738,26 @@ def test_unusable_key_documents(stack, name):
     )
 
 
-def test_a_cluster_whose_host_does_not_resolve(stack):
+def test_a_cluster_whose_host_does_not_resolve(stack, build):
     """Issue 12 §4. The cluster's host name does not resolve: Envoy fails the call before sending
-    it (InternalFailure). 401 `Jwks remote fetch is failed` at once; the log line says what that
-    means and what to check, as docs/troubleshooting.md does."""
+    it (InternalFailure; the native module's ABI says CannotCreateRequest). 401 `Jwks remote
+    fetch is failed` at once; the log line says what that means and what to check, as
+    docs/troubleshooting.md does."""
     response, elapsed = stack.timed_request("nodns", stack.providers["nodns"].token())
     assert_denied(response, 401, FETCH_FAILED)
     assert elapsed < 1
     context = stack.context("nodns")
     lines = stack.fetch_lines("nodns")
+    status = {"wasm": "InternalFailure", "native": "CannotCreateRequest"}[build]
     explained = (
-        "Envoy failed the call before sending it (InternalFailure): "
+        f"Envoy failed the call before sending it ({status}): "
         'cluster "dns_fails" has no healthy host'
     )
     assert lines and explained in lines[-1], context
     for hint in ("resolves in DNS", "cluster.dns_fails.upstream_cx_none_healthy", "TLS problems"):
         assert hint in lines[-1], f"{hint!r} missing\n{context}"
     documented = (REPO / "docs" / "troubleshooting.md").read_text()
-    assert "Envoy failed the call before sending it (InternalFailure)" in documented
+    assert f"Envoy failed the call before sending it ({status})" in documented
 
 
 def test_retry_delays_under_a_second_are_kept(stack):
@@ -768,9 +770,9 @@ def test_retry_delays_under_a_second_are_kept(stack):
     assert failed >= 7, f"{failed} attempts in 4 s\n{stack.context('subsecond')}"
 
 
-def test_unknown_cluster(stack):
+def test_unknown_cluster(stack, build):
     """http_uri.cluster names no cluster: Envoy runs, requests get 401 `Jwks remote fetch is
-    failed`, the log says BadArgument."""
+    failed`, the log says BadArgument (the native module: ClusterNotFound)."""
     response, elapsed = stack.timed_request("nocluster", stack.providers["nocluster"].token())
     assert_denied(response, 401, FETCH_FAILED)
     assert elapsed < 1
@@ -778,7 +780,8 @@ def test_unknown_cluster(stack):
     assert stack.envoy.process.poll() is None, context
     assert stack.envoy.admin("/ready").status == 200, context
     lines = stack.fetch_lines("nocluster")
-    assert lines and "BadArgument" in lines[-1] and '"no_such_cluster"' in lines[-1], context
+    status = {"wasm": "BadArgument", "native": "ClusterNotFound"}[build]
+    assert lines and status in lines[-1] and '"no_such_cluster"' in lines[-1], context
     assert stack.request("nocluster", path="/open/x").status == 200
 
 

@@ -1,8 +1,8 @@
 """Envoy processes: started from a bootstrap (a dict, or a file such as envoy/envoy.yaml) with
 the virtualenv's Envoy (or another binary), waited for until ready, stopped; their admin API
 (listener ports, stats, jwt-gate's counters), their logs, and the health of their wasm VMs.
-A bootstrap with jwt-gate's native build gets ENVOY_DYNAMIC_MODULES_SEARCH_PATH, the folder of
-the built libjwt_gate.so."""
+Every Envoy gets ENVOY_DYNAMIC_MODULES_SEARCH_PATH, the folder of the built libjwt_gate.so, so
+that jwt-gate's native build loads wherever a bootstrap or a later listener names it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .artifacts import ENVOY_BIN, REPO, SO, TMP
-from .bootstrap import DYNAMIC_MODULE_FILTER, bootstrap
+from .bootstrap import bootstrap
 from .client import Response, request
 
 READY_TIMEOUT = 30.0  # V8 compiles the module at startup: seconds, not minutes.
@@ -47,7 +47,8 @@ class Envoy:
     stderr in a run directory of its own under `runs` (`<name>-<pid>-<n>`: `dir`, `log_path`);
     `args` adds command-line options (`("--drain-time-s", "1")`). Started at once; as a context
     manager, ready on entry (`wait_ready`) and stopped on exit. `envoy_bin` runs another Envoy;
-    a configuration that loads a dynamic module finds it in `modules` (default: SO's folder)."""
+    the native module is found in `modules` (default: SO's folder), through
+    ENVOY_DYNAMIC_MODULES_SEARCH_PATH."""
 
     def __init__(
         self,
@@ -67,9 +68,8 @@ class Envoy:
             config_path.write_text(json.dumps(config, indent=1))
         else:
             config_path = config
-        environment = None
-        if DYNAMIC_MODULE_FILTER in (cwd / config_path).read_text():
-            environment = {**os.environ, "ENVOY_DYNAMIC_MODULES_SEARCH_PATH": str(modules)}
+        # Every Envoy may load the native module, also from listeners it gets later (LDS).
+        environment = {**os.environ, "ENVOY_DYNAMIC_MODULES_SEARCH_PATH": str(modules)}
         self.log_path = self.dir / "envoy.log"
         self.admin_address_path = self.dir / "admin-address"
         command = [
