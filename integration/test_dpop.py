@@ -68,9 +68,9 @@ def plugin_config(keys: Keys, **top) -> dict:
 
 
 @pytest.fixture(scope="module")
-def gate(keys, echo):
+def gate(keys, echo, build):
     config = plugin_config(keys)
-    with running_envoy({"dpop": jwt_gate_filter(config)}, echo.port, "dpop") as envoy:
+    with running_envoy({"dpop": jwt_gate_filter(config, build=build)}, echo.port, "dpop") as envoy:
         yield Listener(envoy, "dpop")
 
 
@@ -388,7 +388,7 @@ def test_a_bound_token_as_bearer_is_refused(gate, keys, with_proof):
     )
 
 
-def test_a_bound_token_is_no_bearer_token_where_dpop_is_not_configured(keys, echo):
+def test_a_bound_token_is_no_bearer_token_where_dpop_is_not_configured(keys, echo, build):
     """A provider without dpop, in a configuration jwt-gate before DPoP also loads: a token bound
     to a key it cannot check is refused, not taken as a bearer token (which that jwt-gate did)."""
     config = plugin_config(keys)
@@ -396,7 +396,9 @@ def test_a_bound_token_is_no_bearer_token_where_dpop_is_not_configured(keys, ech
         "providers": {"plain": config["providers"]["plain"]},
         "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "plain"}}],
     }
-    with running_envoy({"plain": jwt_gate_filter(config)}, echo.port, "dpop-plain") as envoy:
+    with running_envoy(
+        {"plain": jwt_gate_filter(config, build=build)}, echo.port, "dpop-plain"
+    ) as envoy:
         gate = Listener(envoy, "plain")
         token = keys.mint("ES256", cnf={"jkt": Client().thumbprint})
         response = send(gate, "/plain", token, [], scheme="Bearer")
@@ -474,9 +476,11 @@ def test_a_replayed_proof_is_refused_by_every_worker(gate, keys):
     assert accepted_by in refused_by
 
 
-def test_a_full_replay_cache_refuses_with_503_and_says_so(keys, echo):
+def test_a_full_replay_cache_refuses_with_503_and_says_so(keys, echo, build):
     config = plugin_config(keys, dpop_replay_cache_size=1)
-    with running_envoy({"small": jwt_gate_filter(config)}, echo.port, "dpop-small") as envoy:
+    with running_envoy(
+        {"small": jwt_gate_filter(config, build=build)}, echo.port, "dpop-small"
+    ) as envoy:
         gate = Listener(envoy, "small")
         client = Client()
         token = keys.mint("ES256", cnf={"jkt": client.thumbprint})
@@ -489,7 +493,7 @@ def test_a_full_replay_cache_refuses_with_503_and_says_so(keys, echo):
         assert envoy.log_lines("the DPoP replay cache is full (1 proofs")
 
 
-def test_the_documented_configuration_does_what_the_docs_say(keys, echo):
+def test_the_documented_configuration_does_what_the_docs_say(keys, echo, build):
     """docs/configuration.md's DPoP example, with local keys of the test's issuer in place of
     Okta's: a token bound to the client's key passes with its proof, and is refused as Bearer."""
     text = (REPO / "docs" / "configuration.md").read_text()
@@ -501,7 +505,9 @@ def test_the_documented_configuration_does_what_the_docs_say(keys, echo):
     provider.update(
         issuer=ISSUER, audiences=[AUDIENCE], local_jwks={"inline_string": keys.jwks("es256")}
     )
-    with running_envoy({"doc": jwt_gate_filter(config)}, echo.port, "dpop-doc") as envoy:
+    with running_envoy(
+        {"doc": jwt_gate_filter(config, build=build)}, echo.port, "dpop-doc"
+    ) as envoy:
         gate = Listener(envoy, "doc")
         client = Client("ES256")
         token = keys.mint("ES256", cnf={"jkt": client.thumbprint})

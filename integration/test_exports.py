@@ -1,7 +1,11 @@
 """The built module's exports: the callbacks Envoy calls on every request only when a module
 exports them are left out by the build (tools/wasm-ld); the ones jwt-gate runs on are there."""
 
+import pytest
+
 from jwt_gate_testkit.artifacts import WASM
+
+pytestmark = pytest.mark.wasm_only("the .wasm's exports")
 
 # Envoy calls each of these, when exported, on every request; jwt-gate implements none of them.
 NOT_EXPORTED = {

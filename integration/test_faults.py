@@ -177,11 +177,11 @@ def set_fault(idp: IdentityProvider, fault: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def run(echo: Server) -> Iterator[Run]:
+def run(echo: Server, build: str) -> Iterator[Run]:
     """The whole run, recorded once (about 20 s)."""
     idp = IdentityProvider()
     try:
-        listeners = {"faults": jwt_gate_filter(plugin_config(idp))}
+        listeners = {"faults": jwt_gate_filter(plugin_config(idp), build=build)}
         with running_envoy(listeners, echo.port, "faults", {"idp": idp.port}) as envoy:
             listener = Listener(envoy, "faults")
             first = listener.request("/api/x", token=idp.mint())

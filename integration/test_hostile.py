@@ -102,7 +102,7 @@ class Hostile:
 
 
 @pytest.fixture(scope="module")
-def hostile(echo: Server) -> Iterator[Hostile]:
+def hostile(echo: Server, build: str) -> Iterator[Hostile]:
     """One Envoy (--concurrency 2) with the suite's plugin configuration on three listeners, and
     one identity provider per remote provider, serving its key set of thousands of keys."""
     remote = DOCUMENT["remote_providers"]
@@ -124,7 +124,7 @@ def hostile(echo: Server) -> Iterator[Hostile]:
                 "audiences": [DOCUMENT["audience"]],
                 "remote_jwks": {"http_uri": http_uri},
             }
-        filters = {name: jwt_gate_filter(config) for name in LISTENERS}
+        filters = {name: jwt_gate_filter(config, build=build) for name in LISTENERS}
         clusters = {f"idp_{name}": idp.port for name, idp in idps.items()}
         envoy_config = bootstrap(filters, echo.port, clusters, managers=CONNECTION_MANAGER)
         with Envoy(envoy_config, "hostile") as envoy:

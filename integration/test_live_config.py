@@ -54,8 +54,12 @@ def with_filter(listener: dict, http_filter: dict) -> dict:
     return changed
 
 
-def gate(plugin_config: dict, policy: str = "FAIL_CLOSED") -> dict:
-    return jwt_gate_filter(plugin_config, failure_policy=policy)
+def gate(plugin_config: dict, build: str, policy: str = "FAIL_CLOSED") -> dict:
+    """jwt-gate of `build` with `plugin_config`; `policy` is the .wasm's failure_policy (the
+    native module has none: a crash is Envoy's)."""
+    if build == "native":
+        return jwt_gate_filter(plugin_config, build=build)
+    return jwt_gate_filter(plugin_config, build=build, failure_policy=policy)
 
 
 # --- Plugin configurations -----------------------------------------------------------------------
@@ -112,6 +116,7 @@ class Live:
     plugin_configs: dict[str, dict]
     keys: Keys
     idp: IdentityProvider
+    build: str
 
     def port(self, name: str) -> int:
         return self.listeners[name]["address"]["socket_address"]["port_value"]
@@ -121,7 +126,7 @@ class Live:
         expected to reject it, remember it as what Envoy runs."""
         listeners = dict(self.listeners)
         for name, plugin_config in plugin_configs.items():
-            http_filter = gate(plugin_config, LISTENER_POLICIES[name])
+            http_filter = gate(plugin_config, self.build, LISTENER_POLICIES[name])
             listeners[name] = with_filter(listeners[name], http_filter)
         self.lds.write(list(listeners.values()))
         if not rejected:
@@ -134,19 +139,22 @@ class Live:
 
 
 @pytest.fixture(scope="module")
-def live(echo: Server, keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+def live(
+    echo: Server, keys: Keys, build: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Live]:
     """The Envoy (--concurrency 2) with its listeners in an LDS file, and the identity provider
     of the newcomer provider (reached through the static cluster "idp")."""
     idp = IdentityProvider()
     lds = ListenerFile(tmp_path_factory.mktemp("lds"))
     plugin_configs = {name: original_config(keys) for name in LISTENER_POLICIES}
     filters = {
-        name: gate(plugin_configs[name], policy) for name, policy in LISTENER_POLICIES.items()
+        name: gate(plugin_configs[name], build, policy)
+        for name, policy in LISTENER_POLICIES.items()
     }
     config = bootstrap(filters, echo.port, {"idp": idp.port}, lds=lds)
     try:
         with Envoy(config, "live-config") as envoy:
-            yield Live(envoy, lds, dict(lds.listeners), plugin_configs, keys, idp)
+            yield Live(envoy, lds, dict(lds.listeners), plugin_configs, keys, idp, build)
     finally:
         idp.stop()
 
@@ -282,7 +290,7 @@ def allocated(envoy: Envoy) -> int:
 
 
 def test_retired_configurations_give_their_key_memory_back(
-    echo: Server, tmp_path_factory: pytest.TempPathFactory
+    echo: Server, build: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """Issue 13 item 10. A listener's configuration changes 20 times (file-based LDS, Envoy
     draining replaced filter chains for 1 s); each version fetches a 400 KiB key set into shared
@@ -295,7 +303,7 @@ def test_retired_configurations_give_their_key_memory_back(
     document["padding"] = "x" * BIG_KEY_SET
     idp.serve("/big", json.dumps(document).encode())
     lds = ListenerFile(tmp_path_factory.mktemp("lds-churn"))
-    filters = {"churn": gate(churn_config(idp, 0))}
+    filters = {"churn": gate(churn_config(idp, 0), build)}
     config = bootstrap(filters, echo.port, {"idp": idp.port}, lds=lds)
     listeners = dict(lds.listeners)
     envoy = Envoy(config, "lds-churn", args=("--drain-time-s", "1"))
@@ -311,7 +319,7 @@ def test_retired_configurations_give_their_key_memory_back(
         baseline = allocated(envoy)
         for version in range(1, CHURN + 1):
             before = fetched()
-            lds.write([with_filter(listeners["churn"], gate(churn_config(idp, version)))])
+            lds.write([with_filter(listeners["churn"], gate(churn_config(idp, version), build))])
             changed = wait_for(lambda before=before: fetched() > before, 10)
             assert changed, f"version {version}\n{envoy.log_tail()}"
         fetches = idp.hits("/big")
@@ -373,6 +381,7 @@ def statuses(listener: Listener, count: int = 20) -> collections.Counter:
     return collections.Counter(listener.request("/x").status for _ in range(count))
 
 
+@pytest.mark.wasm_only("failure_policy and VM traps are the .wasm's (a stand-in module traps)")
 @pytest.mark.parametrize("policy", POLICIES)
 def test_failure_policy_when_a_vm_traps(trapping: Envoy, policy: str) -> None:
     """The module denies (403) until a request makes its VM trap (503). Then, on the worker

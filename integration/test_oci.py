@@ -118,7 +118,7 @@ def from_oci(document: dict, name: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def oci(echo):
+def oci(echo, build):
     """The translated deployment in Envoy: (listener, identity provider, from-oci's stderr)."""
     with IdentityProvider() as idp:
         result = from_oci(deployment(idp), "oci-deployment")
@@ -128,7 +128,10 @@ def oci(echo):
             p["remote_jwks"]["http_uri"]["cluster"] for p in translated["providers"].values()
         }
         with running_envoy(
-            {"oci": jwt_gate_filter(translated)}, echo.port, "oci", clusters={cluster: idp.port}
+            {"oci": jwt_gate_filter(translated, build=build)},
+            echo.port,
+            "oci",
+            clusters={cluster: idp.port},
         ) as envoy:
             listener = Listener(envoy, "oci")
             # The first request waits for the keys; later ones find them.

@@ -26,11 +26,13 @@ USER_INFO = "x-endpoint-api-userinfo"
 
 
 @pytest.fixture(scope="module")
-def bookstore_envoy(echo):
+def bookstore_envoy(echo, build):
     with running_envoy(
         {
-            "bookstore": jwt_gate_filter(BOOKSTORE["config"]),
-            "unchecked": jwt_gate_filter({**BOOKSTORE["config"], "api_keys": "unchecked"}),
+            "bookstore": jwt_gate_filter(BOOKSTORE["config"], build=build),
+            "unchecked": jwt_gate_filter(
+                {**BOOKSTORE["config"], "api_keys": "unchecked"}, build=build
+            ),
         },
         echo.port,
         "openapi",
@@ -88,9 +90,9 @@ def without_api_keys() -> dict:
 
 
 @pytest.fixture(scope="module")
-def fail_closed(echo):
+def fail_closed(echo, build):
     with running_envoy(
-        {"outside": jwt_gate_filter(without_api_keys())}, echo.port, "openapi-closed"
+        {"outside": jwt_gate_filter(without_api_keys(), build=build)}, echo.port, "openapi-closed"
     ) as envoy:
         yield envoy
 

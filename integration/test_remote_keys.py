@@ -184,11 +184,11 @@ DNS_FAILS = {
 
 
 @contextlib.contextmanager
-def started(providers: list[Provider], echo_port: int, name: str, concurrency: int = 2):
+def started(providers: list[Provider], echo_port: int, name: str, build: str, concurrency: int = 2):
     """An Envoy with one listener per provider; as soon as it is ready, one request with a valid
     token to every listener, all at once. Yields the Stack; stops Envoy, then the identity
     providers."""
-    listeners = {p.name: jwt_gate_filter(p.plugin_config()) for p in providers}
+    listeners = {p.name: jwt_gate_filter(p.plugin_config(), build=build) for p in providers}
     clusters = {f"idp_{p.name}": p.idp.port for p in providers}
     clusters["dns_fails"] = DNS_FAILS
     try:
@@ -213,7 +213,7 @@ def started(providers: list[Provider], echo_port: int, name: str, concurrency: i
 
 
 @pytest.fixture(scope="module")
-def stack(echo):
+def stack(echo, build):
     """One Envoy (--concurrency 2), one listener per scenario, each with its own identity provider
     so that hit counts, counters and backoff states never mix."""
     idp = IdentityProvider
@@ -248,7 +248,7 @@ def stack(echo):
         Provider("two_b", idp(issuer=shared), provider="p", issuer=shared),
         Provider("mixed", mixed_key_set(idp()), path="/mixed"),
     ]
-    with started(providers, echo.port, "remote-keys") as stack:
+    with started(providers, echo.port, "remote-keys", build) as stack:
         yield stack
 
 
@@ -543,12 +543,12 @@ def test_x509_certificate_map(stack):
 
 
 @pytest.fixture(scope="module")
-def pem_stack(echo):
+def pem_stack(echo, build):
     """An Envoy of its own (the shared one also runs on builds without `format`): one provider
     whose keys are a PEM public key, with "format": "pem"."""
     provider = Provider("pem", pem_keys(IdentityProvider()), path="/keys.pem", signer="pem")
     provider.remote = {"format": "pem"}
-    with started([provider], echo.port, "remote-keys-pem") as stack:
+    with started([provider], echo.port, "remote-keys-pem", build) as stack:
         yield stack
 
 
@@ -738,24 +738,26 @@ def test_unusable_key_documents(stack, name):
     )
 
 
-def test_a_cluster_whose_host_does_not_resolve(stack):
+def test_a_cluster_whose_host_does_not_resolve(stack, build):
     """Issue 12 §4. The cluster's host name does not resolve: Envoy fails the call before sending
-    it (InternalFailure). 401 `Jwks remote fetch is failed` at once; the log line says what that
-    means and what to check, as docs/troubleshooting.md does."""
+    it (InternalFailure; the native module's ABI says CannotCreateRequest). 401 `Jwks remote
+    fetch is failed` at once; the log line says what that means and what to check, as
+    docs/troubleshooting.md does."""
     response, elapsed = stack.timed_request("nodns", stack.providers["nodns"].token())
     assert_denied(response, 401, FETCH_FAILED)
     assert elapsed < 1
     context = stack.context("nodns")
     lines = stack.fetch_lines("nodns")
+    status = {"wasm": "InternalFailure", "native": "CannotCreateRequest"}[build]
     explained = (
-        "Envoy failed the call before sending it (InternalFailure): "
+        f"Envoy failed the call before sending it ({status}): "
         'cluster "dns_fails" has no healthy host'
     )
     assert lines and explained in lines[-1], context
     for hint in ("resolves in DNS", "cluster.dns_fails.upstream_cx_none_healthy", "TLS problems"):
         assert hint in lines[-1], f"{hint!r} missing\n{context}"
     documented = (REPO / "docs" / "troubleshooting.md").read_text()
-    assert "Envoy failed the call before sending it (InternalFailure)" in documented
+    assert f"Envoy failed the call before sending it ({status})" in documented
 
 
 def test_retry_delays_under_a_second_are_kept(stack):
@@ -768,9 +770,9 @@ def test_retry_delays_under_a_second_are_kept(stack):
     assert failed >= 7, f"{failed} attempts in 4 s\n{stack.context('subsecond')}"
 
 
-def test_unknown_cluster(stack):
+def test_unknown_cluster(stack, build):
     """http_uri.cluster names no cluster: Envoy runs, requests get 401 `Jwks remote fetch is
-    failed`, the log says BadArgument."""
+    failed`, the log says BadArgument (the native module: ClusterNotFound)."""
     response, elapsed = stack.timed_request("nocluster", stack.providers["nocluster"].token())
     assert_denied(response, 401, FETCH_FAILED)
     assert elapsed < 1
@@ -778,7 +780,8 @@ def test_unknown_cluster(stack):
     assert stack.envoy.process.poll() is None, context
     assert stack.envoy.admin("/ready").status == 200, context
     lines = stack.fetch_lines("nocluster")
-    assert lines and "BadArgument" in lines[-1] and '"no_such_cluster"' in lines[-1], context
+    status = {"wasm": "BadArgument", "native": "ClusterNotFound"}[build]
+    assert lines and status in lines[-1] and '"no_such_cluster"' in lines[-1], context
     assert stack.request("nocluster", path="/open/x").status == 200
 
 
@@ -826,11 +829,11 @@ def test_key_gauges(stack):
 
 
 @pytest.fixture(scope="module", params=[2, 4], ids=["concurrency2", "concurrency4"])
-def counted(request, echo):
+def counted(request, echo, build):
     """An Envoy of its own with one provider, whose issuer takes 1 s to serve the first key set,
     so that the first request surely arrives before the keys."""
     provider = Provider("count", IdentityProvider(mode="slow", delay=1), timeout=5)
-    with started([provider], echo.port, f"count-{request.param}", request.param) as stack:
+    with started([provider], echo.port, f"count-{request.param}", build, request.param) as stack:
         provider.idp.set_mode("healthy")
         yield stack, request.param
 

@@ -17,10 +17,10 @@ ROUNDS = 20  # fresh connections per phase: the kernel spreads them over both wo
 
 
 @pytest.fixture(scope="module")
-def listener(keys, echo):
+def listener(keys, echo, build):
     """An Envoy of its own, so that a crash here cannot take other tests down with it."""
     with running_envoy(
-        {"gate": jwt_gate_filter(gate_config(keys))}, echo.port, "robustness"
+        {"gate": jwt_gate_filter(gate_config(keys), build=build)}, echo.port, "robustness"
     ) as envoy:
         yield Listener(envoy, "gate")
 
@@ -75,6 +75,7 @@ def assert_no_vm_failure(listener: Listener) -> None:
     assert listener.envoy.stats(f"^{name}$") == {name: 0}
 
 
+@pytest.mark.wasm_only("a stand-in proxy-wasm module traps")
 def test_vm_failure_would_be_detected(echo, tmp_path):
     """The check above against a module whose proxy_on_request_headers traps."""
     wasm = tmp_path / "trap.wasm"

@@ -215,7 +215,7 @@ def verdict(response) -> str:
 
 
 @pytest.fixture(scope="module")
-def pair(keys, echo):
+def pair(keys, echo, build):
     def provider(**fields) -> dict:
         return {
             "issuer": ISSUER,
@@ -232,7 +232,10 @@ def pair(keys, echo):
         },
         "rules": RULES,
     }
-    listeners = {"jwt_gate": jwt_gate_filter(config), "jwt_authn": jwt_authn_filter(config)}
+    listeners = {
+        "jwt_gate": jwt_gate_filter(config, build=build),
+        "jwt_authn": jwt_authn_filter(config),
+    }
     with running_envoy(listeners, echo.port, "rule-matching") as envoy:
         yield Listener(envoy, "jwt_gate"), Listener(envoy, "jwt_authn")
 

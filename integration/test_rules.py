@@ -154,7 +154,7 @@ SMUGGLING_CASES = [
 
 
 @pytest.fixture(scope="module")
-def smuggling_pair(keys, echo):
+def smuggling_pair(keys, echo, build):
     config = {
         "providers": {
             "p": {
@@ -165,7 +165,10 @@ def smuggling_pair(keys, echo):
         },
         "rules": SMUGGLING_RULES,
     }
-    listeners = {"jwt_gate": jwt_gate_filter(config), "jwt_authn": jwt_authn_filter(config)}
+    listeners = {
+        "jwt_gate": jwt_gate_filter(config, build=build),
+        "jwt_authn": jwt_authn_filter(config),
+    }
     with running_envoy(listeners, echo.port, "smuggling") as envoy:
         yield Listener(envoy, "jwt_gate"), Listener(envoy, "jwt_authn")
 

@@ -146,10 +146,10 @@ def wsgi_port():
 
 
 @pytest.fixture(scope="module")
-def allowing(keys, echo, wsgi_port):
+def allowing(keys, echo, wsgi_port, build):
     """Envoy's default (ALLOW): listener `echo` in front of the echo backend, `wsgi` in front of
     the WSGI backend, both with jwt-gate."""
-    gate = jwt_gate_filter(gate_config(keys))
+    gate = jwt_gate_filter(gate_config(keys), build=build)
     config = bootstrap(
         {"echo": gate, "wsgi": gate},
         echo.port,
@@ -284,14 +284,18 @@ def token_header_config(keys) -> dict:
 
 
 @pytest.fixture(scope="module")
-def twins(keys, echo, wsgi_port):
+def twins(keys, echo, wsgi_port, build):
     """Envoy's default (ALLOW). `token` and `token_wsgi`: token_header_config in front of the
     echo and the WSGI backend; `iap_wsgi`: the OpenAPI form in front of the WSGI backend."""
-    by_header = jwt_gate_filter(token_header_config(keys))
+    by_header = jwt_gate_filter(token_header_config(keys), build=build)
     openapi = {"openapi": IAP_OPENAPI, "local_jwks": {"https://issuer.test/jwks": keys.jwks("rsa")}}
     to_wsgi = {"route_config": route_config("wsgi")}
     config = bootstrap(
-        {"token": by_header, "token_wsgi": by_header, "iap_wsgi": jwt_gate_filter(openapi)},
+        {
+            "token": by_header,
+            "token_wsgi": by_header,
+            "iap_wsgi": jwt_gate_filter(openapi, build=build),
+        },
         echo.port,
         clusters={"wsgi": wsgi_port},
         managers={"token_wsgi": to_wsgi, "iap_wsgi": to_wsgi},
@@ -361,11 +365,11 @@ GATEWAY_POLICY = REPO / "envoy" / "envoy-gateway" / "clienttrafficpolicy.yaml"
 
 
 @pytest.fixture(scope="module")
-def rejecting(keys, echo):
+def rejecting(keys, echo, build):
     """Listener `gate`: headers_with_underscores_action REJECT_REQUEST; listener `istio`:
     Envoy's default with the Istio EnvoyFilter's patch merged into its connection manager, as
     Istio's MERGE does; listener `drop`: DROP_HEADER, the documented alternative."""
-    gate = jwt_gate_filter(gate_config(keys))
+    gate = jwt_gate_filter(gate_config(keys), build=build)
     [patch] = yaml.safe_load(ISTIO_FILTER.read_text())["spec"]["configPatches"]
     istio = copy.deepcopy(patch["patch"]["value"]["typed_config"])
     assert istio.pop("@type") == HTTP_CONNECTION_MANAGER
@@ -428,6 +432,7 @@ def bootstraps() -> list[tuple[str, dict]]:
     paths = [
         *sorted((REPO / "envoy").rglob("*.yaml")),
         REPO / "tests" / "data" / "cli" / "envoy-config.golden.yaml",
+        REPO / "tests" / "data" / "cli" / "envoy-config-native.golden.yaml",
     ]
     found = []
     for path in paths:
@@ -447,10 +452,13 @@ def test_every_shipped_and_generated_bootstrap_rejects_underscore_headers():
             assert options.get("headers_with_underscores_action") == "REJECT_REQUEST", label
         labels.append(label)
     assert labels == [
+        "envoy/compose/envoy-native.yaml",
         "envoy/compose/envoy.yaml",
+        "envoy/envoy-native.yaml",
         "envoy/envoy-remote-example.yaml",
         "envoy/envoy.yaml",
         "tests/data/cli/envoy-config.golden.yaml",
+        "tests/data/cli/envoy-config-native.golden.yaml",
     ]
 
 

@@ -231,6 +231,30 @@ fn envoy_config() {
     golden("envoy-config.golden.yaml", &stdout);
 }
 
+#[test]
+fn envoy_config_native() {
+    // The same bootstrap with the dynamic-module filter in place of the wasm one, the same
+    // configuration, and the line that says how Envoy finds the module.
+    let (code, stdout, stderr) = jwt_gate(&[
+        "envoy-config",
+        "jwt_authn.json",
+        "--native",
+        "--upstream",
+        "backend.internal:8080",
+    ]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    golden("envoy-config-native.golden.yaml", &stdout);
+    assert!(stdout.contains("ENVOY_DYNAMIC_MODULES_SEARCH_PATH"));
+    assert!(stdout.contains("headers_with_underscores_action: REJECT_REQUEST"));
+    let (code, _, stderr) =
+        jwt_gate(&["envoy-config", "jwt_authn.json", "--native", "--wasm", "x"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--native and --wasm"), "{stderr}");
+    let (code, _, stderr) = jwt_gate(&["envoy-config", "jwt_authn.json", "--native=yes"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--native takes no value"), "{stderr}");
+}
+
 /// A file under the test's temporary directory with these bytes.
 fn temporary(name: &str, bytes: &[u8]) -> PathBuf {
     let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);

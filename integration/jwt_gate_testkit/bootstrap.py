@@ -1,9 +1,10 @@
 """The one builder of Envoy bootstraps. Every bootstrap that a test, the benchmarks or the soak
 writes comes from `bootstrap()`: listeners on 127.0.0.1 with one HTTP filter each (jwt-gate from
-`jwt_gate_filter()`, Envoy's own jwt_authn from `jwt_authn_filter()`, or none) before the router,
-the echo backend or Envoy's own answer behind them, static clusters, and optionally the listeners
-served by file-based LDS. Callers change what is left with `managers` (HttpConnectionManager
-fields by listener) rather than by editing the result."""
+`jwt_gate_filter()`, as the .wasm or the native module; Envoy's own jwt_authn from
+`jwt_authn_filter()`; or none) before the router, the echo backend or Envoy's own answer behind
+them, static clusters, and optionally the listeners served by file-based LDS. Callers change what
+is left with `managers` (HttpConnectionManager fields by listener) rather than by editing the
+result."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ HTTP_CONNECTION_MANAGER = (
     ".HttpConnectionManager"
 )
 JWT_AUTHN = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"
+DYNAMIC_MODULE_FILTER = (
+    "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter"
+)
 LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
 
 
@@ -84,15 +88,23 @@ def jwt_gate_filter(
     plugin_config: dict | str,
     wasm: Path = WASM,
     *,
+    build: str = "wasm",
     name: str = "jwt_gate",
     failure_policy: str = "FAIL_CLOSED",
     code: dict | None = None,
 ) -> dict:
-    """The jwt-gate filter; `plugin_config` is the JwtAuthentication JSON (a string is passed
+    """The jwt-gate filter of `build` ("wasm": the proxy-wasm module `wasm`; "native": the dynamic
+    module libjwt_gate.so, which Envoy finds in ENVOY_DYNAMIC_MODULES_SEARCH_PATH, set by
+    `Envoy`); `plugin_config` is the JwtAuthentication JSON, the same for both (a string is passed
     through as is, to test configs that are not valid JSON or that a dict cannot express).
-    `name` is the plugin's and its VM's (listeners with different names get VMs of their own);
-    `code` replaces the module's local file (`{"remote": ...}`: Envoy fetches it)."""
+    The rest is the .wasm's alone: `name` is the plugin's and its VM's (listeners with different
+    names get VMs of their own), `failure_policy` what Envoy does when the VM fails, `code`
+    replaces the module's local file (`{"remote": ...}`: Envoy fetches it)."""
     value = plugin_config if isinstance(plugin_config, str) else json.dumps(plugin_config)
+    if build == "native":
+        assert code is None and failure_policy == "FAIL_CLOSED", "wasm-only options for native"
+        return native_filter(value)
+    assert build == "wasm", f"unknown build {build!r}"
     return {
         "name": "jwt_gate",
         "typed_config": {
@@ -110,6 +122,28 @@ def jwt_gate_filter(
                     "value": value,
                 },
                 "failure_policy": failure_policy,
+            },
+        },
+    }
+
+
+def native_filter(value: str) -> dict:
+    """jwt-gate as Envoy's dynamic-module HTTP filter, configured with the plugin JSON `value`
+    (module and filter both named jwt_gate: Envoy loads lib<name>.so; metrics_namespace jwt_gate
+    names its metrics `jwt_gate.*`, as docs/metrics.md says)."""
+    return {
+        "name": "jwt_gate",
+        "typed_config": {
+            "@type": DYNAMIC_MODULE_FILTER,
+            "dynamic_module_config": {
+                "name": "jwt_gate",
+                "do_not_close": True,
+                "metrics_namespace": "jwt_gate",
+            },
+            "filter_name": "jwt_gate",
+            "filter_config": {
+                "@type": "type.googleapis.com/google.protobuf.StringValue",
+                "value": value,
             },
         },
     }

