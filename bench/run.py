@@ -419,25 +419,6 @@ def affinity(cpus: set[int] | None):
         os.sched_setaffinity(0, old)
 
 
-@contextlib.contextmanager
-def module_search_path(folder: Path | None):
-    """Run the block with ENVOY_DYNAMIC_MODULES_SEARCH_PATH set to `folder` (processes started
-    inside inherit it), as it was before afterwards."""
-    if folder is None:
-        yield
-        return
-    name = "ENVOY_DYNAMIC_MODULES_SEARCH_PATH"
-    old = os.environ.get(name)
-    os.environ[name] = str(folder)
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
-
-
 def start_envoy(
     name: str, http_filter: dict | None, pin: bool, modules: Path | None = None
 ) -> Envoy:
@@ -446,9 +427,11 @@ def start_envoy(
     (no backend: the filter is what is measured). Started pinned to ENVOY_CPU: every thread it
     ever creates inherits the affinity, as with `taskset -c 0 envoy ...`; `modules` is where it
     finds the native build."""
-    with affinity({ENVOY_CPU} if pin else None), module_search_path(modules):
+    with affinity({ENVOY_CPU} if pin else None):
         config = bootstrap({STAT_PREFIX: http_filter})
-        return Envoy(config, f"bench-{name}", concurrency=1, runs=ENVOY_RUNS)
+        if modules is None:
+            return Envoy(config, f"bench-{name}", concurrency=1, runs=ENVOY_RUNS)
+        return Envoy(config, f"bench-{name}", concurrency=1, runs=ENVOY_RUNS, modules=modules)
 
 
 def thread_affinities(pid: int) -> set[str]:
