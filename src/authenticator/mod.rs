@@ -187,7 +187,7 @@ pub fn authenticate_with(
         wait: None,
         wait_although_allowed: None,
         cache,
-        parsed: tokens.iter().map(|_| OnceCell::new()).collect(),
+        parsed: OnceCell::new(),
         tokens: &tokens,
         headers: request.headers,
         verified: Vec::new(),
@@ -338,7 +338,8 @@ struct Session<'c, 't> {
     tokens: &'t [Result<Option<Cow<'t, str>>, AuthError>],
     /// The request's headers (API keys are read there and in `:path`).
     headers: &'t [Header<'t>],
-    parsed: Vec<OnceCell<Result<Jwt<'t>, AuthError>>>,
+    /// By location, made at the first parse (a cache hit parses nothing, and allocates no room).
+    parsed: OnceCell<Vec<OnceCell<Result<Jwt<'t>, AuthError>>>>,
     verified: Vec<(usize, usize, Arc<Verified>)>,
     /// How tokens are bound to their sender: checked on every request, cache hit or not.
     binder: Binder<'t>,
@@ -527,6 +528,7 @@ impl<'c, 't> Session<'c, 't> {
         let token = self.token(location)?;
         let limits = &self.config.limits;
         self.parsed
+            .get_or_init(|| self.tokens.iter().map(|_| OnceCell::new()).collect())
             .get(location)
             .ok_or(AuthError::Missing)?
             .get_or_init(|| Jwt::parse(token, limits).map_err(AuthError::from))

@@ -336,7 +336,10 @@ impl Stream {
     /// copy, and no allocation for up to [`INLINE_HEADERS`] headers. The borrows are valid until
     /// the map changes or the hook returns: the caller reads them before it changes a header,
     /// within the hook.
-    pub fn request_headers<'a>(self, scratch: &'a mut HeaderScratch<'a>) -> Option<&'a [Header<'a>]> {
+    pub fn request_headers<'a>(
+        self,
+        scratch: &'a mut HeaderScratch<'a>,
+    ) -> Option<&'a [Header<'a>]> {
         // SAFETY: a plain query on the stream of the current hook.
         let count =
             unsafe { envoy_dynamic_module_callback_http_get_headers_size(self.0, REQUEST_HEADER) };
@@ -355,7 +358,9 @@ impl Stream {
             return None;
         }
         // SAFETY: each view was just filled by Envoy for this hook (see above).
-        let view = |header: &EnvoyHttpHeader| unsafe { (envoy_bytes(header.key), envoy_bytes(header.value)) };
+        let view = |header: &EnvoyHttpHeader| unsafe {
+            (envoy_bytes(header.key), envoy_bytes(header.value))
+        };
         if count <= INLINE_HEADERS {
             for (slot, header) in scratch.views.iter_mut().zip(raw.iter()) {
                 *slot = view(header);
