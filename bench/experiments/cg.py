@@ -82,14 +82,18 @@ def main():
             time.sleep(0.5)
         admin = int(addr.read_text().strip().rsplit(":", 1)[1])
         # listener port
+        # Under valgrind on a busy machine the admin may answer only after the module is
+        # compiled: retry until the start-up deadline.
         while True:
-            c = http.client.HTTPConnection("127.0.0.1", admin, timeout=60)
-            c.request("GET", "/listeners?format=json")
-            j = json.loads(c.getresponse().read())
             try:
+                c = http.client.HTTPConnection("127.0.0.1", admin, timeout=60)
+                c.request("GET", "/listeners?format=json")
+                j = json.loads(c.getresponse().read())
                 port = j["listener_statuses"][0]["local_address"]["socket_address"]["port_value"]
                 break
-            except (KeyError, IndexError):
+            except (KeyError, IndexError, OSError):
+                if proc.poll() is not None or time.time() > deadline:
+                    raise
                 time.sleep(0.5)
         same = tokens.same_file.read_text().strip()
         pool = tokens.pool_tokens("rs256")

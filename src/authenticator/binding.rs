@@ -509,6 +509,14 @@ impl DpopChallenge {
         requirement: &Requirement,
         found: impl Fn(usize) -> bool,
     ) -> Option<Self> {
+        // The usual configuration, without DPoP: nothing to walk (this runs on every 401).
+        if config
+            .providers
+            .iter()
+            .all(|provider| provider.dpop.is_none())
+        {
+            return None;
+        }
         let mut providers = Vec::new();
         providers_of(requirement, config.providers.len(), &mut providers);
         let mut algs: Vec<&str> = Vec::new();

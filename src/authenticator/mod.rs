@@ -1006,11 +1006,19 @@ fn challenge(
     };
     let with_code = |mut value: String| {
         if let Some(code) = code {
-            value.push_str(&format!(", error=\"{code}\""));
+            value.push_str(", error=\"");
+            value.push_str(code);
+            value.push('"');
         }
         value
     };
-    let bearer = || with_code(format!("Bearer realm=\"{}\"", realm(request)));
+    let bearer = || {
+        let mut value = String::with_capacity(REALM_CAPACITY);
+        value.push_str("Bearer realm=\"");
+        realm(request, &mut value);
+        value.push('"');
+        with_code(value)
+    };
     let Some(dpop) = dpop else {
         return Some(bearer());
     };
@@ -1025,9 +1033,13 @@ fn challenge(
     Some(if use_dpop { dpop_challenge() } else { bearer() })
 }
 
+/// Room for a usual `Bearer` challenge with its error code, allocated once (every 401 has one).
+const REALM_CAPACITY: usize = 128;
+
 /// `<scheme>://<host><path>` of the request, without the query string (it may hold a token),
-/// at most 256 bytes of path, with anything that could break the quoted string percent-encoded.
-fn realm(request: Request<'_>) -> String {
+/// at most 256 bytes of path, with anything that could break the quoted string percent-encoded,
+/// appended to `out`.
+fn realm(request: Request<'_>, out: &mut String) {
     let scheme = request.header(":scheme").unwrap_or(b"http");
     let host = request
         .header(":authority")
@@ -1035,17 +1047,21 @@ fn realm(request: Request<'_>) -> String {
         .unwrap_or_default();
     let (path, _) = split_path(request.header(":path").unwrap_or_default());
     let path = path.get(..256).unwrap_or(path);
-    let mut out = String::new();
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for part in [scheme, b"://", host, path] {
         for &byte in part {
             if byte.is_ascii_graphic() && byte != b'"' && byte != b'\\' {
                 out.push(char::from(byte));
             } else {
-                out.push_str(&format!("%{byte:02X}"));
+                out.push('%');
+                for nibble in [byte >> 4, byte & 0x0f] {
+                    out.push(char::from(
+                        HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+                    ));
+                }
             }
         }
     }
-    out
 }
 
 /// OPTIONS with a non-empty `Origin` and `Access-Control-Request-Method` (jwt_authn's test).

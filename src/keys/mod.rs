@@ -33,6 +33,7 @@ pub mod fetcher;
 pub mod held;
 pub mod host;
 pub mod memory_store;
+mod pem;
 pub mod record;
 pub mod remote;
 pub mod replay;
@@ -47,7 +48,6 @@ use x509_parser::oid_registry::{
     OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_NIST_EC_P521,
     OID_PKCS1_RSAENCRYPTION, OID_SIG_ED25519,
 };
-use x509_parser::pem::Pem;
 use x509_parser::prelude::{FromDer, SubjectPublicKeyInfo, X509Certificate};
 use x509_parser::public_key::PublicKey as ParsedKey;
 
@@ -321,7 +321,7 @@ impl KeySet {
                 kid: kid.clone(),
                 reason,
             };
-            let block = Pem::iter_from_buffer(pem.as_bytes())
+            let block = pem::blocks(pem.as_bytes())
                 .next()
                 .ok_or(bad(JwkError::X509))?
                 .map_err(|_| bad(JwkError::X509))?;
@@ -338,7 +338,7 @@ impl KeySet {
 
     fn from_pem(text: &[u8], limits: &Limits) -> Result<Self, KeySetError> {
         let mut set = Self::default();
-        let mut blocks = Pem::iter_from_buffer(text);
+        let mut blocks = pem::blocks(text);
         for block in blocks.by_ref().take(limits.max_keys) {
             let block = block.map_err(|error| KeySetError::Pem(error.to_string()))?;
             let key = match block.label.as_str() {
