@@ -49,6 +49,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from bench import report
 from jwt_gate_testkit.artifacts import ENVOY_BIN, REPO, WASM
 from jwt_gate_testkit.bootstrap import bootstrap, jwt_authn_filter, jwt_gate_filter
+from jwt_gate_testkit.bootstrap import native_filter as bootstrap_native_filter
 from jwt_gate_testkit.client import request
 from jwt_gate_testkit.envoy import Envoy, EnvoyFailed, remove_stale_run_dirs
 from jwt_gate_testkit.tokens import AUDIENCE, ISSUER, public_jwk
@@ -56,9 +57,6 @@ from jwt_gate_testkit.tokens import AUDIENCE, ISSUER, public_jwk
 # The native module (`make build`): Envoy loads lib<name>.so from ENVOY_DYNAMIC_MODULES_SEARCH_PATH.
 SO = REPO / os.environ.get("JWT_GATE_SO", "target/release/libjwt_gate.so")
 SO_NAME = "libjwt_gate.so"
-DYNAMIC_MODULE_FILTER = (
-    "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter"
-)
 
 BENCH = Path(__file__).resolve().parent
 TMP = BENCH / ".tmp"
@@ -327,26 +325,9 @@ def authn_config(jwks: str, cache: bool) -> dict:
 
 
 def native_filter(plugin_config: dict | str) -> dict:
-    """jwt-gate's native build as Envoy's dynamic-module HTTP filter, configured with the same
-    plugin JSON as the .wasm (Envoy loads lib<name>.so; metrics_namespace jwt_gate gives its
-    counters the .wasm's names, `jwt_gate.*`)."""
+    """jwt-gate's native build with the same plugin JSON as the .wasm: the test kit's filter."""
     value = plugin_config if isinstance(plugin_config, str) else json.dumps(plugin_config)
-    return {
-        "name": "jwt_gate",
-        "typed_config": {
-            "@type": DYNAMIC_MODULE_FILTER,
-            "dynamic_module_config": {
-                "name": "jwt_gate",
-                "do_not_close": True,
-                "metrics_namespace": "jwt_gate",
-            },
-            "filter_name": "jwt_gate",
-            "filter_config": {
-                "@type": "type.googleapis.com/google.protobuf.StringValue",
-                "value": value,
-            },
-        },
-    }
+    return bootstrap_native_filter(value)
 
 
 def module_folder(so: Path, name: str) -> Path:

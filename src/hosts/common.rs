@@ -105,6 +105,22 @@ pub fn counted(outcome: &Outcome) -> impl Iterator<Item = usize> {
     [cors, decision, authz, reason].into_iter().flatten()
 }
 
+/// Random bytes from the operating system (WASI's `random_get` in the .wasm): the fetch lease's
+/// owner id, the token cache's hash keys. If there are none, the clock: unpredictable enough to
+/// tell instances apart, and the cache still holds (only its slots become guessable).
+pub fn random<const N: usize>(now: Time) -> [u8; N] {
+    let mut bytes = [0u8; N];
+    if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).is_err() {
+        for (byte, clock) in bytes
+            .iter_mut()
+            .zip(now.millis().to_le_bytes().iter().cycle())
+        {
+            *byte = *clock;
+        }
+    }
+    bytes
+}
+
 /// How much a load-time line matters.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub enum Level {

@@ -436,12 +436,7 @@ impl KeyHost for MainHost<'_> {
     }
 
     fn log(&mut self, level: KeyLogLevel, message: &str) {
-        let level = match level {
-            KeyLogLevel::Debug => LogLevel::Debug,
-            KeyLogLevel::Info => LogLevel::Info,
-            KeyLogLevel::Warn => LogLevel::Warn,
-        };
-        abi::log(level, message);
+        key_log(level, message);
     }
 
     fn record(&mut self, stat: KeyStat) {
@@ -493,23 +488,20 @@ impl KeyHost for WorkerHost {
     }
 
     fn log(&mut self, level: KeyLogLevel, message: &str) {
-        MainHostLog::log(level, message);
+        key_log(level, message);
     }
 
     fn record(&mut self, _: KeyStat) {}
 }
 
-struct MainHostLog;
-
-impl MainHostLog {
-    fn log(level: KeyLogLevel, message: &str) {
-        let level = match level {
-            KeyLogLevel::Debug => LogLevel::Debug,
-            KeyLogLevel::Info => LogLevel::Info,
-            KeyLogLevel::Warn => LogLevel::Warn,
-        };
-        abi::log(level, message);
-    }
+/// A key fetcher's line, in Envoy's log.
+fn key_log(level: KeyLogLevel, message: &str) {
+    let level = match level {
+        KeyLogLevel::Debug => LogLevel::Debug,
+        KeyLogLevel::Info => LogLevel::Info,
+        KeyLogLevel::Warn => LogLevel::Warn,
+    };
+    abi::log(level, message);
 }
 
 /// The thread that wakes the main thread every [`TICK`].
@@ -559,19 +551,9 @@ impl Ticker {
     }
 }
 
-/// Random bytes from the OS (the fetch lease's owner id, the token cache's hash keys); the clock
-/// if the OS has none.
+/// Random bytes (see `common::random`).
 fn random<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).is_err() {
-        for (byte, clock) in bytes
-            .iter_mut()
-            .zip(now().millis().to_le_bytes().iter().cycle())
-        {
-            *byte = *clock;
-        }
-    }
-    bytes
+    common::random(now())
 }
 
 /// The body of a callout's response, if the core finds it worth reading (`check_response`):

@@ -122,20 +122,9 @@ impl Metrics {
 /// The .wasm names its metrics whole (proxy-wasm adds no namespace).
 const WASM_NAMESPACE: &str = "jwt_gate";
 
-/// Random bytes from the host (WASI `random_get`), for this VM's lease identity and the token
-/// cache's hash keys. If the host has none, the clock: unpredictable enough to tell VMs apart,
-/// and the cache still holds (only its slots become guessable).
+/// Random bytes (see `common::random`).
 pub fn random<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).is_err() {
-        for (byte, clock) in bytes
-            .iter_mut()
-            .zip(now().millis().to_le_bytes().iter().cycle())
-        {
-            *byte = *clock;
-        }
-    }
-    bytes
+    common::random(now())
 }
 
 /// A shared-data value (none for an absent or emptied key) and its CAS token (none for an absent
