@@ -186,7 +186,8 @@ fn send_denial(stream: Stream, denial: &Denial) {
     if let Some(value) = &denial.www_authenticate {
         headers.push(("www-authenticate", value.as_str()));
     }
-    if !denial.body.is_empty() {
+    // Envoy gives a local reply with a body `text/plain` itself: only another type is named.
+    if !denial.body.is_empty() && denial.content_type != "text/plain" {
         headers.push(("content-type", denial.content_type));
     }
     stream.send_response(
