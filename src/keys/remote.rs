@@ -232,6 +232,13 @@ pub fn check_response(
     }
 }
 
+/// The `accept` header of every key fetch: the media types a key set or discovery document
+/// comes as.
+pub const FETCH_ACCEPT: &str = "application/json, application/jwk-set+json, */*";
+
+/// The `user-agent` header of every key fetch.
+pub const FETCH_USER_AGENT: &str = "jwt-gate";
+
 /// `<issuer>/.well-known/openid-configuration` (OpenID Connect Discovery 1.0 §4).
 pub fn discovery_uri(issuer: &str) -> Result<HttpUri, String> {
     HttpUri::parse(&format!(

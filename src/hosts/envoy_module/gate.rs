@@ -26,7 +26,7 @@ use crate::keys::fetcher::KeyFetcher;
 use crate::keys::held::Released;
 use crate::keys::host::{FetchId, KeyHost, KeyStat, LogLevel as KeyLogLevel, SharedStore};
 use crate::keys::memory_store::MemoryStore;
-use crate::keys::remote::{check_response, FetchError, HttpUri};
+use crate::keys::remote::{check_response, FetchError, HttpUri, FETCH_ACCEPT, FETCH_USER_AGENT};
 use crate::time::Time;
 use crate::verify::RingVerifier;
 
@@ -65,6 +65,8 @@ pub struct Gate {
     pub verifier: RingVerifier,
     /// By worker index: a worker only ever locks its own (no contention).
     caches: Vec<Mutex<TokenCache>>,
+    /// For a worker index beyond the concurrency Envoy announced at configuration time.
+    spare_cache: Mutex<TokenCache>,
     /// Counter ids by [`common::counter_names`] index.
     pub counters: Vec<Option<usize>>,
     /// By provider index: fetch counters and key gauges of providers with remote keys.
@@ -142,16 +144,16 @@ impl Gate {
                 })
             })
             .collect();
-        let workers = usize::try_from(abi::concurrency()).unwrap_or(1).max(1);
-        let caches = (0..workers)
-            .map(|_| {
-                Mutex::new(TokenCache::new(
-                    config.token_cache_size,
-                    config.token_cache_max_token_bytes,
-                    random(),
-                ))
-            })
-            .collect();
+        let workers = usize::try_from(abi::concurrency()).unwrap_or(1);
+        let new_cache = || {
+            Mutex::new(TokenCache::new(
+                config.token_cache_size,
+                config.token_cache_max_token_bytes,
+                random(),
+            ))
+        };
+        let caches = (0..workers).map(|_| new_cache()).collect();
+        let spare_cache = new_cache();
         if config.providers.iter().any(|p| p.dpop.is_some()) {
             config.replay_cache.prepare(&*STORE);
         }
@@ -161,6 +163,7 @@ impl Gate {
             config,
             verifier: RingVerifier,
             caches,
+            spare_cache,
             counters,
             providers,
             keys: RwLock::new(keys),
@@ -187,12 +190,7 @@ impl Gate {
 
     /// This worker's token cache.
     pub fn cache(&self, worker: usize) -> MutexGuard<'_, TokenCache> {
-        let cache = self.caches.get(worker).or_else(|| self.caches.first());
-        match cache {
-            Some(cache) => lock(cache),
-            // Never: `install` makes at least one.
-            None => lock(&EMPTY_CACHE),
-        }
+        lock(self.caches.get(worker).unwrap_or(&self.spare_cache))
     }
 
     /// The key state and its generation, for one request.
@@ -358,9 +356,6 @@ impl Gate {
     }
 }
 
-static EMPTY_CACHE: LazyLock<Mutex<TokenCache>> =
-    LazyLock::new(|| Mutex::new(TokenCache::new(0, 0, [0; 16])));
-
 impl Installed {
     /// The configuration is going away (main thread): stop the ticker, delete the scheduler,
     /// and let the held requests go on their deadlines (their streams end with Envoy's).
@@ -412,8 +407,8 @@ impl KeyHost for MainHost<'_> {
             (":method", b"GET"),
             (":path", uri.path.as_bytes()),
             ("host", uri.authority.as_bytes()),
-            ("accept", b"application/json, application/jwk-set+json, */*"),
-            ("user-agent", b"jwt-gate"),
+            ("accept", FETCH_ACCEPT.as_bytes()),
+            ("user-agent", FETCH_USER_AGENT.as_bytes()),
         ];
         let timeout = u64::try_from(timeout.as_millis())
             .unwrap_or(u64::MAX)

@@ -11,7 +11,7 @@ use crate::authenticator::token_cache::Counts;
 use crate::authenticator::{Denial, HeaderOp, Outcome};
 use crate::hosts::common;
 use crate::keys::host::{Cas, StoreError, Stored};
-use crate::keys::remote::{check_response, FetchError, HttpUri};
+use crate::keys::remote::{check_response, FetchError, HttpUri, FETCH_ACCEPT, FETCH_USER_AGENT};
 use crate::limits::Limits;
 use crate::time::Time;
 
@@ -158,8 +158,8 @@ pub fn http_get(cluster: &str, uri: &HttpUri, timeout: Duration) -> Result<u32, 
         (":method", "GET"),
         (":path", uri.path.as_str()),
         (":authority", uri.authority.as_str()),
-        ("accept", "application/json, application/jwk-set+json, */*"),
-        ("user-agent", "jwt-gate"),
+        ("accept", FETCH_ACCEPT),
+        ("user-agent", FETCH_USER_AGENT),
     ];
     hostcalls::dispatch_http_call(cluster, headers, None, Vec::new(), timeout).map_err(|status| {
         match status {
