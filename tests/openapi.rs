@@ -51,8 +51,8 @@ fn user_info_after(headers: &[(Vec<u8>, Vec<u8>)], ops: &[HeaderOp], name: &str)
         .map(|(_, v)| String::from_utf8(v.clone()).unwrap());
     for op in ops {
         match op {
-            HeaderOp::Remove(n) if n == name => value = None,
-            HeaderOp::Add(n, v) if n == name => {
+            HeaderOp::Remove(n) if &**n == name => value = None,
+            HeaderOp::Add(n, v) if &**n == name => {
                 assert!(value.is_none(), "{name} added twice");
                 value = Some(String::from_utf8(v.clone()).unwrap());
             }
@@ -89,7 +89,7 @@ fn bookstore_cases() {
                     None,
                     user_info_after(&headers, header_ops, "x-endpoint-api-userinfo"),
                     header_ops.iter().find_map(|op| match op {
-                        HeaderOp::Set(name, value) if name == ":method" => {
+                        HeaderOp::Set(name, value) if &**name == ":method" => {
                             Some(String::from_utf8(value.clone()).unwrap())
                         }
                         _ => None,

@@ -18,6 +18,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STAN
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use serde_json::Value;
+use smallvec::SmallVec;
 
 use crate::config::{
     Config, FailureFormat, KeySource, PayloadFormat, Provider, X_FORWARDED_AUTHORIZATION,
@@ -63,12 +64,16 @@ pub enum Decision {
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub enum HeaderOp {
     /// Add a header value (after removals).
-    Add(String, Vec<u8>),
+    Add(HeaderName, Vec<u8>),
     /// Remove every value of a header.
-    Remove(String),
+    Remove(HeaderName),
     /// Replace a header's value (`:method`, for `http_method_override`).
-    Set(String, Vec<u8>),
+    Set(HeaderName, Vec<u8>),
 }
+
+/// A header name in a [`HeaderOp`]: shared with the configuration that names it, so removing a
+/// token's header from an allowed request copies no string.
+pub type HeaderName = Arc<str>;
 
 /// A local reply.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -136,7 +141,7 @@ pub fn authenticate_with(
     let with_method: Vec<Header<'_>>;
     let request = match &overridden {
         Some(method) => {
-            sanitize.push(HeaderOp::Set(":method".to_owned(), method.clone()));
+            sanitize.push(HeaderOp::Set(":method".into(), method.clone()));
             with_method = request
                 .headers
                 .iter()
@@ -190,7 +195,7 @@ pub fn authenticate_with(
         parsed: OnceCell::new(),
         tokens: &tokens,
         headers: request.headers,
-        verified: Vec::new(),
+        verified: SmallVec::new(),
         binder: Binder::new(config, sender, arrived, now, verifier),
         satisfied: Vec::new(),
     };
@@ -250,7 +255,7 @@ fn sanitizing_removals(config: &Config, request: Request<'_>) -> Vec<HeaderOp> {
         let remove = (owned || is_token_header_twin(config, name))
             .then(|| String::from_utf8(name.to_ascii_lowercase()).ok())
             .flatten()
-            .map(HeaderOp::Remove);
+            .map(|name| HeaderOp::Remove(name.into()));
         if let Some(remove) = remove.filter(|remove| !sanitize.contains(remove)) {
             sanitize.push(remove);
         }
@@ -288,12 +293,11 @@ fn overridden_method(config: &Config, request: Request<'_>) -> Option<Vec<u8>> {
     )
 }
 
+/// What each configured location holds: none, one token, or why it could not be read.
+type Tokens<'r> = SmallVec<[Result<Option<Cow<'r, str>>, AuthError>; 2]>;
+
 /// The token at each configured location (none, one, or why it could not be read).
-fn extract_tokens<'r>(
-    config: &Config,
-    request: Request<'r>,
-    full_path: &'r [u8],
-) -> Vec<Result<Option<Cow<'r, str>>, AuthError>> {
+fn extract_tokens<'r>(config: &Config, request: Request<'r>, full_path: &'r [u8]) -> Tokens<'r> {
     let (_, query) = split_path(full_path);
     config
         .locations
@@ -340,7 +344,7 @@ struct Session<'c, 't> {
     headers: &'t [Header<'t>],
     /// By location, made at the first parse (a cache hit parses nothing, and allocates no room).
     parsed: OnceCell<Vec<OnceCell<Result<Jwt<'t>, AuthError>>>>,
-    verified: Vec<(usize, usize, Arc<Verified>)>,
+    verified: SmallVec<[(usize, usize, Arc<Verified>); 2]>,
     /// How tokens are bound to their sender: checked on every request, cache hit or not.
     binder: Binder<'t>,
     /// The (location, provider) pairs that satisfied the requirement tree so far: verified in
@@ -722,10 +726,10 @@ impl<'c, 't> Session<'c, 't> {
                         value.push(b'=');
                     }
                 }
-                additions.push(HeaderOp::Add(name.clone(), value));
+                additions.push(HeaderOp::Add(name.as_str().into(), value));
             }
             for (name, value) in &verified.claim_headers {
-                additions.push(HeaderOp::Add(name.clone(), value.clone()));
+                additions.push(HeaderOp::Add(name.as_str().into(), value.clone()));
             }
             if provider.forward {
                 continue;
@@ -733,14 +737,14 @@ impl<'c, 't> Session<'c, 't> {
             // The proof goes with the token it was for (RFC 9449 proofs are per request; the
             // backend has no use for one, and must not be handed one to replay).
             if provider.dpop.is_some() && self.binder.has_proof_header() {
-                let remove = HeaderOp::Remove("dpop".to_owned());
+                let remove = HeaderOp::Remove("dpop".into());
                 if !ops.contains(&remove) {
                     ops.push(remove);
                 }
             }
             match self.config.locations.get(*location) {
                 Some(Location::Header { name, .. }) => {
-                    let remove = HeaderOp::Remove(name.clone());
+                    let remove = HeaderOp::Remove(Arc::clone(name));
                     if !ops.contains(&remove) {
                         ops.push(remove);
                     }
@@ -938,7 +942,7 @@ fn forward_authorization(config: &Config, request: Request<'_>, ops: &mut Vec<He
     }
     if let Some(value) = request.header("authorization") {
         ops.push(HeaderOp::Add(
-            X_FORWARDED_AUTHORIZATION.to_owned(),
+            X_FORWARDED_AUTHORIZATION.into(),
             value.to_vec(),
         ));
     }
@@ -1013,11 +1017,12 @@ fn challenge(
         value
     };
     let bearer = || {
-        let mut value = String::with_capacity(REALM_CAPACITY);
-        value.push_str("Bearer realm=\"");
+        let mut value = Vec::with_capacity(REALM_CAPACITY);
+        value.extend_from_slice(b"Bearer realm=\"");
         realm(request, &mut value);
-        value.push('"');
-        with_code(value)
+        value.push(b'"');
+        // ASCII throughout (`realm` percent-encodes the rest): the check cannot fail.
+        with_code(String::from_utf8(value).unwrap_or_default())
     };
     let Some(dpop) = dpop else {
         return Some(bearer());
@@ -1037,9 +1042,9 @@ fn challenge(
 const REALM_CAPACITY: usize = 128;
 
 /// `<scheme>://<host><path>` of the request, without the query string (it may hold a token),
-/// at most 256 bytes of path, with anything that could break the quoted string percent-encoded,
-/// appended to `out`.
-fn realm(request: Request<'_>, out: &mut String) {
+/// at most 256 bytes of path, with anything that could break the quoted string (and anything
+/// not ASCII) percent-encoded, appended to `out`.
+fn realm(request: Request<'_>, out: &mut Vec<u8>) {
     let scheme = request.header(":scheme").unwrap_or(b"http");
     let host = request
         .header(":authority")
@@ -1051,13 +1056,11 @@ fn realm(request: Request<'_>, out: &mut String) {
     for part in [scheme, b"://", host, path] {
         for &byte in part {
             if byte.is_ascii_graphic() && byte != b'"' && byte != b'\\' {
-                out.push(char::from(byte));
+                out.push(byte);
             } else {
-                out.push('%');
+                out.push(b'%');
                 for nibble in [byte >> 4, byte & 0x0f] {
-                    out.push(char::from(
-                        HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
-                    ));
+                    out.push(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'));
                 }
             }
         }

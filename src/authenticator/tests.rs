@@ -110,6 +110,22 @@ fn missing_token_gets_a_realm_without_the_query() {
 }
 
 #[test]
+fn the_realm_percent_encodes_what_could_break_its_quoted_string() {
+    let config = config(json!({}), require_p());
+    let outcome = run(
+        &config,
+        &[
+            (":path", "/a\"b\\c d\u{e9}?access_token=never-shown"),
+            (":authority", "api.test"),
+        ],
+    );
+    assert_eq!(
+        denied(&outcome).www_authenticate.as_deref(),
+        Some("Bearer realm=\"http://api.test/a%22b%5Cc%20d%C3%A9\", error=\"invalid_token\"")
+    );
+}
+
+#[test]
 fn success_outputs_and_token_removal() {
     let config = config(
         json!({
@@ -1131,7 +1147,9 @@ fn esp_v1_user_info_wraps_the_claims() {
     let value = ops
         .iter()
         .find_map(|op| match op {
-            HeaderOp::Add(name, value) if name == "x-endpoint-api-userinfo" => Some(value.clone()),
+            HeaderOp::Add(name, value) if &**name == "x-endpoint-api-userinfo" => {
+                Some(value.clone())
+            }
             _ => None,
         })
         .unwrap();

@@ -2,13 +2,12 @@
 //! first"). A hit skips parsing and the signature check; the claims that depend on time, issuer
 //! and audience are re-checked on every hit. Entries are found by a keyed SipHash of the provider
 //! and the token's last [`HASHED_TAIL`] bytes (keys drawn by the host per cache, so collisions
-//! cannot be aimed at) and hold the whole token, compared eight bytes at a time: a hit costs a short hash and
-//! one comparison, where a cryptographic digest of the token cost several times more in wasm. Only
-//! the tail is hashed because it is the signature, which a client cannot choose for a token that
-//! verifies (and only such tokens are cached); tokens sharing a tail only share a slot, never an
-//! answer. Each entry remembers the key
-//! set version it was verified with: a rotation makes it a miss. Bounded: the oldest entry goes
-//! first. One cache per VM and per configuration.
+//! cannot be aimed at) and hold the whole token, compared in full: a hit costs a short hash and
+//! one comparison, where a cryptographic digest of the token cost several times more in wasm.
+//! Only the tail is hashed because it is the signature, which a client cannot choose for a token
+//! that verifies (and only such tokens are cached); tokens sharing a tail only share a slot,
+//! never an answer. Each entry remembers the key set version it was verified with: a rotation
+//! makes it a miss. Bounded: the oldest entry goes first. One cache per VM and per configuration.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -23,8 +22,9 @@ use crate::token::Claims;
 /// How long a verified token is trusted without a new signature check, at most.
 pub const MAX_AGE_SECONDS: u64 = 300;
 
-/// How many of a token's last bytes its cache key is computed from.
-pub const HASHED_TAIL: usize = 64;
+/// How many of a token's last bytes its cache key is computed from: 24 characters of signature
+/// (over 140 bits) tell genuine tokens apart; more only lengthen the hash of every lookup.
+pub const HASHED_TAIL: usize = 24;
 
 /// What a hit gives back: enough to re-check the claims and produce the outputs.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -196,11 +196,14 @@ impl Hasher for Prehashed {
     }
 }
 
-/// Byte equality, eight bytes at a time: wasm's `memcmp` (wasi-libc) goes byte by byte, and a
-/// cache hit compares a whole token.
+/// Byte equality: in wasm eight bytes at a time (wasi-libc's `memcmp` goes byte by byte, and a
+/// cache hit compares a whole token); natively libc's `memcmp`, a vector at a time.
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
+    }
+    if cfg!(not(target_arch = "wasm32")) {
+        return a == b;
     }
     let (words_a, words_b) = (a.chunks_exact(8), b.chunks_exact(8));
     let (rest_a, rest_b) = (words_a.remainder(), words_b.remainder());

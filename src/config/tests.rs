@@ -61,7 +61,7 @@ fn a_jwt_authn_config_compiles() {
     assert_eq!(provider.claims.max_lifetime_seconds, Some(3600));
     assert_eq!(provider.locations.len(), 3);
     assert!(
-        matches!(&config.locations[0], Location::Header { name, value_prefix } if name == "x-token" && value_prefix == "Token ")
+        matches!(&config.locations[0], Location::Header { name, value_prefix } if &**name == "x-token" && value_prefix == "Token ")
     );
     assert_eq!(config.output_headers, ["x-payload", "x-sub"]);
     assert!(config.rules[0].requirement.is_none());

@@ -24,8 +24,8 @@ pub enum Location {
     Cookie(String),
     /// A request header (lower-case name) and the prefix its value must start with.
     Header {
-        /// Lower-case header name.
-        name: String,
+        /// Lower-case header name (shared with the header removals that name it).
+        name: std::sync::Arc<str>,
         /// Value prefix, such as `Bearer `; empty means the whole value.
         value_prefix: String,
     },
@@ -38,7 +38,7 @@ impl Location {
     pub fn defaults() -> [Self; 2] {
         [
             Self::Header {
-                name: "authorization".to_owned(),
+                name: "authorization".into(),
                 value_prefix: "Bearer ".to_owned(),
             },
             Self::Param("access_token".to_owned()),
@@ -72,9 +72,9 @@ impl Location {
                 };
                 let mut present = values();
                 match (present.next(), present.next()) {
-                    // The usual request: one such header holding one credential (`contains`
-                    // looks for the comma a word at a time).
-                    (Some(value), None) if !value.contains(&b',') => {
+                    // The usual request: one such header holding one credential (`memchr` looks
+                    // for the comma a vector at a time).
+                    (Some(value), None) if memchr::memchr(b',', value).is_none() => {
                         if let Some(token) =
                             strip_prefix_ignore_case(value.trim_ascii(), value_prefix.as_bytes())
                         {

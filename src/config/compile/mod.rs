@@ -410,7 +410,7 @@ fn output_headers(
     let header_names: Vec<&str> = locations
         .iter()
         .filter_map(|location| match location {
-            Location::Header { name, .. } => Some(name.as_str()),
+            Location::Header { name, .. } => Some(&**name),
             _ => None,
         })
         .collect();

@@ -130,7 +130,7 @@ const MAX_PROOF_AGE_SECONDS: u64 = 3_600;
 /// Where DPoP-bound tokens come: `Authorization: DPoP <token>` (RFC 9449 §7.1).
 fn dpop_location() -> Location {
     Location::Header {
-        name: "authorization".to_owned(),
+        name: "authorization".into(),
         value_prefix: "DPoP ".to_owned(),
     }
 }
@@ -372,7 +372,8 @@ fn locations(
             name: header_name(
                 &header.name,
                 &format!("{}[{index}].name", join(at, "from_headers")),
-            )?,
+            )?
+            .into(),
             value_prefix: header.value_prefix.clone(),
         });
     }

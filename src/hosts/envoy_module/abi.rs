@@ -86,6 +86,9 @@ impl EnvoyHttpHeader {
     };
 }
 
+/// The most headers a local reply carries (`WWW-Authenticate`, `Content-Type`).
+pub const REPLY_HEADERS: usize = 4;
+
 /// How many request headers are read without allocating (more spill to the heap).
 pub const INLINE_HEADERS: usize = 32;
 
@@ -411,22 +414,31 @@ impl Stream {
         };
     }
 
-    /// Answers the request locally.
+    /// Answers the request locally, with at most [`REPLY_HEADERS`] headers (more are dropped:
+    /// jwt-gate's replies have two at most).
     pub fn send_response(self, status: u16, headers: &[(&str, &str)], body: &[u8], details: &str) {
-        let mut headers: Vec<ModuleHttpHeader> = headers
-            .iter()
-            .map(|(name, value)| ModuleHttpHeader {
+        let mut views = [const {
+            ModuleHttpHeader {
+                key: ModuleBuffer::NULL,
+                value: ModuleBuffer::NULL,
+            }
+        }; REPLY_HEADERS];
+        let mut count = 0;
+        for (slot, (name, value)) in views.iter_mut().zip(headers) {
+            *slot = ModuleHttpHeader {
                 key: ModuleBuffer::of(name.as_bytes()),
                 value: ModuleBuffer::of(value.as_bytes()),
-            })
-            .collect();
-        // SAFETY: `headers`, `body` and `details` outlive the call; Envoy copies them.
+            };
+            count += 1;
+        }
+        // SAFETY: the first `count` entries of `views` are filled, and they, `body` and
+        // `details` outlive the call; Envoy copies them.
         unsafe {
             envoy_dynamic_module_callback_http_send_response(
                 self.0,
                 u32::from(status),
-                headers.as_mut_ptr(),
-                headers.len(),
+                views.as_mut_ptr(),
+                count,
                 ModuleBuffer::of(body),
                 ModuleBuffer::of(details.as_bytes()),
             );

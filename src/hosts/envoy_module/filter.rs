@@ -26,6 +26,8 @@ pub struct Filter {
     id: u64,
     /// Created at the first hold, deleted with the filter.
     scheduler: FilterSchedulerPtr,
+    /// Whether the request was ever held (only then is it looked up in the held requests).
+    was_held: bool,
 }
 
 /// Where the header phase goes next.
@@ -44,6 +46,7 @@ impl Filter {
             gate,
             id,
             scheduler: std::ptr::null_mut(),
+            was_held: false,
         }
     }
 
@@ -102,6 +105,7 @@ impl Filter {
                     }
                     let generation = (attempt < REDECIDE).then_some(generation);
                     if gate.hold(self.id, self.scheduler, wait, generation, now, held_until) {
+                        self.was_held = true;
                         return Flow::Held;
                     }
                 }
@@ -112,7 +116,7 @@ impl Filter {
 
     /// Whether the request waits for keys (its body and trailers wait too).
     pub fn is_held(&self) -> bool {
-        self.gate.is_held(self.id)
+        self.was_held && self.gate.is_held(self.id)
     }
 }
 
@@ -120,7 +124,9 @@ impl Drop for Filter {
     fn drop(&mut self) {
         // First out of the held requests (under the lock the main thread commits under), then the
         // scheduler can go.
-        self.gate.forget(self.id);
+        if self.was_held {
+            self.gate.forget(self.id);
+        }
         if !self.scheduler.is_null() {
             // SAFETY: created by `new_scheduler` for this stream, no longer in `Gate::held`, so
             // nothing commits it any more; deleted once.
@@ -161,7 +167,7 @@ fn count(gate: &Gate, stream: Stream, outcome: &Outcome) {
         add(gate, stream, counter, 1);
     }
     gate.flush_pending(stream);
-    if abi::log_enabled(LogLevel::Debug) {
+    if matches!(outcome.decision, Decision::Deny(_)) && abi::log_enabled(LogLevel::Debug) {
         if let Some(line) = common::denial_detail(outcome) {
             abi::log(LogLevel::Debug, &line);
         }
@@ -182,17 +188,21 @@ fn apply(stream: Stream, ops: &[HeaderOp], path: Option<&[u8]>) {
 }
 
 fn send_denial(stream: Stream, denial: &Denial) {
-    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(2);
-    if let Some(value) = &denial.www_authenticate {
-        headers.push(("www-authenticate", value.as_str()));
-    }
+    let challenge = denial
+        .www_authenticate
+        .as_deref()
+        .map(|value| ("www-authenticate", value));
     // Envoy gives a local reply with a body `text/plain` itself: only another type is named.
-    if !denial.body.is_empty() && denial.content_type != "text/plain" {
-        headers.push(("content-type", denial.content_type));
-    }
+    let content_type = (!denial.body.is_empty() && denial.content_type != "text/plain")
+        .then_some(("content-type", denial.content_type));
+    let (headers, count) = match (challenge, content_type) {
+        (Some(a), Some(b)) => ([a, b], 2),
+        (Some(only), None) | (None, Some(only)) => ([only, only], 1),
+        (None, None) => ([("", ""); 2], 0),
+    };
     stream.send_response(
         denial.status,
-        &headers,
+        headers.get(..count).unwrap_or_default(),
         denial.body.as_bytes(),
         "jwt_gate_denied",
     );

@@ -99,7 +99,7 @@ fn deployment_cases() {
                     .iter()
                     .filter_map(|op| match op {
                         HeaderOp::Add(name, value) => Some((
-                            name.clone(),
+                            name.to_string(),
                             Value::String(String::from_utf8(value.clone()).unwrap()),
                         )),
                         _ => None,
