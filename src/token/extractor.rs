@@ -133,10 +133,10 @@ impl Location {
             }
         }
         // Not UTF-8: replaced characters, so the token fails to parse (never a panic).
-        // `from_utf8` first: it checks ASCII a word at a time, where `from_utf8_lossy` goes
-        // byte by byte (most of a cache hit's own work, in wasm as natively).
+        // A vectorized check first (`simdutf8`): `from_utf8_lossy` goes byte by byte, and this
+        // check was most of a cache hit's own work.
         Ok(found.map(|bytes| match bytes {
-            Cow::Borrowed(bytes) => std::str::from_utf8(bytes)
+            Cow::Borrowed(bytes) => simdutf8::basic::from_utf8(bytes)
                 .map_or_else(|_| String::from_utf8_lossy(bytes), Cow::Borrowed),
             Cow::Owned(bytes) => Cow::Owned(
                 String::from_utf8(bytes)
