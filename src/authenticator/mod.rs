@@ -49,7 +49,7 @@ pub enum Decision {
     /// Let it through after applying `header_ops` in order (and replacing `:path` if given).
     Allow {
         /// Header removals and additions.
-        header_ops: Vec<HeaderOp>,
+        header_ops: HeaderOps,
         /// A new `:path` (a query-parameter token was removed).
         path: Option<Vec<u8>>,
     },
@@ -70,6 +70,9 @@ pub enum HeaderOp {
     /// Replace a header's value (`:method`, for `http_method_override`).
     Set(HeaderName, Vec<u8>),
 }
+
+/// An allowed request's header changes, in order: the usual one or two without allocating.
+pub type HeaderOps = SmallVec<[HeaderOp; 2]>;
 
 /// A header name in a [`HeaderOp`]: shared with the configuration that names it, so removing a
 /// token's header from an allowed request copies no string.
@@ -245,8 +248,8 @@ pub fn key_fetcher(config: &Config, configuration: &[u8], owner: u64) -> KeyFetc
 /// with it (`X_User` arrives as `HTTP_X_USER`). So do the twins of a token header (`X_Token`
 /// beside `x-token`): the backend would merge a forged one with the token jwt-gate verified, or
 /// read it alone once jwt-gate removed the token. Only those present cost a hostcall.
-fn sanitizing_removals(config: &Config, request: Request<'_>) -> Vec<HeaderOp> {
-    let mut sanitize: Vec<HeaderOp> = Vec::new();
+fn sanitizing_removals(config: &Config, request: Request<'_>) -> HeaderOps {
+    let mut sanitize = HeaderOps::new();
     for (name, _) in request.headers {
         let owned = config
             .output_headers
@@ -311,7 +314,7 @@ fn extract_tokens<'r>(config: &Config, request: Request<'r>, full_path: &'r [u8]
 }
 
 /// Let the request through with `header_ops`.
-fn allow(header_ops: Vec<HeaderOp>) -> Decision {
+fn allow(header_ops: HeaderOps) -> Decision {
     Decision::Allow {
         header_ops,
         path: None,
@@ -319,7 +322,7 @@ fn allow(header_ops: Vec<HeaderOp>) -> Decision {
 }
 
 /// Let a request no requirement applies to through, sanitized.
-fn pass(config: &Config, request: Request<'_>, mut header_ops: Vec<HeaderOp>) -> Outcome {
+fn pass(config: &Config, request: Request<'_>, mut header_ops: HeaderOps) -> Outcome {
     forward_authorization(config, request, &mut header_ops);
     Outcome {
         decision: allow(header_ops),
@@ -701,11 +704,7 @@ impl<'c, 't> Session<'c, 't> {
     }
 
     /// Header changes for an allowed request: sanitizing removals, token removals, then outputs.
-    fn outputs(
-        &self,
-        mut ops: Vec<HeaderOp>,
-        full_path: &[u8],
-    ) -> (Vec<HeaderOp>, Option<Vec<u8>>) {
+    fn outputs(&self, mut ops: HeaderOps, full_path: &[u8]) -> (HeaderOps, Option<Vec<u8>>) {
         let mut additions = Vec::new();
         let mut path: Option<Vec<u8>> = None;
         for (location, provider_index, verified) in &self.verified {
@@ -936,7 +935,7 @@ fn esp_v1_user_info(payload: &serde_json::Map<String, Value>) -> Vec<u8> {
 /// `X-Forwarded-Authorization` never reaches the upstream, and the request's own
 /// `Authorization`, if any, is copied there, so a backend reads the caller's credential from
 /// one well-known place whatever happens to `Authorization`.
-fn forward_authorization(config: &Config, request: Request<'_>, ops: &mut Vec<HeaderOp>) {
+fn forward_authorization(config: &Config, request: Request<'_>, ops: &mut HeaderOps) {
     if !config.x_forwarded_authorization {
         return;
     }

@@ -263,7 +263,7 @@ mod tests {
     fn an_outcome_bumps_its_counters() {
         let allowed = Outcome {
             decision: Decision::Allow {
-                header_ops: Vec::new(),
+                header_ops: crate::authenticator::HeaderOps::new(),
                 path: None,
             },
             cors_preflight_bypassed: true,
