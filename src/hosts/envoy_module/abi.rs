@@ -86,7 +86,8 @@ impl EnvoyHttpHeader {
     };
 }
 
-/// The most headers a local reply carries (`WWW-Authenticate`, `Content-Type`).
+/// How many local-reply headers are passed without allocating (jwt-gate's replies carry
+/// `WWW-Authenticate` and `Content-Type` at most).
 pub const REPLY_HEADERS: usize = 4;
 
 /// How many request headers are read without allocating (more spill to the heap).
@@ -414,31 +415,37 @@ impl Stream {
         };
     }
 
-    /// Answers the request locally, with at most [`REPLY_HEADERS`] headers (more are dropped:
-    /// jwt-gate's replies have two at most).
+    /// Answers the request locally. Up to [`REPLY_HEADERS`] headers (jwt-gate's replies have two
+    /// at most) are passed from the stack; more, from the heap.
     pub fn send_response(self, status: u16, headers: &[(&str, &str)], body: &[u8], details: &str) {
-        let mut views = [const {
+        let view = |(name, value): &(&str, &str)| ModuleHttpHeader {
+            key: ModuleBuffer::of(name.as_bytes()),
+            value: ModuleBuffer::of(value.as_bytes()),
+        };
+        let mut inline = [const {
             ModuleHttpHeader {
                 key: ModuleBuffer::NULL,
                 value: ModuleBuffer::NULL,
             }
         }; REPLY_HEADERS];
-        let mut count = 0;
-        for (slot, (name, value)) in views.iter_mut().zip(headers) {
-            *slot = ModuleHttpHeader {
-                key: ModuleBuffer::of(name.as_bytes()),
-                value: ModuleBuffer::of(value.as_bytes()),
-            };
-            count += 1;
-        }
-        // SAFETY: the first `count` entries of `views` are filled, and they, `body` and
-        // `details` outlive the call; Envoy copies them.
+        let mut spilled: Vec<ModuleHttpHeader> = Vec::new();
+        let views: &mut [ModuleHttpHeader] = if headers.len() <= REPLY_HEADERS {
+            for (slot, header) in inline.iter_mut().zip(headers) {
+                *slot = view(header);
+            }
+            inline.get_mut(..headers.len()).unwrap_or_default()
+        } else {
+            spilled.extend(headers.iter().map(view));
+            &mut spilled
+        };
+        // SAFETY: `views` holds one filled entry per header; it, `body` and `details` outlive the
+        // call, and Envoy copies them.
         unsafe {
             envoy_dynamic_module_callback_http_send_response(
                 self.0,
                 u32::from(status),
                 views.as_mut_ptr(),
-                count,
+                views.len(),
                 ModuleBuffer::of(body),
                 ModuleBuffer::of(details.as_bytes()),
             );
