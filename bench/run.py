@@ -47,15 +47,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from bench import report
-from jwt_gate_testkit.artifacts import ENVOY_BIN, REPO, WASM
+from jwt_gate_testkit.artifacts import ENVOY_BIN, REPO, SO, WASM
 from jwt_gate_testkit.bootstrap import bootstrap, jwt_authn_filter, jwt_gate_filter
-from jwt_gate_testkit.bootstrap import native_filter as bootstrap_native_filter
 from jwt_gate_testkit.client import request
-from jwt_gate_testkit.envoy import Envoy, EnvoyFailed, remove_stale_run_dirs
+from jwt_gate_testkit.envoy import Envoy, EnvoyFailed, gate_stat_names, remove_stale_run_dirs
 from jwt_gate_testkit.tokens import AUDIENCE, ISSUER, public_jwk
 
-# The native module (`make build`): Envoy loads lib<name>.so from ENVOY_DYNAMIC_MODULES_SEARCH_PATH.
-SO = REPO / os.environ.get("JWT_GATE_SO", "target/release/libjwt_gate.so")
+# The native module's file name: Envoy loads lib<name>.so from ENVOY_DYNAMIC_MODULES_SEARCH_PATH.
 SO_NAME = "libjwt_gate.so"
 
 BENCH = Path(__file__).resolve().parent
@@ -325,9 +323,8 @@ def authn_config(jwks: str, cache: bool) -> dict:
 
 
 def native_filter(plugin_config: dict | str) -> dict:
-    """jwt-gate's native build with the same plugin JSON as the .wasm: the test kit's filter."""
-    value = plugin_config if isinstance(plugin_config, str) else json.dumps(plugin_config)
-    return bootstrap_native_filter(value)
+    """jwt-gate's native build with the same plugin JSON as the .wasm."""
+    return jwt_gate_filter(plugin_config, build="native")
 
 
 def module_folder(so: Path, name: str) -> Path:
@@ -528,14 +525,8 @@ def memory_snapshot(envoy: Envoy) -> dict:
 
 
 def gate_counters(stats: dict) -> dict:
-    """jwt-gate's counters by their own name, `jwt_gate.*`: the .wasm's are listed as
-    `wasmcustom.jwt_gate.*`, the native module's (metrics_namespace jwt_gate) as they are."""
-    counters = {}
-    for name, value in stats.items():
-        own = name.removeprefix("wasmcustom.")
-        if own.startswith("jwt_gate."):
-            counters[own] = value
-    return counters
+    """jwt-gate's counters by their own name, `jwt_gate.*` (the test kit's `gate_stat_names`)."""
+    return {name: v for name, v in gate_stat_names(stats).items() if name.startswith("jwt_gate.")}
 
 
 def load_tokens(port: int, tokens: list[str], timeout: float) -> dict[int, int]:

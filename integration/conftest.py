@@ -70,6 +70,17 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("build", params, indirect=True, scope="session")
 
 
+def pytest_collection_modifyitems(config, items):
+    """A wasm_only test that does not take `build` (it reads the .wasm itself) is skipped when
+    the .wasm is not selected; one that takes it loses its native run above."""
+    if "wasm" in selected_builds():
+        return
+    for item in items:
+        wasm_only = item.get_closest_marker("wasm_only")
+        if wasm_only and "build" not in item.fixturenames:
+            item.add_marker(pytest.mark.skip(reason=f"wasm only: {wasm_only.args[0]}"))
+
+
 @pytest.fixture(scope="session")
 def build(request) -> str:
     """The build of jwt-gate under test: "wasm" or "native" (parametrized above)."""

@@ -138,6 +138,7 @@ def test_the_bootstraps_are_the_expected_ones():
     ]
 
 
+@pytest.mark.wasm_only("the .wasm's bootstraps")
 def test_envoy_bootstraps_validate():
     """`jwt-gate check --envoy` on each bootstrap of the .wasm: Envoy validates it whole with
     jwt-gate's local module pointed at the built one (the compose config names
@@ -172,6 +173,21 @@ def test_native_bootstraps_pass_jwt_gates_check():
         ], f"{rel(path)} and {rel(twin)}"
 
 
+def validates_with_jwt_gate(path, env=None):
+    """`envoy --mode validate` of the bootstrap at `path`, from the repository root (with `env`
+    added to the environment): it passes, and jwt-gate logs that it was configured."""
+    result = subprocess.run(
+        [str(ENVOY_BIN), "--mode", "validate", "-c", rel(path), "--log-level", "info"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "jwt-gate: configured" in result.stdout + result.stderr
+
+
 @pytest.mark.skipif("native" not in selected_builds(), reason="JWT_GATE_BUILDS has no native")
 @pytest.mark.parametrize("path", NATIVE_BOOTSTRAPS, ids=rel)
 def test_native_bootstraps_validate_as_documented(path):
@@ -182,18 +198,10 @@ def test_native_bootstraps_validate_as_documented(path):
     if path.parent == ENVOY_DIR:
         command = "ENVOY_DYNAMIC_MODULES_SEARCH_PATH=target/release .venv/bin/envoy --mode validate"
         assert command in text
-    result = subprocess.run(
-        [str(ENVOY_BIN), "--mode", "validate", "-c", rel(path), "--log-level", "info"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "ENVOY_DYNAMIC_MODULES_SEARCH_PATH": str(SO.parent)},
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "jwt-gate: configured" in result.stdout + result.stderr
+    validates_with_jwt_gate(path, {"ENVOY_DYNAMIC_MODULES_SEARCH_PATH": str(SO.parent)})
 
 
+@pytest.mark.wasm_only("the .wasm's bootstraps")
 def test_envoy_bootstraps_validate_as_documented():
     """As committed, from the root (they name target/wasm32-wasip1/release/jwt_gate.wasm)."""
     for path in WASM_BOOTSTRAPS:
@@ -201,15 +209,7 @@ def test_envoy_bootstraps_validate_as_documented():
         if "/etc/envoy/jwt_gate.wasm" in text:
             continue  # the compose config: the module's path in the container
         assert "target/wasm32-wasip1/release/jwt_gate.wasm" in text
-        result = subprocess.run(
-            [str(ENVOY_BIN), "--mode", "validate", "-c", rel(path), "--log-level", "info"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert "jwt-gate: configured" in result.stdout + result.stderr
+        validates_with_jwt_gate(path)
 
 
 def test_negative_control_check_needs_jwt_gate_to_run(tmp_path):

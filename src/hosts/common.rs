@@ -7,6 +7,7 @@ use crate::authenticator::binding::BindingError;
 use crate::authenticator::error::AuthError;
 use crate::authenticator::{Decision, Outcome};
 use crate::config::{Config, KeySource};
+use crate::keys::host::KeyStat;
 use crate::time::Time;
 
 /// The per-request counters, by index into [`counter_names`]; `denied_by_reason.<reason>`
@@ -83,6 +84,68 @@ pub fn provider_metric_names(
         [name("jwks_fetch_success"), name("jwks_fetch_failed")],
         [name("jwks_keys"), name("jwks_age_seconds")],
     )
+}
+
+/// A remote provider's fetch counters and key gauges, as the host's metric ids (`Id`).
+pub struct ProviderMetrics<Id> {
+    pub fetch_success: Option<Id>,
+    pub fetch_failed: Option<Id>,
+    pub keys: Option<Id>,
+    pub age_seconds: Option<Id>,
+}
+
+impl<Id: Copy> ProviderMetrics<Id> {
+    /// Defines `provider`'s metrics ([`provider_metric_names`]) with the host's `counter` and
+    /// `gauge` calls (`None`: the host refused one).
+    pub fn define(
+        namespace: &str,
+        stat_prefix: &str,
+        provider: &str,
+        counter: impl Fn(&str) -> Option<Id>,
+        gauge: impl Fn(&str) -> Option<Id>,
+    ) -> Self {
+        let ([success, failed], [keys, age]) =
+            provider_metric_names(namespace, stat_prefix, provider);
+        Self {
+            fetch_success: counter(&success),
+            fetch_failed: counter(&failed),
+            keys: gauge(&keys),
+            age_seconds: gauge(&age),
+        }
+    }
+}
+
+/// What one key-fetcher stat changes, for both hosts: the `totals` (`jwks_fetch_success`,
+/// `jwks_fetch_failed`) and the provider's own counters get `add(id, 1)`, its gauges `set`.
+pub fn record_key_stat<Id: Copy>(
+    stat: KeyStat,
+    totals: [Option<Id>; 2],
+    providers: &[Option<ProviderMetrics<Id>>],
+    mut add: impl FnMut(Option<Id>, u64),
+    mut set: impl FnMut(Option<Id>, u64),
+) {
+    let provider = |index: usize| providers.get(index).and_then(Option::as_ref);
+    let [success, failed] = totals;
+    match stat {
+        KeyStat::FetchSucceeded(index) => {
+            add(success, 1);
+            add(provider(index).and_then(|m| m.fetch_success), 1);
+        }
+        KeyStat::FetchFailed(index) => {
+            add(failed, 1);
+            add(provider(index).and_then(|m| m.fetch_failed), 1);
+        }
+        KeyStat::KeySet {
+            provider: index,
+            keys,
+            age_seconds,
+        } => {
+            if let Some(metrics) = provider(index) {
+                set(metrics.keys, u64::try_from(keys).unwrap_or(u64::MAX));
+                set(metrics.age_seconds, age_seconds);
+            }
+        }
+    }
 }
 
 /// The counters (by index) one decided request bumps by one.
@@ -216,6 +279,56 @@ mod tests {
     use super::*;
     use crate::authenticator::Denial;
     use std::borrow::Cow;
+
+    #[test]
+    fn a_key_stat_moves_the_totals_and_its_providers_metrics_only() {
+        let metrics = |base: u32| ProviderMetrics {
+            fetch_success: Some(base),
+            fetch_failed: Some(base + 1),
+            keys: Some(base + 2),
+            age_seconds: Some(base + 3),
+        };
+        let providers = [Some(metrics(10)), None, Some(metrics(20))];
+        let run = |stat| {
+            let (mut added, mut set) = (Vec::new(), Vec::new());
+            record_key_stat(
+                stat,
+                [Some(1), Some(2)],
+                &providers,
+                |id, n| added.push((id, n)),
+                |id, v| set.push((id, v)),
+            );
+            (added, set)
+        };
+        assert_eq!(
+            run(KeyStat::FetchSucceeded(2)),
+            (vec![(Some(1), 1), (Some(20), 1)], vec![])
+        );
+        assert_eq!(
+            run(KeyStat::FetchFailed(0)),
+            (vec![(Some(2), 1), (Some(11), 1)], vec![])
+        );
+        assert_eq!(
+            run(KeyStat::FetchFailed(1)),
+            (vec![(Some(2), 1), (None, 1)], vec![])
+        );
+        assert_eq!(
+            run(KeyStat::KeySet {
+                provider: 2,
+                keys: 3,
+                age_seconds: 40
+            }),
+            (vec![], vec![(Some(22), 3), (Some(23), 40)])
+        );
+        assert_eq!(
+            run(KeyStat::KeySet {
+                provider: 1,
+                keys: 3,
+                age_seconds: 40
+            }),
+            (vec![], vec![])
+        );
+    }
 
     fn names(indices: impl Iterator<Item = usize>) -> Vec<String> {
         let all = counter_names("jwt_gate", "");

@@ -750,8 +750,8 @@ fn envoy_config(
     Ok(format!("{header}{yaml}"))
 }
 
-/// The jwt-gate filter as the proxy-wasm module at `filename`.
-fn wasm_filter(plugin_configuration: &str, filename: &str) -> Value {
+/// The jwt-gate filter as the proxy-wasm module at `filename` (also what `check --envoy` loads).
+pub(crate) fn wasm_filter(plugin_configuration: &str, filename: &str) -> Value {
     json!({
         "name": "jwt_gate",
         "typed_config": {

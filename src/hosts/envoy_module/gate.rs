@@ -21,7 +21,7 @@ use super::abi::{
 use crate::authenticator::key_fetcher;
 use crate::authenticator::token_cache::TokenCache;
 use crate::config::{Config, KeySource};
-use crate::hosts::common::{self, Level, JWKS_FETCH_FAILED, JWKS_FETCH_SUCCESS};
+use crate::hosts::common::{self, Level, ProviderMetrics, JWKS_FETCH_FAILED, JWKS_FETCH_SUCCESS};
 use crate::keys::fetcher::KeyFetcher;
 use crate::keys::held::Released;
 use crate::keys::host::{FetchId, KeyHost, KeyStat, LogLevel as KeyLogLevel, SharedStore};
@@ -70,7 +70,7 @@ pub struct Gate {
     /// Counter ids by [`common::counter_names`] index.
     pub counters: Vec<Option<usize>>,
     /// By provider index: fetch counters and key gauges of providers with remote keys.
-    providers: Vec<Option<ProviderMetrics>>,
+    providers: Vec<Option<ProviderMetrics<usize>>>,
     keys: RwLock<KeyFetcher>,
     /// Bumped after every change of the key state on the main thread: a request that decided to
     /// wait is held only if no change came in between (else it decides again).
@@ -93,13 +93,6 @@ pub struct Gate {
 enum Pending {
     Add(u64),
     Set(u64),
-}
-
-struct ProviderMetrics {
-    fetch_success: Option<usize>,
-    fetch_failed: Option<usize>,
-    keys: Option<usize>,
-    age_seconds: Option<usize>,
 }
 
 /// What the configuration hook keeps: the shared state and the ticker.
@@ -133,14 +126,13 @@ impl Gate {
             .iter()
             .map(|provider| {
                 matches!(provider.keys, KeySource::Remote(_)).then(|| {
-                    let ([success, failed], [keys, age]) =
-                        common::provider_metric_names("", &config.stat_prefix, &provider.name);
-                    ProviderMetrics {
-                        fetch_success: handle.define_counter(&success),
-                        fetch_failed: handle.define_counter(&failed),
-                        keys: handle.define_gauge(&keys),
-                        age_seconds: handle.define_gauge(&age),
-                    }
+                    ProviderMetrics::define(
+                        "",
+                        &config.stat_prefix,
+                        &provider.name,
+                        |name| handle.define_counter(name),
+                        |name| handle.define_gauge(name),
+                    )
                 })
             })
             .collect();
@@ -344,7 +336,7 @@ impl Gate {
         }
     }
 
-    /// Counts and logs a denial's side effects shared with the .wasm (the replay-cache warning).
+    /// Logs the replay-cache warning a denial may call for (at most once a minute, as the .wasm).
     pub fn log_replay_refusal(&self, error: &crate::authenticator::error::AuthError, now: Time) {
         let warning = {
             let mut last = lock(&self.replay_logged);
@@ -435,37 +427,15 @@ impl KeyHost for MainHost<'_> {
     }
 
     fn record(&mut self, stat: KeyStat) {
-        let gate = self.gate;
-        let provider = |index: usize| gate.providers.get(index).and_then(Option::as_ref);
+        let (gate, handle) = (self.gate, self.handle);
         let total = |index: usize| gate.counters.get(index).copied().flatten();
-        match stat {
-            KeyStat::FetchSucceeded(index) => {
-                gate.add(self.handle, total(JWKS_FETCH_SUCCESS), 1);
-                gate.add(
-                    self.handle,
-                    provider(index).and_then(|m| m.fetch_success),
-                    1,
-                );
-            }
-            KeyStat::FetchFailed(index) => {
-                gate.add(self.handle, total(JWKS_FETCH_FAILED), 1);
-                gate.add(self.handle, provider(index).and_then(|m| m.fetch_failed), 1);
-            }
-            KeyStat::KeySet {
-                provider: index,
-                keys,
-                age_seconds,
-            } => {
-                if let Some(metrics) = provider(index) {
-                    gate.set(
-                        self.handle,
-                        metrics.keys,
-                        u64::try_from(keys).unwrap_or(u64::MAX),
-                    );
-                    gate.set(self.handle, metrics.age_seconds, age_seconds);
-                }
-            }
-        }
+        common::record_key_stat(
+            stat,
+            [total(JWKS_FETCH_SUCCESS), total(JWKS_FETCH_FAILED)],
+            &gate.providers,
+            |id, count| gate.add(handle, id, count),
+            |id, value| gate.set(handle, id, value),
+        );
     }
 }
 

@@ -224,25 +224,17 @@ pub fn set_tick_period(period: Duration) {
 }
 
 /// Per-provider fetch counters and key gauges.
-pub struct ProviderMetrics {
-    pub fetch_success: Option<u32>,
-    pub fetch_failed: Option<u32>,
-    pub keys: Option<u32>,
-    pub age_seconds: Option<u32>,
-}
+pub type ProviderMetrics = common::ProviderMetrics<u32>;
 
-impl ProviderMetrics {
-    pub fn define(stat_prefix: &str, provider: &str) -> Self {
-        let ([success, failed], [keys, age]) =
-            common::provider_metric_names(WASM_NAMESPACE, stat_prefix, provider);
-        let define = |kind, name: &str| hostcalls::define_metric(kind, name).ok();
-        Self {
-            fetch_success: define(MetricType::Counter, &success),
-            fetch_failed: define(MetricType::Counter, &failed),
-            keys: define(MetricType::Gauge, &keys),
-            age_seconds: define(MetricType::Gauge, &age),
-        }
-    }
+/// Defines `provider`'s fetch counters and key gauges.
+pub fn provider_metrics(stat_prefix: &str, provider: &str) -> ProviderMetrics {
+    ProviderMetrics::define(
+        WASM_NAMESPACE,
+        stat_prefix,
+        provider,
+        |name| hostcalls::define_metric(MetricType::Counter, name).ok(),
+        |name| hostcalls::define_metric(MetricType::Gauge, name).ok(),
+    )
 }
 
 pub fn increment(id: Option<u32>) {

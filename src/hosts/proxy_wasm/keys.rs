@@ -46,27 +46,16 @@ impl KeyHost for KeyHostCalls<'_> {
     }
 
     fn record(&mut self, stat: KeyStat) {
-        let provider = |index: usize| self.provider_metrics.get(index).and_then(Option::as_ref);
-        match stat {
-            KeyStat::FetchSucceeded(index) => {
-                host::increment(self.metrics.counter(common::JWKS_FETCH_SUCCESS));
-                host::increment(provider(index).and_then(|m| m.fetch_success));
-            }
-            KeyStat::FetchFailed(index) => {
-                host::increment(self.metrics.counter(common::JWKS_FETCH_FAILED));
-                host::increment(provider(index).and_then(|m| m.fetch_failed));
-            }
-            KeyStat::KeySet {
-                provider: index,
-                keys,
-                age_seconds,
-            } => {
-                if let Some(metrics) = provider(index) {
-                    host::record(metrics.keys, u64::try_from(keys).unwrap_or(u64::MAX));
-                    host::record(metrics.age_seconds, age_seconds);
-                }
-            }
-        }
+        common::record_key_stat(
+            stat,
+            [
+                self.metrics.counter(common::JWKS_FETCH_SUCCESS),
+                self.metrics.counter(common::JWKS_FETCH_FAILED),
+            ],
+            self.provider_metrics,
+            |id, _| host::increment(id),
+            host::record,
+        );
     }
 }
 

@@ -22,7 +22,7 @@ use crate::hosts::common::{self, Level};
 use crate::keys::held::Released;
 use crate::keys::host::FetchId;
 use crate::verify::{known_answer_test, HostAssisted, RingVerifier, SignatureVerifier};
-use host::{Metrics, ProviderMetrics};
+use host::Metrics;
 use http::{decide, Flow, Shared};
 use keys::SharedData;
 
@@ -84,7 +84,7 @@ impl RootContext for Root {
             .iter()
             .map(|p| {
                 matches!(p.keys, KeySource::Remote(_))
-                    .then(|| ProviderMetrics::define(&config.stat_prefix, &p.name))
+                    .then(|| host::provider_metrics(&config.stat_prefix, &p.name))
             })
             .collect();
         let verifier = choose_verifier(config.signature_verifier);

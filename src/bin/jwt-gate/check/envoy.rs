@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::classify::{is_jwt_gate_wasm, STRING_VALUE_TYPE, WASM_TYPE};
+use super::classify::{is_jwt_gate_wasm, WASM_TYPE};
 
 /// How long one validation may take (V8 compiles the module: seconds, not minutes).
 const VALIDATE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -230,23 +230,7 @@ impl Envoy {
 
     /// The filter `jwt-gate envoy-config` writes, with `configuration`.
     fn jwt_gate_filter(&self, configuration: &str) -> Value {
-        json!({
-            "name": "jwt_gate",
-            "typed_config": {
-                "@type": WASM_TYPE,
-                "config": {
-                    "name": "jwt_gate",
-                    "root_id": "jwt_gate",
-                    "vm_config": {
-                        "vm_id": "jwt_gate",
-                        "runtime": "envoy.wasm.runtime.v8",
-                        "code": {"local": {"filename": self.wasm}},
-                    },
-                    "configuration": {"@type": STRING_VALUE_TYPE, "value": configuration},
-                    "failure_policy": "FAIL_CLOSED",
-                },
-            },
-        })
+        crate::cli::wasm_filter(configuration, &self.wasm.to_string_lossy())
     }
 }
 
